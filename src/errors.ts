@@ -1,0 +1,139 @@
+/**
+ * One rooted error hierarchy. Everything the library throws or rejects with is an
+ * {@link EtcdError}; the subclass says what happened, the fields say where.
+ *
+ * Matching on a class is the supported way to branch on an error; the message text is for
+ * people. Server errors are classified once, here, from the gRPC status code and etcd's
+ * error strings.
+ */
+
+/** gRPC status codes, as numbers, so callers need not import grpc-js to read `code`. */
+export const GrpcCode = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** Where an error happened and how far the request got. */
+export interface EtcdErrorDetails {
+  /** The RPC, as `Service/Method` (for example `KV/Put`). */
+  rpc?: string;
+  /** The endpoint that answered or failed, as given in the client options. */
+  endpoint?: string;
+  /** The gRPC status code, when the error came from gRPC. */
+  code?: number;
+  /**
+   * True when the request may have been applied by the server even though the call
+   * failed (a mutation that was sent and then lost its answer). Retrying it may apply it twice.
+   */
+  outcomeUnknown?: boolean;
+  /** The error this one wraps. */
+  cause?: unknown;
+}
+
+/** The root of every error etcd-ts produces. */
+export class EtcdError extends Error {
+  /** The RPC, as `Service/Method`, when the error belongs to a call. */
+  readonly rpc: string | undefined;
+  /** The endpoint that answered or failed. */
+  readonly endpoint: string | undefined;
+  /** The gRPC status code, when there was one. */
+  readonly code: number | undefined;
+  /** True when a mutation may have been applied even though the call failed. */
+  readonly outcomeUnknown: boolean;
+
+  constructor(message: string, details: EtcdErrorDetails = {}) {
+    super(decorate(message, details), details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.rpc = details.rpc;
+    this.endpoint = details.endpoint;
+    this.code = details.code;
+    this.outcomeUnknown = details.outcomeUnknown ?? false;
+  }
+}
+
+function decorate(message: string, d: EtcdErrorDetails): string {
+  const where = [d.rpc, d.endpoint && `at ${d.endpoint}`].filter(Boolean).join(" ");
+  const unknown = d.outcomeUnknown ? " (the request may have been applied)" : "";
+  return where ? `${message} [${where}]${unknown}` : `${message}${unknown}`;
+}
+
+/** The caller passed something invalid; nothing was sent. Also etcd's own INVALID_ARGUMENT. */
+export class InvalidArgumentError extends EtcdError {}
+
+/** The client was closed before or during the call. */
+export class ClientClosedError extends EtcdError {}
+
+/** The call was aborted through its `AbortSignal`; `cause` is the signal's reason. */
+export class AbortedError extends EtcdError {}
+
+/** The call did not finish before its deadline. For a mutation the outcome is unknown. */
+export class DeadlineExceededError extends EtcdError {}
+
+/** No endpoint could serve the call (all down, unreachable, or the connection broke). */
+export class UnavailableError extends EtcdError {}
+
+/** The member has no raft leader, so it refused the request before processing it. */
+export class NoLeaderError extends UnavailableError {}
+
+/** The requested revision has been compacted away. */
+export class CompactedError extends EtcdError {
+  /** The revision the store was compacted at, when it could be learned. */
+  readonly compactRevision: bigint | undefined;
+  constructor(message: string, details: EtcdErrorDetails & { compactRevision?: bigint } = {}) {
+    super(message, details);
+    this.compactRevision = details.compactRevision;
+  }
+}
+
+/** The requested revision is newer than the store's current revision. */
+export class FutureRevisionError extends EtcdError {}
+
+/** `ignoreValue` / `ignoreLease` was used on a key that does not exist. */
+export class KeyNotFoundError extends EtcdError {}
+
+/** The lease does not exist (expired, revoked, or never granted). */
+export class LeaseNotFoundError extends EtcdError {}
+
+/** A lease with the requested id already exists. */
+export class LeaseExistsError extends EtcdError {}
+
+/** The request is larger than the server accepts (`--max-request-bytes`). */
+export class RequestTooLargeError extends EtcdError {}
+
+/** The authenticated user lacks the permission for this request. */
+export class PermissionDeniedError extends EtcdError {}
+
+/** Authentication failed: wrong user name or password, or auth is not enabled. */
+export class AuthFailedError extends EtcdError {}
+
+/** The auth token is invalid or expired. */
+export class InvalidTokenError extends EtcdError {}
+
+/** The server does not implement this call (for example a 3.5-only RPC on etcd 3.4). */
+export class NotSupportedError extends EtcdError {}
+
+/** A transaction was rejected as malformed (too many operations, a key written twice). */
+export class TxnRejectedError extends InvalidArgumentError {}
+
+/**
+ * True when repeating the call cannot apply a mutation twice and may succeed: the error
+ * is transient and the request was not applied (or the call only reads).
+ */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof UnavailableError && !err.outcomeUnknown;
+}

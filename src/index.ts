@@ -1,0 +1,13 @@
+export { Etcd, type EtcdOptions } from "./client.js";
+export { KV, type CompactOptions } from "./kv.js";
+export { op, type Op, type RangeOp, type PutOp, type DeleteOp, type TxnOp, type KeySelector, type RangeOptions, type PutOptions, type DeleteOptions, type TxnSpec, type SortTarget, type SortOrder } from "./op.js";
+export { compare, type Compare, type CompareOperator } from "./compare.js";
+export { TxnBuilder } from "./txn.js";
+export type { Bytes } from "./bytes.js";
+export type { Int64 } from "./validate.js";
+export type { KeyValue, ResponseHeader, RangeResult, PutResult, DeleteResult, CompactResult, TxnResult, OpResult } from "./types.js";
+export type { CallOptions } from "./transport/transport.js";
+export type { Balancing } from "./transport/balancer.js";
+export type { TlsOptions, KeepAliveOptions } from "./transport/connection.js";
+export type { RetryOptions } from "./transport/backoff.js";
+export * from "./errors.js";

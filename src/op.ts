@@ -1,0 +1,254 @@
+/**
+ * Operations as values. `op.get`, `op.put`, `op.delete` and `op.txn` build a checked,
+ * wire-ready operation that the KV calls, transactions and (later) STM all share, so the
+ * options and their validation live in one place.
+ */
+import { prefixEnd, toBuffer, toKey, type Bytes } from "./bytes.js";
+import { InvalidArgumentError } from "./errors.js";
+import {
+  RangeRequest_SortOrder,
+  RangeRequest_SortTarget,
+  type DeleteRangeRequest,
+  type PutRequest,
+  type RangeRequest,
+  type RequestOp,
+  type TxnRequest,
+} from "./rpc/etcdserverpb/rpc.js";
+import { flag, nonNegative, oneOf, positive, type Int64 } from "./validate.js";
+import type { Compare } from "./compare.js";
+
+/**
+ * Which keys an operation covers. By default one key; `prefix` selects every key that
+ * starts with it (an empty prefix selects all keys); `rangeEnd` selects `[key, rangeEnd)`;
+ * `fromKey` selects every key `>= key`.
+ */
+export type KeySelector =
+  | { prefix?: false | undefined; rangeEnd?: undefined; fromKey?: false | undefined }
+  | { prefix: true; rangeEnd?: undefined; fromKey?: false | undefined }
+  | { rangeEnd: Bytes; prefix?: false | undefined; fromKey?: false | undefined }
+  | { fromKey: true; prefix?: false | undefined; rangeEnd?: undefined };
+
+/** What to sort a range by. */
+export type SortTarget = "key" | "version" | "create" | "mod" | "value";
+/** Sort direction; `"none"` leaves the server's key order. */
+export type SortOrder = "none" | "ascend" | "descend";
+
+/** Options of a range read. */
+export type RangeOptions = KeySelector & {
+  /** At most this many keys (0 = no limit); `more` tells whether there were more. */
+  limit?: Int64;
+  /** Read the store as it was at this revision (0 = current). */
+  revision?: Int64;
+  /** Sort the result; `order` defaults to `"ascend"`. */
+  sort?: { target: SortTarget; order?: SortOrder };
+  /** Let the contacted member answer from its local state without a quorum read (faster, may be stale). */
+  serializable?: boolean;
+  /** Return keys without values. */
+  keysOnly?: boolean;
+  /** Return only the count. */
+  countOnly?: boolean;
+  /** Only keys whose mod revision is at least this. */
+  minModRevision?: Int64;
+  /** Only keys whose mod revision is at most this. */
+  maxModRevision?: Int64;
+  /** Only keys whose create revision is at least this. */
+  minCreateRevision?: Int64;
+  /** Only keys whose create revision is at most this. */
+  maxCreateRevision?: Int64;
+};
+
+/** Options of a put. */
+export interface PutOptions {
+  /** Attach the key to this lease (it is deleted when the lease ends). */
+  lease?: Int64 | { id: bigint };
+  /** Return the previous key-value. */
+  prevKv?: boolean;
+  /** Keep the current value (only the lease changes); the key must exist and the value be `""`. */
+  ignoreValue?: boolean;
+  /** Keep the current lease; the key must exist and `lease` be omitted. */
+  ignoreLease?: boolean;
+}
+
+/** Options of a delete. */
+export type DeleteOptions = KeySelector & {
+  /** Return the deleted key-values. */
+  prevKv?: boolean;
+};
+
+/** A transaction as a plain object: if every compare holds, run `onSuccess`, else `onFailure`. */
+export interface TxnSpec {
+  if?: Compare[];
+  onSuccess?: Op[];
+  onFailure?: Op[];
+}
+
+export interface RangeOp {
+  readonly type: "range";
+  readonly request: RangeRequest;
+}
+export interface PutOp {
+  readonly type: "put";
+  readonly request: PutRequest;
+}
+export interface DeleteOp {
+  readonly type: "delete";
+  readonly request: DeleteRangeRequest;
+}
+export interface TxnOp {
+  readonly type: "txn";
+  readonly request: TxnRequest;
+  /** True when no branch writes (safe to retry like a read). */
+  readonly readOnly: boolean;
+}
+/** One operation: a range read, a put, a delete or a nested transaction. */
+export type Op = RangeOp | PutOp | DeleteOp | TxnOp;
+
+const sortTargets: Record<SortTarget, RangeRequest_SortTarget> = {
+  key: RangeRequest_SortTarget.KEY,
+  version: RangeRequest_SortTarget.VERSION,
+  create: RangeRequest_SortTarget.CREATE,
+  mod: RangeRequest_SortTarget.MOD,
+  value: RangeRequest_SortTarget.VALUE,
+};
+const sortOrders: Record<SortOrder, RangeRequest_SortOrder> = {
+  none: RangeRequest_SortOrder.NONE,
+  ascend: RangeRequest_SortOrder.ASCEND,
+  descend: RangeRequest_SortOrder.DESCEND,
+};
+
+const ALL_KEYS = Buffer.from([0]);
+
+/** Resolves a key and selector to etcd's `key` / `range_end` pair. */
+export function selectKeys(key: Bytes, sel: KeySelector | undefined): { key: Buffer; rangeEnd: Buffer } {
+  const set = [sel?.prefix === true, sel?.rangeEnd !== undefined, sel?.fromKey === true].filter(Boolean).length;
+  if (set > 1) throw new InvalidArgumentError("use only one of prefix, rangeEnd and fromKey");
+  if (sel?.prefix === true || sel?.fromKey === true) {
+    const k = toBuffer(key, "key");
+    // etcd encodes "every key" as key "\0" with range_end "\0".
+    if (k.length === 0) return { key: ALL_KEYS, rangeEnd: ALL_KEYS };
+    return { key: k, rangeEnd: sel.prefix === true ? prefixEnd(k) : ALL_KEYS };
+  }
+  const k = toKey(key);
+  if (sel?.rangeEnd !== undefined) return { key: k, rangeEnd: toBuffer(sel.rangeEnd, "rangeEnd") };
+  return { key: k, rangeEnd: Buffer.alloc(0) };
+}
+
+function rangeOp(key: Bytes, o: RangeOptions = {}): RangeOp {
+  const { key: k, rangeEnd } = selectKeys(key, o);
+  let sortTarget = RangeRequest_SortTarget.KEY;
+  let sortOrder = RangeRequest_SortOrder.NONE;
+  if (o.sort !== undefined) {
+    sortTarget = sortTargets[oneOf(o.sort?.target, Object.keys(sortTargets) as SortTarget[], "sort.target")];
+    sortOrder = sortOrders[oneOf(o.sort.order ?? "ascend", Object.keys(sortOrders) as SortOrder[], "sort.order")];
+  }
+  if (flag(o.keysOnly, "keysOnly") && flag(o.countOnly, "countOnly")) {
+    throw new InvalidArgumentError("keysOnly and countOnly cannot be combined");
+  }
+  return {
+    type: "range",
+    request: {
+      key: k,
+      rangeEnd,
+      limit: nonNegative(o.limit, "limit"),
+      revision: nonNegative(o.revision, "revision"),
+      sortOrder,
+      sortTarget,
+      serializable: flag(o.serializable, "serializable"),
+      keysOnly: flag(o.keysOnly, "keysOnly"),
+      countOnly: flag(o.countOnly, "countOnly"),
+      minModRevision: nonNegative(o.minModRevision, "minModRevision"),
+      maxModRevision: nonNegative(o.maxModRevision, "maxModRevision"),
+      minCreateRevision: nonNegative(o.minCreateRevision, "minCreateRevision"),
+      maxCreateRevision: nonNegative(o.maxCreateRevision, "maxCreateRevision"),
+    },
+  };
+}
+
+function leaseId(lease: PutOptions["lease"]): bigint {
+  if (lease === undefined) return 0n;
+  const id = typeof lease === "object" && lease !== null ? lease.id : lease;
+  return positive(id, "lease");
+}
+
+function putOp(key: Bytes, value: Bytes, o: PutOptions = {}): PutOp {
+  const ignoreValue = flag(o.ignoreValue, "ignoreValue");
+  const ignoreLease = flag(o.ignoreLease, "ignoreLease");
+  const v = toBuffer(value, "value");
+  if (ignoreValue && v.length > 0) throw new InvalidArgumentError('ignoreValue keeps the current value: pass "" as the value');
+  if (ignoreLease && o.lease !== undefined) throw new InvalidArgumentError("ignoreLease keeps the current lease: pass no lease");
+  return {
+    type: "put",
+    request: {
+      key: toKey(key),
+      value: v,
+      lease: leaseId(o.lease),
+      prevKv: flag(o.prevKv, "prevKv"),
+      ignoreValue,
+      ignoreLease,
+    },
+  };
+}
+
+function deleteOp(key: Bytes, o: DeleteOptions = {}): DeleteOp {
+  const { key: k, rangeEnd } = selectKeys(key, o);
+  return { type: "delete", request: { key: k, rangeEnd, prevKv: flag(o.prevKv, "prevKv") } };
+}
+
+function txnOp(spec: TxnSpec): TxnOp {
+  const compare = checkList(spec.if, "if");
+  const success = checkList(spec.onSuccess, "onSuccess");
+  const failure = checkList(spec.onFailure, "onFailure");
+  for (const c of compare) {
+    if (typeof c !== "object" || c === null || !("target" in c)) throw new InvalidArgumentError("if must hold compares built with compare.*");
+  }
+  const ops = [...success, ...failure];
+  for (const o of ops) checkOp(o);
+  return {
+    type: "txn",
+    request: { compare: compare.map((c) => ({ ...c })), success: success.map(toRequestOp), failure: failure.map(toRequestOp) },
+    readOnly: ops.every((o) => o.type === "range" || (o.type === "txn" && o.readOnly)),
+  };
+}
+
+function checkList<T>(list: T[] | undefined, what: string): T[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new InvalidArgumentError(`${what} must be an array`);
+  return list;
+}
+
+function checkOp(o: unknown): asserts o is Op {
+  const t = (o as Op | null)?.type;
+  if (t !== "range" && t !== "put" && t !== "delete" && t !== "txn") {
+    throw new InvalidArgumentError("transaction branches must hold operations built with op.*");
+  }
+}
+
+/** Converts an operation to its wire form inside a transaction. */
+export function toRequestOp(o: Op): RequestOp {
+  switch (o.type) {
+    case "range":
+      return { request: { $case: "requestRange", value: o.request } };
+    case "put":
+      return { request: { $case: "requestPut", value: o.request } };
+    case "delete":
+      return { request: { $case: "requestDeleteRange", value: o.request } };
+    case "txn":
+      return { request: { $case: "requestTxn", value: o.request } };
+  }
+}
+
+/** Builders of operation values, for transactions (and anything else that takes an `Op`). */
+export const op = {
+  /** Read one key, or a range with a selector (`prefix`, `rangeEnd`, `fromKey`). */
+  get: (key: Bytes, options?: RangeOptions): RangeOp => rangeOp(key, options),
+  /** Alias of `get`, reading better for ranges. */
+  range: (key: Bytes, options?: RangeOptions): RangeOp => rangeOp(key, options),
+  /** Write a key. */
+  put: (key: Bytes, value: Bytes, options?: PutOptions): PutOp => putOp(key, value, options),
+  /** Delete a key, or a range with a selector. */
+  delete: (key: Bytes, options?: DeleteOptions): DeleteOp => deleteOp(key, options),
+  /** A nested transaction. */
+  txn: (spec: TxnSpec): TxnOp => txnOp(spec),
+};
+
+export { rangeOp, putOp, deleteOp, txnOp };

@@ -1,0 +1,271 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { findExecutable } from "./find-etcd.js";
+import { freePorts } from "./ports.js";
+
+/** Options for {@link startEtcd}. */
+export interface StartEtcdOptions {
+  /** Number of members (default 1). */
+  members?: number;
+  /** Use an existing cluster from `ETCD_ENDPOINTS` when set (default true). Tests that kill members pass false. */
+  allowExternal?: boolean;
+  /** Extra command-line flags for every member, e.g. `["--auth-token-ttl", "2"]`. */
+  extraArgs?: string[];
+  /** How long to wait for the cluster to become healthy (default 30 s). */
+  startTimeoutMs?: number;
+  /** Path of the etcd binary (default: `ETCD_BINARY`, else `etcd` on PATH). */
+  binary?: string;
+  /** Directory for data and logs (default: a new temporary directory, removed on close). */
+  baseDir?: string;
+}
+
+/** One etcd process of a cluster started by the harness. */
+export interface EtcdMember {
+  readonly name: string;
+  /** `127.0.0.1:port`, ready to pass to the client. */
+  readonly endpoint: string;
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  /** The running process id, or undefined while the member is stopped. */
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** Kills the process with a signal (default SIGKILL) and waits until it has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Freezes (SIGSTOP) the process; `resume()` undoes it. */
+  pause(): void;
+  resume(): void;
+  /** Starts the member again on its data directory and waits until it answers /health. */
+  restart(): Promise<void>;
+}
+
+/** A running etcd cluster for tests. Close it (or `await using` it) to stop everything. */
+export interface EtcdCluster extends AsyncDisposable {
+  /** Client endpoints of all members, in member order. */
+  readonly endpoints: string[];
+  /** The members, empty when the cluster came from `ETCD_ENDPOINTS`. */
+  readonly members: EtcdMember[];
+  /** True when the cluster is an existing one named by `ETCD_ENDPOINTS`. */
+  readonly external: boolean;
+  /** Stops every process and removes the temporary directory. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+// If the test process dies without closing its clusters, take the etcd processes with it.
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const child of live) {
+      try {
+        if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+class Member implements EtcdMember {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    readonly clientUrl: string,
+    readonly peerUrl: string,
+    readonly dataDir: string,
+    readonly logFile: string,
+    private readonly binary: string,
+    private readonly args: string[],
+  ) {}
+
+  get endpoint(): string {
+    return this.clientUrl.replace(/^http:\/\//, "");
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  spawn(): void {
+    const log = openSync(this.logFile, "a");
+    const child = spawn(this.binary, this.args, { stdio: ["ignore", log, log] });
+    closeSync(log);
+    live.add(child);
+    this.child = child;
+    this.exited = new Promise<void>((resolve) => {
+      child.once("exit", () => {
+        live.delete(child);
+        if (this.child === child) this.child = undefined;
+        resolve();
+      });
+      child.once("error", () => {
+        live.delete(child);
+        if (this.child === child) this.child = undefined;
+        resolve();
+      });
+    });
+  }
+
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    if (child.pid !== undefined) {
+      try {
+        process.kill(child.pid, "SIGCONT");
+        process.kill(child.pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+    await this.exited;
+  }
+
+  pause(): void {
+    if (this.child?.pid !== undefined) process.kill(this.child.pid, "SIGSTOP");
+  }
+
+  resume(): void {
+    if (this.child?.pid !== undefined) process.kill(this.child.pid, "SIGCONT");
+  }
+
+  async restart(): Promise<void> {
+    if (this.child) await this.kill();
+    this.spawn();
+    await waitHealthy([this], Date.now() + 30_000, false);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const timer = setTimeout(() => void this.kill("SIGKILL"), 5000);
+    await this.kill("SIGTERM");
+    clearTimeout(timer);
+  }
+
+  tailLog(lines = 20): string {
+    try {
+      return readFileSync(this.logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+}
+
+function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+/**
+ * Waits until every member answers. With `needLeader`, `/health` must report healthy
+ * (which needs a leader); otherwise the member only has to serve HTTP.
+ */
+async function waitHealthy(members: Member[], deadline: number, needLeader = true): Promise<void> {
+  for (const m of members) {
+    for (;;) {
+      if (!m.running) throw new Error(`etcd member ${m.name} exited during start-up:\n${m.tailLog()}`);
+      try {
+        const res = await httpGet(`${m.clientUrl}/health`, 1000);
+        if (!needLeader || (res.status === 200 && /"health":\s*"true"/.test(res.body))) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`etcd member ${m.name} did not become healthy:\n${m.tailLog()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+function defaultBaseParent(): string {
+  // A RAM-backed directory makes etcd's fsyncs cheap, which keeps test clusters fast.
+  return existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+}
+
+/**
+ * Starts a real etcd cluster on free loopback ports with temporary data directories and
+ * waits until it is healthy. When `ETCD_ENDPOINTS` is set (and `allowExternal` is not
+ * false) it returns that cluster instead and starts nothing.
+ *
+ * Every process is stopped by `close()`, and killed if the test process exits first.
+ */
+export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdCluster> {
+  const external = process.env.ETCD_ENDPOINTS;
+  if (external && options.allowExternal !== false) {
+    const endpoints = external.split(",").map((e) => e.trim()).filter(Boolean);
+    const close = async (): Promise<void> => undefined;
+    return { endpoints, members: [], external: true, close, [Symbol.asyncDispose]: close };
+  }
+  const count = options.members ?? 1;
+  if (!Number.isInteger(count) || count < 1) throw new Error(`members must be a positive integer, got ${count}`);
+  const binary = findExecutable("etcd", options.binary ?? process.env.ETCD_BINARY);
+  installExitHook();
+  const ownsBase = options.baseDir === undefined;
+  const base = options.baseDir ?? mkdtempSync(join(defaultBaseParent(), "etcd-ts-"));
+  const ports = await freePorts(count * 2);
+  const token = `etcd-ts-${process.pid}-${Date.now().toString(36)}`;
+  const names = Array.from({ length: count }, (_, i) => `m${i}`);
+  const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1]}`);
+  const initialCluster = names.map((n, i) => `${n}=${peerUrls[i]}`).join(",");
+  const members = names.map((name, i) => {
+    const clientUrl = `http://127.0.0.1:${ports[2 * i]}`;
+    const dataDir = join(base, name);
+    const logFile = join(base, `${name}.log`);
+    const args = [
+      "--name", name,
+      "--data-dir", dataDir,
+      "--listen-client-urls", clientUrl,
+      "--advertise-client-urls", clientUrl,
+      "--listen-peer-urls", peerUrls[i]!,
+      "--initial-advertise-peer-urls", peerUrls[i]!,
+      "--initial-cluster", initialCluster,
+      "--initial-cluster-state", "new",
+      "--initial-cluster-token", token,
+      "--logger", "zap",
+      "--log-outputs", "stderr",
+      ...(options.extraArgs ?? []),
+    ];
+    return new Member(name, clientUrl, peerUrls[i]!, dataDir, logFile, binary, args);
+  });
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      await Promise.all(members.map((m) => m.stop()));
+      if (ownsBase) rmSync(base, { recursive: true, force: true });
+    })());
+  try {
+    for (const m of members) m.spawn();
+    await waitHealthy(members, Date.now() + (options.startTimeoutMs ?? 30_000));
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return {
+    endpoints: members.map((m) => m.endpoint),
+    members,
+    external: false,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

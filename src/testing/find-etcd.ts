@@ -1,0 +1,34 @@
+import { accessSync, constants } from "node:fs";
+import { delimiter, join } from "node:path";
+
+/** The error raised when no etcd binary is available, with how to get one. */
+export class EtcdNotInstalledError extends Error {
+  constructor(what: string) {
+    super(
+      `${what} was not found on PATH. Install etcd, for example ` +
+        "`apt-get install etcd-server etcd-client` on Debian or Ubuntu, `brew install etcd` on macOS, " +
+        "or a release binary from the etcd project; or set ETCD_BINARY to its path, " +
+        "or ETCD_ENDPOINTS to use a running cluster.",
+    );
+    this.name = "EtcdNotInstalledError";
+  }
+}
+
+/** Finds an executable on PATH (or the path in `override`). */
+export function findExecutable(name: string, override?: string): string {
+  if (override) {
+    accessSync(override, constants.X_OK);
+    return override;
+  }
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new EtcdNotInstalledError(`\`${name}\``);
+}

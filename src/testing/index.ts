@@ -1,0 +1,13 @@
+/**
+ * Test helpers, exported as `etcd-ts/testing`: start a real etcd cluster on loopback for
+ * the duration of a test suite.
+ *
+ * ```ts
+ * import { startEtcd } from "etcd-ts/testing";
+ * await using cluster = await startEtcd({ members: 3 });
+ * const etcd = new Etcd({ endpoints: cluster.endpoints });
+ * ```
+ */
+export { startEtcd, type EtcdCluster, type EtcdMember, type StartEtcdOptions } from "./cluster.js";
+export { EtcdNotInstalledError } from "./find-etcd.js";
+export { freePorts } from "./ports.js";

@@ -1,0 +1,128 @@
+import * as grpc from "@grpc/grpc-js";
+import type { Endpoint } from "./endpoint.js";
+
+/** TLS settings for `https://` endpoints. */
+export interface TlsOptions {
+  /** PEM CA certificate(s) to trust instead of the system roots. */
+  ca?: string | Uint8Array | undefined;
+  /** PEM client certificate, for mutual TLS. */
+  cert?: string | Uint8Array | undefined;
+  /** PEM private key of the client certificate. */
+  key?: string | Uint8Array | undefined;
+  /** Name to verify the server certificate against (and to send as SNI), instead of the host. */
+  serverName?: string | undefined;
+}
+
+/** HTTP/2 keep-alive pings, which detect a dead or frozen member on an open connection. */
+export interface KeepAliveOptions {
+  /** Time between pings while calls or streams are open. etcd refuses pings more often than every 5 s by default. */
+  intervalMs: number;
+  /** How long to wait for a ping's answer before the connection is declared dead. */
+  timeoutMs: number;
+}
+
+export interface ConnectionSettings {
+  tls?: TlsOptions | undefined;
+  keepAlive: KeepAliveOptions;
+}
+
+type State = grpc.connectivityState;
+const S = grpc.connectivityState;
+
+function toBuffer(v: string | Uint8Array | undefined): Buffer | null {
+  if (v === undefined) return null;
+  return typeof v === "string" ? Buffer.from(v) : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function credentialsFor(endpoint: Endpoint, tls: TlsOptions | undefined): grpc.ChannelCredentials {
+  if (!endpoint.secure) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(toBuffer(tls?.ca), toBuffer(tls?.key), toBuffer(tls?.cert));
+}
+
+/** One gRPC channel to one endpoint, with the health the balancer needs. */
+export class Connection {
+  readonly client: grpc.Client;
+  /** Calls and streams currently running on this connection. */
+  inFlight = 0;
+  /** Until this time (ms since epoch) the balancer avoids this endpoint. */
+  avoidUntil = 0;
+  /** Consecutive failures, for the avoidance back-off. */
+  failures = 0;
+  lastError: Error | undefined;
+
+  constructor(
+    readonly endpoint: Endpoint,
+    settings: ConnectionSettings,
+  ) {
+    const options: grpc.ClientOptions = {
+      "grpc.keepalive_time_ms": settings.keepAlive.intervalMs,
+      "grpc.keepalive_timeout_ms": settings.keepAlive.timeoutMs,
+      // etcd's default enforcement policy answers pings without active calls with GOAWAY.
+      "grpc.keepalive_permit_without_calls": 0,
+      "grpc.max_receive_message_length": -1,
+      "grpc.max_send_message_length": -1,
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 2000,
+      // Retries are ours: grpc-js must not repeat a mutation behind our back.
+      "grpc.enable_retries": 0,
+      "grpc.service_config_disable_resolution": 1,
+      // A private subchannel pool, so closing this client never affects another one.
+      "grpc.use_local_subchannel_pool": 1,
+    };
+    if (settings.tls?.serverName) options["grpc.ssl_target_name_override"] = settings.tls.serverName;
+    if (settings.tls?.serverName) options["grpc.default_authority"] = settings.tls.serverName;
+    this.client = new grpc.Client(endpoint.target, credentialsFor(endpoint, settings.tls), options);
+  }
+
+  state(connect = false): State {
+    return this.client.getChannel().getConnectivityState(connect);
+  }
+
+  /** True when the balancer should not pick this endpoint now. */
+  avoided(now = Date.now()): boolean {
+    return this.avoidUntil > now;
+  }
+
+  markFailed(error: Error): void {
+    this.failures++;
+    this.lastError = error;
+    this.avoidUntil = Date.now() + Math.min(100 * 2 ** (this.failures - 1), 5000);
+  }
+
+  markHealthy(): void {
+    this.failures = 0;
+    this.avoidUntil = 0;
+  }
+
+  /**
+   * Resolves once the channel is READY. Rejects as soon as the connection attempt fails
+   * (refused, TLS failure) or at the deadline, so callers can move to another endpoint
+   * knowing nothing was sent.
+   */
+  connect(deadline: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        let state: State;
+        try {
+          state = this.state(true);
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+          return;
+        }
+        if (state === S.READY) return resolve();
+        if (state === S.TRANSIENT_FAILURE) return reject(new Error("connection failed"));
+        if (state === S.SHUTDOWN) return reject(new Error("connection closed"));
+        if (Date.now() >= deadline) return reject(new Error("connect timed out"));
+        this.client.getChannel().watchConnectivityState(state, deadline, (err) => {
+          if (err) reject(new Error("connect timed out"));
+          else check();
+        });
+      };
+      check();
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,243 @@
+import * as grpc from "@grpc/grpc-js";
+import { ClientClosedError, DeadlineExceededError, EtcdError, InvalidArgumentError, UnavailableError } from "../errors.js";
+import { abortedError, sleep } from "./abort.js";
+import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
+import { Balancer, type Balancing } from "./balancer.js";
+import { Connection, type KeepAliveOptions, type TlsOptions } from "./connection.js";
+import type { Endpoint } from "./endpoint.js";
+import { GrpcStream } from "./grpc-stream.js";
+import { errorFromStatus, isEndpointFailure } from "./status-error.js";
+import type { Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
+
+/** Settings of the gRPC transport (the client options, validated and defaulted). */
+export interface GrpcTransportOptions {
+  endpoints: Endpoint[];
+  balancing: Balancing;
+  /** How long one attempt waits for a connection before moving to another endpoint. */
+  dialTimeoutMs: number;
+  /** Deadline of a unary call that sets none, retries included. */
+  callTimeoutMs: number;
+  keepAlive: KeepAliveOptions;
+  retry: Required<RetryOptions>;
+  tls?: TlsOptions | undefined;
+}
+
+export const grpcDefaults = {
+  balancing: "round-robin" as Balancing,
+  dialTimeoutMs: 5000,
+  callTimeoutMs: 30_000,
+  keepAlive: { intervalMs: 10_000, timeoutMs: 5000 },
+  retry: defaultRetry,
+};
+
+// Details grpc-js gives when no connection carried the call: nothing reached a server.
+const NEVER_SENT = /No connection established|ECONNREFUSED|connect EHOSTUNREACH|connect ENETUNREACH|Connection dropped before request/i;
+
+interface Pending {
+  cancel(): void;
+}
+
+/** The transport to real etcd members over @grpc/grpc-js. */
+export class GrpcTransport implements Transport {
+  private readonly balancer: Balancer;
+  private readonly pending = new Set<Pending>();
+  private readonly streams = new Set<GrpcStream<unknown, unknown>>();
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: GrpcTransportOptions) {
+    const settings = { tls: options.tls, keepAlive: options.keepAlive };
+    this.balancer = new Balancer(
+      options.endpoints.map((e) => new Connection(e, settings)),
+      options.balancing,
+    );
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  get connections(): readonly Connection[] {
+    return this.balancer.all;
+  }
+
+  async unary<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
+    if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc });
+    const { signal } = options;
+    if (signal?.aborted) throw abortedError(signal, { rpc: method.rpc });
+    const timeoutMs = options.timeoutMs ?? this.options.callTimeoutMs;
+    if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
+      throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+    }
+    const deadline = Date.now() + timeoutMs;
+    const readOnly = (options.retry ?? method.retry) === "read";
+    const bytes = Buffer.from(method.encode(request));
+    const retry = this.options.retry;
+    const tried = new Set<Connection>();
+    let lastError: EtcdError | undefined;
+
+    for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
+      if (attempt > 1) {
+        const wait = Math.min(backoffDelay(attempt - 1, retry), deadline - Date.now());
+        if (wait > 0) await sleep(wait, signal);
+        if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc, cause: lastError });
+      }
+      if (tried.size >= this.balancer.all.length) tried.clear();
+      const conn = this.balancer.pick(tried);
+      const ctx = { rpc: method.rpc, endpoint: conn.endpoint.raw, readOnly, neverSent: true };
+      if (Date.now() >= deadline) break;
+      try {
+        await this.ready(conn, deadline, signal);
+      } catch (e) {
+        if (e instanceof EtcdError) throw e;
+        conn.markFailed(e as Error);
+        tried.add(conn);
+        lastError = new UnavailableError(`cannot connect to ${conn.endpoint.raw}: ${(e as Error).message}`, {
+          ...ctx,
+          code: grpc.status.UNAVAILABLE,
+        });
+        continue;
+      }
+      try {
+        const res = await this.callOnce(conn, method, bytes, deadline, signal, options);
+        conn.markHealthy();
+        return res;
+      } catch (e) {
+        if (e instanceof EtcdError) throw e;
+        const status = e as grpc.ServiceError;
+        const neverSent = status.code === grpc.status.UNAVAILABLE && NEVER_SENT.test(status.details ?? "");
+        const err = errorFromStatus(status.code, status.details ?? status.message, { ...ctx, neverSent }, e);
+        if (!isEndpointFailure(status.code, status.details ?? "")) throw err;
+        conn.markFailed(err);
+        tried.add(conn);
+        lastError = err;
+        if (err.outcomeUnknown) throw err;
+      }
+    }
+    if (lastError && !(Date.now() >= deadline)) throw lastError;
+    throw new DeadlineExceededError(`deadline of ${timeoutMs} ms exceeded`, {
+      rpc: method.rpc,
+      endpoint: lastError?.endpoint,
+      code: grpc.status.DEADLINE_EXCEEDED,
+      cause: lastError,
+      outcomeUnknown: !readOnly && lastError?.outcomeUnknown === true,
+    });
+  }
+
+  /** Waits until `conn` is connected, bounded by the dial timeout; aborts with the signal. */
+  private async ready(conn: Connection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    if (conn.state() === grpc.connectivityState.READY) return;
+    const dialDeadline = Math.min(deadline, Date.now() + this.options.dialTimeoutMs);
+    if (!signal) return conn.connect(dialDeadline);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(abortedError(signal, { endpoint: conn.endpoint.raw }));
+      signal.addEventListener("abort", onAbort, { once: true });
+      conn.connect(dialDeadline).then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  }
+
+  private callOnce<Req, Res>(
+    conn: Connection,
+    method: Method<Req, Res>,
+    bytes: Buffer,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    options: UnaryOptions,
+  ): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      let settled = false;
+      const entry: Pending = {
+        cancel: () => {
+          finish();
+          reject(new ClientClosedError("the client was closed during the call", { rpc: method.rpc, endpoint: conn.endpoint.raw, outcomeUnknown: method.retry === "write" }));
+          call.cancel();
+        },
+      };
+      const onAbort = (): void => {
+        finish();
+        reject(abortedError(signal!, { rpc: method.rpc, endpoint: conn.endpoint.raw, outcomeUnknown: method.retry === "write" }));
+        call.cancel();
+      };
+      const finish = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        conn.inFlight--;
+        this.pending.delete(entry);
+        signal?.removeEventListener("abort", onAbort);
+        return true;
+      };
+      conn.inFlight++;
+      this.pending.add(entry);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const call = conn.client.makeUnaryRequest<Buffer, Res>(
+        method.path,
+        passThrough,
+        (buf) => method.decode(buf),
+        bytes,
+        options.requireLeader === false ? new grpc.Metadata() : leaderRequired(),
+        { deadline },
+        (err, value) => {
+          if (!finish()) return;
+          if (err) reject(err);
+          else resolve(value as Res);
+        },
+      );
+    });
+  }
+
+  async stream<Req, Res>(method: Method<Req, Res>, request?: Req, options: StreamOptions = {}): Promise<Stream<Req, Res>> {
+    if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc });
+    const { signal } = options;
+    if (signal?.aborted) throw abortedError(signal, { rpc: method.rpc });
+    const tried = new Set<Connection>();
+    const avoid = this.balancer.all.find((c) => c.endpoint.raw === options.avoidEndpoint);
+    if (avoid && this.balancer.all.length > 1) tried.add(avoid);
+    let lastError: Error | undefined;
+    for (let attempt = 1; attempt <= this.options.retry.maxAttempts; attempt++) {
+      if (attempt > 1) await sleep(backoffDelay(attempt - 1, this.options.retry), signal);
+      if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc });
+      if (tried.size >= this.balancer.all.length) tried.clear();
+      const conn = this.balancer.pick(tried);
+      try {
+        await this.ready(conn, Date.now() + this.options.dialTimeoutMs, signal);
+      } catch (e) {
+        if (e instanceof EtcdError) throw e;
+        conn.markFailed(e as Error);
+        tried.add(conn);
+        lastError = e as Error;
+        continue;
+      }
+      const s = new GrpcStream<Req, Res>(conn, method, request, signal, (done) => this.streams.delete(done as GrpcStream<unknown, unknown>));
+      this.streams.add(s as GrpcStream<unknown, unknown>);
+      return s;
+    }
+    throw new UnavailableError(`no endpoint could open a stream: ${lastError?.message ?? "unknown error"}`, {
+      rpc: method.rpc,
+      code: grpc.status.UNAVAILABLE,
+      cause: lastError,
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const p of [...this.pending]) p.cancel();
+      for (const s of [...this.streams]) s.closeByClient();
+      for (const c of this.balancer.all) c.close();
+    })();
+    return this.closing;
+  }
+}
+
+function passThrough(b: Buffer): Buffer {
+  return b;
+}
+
+/**
+ * Every request asks the member to refuse it when it has no leader. A partitioned member
+ * then answers at once with "no leader" (a refusal before anything is applied, so even a
+ * mutation can safely go to another member) instead of hanging until the deadline.
+ */
+export function leaderRequired(): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set("hasleader", "true");
+  return md;
+}

@@ -1,0 +1,116 @@
+import {
+  AuthFailedError,
+  CompactedError,
+  DeadlineExceededError,
+  EtcdError,
+  FutureRevisionError,
+  GrpcCode,
+  InvalidArgumentError,
+  InvalidTokenError,
+  KeyNotFoundError,
+  LeaseExistsError,
+  LeaseNotFoundError,
+  NoLeaderError,
+  NotSupportedError,
+  PermissionDeniedError,
+  RequestTooLargeError,
+  TxnRejectedError,
+  UnavailableError,
+  type EtcdErrorDetails,
+} from "../errors.js";
+
+/** What the transport knows about a failed call when it turns a gRPC status into an error. */
+export interface FailureContext {
+  rpc: string;
+  endpoint: string;
+  /** The call only reads: no outcome can be unknown. */
+  readOnly: boolean;
+  /** The request provably never reached a server. */
+  neverSent: boolean;
+}
+
+type ErrorClass = new (message: string, details: EtcdErrorDetails) => EtcdError;
+
+// etcd reports most conditions by message text under a broad status code; the text is the
+// stable part of its API (the Go client matches on it too).
+const byMessage: ReadonlyArray<readonly [string, ErrorClass]> = [
+  ["etcdserver: mvcc: required revision has been compacted", CompactedError],
+  ["etcdserver: mvcc: required revision is a future revision", FutureRevisionError],
+  ["etcdserver: key not found", KeyNotFoundError],
+  ["etcdserver: requested lease not found", LeaseNotFoundError],
+  ["etcdserver: lease already exists", LeaseExistsError],
+  ["etcdserver: request is too large", RequestTooLargeError],
+  ["etcdserver: too many operations in txn request", TxnRejectedError],
+  ["etcdserver: duplicate key given in txn request", TxnRejectedError],
+  ["etcdserver: no leader", NoLeaderError],
+  ["etcdserver: permission denied", PermissionDeniedError],
+  ["etcdserver: authentication failed, invalid user ID or password", AuthFailedError],
+  ["etcdserver: user name is empty", AuthFailedError],
+  ["etcdserver: authentication is not enabled", AuthFailedError],
+  ["etcdserver: invalid auth token", InvalidTokenError],
+  ["etcdserver: invalid auth management", InvalidTokenError],
+  ["etcdserver: revision of auth store is old", InvalidTokenError],
+  ["etcdserver: not capable", NotSupportedError],
+];
+
+// Server-side conditions that are refused before the request is proposed to raft: a
+// mutation that failed this way was not applied and may be sent again.
+const refusedBeforeApply = new Set([
+  "etcdserver: no leader",
+  "etcdserver: too many requests",
+  "etcdserver: not capable",
+]);
+
+/** Turns a gRPC status into the matching {@link EtcdError}. */
+export function errorFromStatus(code: number, details: string, ctx: FailureContext, cause?: unknown): EtcdError {
+  const message = details || `gRPC status ${code}`;
+  const refused = ctx.neverSent || refusedBeforeApply.has(details);
+  const base: EtcdErrorDetails = { rpc: ctx.rpc, endpoint: ctx.endpoint, code, cause };
+  const matched = byMessage.find(([text]) => details === text || details.startsWith(`${text}:`));
+  if (matched) {
+    const [, Cls] = matched;
+    return new Cls(message, { ...base, outcomeUnknown: maybeApplied(Cls, ctx, refused) });
+  }
+  switch (code) {
+    case GrpcCode.INVALID_ARGUMENT:
+    case GrpcCode.OUT_OF_RANGE:
+      return new InvalidArgumentError(message, base);
+    case GrpcCode.PERMISSION_DENIED:
+      return new PermissionDeniedError(message, base);
+    case GrpcCode.UNAUTHENTICATED:
+      return new InvalidTokenError(message, base);
+    case GrpcCode.UNIMPLEMENTED:
+      return new NotSupportedError(`not supported by this server: ${message}`, base);
+    case GrpcCode.RESOURCE_EXHAUSTED:
+      if (/larger than max/i.test(details)) return new RequestTooLargeError(message, base);
+      return new UnavailableError(message, { ...base, outcomeUnknown: !ctx.readOnly && !refused });
+    case GrpcCode.DEADLINE_EXCEEDED:
+      return new DeadlineExceededError(message, { ...base, outcomeUnknown: !ctx.readOnly && !ctx.neverSent });
+    case GrpcCode.UNAVAILABLE:
+    case GrpcCode.CANCELLED:
+    case GrpcCode.UNKNOWN:
+    case GrpcCode.INTERNAL:
+      if (code !== GrpcCode.UNKNOWN || isTransportFailure(details)) {
+        return new UnavailableError(message, { ...base, outcomeUnknown: !ctx.readOnly && !refused });
+      }
+      return new EtcdError(message, base);
+    default:
+      return new EtcdError(message, base);
+  }
+}
+
+function maybeApplied(Cls: ErrorClass, ctx: FailureContext, refused: boolean): boolean {
+  if (ctx.readOnly || refused) return false;
+  return Cls === UnavailableError;
+}
+
+function isTransportFailure(details: string): boolean {
+  return /ECONNRESET|EPIPE|stream removed|connection|socket/i.test(details);
+}
+
+/** True for a status that means "this endpoint could not serve the call right now". */
+export function isEndpointFailure(code: number, details: string): boolean {
+  if (code === GrpcCode.UNAVAILABLE) return true;
+  if (code === GrpcCode.UNKNOWN || code === GrpcCode.INTERNAL) return isTransportFailure(details);
+  return false;
+}

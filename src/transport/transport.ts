@@ -1,0 +1,77 @@
+/**
+ * The transport seam. The public API speaks etcd's RPC messages through this interface
+ * only; a gRPC backend talks to real etcd members and a memory backend answers in-process.
+ */
+
+/** How a method's request may be repeated after a failure. */
+export type RetryClass =
+  /** Reading only: safe to send again, to any member. */
+  | "read"
+  /** Changes state: sent again only when it provably never reached a server. */
+  | "write";
+
+/** One RPC of etcd's API: where it lives and how its messages are (de)serialised. */
+export interface Method<Req, Res> {
+  /** Fully qualified service, e.g. `etcdserverpb.KV`. */
+  readonly service: string;
+  /** Method name as on the wire, e.g. `Range`. */
+  readonly name: string;
+  /** The gRPC path, `/service/name`. */
+  readonly path: string;
+  /** Short name for errors and debug output, e.g. `KV/Range`. */
+  readonly rpc: string;
+  readonly requestStream: boolean;
+  readonly responseStream: boolean;
+  readonly retry: RetryClass;
+  encode(request: Req): Uint8Array;
+  decode(bytes: Uint8Array): Res;
+}
+
+/** Options every call accepts. */
+export interface CallOptions {
+  /** Abort the call; it then rejects at once with an `AbortedError`. */
+  signal?: AbortSignal | undefined;
+  /** Deadline for this call in milliseconds, overriding the client's default. */
+  timeoutMs?: number | undefined;
+}
+
+/** Options the API layer adds when it knows more about a request than its method does. */
+export interface UnaryOptions extends CallOptions {
+  /** Overrides the method's retry class (a transaction that only reads is a read). */
+  retry?: RetryClass | undefined;
+  /**
+   * Ask the member to refuse the request when it has no raft leader (default true).
+   * Serializable reads set it to false: a partitioned member may still serve them.
+   */
+  requireLeader?: boolean | undefined;
+}
+
+/** A bidirectional or server stream opened on one endpoint. Ends when the server ends it,
+ * on an error (thrown from the iterator), or when `cancel()` / `close()` is called. */
+export interface Stream<Req, Res> extends AsyncIterable<Res> {
+  /** The endpoint this stream runs on. */
+  readonly endpoint: string;
+  /** Sends one request message (bidirectional streams only). */
+  write(request: Req): void;
+  /** Half-closes the sending side. */
+  end(): void;
+  /** Ends the stream from the client side; the iterator finishes without an error. */
+  cancel(): void;
+}
+
+/** Options for opening a stream. */
+export interface StreamOptions {
+  signal?: AbortSignal | undefined;
+  /** Prefer this endpoint if it is healthy (used to keep related streams together). */
+  avoidEndpoint?: string | undefined;
+}
+
+/** The seam itself. */
+export interface Transport {
+  unary<Req, Res>(method: Method<Req, Res>, request: Req, options?: UnaryOptions): Promise<Res>;
+  /** Opens a stream; for server streams `request` is the single request message. */
+  stream<Req, Res>(method: Method<Req, Res>, request?: Req, options?: StreamOptions): Promise<Stream<Req, Res>>;
+  /** Ends every call and stream; resolves once every connection is closed. */
+  close(): Promise<void>;
+  readonly closed: boolean;
+}
