@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// The test command (`npm test`): makes sure etcd is installed, checks types and lint,
+// builds the package, then runs every test file with Node's test runner.
+// Arguments narrow the run to test files whose path contains one of them.
+import { spawnSync } from "node:child_process";
+import { accessSync, constants, readdirSync, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const filters = process.argv.slice(2);
+
+function onPath(name) {
+  return (process.env.PATH ?? "").split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: "inherit", cwd: root, ...opts });
+  if (r.status !== 0) {
+    console.error(`\n${cmd} ${args.join(" ")} failed (exit ${r.status ?? r.signal})`);
+    process.exit(r.status || 1);
+  }
+}
+
+function ensureEtcd() {
+  if (process.env.ETCD_ENDPOINTS || (onPath("etcd") && onPath("etcdctl"))) return;
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (isRoot && onPath("apt-get")) {
+    console.log("etcd is missing: installing etcd-server and etcd-client with apt-get");
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    run("apt-get", ["update", "-qq"], { env });
+    run("apt-get", ["install", "-y", "-qq", "etcd-server", "etcd-client"], { env });
+    return;
+  }
+  console.error(
+    "The tests need a real etcd (binaries `etcd` and `etcdctl` on PATH).\n" +
+      "Install them: `sudo apt-get install etcd-server etcd-client` (Debian/Ubuntu), `brew install etcd` (macOS),\n" +
+      "or a release from the etcd project; or set ETCD_ENDPOINTS to a running cluster.",
+  );
+  process.exit(1);
+}
+
+function testFiles(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...testFiles(path));
+    else if (name.endsWith(".test.ts")) out.push(path);
+  }
+  return out;
+}
+
+ensureEtcd();
+const files = testFiles(join(root, "test")).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+if (filters.length === 0) {
+  run("npx", ["tsc", "--noEmit", "-p", "tsconfig.json"]);
+  run("npx", ["eslint", "--max-warnings", "0", "."]);
+  run("npm", ["run", "--silent", "build"]);
+}
+run(process.execPath, ["--import", "tsx", "--test", "--test-reporter", "spec", ...files], {
+  env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --no-warnings=ExperimentalWarning`.trim() },
+});
