@@ -35,3 +35,22 @@ let counter = 0;
 export function uniquePrefix(name = "t"): string {
   return `${name}-${process.pid}-${Date.now().toString(36)}-${counter++}/`;
 }
+
+/** Runs the real `etcdctl` (API v3) against `endpoints` and returns its standard output. */
+export async function etcdctl(endpoints: string[], args: string[]): Promise<string> {
+  const { execFile } = await import("node:child_process");
+  return new Promise((resolve, reject) => {
+    execFile("etcdctl", ["--endpoints", endpoints.join(","), ...args], { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`etcdctl ${args.join(" ")} failed: ${stderr || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** Grants a lease with `etcdctl` (independent of the client under test) and returns its id. */
+export async function grantLease(endpoints: string[], ttl: number): Promise<bigint> {
+  const out = await etcdctl(endpoints, ["lease", "grant", String(ttl)]);
+  const hex = /lease ([0-9a-f]+) granted/.exec(out)?.[1];
+  if (!hex) throw new Error(`unexpected etcdctl output: ${out}`);
+  return BigInt(`0x${hex}`);
+}
