@@ -5,7 +5,7 @@ import { delimiter, join } from "node:path";
 export class EtcdNotInstalledError extends Error {
   constructor(what: string) {
     super(
-      `${what} was not found on PATH. Install etcd, for example ` +
+      `${what} was not found or is not executable. Install etcd, for example ` +
         "`apt-get install etcd-server etcd-client` on Debian or Ubuntu, `brew install etcd` on macOS, " +
         "or a release binary from the etcd project; or set ETCD_BINARY to its path, " +
         "or ETCD_ENDPOINTS to use a running cluster.",
@@ -17,7 +17,11 @@ export class EtcdNotInstalledError extends Error {
 /** Finds an executable on PATH (or the path in `override`). */
 export function findExecutable(name: string, override?: string): string {
   if (override) {
-    accessSync(override, constants.X_OK);
+    try {
+      accessSync(override, constants.X_OK);
+    } catch {
+      throw new EtcdNotInstalledError(`\`${override}\` (from ETCD_BINARY or the binary option)`);
+    }
     return override;
   }
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
