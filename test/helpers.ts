@@ -54,3 +54,46 @@ export async function grantLease(endpoints: string[], ttl: number): Promise<bigi
   if (!hex) throw new Error(`unexpected etcdctl output: ${out}`);
   return BigInt(`0x${hex}`);
 }
+
+/**
+ * Runs `fn(0..count-1)` with at most `concurrency` calls in flight and settles every one.
+ * `onSettled` sees each completion in order, so a test can act part-way through.
+ */
+export async function runPool<T>(
+  count: number,
+  concurrency: number,
+  fn: (i: number) => Promise<T>,
+  onSettled?: (done: number) => void | Promise<void>,
+): Promise<PromiseSettledResult<T>[]> {
+  const results = new Array<PromiseSettledResult<T>>(count);
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      try {
+        results[i] = { status: "fulfilled", value: await fn(i) };
+      } catch (reason) {
+        results[i] = { status: "rejected", reason };
+      }
+      done++;
+      await onSettled?.(done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return results;
+}
+
+/** The member id of each endpoint, read from the header of a serializable read it answers itself. */
+export async function memberIdsOf(endpoints: string[]): Promise<Map<bigint, string>> {
+  const ids = new Map<bigint, string>();
+  for (const endpoint of endpoints) {
+    const probe = new Etcd({ endpoints: [endpoint] });
+    try {
+      ids.set((await probe.range("probe", { serializable: true })).header.memberId, endpoint);
+    } finally {
+      await probe.close();
+    }
+  }
+  return ids;
+}

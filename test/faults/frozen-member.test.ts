@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Etcd } from "../../src/index.js";
-import { startEtcd, type EtcdCluster, type EtcdMember } from "../../src/testing/index.js";
-import { uniquePrefix } from "../helpers.js";
+import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
+import { memberIdsOf, uniquePrefix } from "../helpers.js";
 
 let cluster: EtcdCluster;
 before(async () => {
@@ -14,19 +14,6 @@ after(async () => {
   await cluster?.close();
 });
 
-/** Which harness member has this member id. */
-async function memberWithId(id: bigint, key: string): Promise<EtcdMember> {
-  for (const m of cluster.members) {
-    const probe = new Etcd({ endpoints: [m.endpoint] });
-    try {
-      if ((await probe.range(key, { serializable: true })).header.memberId === id) return m;
-    } finally {
-      await probe.close();
-    }
-  }
-  throw new Error(`no member has id ${id}`);
-}
-
 describe("a frozen member", () => {
   it("is detected by keep-alive pings and the call moves to another member", async () => {
     const key = `${uniquePrefix("frozen")}k`;
@@ -34,7 +21,9 @@ describe("a frozen member", () => {
     try {
       await etcd.put(key, "v");
       const pinnedId = (await etcd.range(key, { serializable: true })).header.memberId;
-      const pinned = await memberWithId(pinnedId, key);
+      const endpoint = (await memberIdsOf(cluster.endpoints)).get(pinnedId);
+      const pinned = cluster.members.find((m) => m.endpoint === endpoint);
+      assert.ok(pinned);
       pinned.pause();
       try {
         // The connection to the frozen member stays open; only the unanswered pings reveal it.
