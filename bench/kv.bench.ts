@@ -1,0 +1,97 @@
+/**
+ * etcd-ts vs the etcd3 package vs etcdctl (Go client) on one single-member etcd, in one run.
+ *
+ *   npm run bench                       # etcdctl check perf --load=xl (60 s)
+ *   BENCH_PERF_LOAD=s npm run bench     # a quicker server ceiling
+ *
+ * Each client runs each scenario in a fresh process (bench/kv-worker.ts), alternating
+ * clients, three rounds; the medians are reported and written to docs/benchmarks.md.
+ */
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { startEtcd } from "../src/testing/index.js";
+import { median } from "./stats.js";
+
+const ROUNDS = 3;
+const CLIENTS = ["etcd-ts", "etcd3"] as const;
+const SCENARIOS = ["seq-put", "put", "get"] as const;
+const worker = fileURLToPath(new URL("./kv-worker.ts", import.meta.url));
+const doc = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
+const load = process.env.BENCH_PERF_LOAD ?? "xl";
+
+type Row = Record<string, number | string>;
+
+function runWorker(client: string, scenario: string, endpoint: string): Row {
+  const r = spawnSync(process.execPath, [...process.execArgv, worker, client, scenario, endpoint], { encoding: "utf8", timeout: 300_000 });
+  const line = r.stdout.trim().split("\n").pop() ?? "";
+  if (r.status !== 0 || !line.startsWith("{")) throw new Error(`worker ${client} ${scenario} failed: ${r.stderr}`);
+  return JSON.parse(line) as Row;
+}
+
+const cluster = await startEtcd({ allowExternal: false });
+const results: Row[] = [];
+let perf = "";
+try {
+  const endpoint = cluster.endpoints[0]!;
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const scenario of SCENARIOS) {
+      for (const client of round % 2 === 1 ? CLIENTS : [...CLIENTS].reverse()) {
+        const row = runWorker(client, scenario, endpoint);
+        results.push(row);
+        console.error(`round ${round}: ${JSON.stringify(row)}`);
+      }
+    }
+  }
+  const r = spawnSync("etcdctl", ["--endpoints", endpoint, "check", "perf", `--load=${load}`], { encoding: "utf8", timeout: 300_000, env: { ...process.env, ETCDCTL_API: "3" } });
+  perf = `${r.stdout}${r.stderr}`.split("\n").filter((l) => /PASS|FAIL|Throughput|latency|Slowest|Stddev|writes/i.test(l)).join("\n");
+} finally {
+  await cluster.close();
+}
+
+const pick = (client: string, scenario: string, field: string): number[] =>
+  results.filter((r) => r.client === client && r.scenario === scenario).map((r) => Number(r[field]));
+const fmt = (v: number[], digits = 0): string => `${median(v).toFixed(digits)} (${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)})`;
+const ratio = (a: number[], b: number[]): string => (median(a) / median(b)).toFixed(2);
+
+const ts = (s: string, f: string): number[] => pick("etcd-ts", s, f);
+const e3 = (s: string, f: string): number[] => pick("etcd3", s, f);
+const table = [
+  "| measure | etcd-ts | etcd3 | etcd-ts / etcd3 |",
+  "|---|---:|---:|---:|",
+  `| sequential put p50, ms | ${fmt(ts("seq-put", "p50Ms"), 3)} | ${fmt(e3("seq-put", "p50Ms"), 3)} | ${ratio(ts("seq-put", "p50Ms"), e3("seq-put", "p50Ms"))} |`,
+  `| sequential put p99, ms | ${fmt(ts("seq-put", "p99Ms"), 3)} | ${fmt(e3("seq-put", "p99Ms"), 3)} | ${ratio(ts("seq-put", "p99Ms"), e3("seq-put", "p99Ms"))} |`,
+  `| puts/s, 100 in flight | ${fmt(ts("put", "opsPerSec"))} | ${fmt(e3("put", "opsPerSec"))} | ${ratio(ts("put", "opsPerSec"), e3("put", "opsPerSec"))} |`,
+  `| gets/s, 100 in flight | ${fmt(ts("get", "opsPerSec"))} | ${fmt(e3("get", "opsPerSec"))} | ${ratio(ts("get", "opsPerSec"), e3("get", "opsPerSec"))} |`,
+  `| client CPU ms per 1,000 puts | ${fmt(ts("put", "cpuMsPer1000"))} | ${fmt(e3("put", "cpuMsPer1000"))} | ${ratio(ts("put", "cpuMsPer1000"), e3("put", "cpuMsPer1000"))} |`,
+  `| client CPU ms per 1,000 gets | ${fmt(ts("get", "cpuMsPer1000"))} | ${fmt(e3("get", "cpuMsPer1000"))} | ${ratio(ts("get", "cpuMsPer1000"), e3("get", "cpuMsPer1000"))} |`,
+].join("\n");
+
+const etcdVersion = spawnSync("etcd", ["--version"], { encoding: "utf8" }).stdout.split("\n")[0] ?? "etcd";
+const section = `## KV: etcd-ts vs etcd3 vs etcdctl
+
+Command: \`npm run bench\` (BENCH_PERF_LOAD=${load}). Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${etcdVersion},
+one member started by the test harness (data on tmpfs), 2 cores shared by server and client.
+Values are 256 bytes over 1,000 keys; throughput runs are 20,000 operations with 100 in flight;
+sequential latency is 2,000 puts. Median of ${ROUNDS} rounds (min–max), each client and
+scenario in a fresh process. CPU is the client process's user + system time (process.cpuUsage).
+
+${table}
+
+Server ceiling, \`etcdctl check perf --load=${load}\` (Go client) on the same member:
+
+\`\`\`
+${perf.trim()}
+\`\`\`
+`;
+
+console.log(section);
+let text = readFileSync(doc, "utf8");
+const start = text.indexOf("## KV: etcd-ts vs etcd3 vs etcdctl");
+if (start >= 0) {
+  const end = text.indexOf("\n## ", start + 1);
+  text = text.slice(0, start) + section + (end >= 0 ? text.slice(end + 1) : "");
+} else {
+  text = `${text.trimEnd()}\n\n${section}`;
+}
+writeFileSync(doc, text);
