@@ -70,7 +70,8 @@ export class GrpcTransport implements Transport {
     }
     const deadline = Date.now() + timeoutMs;
     const readOnly = (options.retry ?? method.retry) === "read";
-    const bytes = Buffer.from(method.encode(request));
+    const encoded = method.encode(request);
+    const bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
     const retry = this.options.retry;
     const tried = new Set<Connection>();
     let lastError: EtcdError | undefined;
