@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The test command (`npm test`): makes sure etcd is installed, checks types and lint,
+// The test command (`npm test`): makes sure etcd and protoc are installed, checks types and lint,
 // builds the package, then runs every test file with Node's test runner.
 // Arguments narrow the run to test files whose path contains one of them.
 import { spawnSync } from "node:child_process";
@@ -28,20 +28,28 @@ function run(cmd, args, opts = {}) {
   }
 }
 
-function ensureEtcd() {
-  if (process.env.ETCD_ENDPOINTS || (onPath("etcd") && onPath("etcdctl"))) return;
+// What the tests need from the system: a real etcd and etcdctl, and protoc for the test
+// that checks the generated code is up to date.
+const needs = [
+  { bins: ["etcd", "etcdctl"], debian: ["etcd-server", "etcd-client"], other: "`brew install etcd` (macOS) or a release from the etcd project" },
+  { bins: ["protoc"], debian: ["protobuf-compiler"], other: "`brew install protobuf` (macOS)" },
+];
+
+function ensureTools() {
+  const missing = needs.filter((n) => !n.bins.every(onPath));
+  if (missing.length === 0) return;
+  const packages = missing.flatMap((n) => n.debian);
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   if (isRoot && onPath("apt-get")) {
-    console.log("etcd is missing: installing etcd-server and etcd-client with apt-get");
+    console.log(`installing ${packages.join(" ")} with apt-get`);
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
     run("apt-get", ["update", "-qq"], { env });
-    run("apt-get", ["install", "-y", "-qq", "etcd-server", "etcd-client"], { env });
+    run("apt-get", ["install", "-y", "-qq", ...packages], { env });
     return;
   }
   console.error(
-    "The tests need a real etcd (binaries `etcd` and `etcdctl` on PATH).\n" +
-      "Install them: `sudo apt-get install etcd-server etcd-client` (Debian/Ubuntu), `brew install etcd` (macOS),\n" +
-      "or a release from the etcd project; or set ETCD_ENDPOINTS to a running cluster.",
+    `The tests need ${missing.flatMap((n) => n.bins).join(", ")} on PATH.\n` +
+      `Install them: \`sudo apt-get install ${packages.join(" ")}\` (Debian/Ubuntu), or ${missing.map((n) => n.other).join("; ")}.`,
   );
   process.exit(1);
 }
@@ -56,7 +64,7 @@ function testFiles(dir) {
   return out;
 }
 
-ensureEtcd();
+ensureTools();
 const files = testFiles(join(root, "test")).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (filters.length === 0) {
   run("npx", ["tsc", "--noEmit", "-p", "tsconfig.json"]);
