@@ -33,10 +33,6 @@ function build(
   return { result, target, key: k, rangeEnd, targetUnion };
 }
 
-function revisionLike(v: Int64, what: string): bigint {
-  return nonNegative(v, what);
-}
-
 /**
  * Builders of transaction conditions. The optional last argument applies the condition to
  * every key of a range (`{ prefix: true }`, `{ rangeEnd }`, `{ fromKey: true }`).
@@ -50,17 +46,17 @@ export const compare = {
     build(key, operator, Compare_CompareTarget.VALUE, { $case: "value", value: toBuffer(value, "compared value") }, range),
   /** Compare the version (number of writes since creation; 0 when absent). */
   version: (key: Bytes, operator: CompareOperator, version: Int64, range?: KeySelector): Compare =>
-    build(key, operator, Compare_CompareTarget.VERSION, { $case: "version", value: revisionLike(version, "version") }, range),
+    build(key, operator, Compare_CompareTarget.VERSION, { $case: "version", value: nonNegative(version, "version") }, range),
   /** Compare the create revision (0 when absent). */
   createRevision: (key: Bytes, operator: CompareOperator, revision: Int64, range?: KeySelector): Compare =>
-    build(key, operator, Compare_CompareTarget.CREATE, { $case: "createRevision", value: revisionLike(revision, "createRevision") }, range),
+    build(key, operator, Compare_CompareTarget.CREATE, { $case: "createRevision", value: nonNegative(revision, "createRevision") }, range),
   /** Compare the mod revision (0 when absent). */
   modRevision: (key: Bytes, operator: CompareOperator, revision: Int64, range?: KeySelector): Compare =>
-    build(key, operator, Compare_CompareTarget.MOD, { $case: "modRevision", value: revisionLike(revision, "modRevision") }, range),
+    build(key, operator, Compare_CompareTarget.MOD, { $case: "modRevision", value: nonNegative(revision, "modRevision") }, range),
   /** Compare the attached lease id (0 when none). */
   lease: (key: Bytes, operator: CompareOperator, lease: Int64 | { id: bigint }, range?: KeySelector): Compare => {
     const id = typeof lease === "object" && lease !== null ? lease.id : lease;
-    return build(key, operator, Compare_CompareTarget.LEASE, { $case: "lease", value: revisionLike(id, "lease") }, range);
+    return build(key, operator, Compare_CompareTarget.LEASE, { $case: "lease", value: nonNegative(id, "lease") }, range);
   },
   /** The key exists. */
   exists: (key: Bytes): Compare => compare.createRevision(key, ">", 0),

@@ -79,7 +79,8 @@ export class KV {
   private async withCompactRevision(e: unknown, key: Uint8Array, revision: bigint): Promise<unknown> {
     if (!(e instanceof CompactedError) || revision === 0n) return e;
     try {
-      const stream = await this.transport.stream(M.Watch.watch);
+      // Bounded: should the revision no longer be compacted (a race), no cancel would come.
+      const stream = await this.transport.stream(M.Watch.watch, undefined, { signal: AbortSignal.timeout(5000) });
       try {
         stream.write({ requestUnion: { $case: "createRequest", value: { key, rangeEnd: Buffer.alloc(0), startRevision: revision, progressNotify: false, filters: [], prevKv: false, watchId: 0n, fragment: false } } });
         for await (const r of stream) {

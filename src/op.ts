@@ -15,7 +15,7 @@ import {
   type TxnRequest,
 } from "./rpc/etcdserverpb/rpc.js";
 import { flag, nonNegative, oneOf, positive, type Int64 } from "./validate.js";
-import type { Compare } from "./compare.js";
+import { assertCompare, type Compare } from "./compare.js";
 
 /**
  * Which keys an operation covers. By default one key; `prefix` selects every key that
@@ -198,9 +198,7 @@ function txnOp(spec: TxnSpec): TxnOp {
   const compare = checkList(spec.if, "if");
   const success = checkList(spec.onSuccess, "onSuccess");
   const failure = checkList(spec.onFailure, "onFailure");
-  for (const c of compare) {
-    if (typeof c !== "object" || c === null || !("target" in c)) throw new InvalidArgumentError("if must hold compares built with compare.*");
-  }
+  for (const c of compare) assertCompare(c);
   const ops = [...success, ...failure];
   for (const o of ops) checkOp(o);
   return {

@@ -14,16 +14,10 @@ export class Balancer {
   private pinned: Connection | undefined;
 
   constructor(
-    private connections: Connection[],
+    private readonly connections: Connection[],
     readonly mode: Balancing,
   ) {
     this.pinned = randomOf(connections);
-  }
-
-  /** Replaces the endpoint set (the pinned endpoint stays if it is still there). */
-  setConnections(connections: Connection[]): void {
-    this.connections = connections;
-    if (!this.pinned || !connections.includes(this.pinned)) this.pinned = randomOf(connections);
   }
 
   get all(): readonly Connection[] {

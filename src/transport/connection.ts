@@ -48,7 +48,6 @@ export class Connection {
   avoidUntil = 0;
   /** Consecutive failures, for the avoidance back-off. */
   failures = 0;
-  lastError: Error | undefined;
 
   constructor(
     readonly endpoint: Endpoint,
@@ -83,9 +82,8 @@ export class Connection {
     return this.avoidUntil > now;
   }
 
-  markFailed(error: Error): void {
+  markFailed(): void {
     this.failures++;
-    this.lastError = error;
     this.avoidUntil = Date.now() + Math.min(100 * 2 ** (this.failures - 1), 5000);
   }
 

@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ClientClosedError } from "../errors.js";
 import { abortedError } from "./abort.js";
 import type { Connection } from "./connection.js";
+import { callMetadata, passThrough } from "./grpc-call.js";
 import { errorFromStatus } from "./status-error.js";
 import type { Method, Stream } from "./transport.js";
 
@@ -28,13 +29,11 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     private readonly onDone: (s: GrpcStream<Req, Res>) => void,
   ) {
     this.endpoint = conn.endpoint.raw;
-    const md = new grpc.Metadata();
-    md.set("hasleader", "true");
+    const md = callMetadata(true);
     const decode = (b: Buffer): Res => method.decode(b);
-    const pass = (b: Buffer): Buffer => b;
     this.call = method.requestStream
-      ? conn.client.makeBidiStreamRequest<Buffer, Res>(method.path, pass, decode, md, {})
-      : conn.client.makeServerStreamRequest<Buffer, Res>(method.path, pass, decode, Buffer.from(method.encode(request as Req)), md, {});
+      ? conn.client.makeBidiStreamRequest<Buffer, Res>(method.path, passThrough, decode, md, {})
+      : conn.client.makeServerStreamRequest<Buffer, Res>(method.path, passThrough, decode, Buffer.from(method.encode(request as Req)), md, {});
     conn.inFlight++;
     // Without a listener an error on an unread stream would crash the process.
     this.call.on("error", () => undefined);

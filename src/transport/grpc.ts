@@ -5,6 +5,7 @@ import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
 import { Balancer, type Balancing } from "./balancer.js";
 import { Connection, type KeepAliveOptions, type TlsOptions } from "./connection.js";
 import type { Endpoint } from "./endpoint.js";
+import { callMetadata, passThrough } from "./grpc-call.js";
 import { GrpcStream } from "./grpc-stream.js";
 import { errorFromStatus, isEndpointFailure } from "./status-error.js";
 import type { Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
@@ -56,10 +57,6 @@ export class GrpcTransport implements Transport {
     return this.closing !== undefined;
   }
 
-  get connections(): readonly Connection[] {
-    return this.balancer.all;
-  }
-
   async unary<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
     if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc });
     const { signal } = options;
@@ -90,7 +87,7 @@ export class GrpcTransport implements Transport {
         await this.ready(conn, deadline, signal);
       } catch (e) {
         if (e instanceof EtcdError) throw e;
-        conn.markFailed(e as Error);
+        conn.markFailed();
         tried.add(conn);
         lastError = new UnavailableError(`cannot connect to ${conn.endpoint.raw}: ${(e as Error).message}`, {
           ...ctx,
@@ -108,7 +105,7 @@ export class GrpcTransport implements Transport {
         const neverSent = status.code === grpc.status.UNAVAILABLE && NEVER_SENT.test(status.details ?? "");
         const err = errorFromStatus(status.code, status.details ?? status.message, { ...ctx, neverSent }, e);
         if (!isEndpointFailure(status.code, status.details ?? "")) throw err;
-        conn.markFailed(err);
+        conn.markFailed();
         tried.add(conn);
         lastError = err;
         if (err.outcomeUnknown) throw err;
@@ -174,7 +171,7 @@ export class GrpcTransport implements Transport {
         passThrough,
         (buf) => method.decode(buf),
         bytes,
-        options.requireLeader === false ? new grpc.Metadata() : leaderRequired(),
+        callMetadata(options.requireLeader !== false),
         { deadline },
         (err, value) => {
           if (!finish()) return;
@@ -190,8 +187,6 @@ export class GrpcTransport implements Transport {
     const { signal } = options;
     if (signal?.aborted) throw abortedError(signal, { rpc: method.rpc });
     const tried = new Set<Connection>();
-    const avoid = this.balancer.all.find((c) => c.endpoint.raw === options.avoidEndpoint);
-    if (avoid && this.balancer.all.length > 1) tried.add(avoid);
     let lastError: Error | undefined;
     for (let attempt = 1; attempt <= this.options.retry.maxAttempts; attempt++) {
       if (attempt > 1) await sleep(backoffDelay(attempt - 1, this.options.retry), signal);
@@ -202,7 +197,7 @@ export class GrpcTransport implements Transport {
         await this.ready(conn, Date.now() + this.options.dialTimeoutMs, signal);
       } catch (e) {
         if (e instanceof EtcdError) throw e;
-        conn.markFailed(e as Error);
+        conn.markFailed();
         tried.add(conn);
         lastError = e as Error;
         continue;
@@ -226,19 +221,4 @@ export class GrpcTransport implements Transport {
     })();
     return this.closing;
   }
-}
-
-function passThrough(b: Buffer): Buffer {
-  return b;
-}
-
-/**
- * Every request asks the member to refuse it when it has no leader. A partitioned member
- * then answers at once with "no leader" (a refusal before anything is applied, so even a
- * mutation can safely go to another member) instead of hanging until the deadline.
- */
-export function leaderRequired(): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set("hasleader", "true");
-  return md;
 }

@@ -69,7 +69,8 @@ export function errorFromStatus(code: number, details: string, ctx: FailureConte
   const matched = byMessage.find(([text]) => details === text || details.startsWith(`${text}:`));
   if (matched) {
     const [, Cls] = matched;
-    return new Cls(message, { ...base, outcomeUnknown: maybeApplied(Cls, ctx, refused) });
+    // Each of these is the server's definite answer (or a refusal before applying): nothing is in doubt.
+    return new Cls(message, base);
   }
   switch (code) {
     case GrpcCode.INVALID_ARGUMENT:
@@ -97,11 +98,6 @@ export function errorFromStatus(code: number, details: string, ctx: FailureConte
     default:
       return new EtcdError(message, base);
   }
-}
-
-function maybeApplied(Cls: ErrorClass, ctx: FailureContext, refused: boolean): boolean {
-  if (ctx.readOnly || refused) return false;
-  return Cls === UnavailableError;
 }
 
 function isTransportFailure(details: string): boolean {

@@ -62,8 +62,6 @@ export interface Stream<Req, Res> extends AsyncIterable<Res> {
 /** Options for opening a stream. */
 export interface StreamOptions {
   signal?: AbortSignal | undefined;
-  /** Prefer this endpoint if it is healthy (used to keep related streams together). */
-  avoidEndpoint?: string | undefined;
 }
 
 /** The seam itself. */

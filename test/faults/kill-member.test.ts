@@ -40,6 +40,15 @@ async function leaderMember(): Promise<{ member: EtcdMember; id: bigint }> {
   return { member: memberAt(ids.get(BigInt(leader))!), id: BigInt(leader) };
 }
 
+/** The pool's progress callback that kills `member` once KILL_AFTER operations completed. */
+function killAfter(member: EtcdMember, onKill: () => void): (done: number) => Promise<void> {
+  return async (done) => {
+    if (done !== KILL_AFTER) return;
+    onKill();
+    await member.kill();
+  };
+}
+
 async function seed(prefix: string): Promise<void> {
   const etcd = new Etcd({ endpoints: cluster.endpoints });
   try {
@@ -70,12 +79,7 @@ describe("killing the member in use (three members)", () => {
           if (killed && r.header.memberId !== id) answeredElsewhere++;
           return r.kvs[0]?.value.toString();
         },
-        async (done) => {
-          if (done === KILL_AFTER) {
-            killed = true;
-            await member.kill();
-          }
-        },
+        killAfter(member, () => (killed = true)),
       );
       const failed = results.filter((r) => r.status === "rejected");
       assert.deepEqual(failed.map((r) => String((r as PromiseRejectedResult).reason)).slice(0, 3), [], "no read failed");
@@ -104,12 +108,7 @@ describe("killing the member in use (three members)", () => {
             if (killed && r.header.memberId !== id) ackedAfterKill++;
             return r;
           },
-          async (done) => {
-            if (done === KILL_AFTER) {
-              killed = true;
-              await member.kill();
-            }
-          },
+          killAfter(member, () => (killed = true)),
         );
         const acked = results.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
         const failed = results.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
