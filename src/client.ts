@@ -6,7 +6,16 @@ import type { Balancing } from "./transport/balancer.js";
 import type { KeepAliveOptions, TlsOptions } from "./transport/connection.js";
 import { parseEndpoints } from "./transport/endpoint.js";
 import { GrpcTransport, grpcDefaults } from "./transport/grpc.js";
-import type { Transport } from "./transport/transport.js";
+import type { CallOptions, Transport } from "./transport/transport.js";
+import type { Bytes } from "./bytes.js";
+import { putOp, type PutOptions } from "./op.js";
+import type { Lease } from "./lease/lease.js";
+import { Leases, type GrantOptions } from "./lease/leases.js";
+import type { PutResult, WatchBatch, WatchEvent } from "./types.js";
+import { runCallback, waitFor, type WaitOptions, type WatchHandle } from "./watch/conveniences.js";
+import { WatchHub } from "./watch/hub.js";
+import { watchSpec, type WatchOptions } from "./watch/options.js";
+import type { Watcher, WatchInfo } from "./watch/watcher.js";
 
 /** Options of {@link Etcd}. Every field has a sensible default. */
 export interface EtcdOptions {
@@ -70,8 +79,17 @@ function makeTransport(o: EtcdOptions): Transport {
  * ```
  */
 export class Etcd extends KV implements AsyncDisposable {
+  /** Lease calls: grant, revoke, timeToLive, list, keepAliveOnce, keep. */
+  readonly leases: Leases;
+  private readonly hub: WatchHub;
+  private readonly callTimeoutMs: number;
+  private closing: Promise<void> | undefined;
+
   constructor(options: EtcdOptions = {}) {
     super(makeTransport(options));
+    this.callTimeoutMs = positiveMs(options.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs");
+    this.leases = new Leases(this.transport);
+    this.hub = new WatchHub(this.transport);
   }
 
   /** True once `close()` was called. */
@@ -79,9 +97,89 @@ export class Etcd extends KV implements AsyncDisposable {
     return this.transport.closed;
   }
 
-  /** Ends every call and stream (they reject with `ClientClosedError`) and closes every connection. */
+  /**
+   * Grants a lease of `ttl` seconds and keeps it alive until it is revoked, released or
+   * disposed (`await using lease = await etcd.lease(10)`), or the client closes. Every
+   * kept lease of the client shares one keep-alive stream.
+   */
+  lease(ttl: number, options: GrantOptions = {}): Promise<Lease> {
+    return this.leases.keep(ttl, options);
+  }
+
+  /**
+   * Writes a key on a lease of its own, so it disappears `ttl` seconds later (the lease is
+   * not kept alive). Resolves to the put result and the lease id. Should the put fail, the
+   * lease is revoked again.
+   */
+  async putWithTtl(key: Bytes, value: Bytes, ttl: number, options: Omit<PutOptions, "lease" | "ignoreLease"> & CallOptions = {}): Promise<PutResult & { leaseId: bigint }> {
+    putOp(key, value, { ...options, lease: 1 }); // validate before granting anything
+    const grant = await this.leases.grant(ttl, { signal: options.signal, timeoutMs: options.timeoutMs });
+    try {
+      return { ...(await this.put(key, value, { ...options, lease: grant.id })), leaseId: grant.id };
+    } catch (e) {
+      await this.leases.revoke(grant.id).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * Watches `key` (or the keys its options select) and returns the watch at once; iterate it
+   * to receive batches of events. Every watch of the client rides on one stream and is
+   * resumed without loss when a member fails. See {@link Watcher} for how it can end.
+   *
+   * ```ts
+   * for await (const batch of etcd.watch("svc/", { prefix: true })) {
+   *   for (const e of batch.events) console.log(e.type, e.kv.key.toString());
+   * }
+   * ```
+   */
+  watch(key: Bytes, options: WatchOptions = {}): Watcher {
+    return this.hub.watch(watchSpec(key, options), options.signal);
+  }
+
+  /** The watches running now: key, range, options, owner and last delivered revision. */
+  watches(): WatchInfo[] {
+    return this.hub.list();
+  }
+
+  /** Ends every watch started with `owner`; returns how many were running. */
+  cancelWatches(owner: string): number {
+    return this.hub.cancelOwner(owner);
+  }
+
+  /** Asks etcd for a progress notice on the watch stream; resolves to its revision. */
+  requestProgress(): Promise<bigint> {
+    return this.hub.requestProgress();
+  }
+
+  /** Resolves to the next change of `key` (or of the keys the options select). */
+  watchOnce(key: Bytes, options: WatchOptions & WaitOptions = {}): Promise<WatchEvent> {
+    return this.watchUntil(key, () => true, options);
+  }
+
+  /** Resolves to the first change for which `predicate` returns true. */
+  watchUntil(key: Bytes, predicate: (event: WatchEvent) => boolean, options: WatchOptions & WaitOptions = {}): Promise<WatchEvent> {
+    if (options.timeoutMs !== undefined) positiveMs(options.timeoutMs, 0, "timeoutMs");
+    return waitFor(this.watch(key, options), predicate, options.signal, options.timeoutMs);
+  }
+
+  /** Calls `onEvent` for every change, in order, until the returned handle is cancelled. */
+  watchWithCallback(key: Bytes, onEvent: (event: WatchEvent, batch: WatchBatch) => void | Promise<void>, options: WatchOptions = {}): WatchHandle {
+    return runCallback(this.watch(key, options), onEvent);
+  }
+
+  /**
+   * Ends every watch (their iterations end normally), revokes the leases this client keeps
+   * alive (bounded, so a dead cluster cannot hold it up), rejects calls in flight with
+   * `ClientClosedError` and closes every connection. The process can then exit by itself.
+   */
   close(): Promise<void> {
-    return this.transport.close();
+    this.closing ??= (async () => {
+      this.hub.close();
+      await this.leases.close(Math.min(this.callTimeoutMs, 2000));
+      await this.transport.close();
+    })();
+    return this.closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

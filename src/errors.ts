@@ -127,6 +127,32 @@ export class InvalidTokenError extends EtcdError {}
 /** The server does not implement this call (for example a 3.5-only RPC on etcd 3.4). */
 export class NotSupportedError extends EtcdError {}
 
+/** Why a lease ended without the holder revoking it. */
+export type LeaseLossReason =
+  /** etcd reported the lease gone: it expired, or someone else revoked it. */
+  | "expired"
+  /** It could not be refreshed before its deadline (members unreachable), so it must be assumed expired. */
+  | "unrefreshed"
+  /** This client revoked or released it (the reason of the lease's aborted signal). */
+  | "released";
+
+/**
+ * A kept-alive lease was lost: etcd reported it gone (it expired, or was revoked by someone
+ * else), or it could not be refreshed before its deadline, so it must be assumed expired.
+ */
+export class LeaseLostError extends EtcdError {
+  readonly leaseId: bigint;
+  readonly reason: LeaseLossReason;
+  constructor(message: string, details: EtcdErrorDetails & { leaseId: bigint; reason: LeaseLossReason }) {
+    super(message, details);
+    this.leaseId = details.leaseId;
+    this.reason = details.reason;
+  }
+}
+
+/** The server cancelled a watch for a reason other than compaction (the reason is the message). */
+export class WatchCanceledError extends EtcdError {}
+
 /** A transaction was rejected as malformed (too many operations, a key written twice). */
 export class TxnRejectedError extends InvalidArgumentError {}
 

@@ -73,3 +73,25 @@ export interface TxnResult {
   /** One result per operation of the branch that ran, in order. */
   results: OpResult[];
 }
+
+/** One change seen by a watch. */
+export interface WatchEvent {
+  type: "put" | "delete";
+  /** The key after the change; for a delete only `key` and `modRevision` are meaningful. */
+  kv: KeyValue;
+  /** The key before the change, when the watch asked for `prevKv` and the key existed. */
+  prevKv: KeyValue | undefined;
+}
+
+/**
+ * What a watch delivers: the events of one or more whole revisions (a revision is never
+ * split across batches), or a progress notice with no events.
+ */
+export interface WatchBatch {
+  header: ResponseHeader;
+  /** The store's revision when etcd sent the batch (`header.revision`). */
+  revision: bigint;
+  events: WatchEvent[];
+  /** True for a progress notice: no events, and every change up to `revision` was delivered. */
+  progress: boolean;
+}

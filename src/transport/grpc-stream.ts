@@ -1,9 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
-import { ClientClosedError } from "../errors.js";
+import { ClientClosedError, NoLeaderError } from "../errors.js";
 import { abortedError } from "./abort.js";
 import type { Connection } from "./connection.js";
 import { callMetadata, passThrough } from "./grpc-call.js";
-import { errorFromStatus } from "./status-error.js";
+import { errorFromStatus, isEndpointFailure } from "./status-error.js";
 import type { Method, Stream } from "./transport.js";
 
 type Call<Res> = grpc.ClientDuplexStream<Buffer, Res> | grpc.ClientReadableStream<Res>;
@@ -82,12 +82,12 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
       if (this.closedByClient) throw new ClientClosedError("the client was closed", { rpc: this.method.rpc, endpoint: this.endpoint });
       if (this.cancelled) return;
       const status = e as grpc.ServiceError;
-      throw errorFromStatus(status.code ?? grpc.status.UNKNOWN, status.details ?? String(e), {
-        rpc: this.method.rpc,
-        endpoint: this.endpoint,
-        readOnly: true,
-        neverSent: false,
-      }, e);
+      const code = status.code ?? grpc.status.UNKNOWN;
+      const details = status.details ?? String(e);
+      const err = errorFromStatus(code, details, { rpc: this.method.rpc, endpoint: this.endpoint, readOnly: true, neverSent: false }, e);
+      // The next stream should open elsewhere: this member is down, cut off, or leaderless.
+      if (isEndpointFailure(code, details) || err instanceof NoLeaderError) this.conn.markFailed();
+      throw err;
     } finally {
       if (!this.done) this.call.cancel();
     }

@@ -16,6 +16,7 @@ import {
   RequestTooLargeError,
   TxnRejectedError,
   UnavailableError,
+  WatchCanceledError,
   type EtcdErrorDetails,
 } from "../errors.js";
 
@@ -39,6 +40,7 @@ const byMessage: ReadonlyArray<readonly [string, ErrorClass]> = [
   ["etcdserver: key not found", KeyNotFoundError],
   ["etcdserver: requested lease not found", LeaseNotFoundError],
   ["etcdserver: lease already exists", LeaseExistsError],
+  ["etcdserver: too large lease TTL", InvalidArgumentError],
   ["etcdserver: request is too large", RequestTooLargeError],
   ["etcdserver: too many operations in txn request", TxnRejectedError],
   ["etcdserver: duplicate key given in txn request", TxnRejectedError],
@@ -98,6 +100,12 @@ export function errorFromStatus(code: number, details: string, ctx: FailureConte
     default:
       return new EtcdError(message, base);
   }
+}
+
+/** The error for a watch etcd cancelled with `reason` (its cancel_reason text). */
+export function errorFromCancelReason(reason: string, details: Omit<EtcdErrorDetails, "code">): EtcdError {
+  const matched = byMessage.find(([text]) => reason === text || reason.startsWith(`${text}:`));
+  return matched ? new matched[1](reason, details) : new WatchCanceledError(reason, details);
 }
 
 function isTransportFailure(details: string): boolean {

@@ -1,0 +1,100 @@
+/** The handle of a lease this client keeps alive. */
+import { LeaseLostError, LeaseNotFoundError } from "../errors.js";
+import type { CallOptions } from "../transport/transport.js";
+import type { Kept } from "./keeper.js";
+
+/** What a handle needs from the lease API. */
+export interface LeaseOwner {
+  revoke(id: bigint, options?: CallOptions): Promise<unknown>;
+  release(lease: Lease): void;
+}
+
+/**
+ * A lease kept alive automatically until `revoke()`, `release()`, `await using` disposal or
+ * the client's `close()`. Attach keys with `put(key, value, { lease: lease.id })`.
+ *
+ * Loss is reported three ways, so work can be tied to the lease's life: `signal` aborts
+ * (its reason is the {@link LeaseLostError}), `closed` resolves to the error, and `alive`
+ * turns false. A lease is lost when etcd reports it gone (it expired, or someone revoked
+ * it) or when it could not be refreshed before its deadline.
+ */
+export class Lease implements Kept, AsyncDisposable {
+  private readonly controller = new AbortController();
+  private resolveClosed!: (error: LeaseLostError | undefined) => void;
+  private currentTtl: number;
+  private ended = false;
+  private revoking: Promise<void> | undefined;
+
+  /**
+   * Resolves when the lease stops being kept alive: to the {@link LeaseLostError} when it was
+   * lost, to `undefined` when this client revoked or released it. Never rejects.
+   */
+  readonly closed: Promise<LeaseLostError | undefined>;
+
+  constructor(
+    /** The lease id (etcd's int64). */
+    readonly id: bigint,
+    /** The TTL etcd granted, in seconds. */
+    readonly grantedTtl: number,
+    private readonly owner: LeaseOwner,
+  ) {
+    this.currentTtl = grantedTtl;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  }
+
+  /** Aborts when the lease ends for any reason; pass it to work that must not outlive the lease. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** True while the lease is kept alive and not known to be lost. */
+  get alive(): boolean {
+    return !this.ended;
+  }
+
+  /** The TTL etcd reported with the last refresh, in seconds. */
+  get ttl(): number {
+    return this.currentTtl;
+  }
+
+  /** @internal Called by the keeper. */
+  refreshed(ttl: number): void {
+    this.currentTtl = ttl;
+  }
+
+  /** @internal Called by the keeper. */
+  lost(error: LeaseLostError): void {
+    this.end(error);
+  }
+
+  /** Stops keeping the lease alive without revoking it: it expires after its TTL. */
+  release(): void {
+    if (this.ended) return;
+    this.owner.release(this);
+    this.end(undefined);
+  }
+
+  /** Stops keeping the lease alive and revokes it, deleting its keys. A lease already gone is fine. */
+  revoke(options: CallOptions = {}): Promise<void> {
+    this.release();
+    this.revoking ??= this.owner.revoke(this.id, options).then(
+      () => undefined,
+      (e: unknown) => {
+        this.revoking = undefined;
+        if (!(e instanceof LeaseNotFoundError)) throw e;
+      },
+    );
+    return this.revoking;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.revoke();
+  }
+
+  private end(error: LeaseLostError | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.controller.abort(error ?? new LeaseLostError(`lease ${this.id.toString(16)} was released`, { leaseId: this.id, reason: "released" }));
+    this.resolveClosed(error);
+  }
+}

@@ -1,0 +1,174 @@
+/** Lease calls: grant, revoke, time-to-live, list, keep-alive once, and kept-alive handles. */
+import { AbortedError, DeadlineExceededError, InvalidArgumentError, LeaseNotFoundError } from "../errors.js";
+import * as M from "../methods.js";
+import { header } from "../results.js";
+import type { CallOptions, Transport } from "../transport/transport.js";
+import type { ResponseHeader } from "../types.js";
+import { positive, type Int64 } from "../validate.js";
+import { LeaseKeeper } from "./keeper.js";
+import { Lease } from "./lease.js";
+
+/** etcd's upper bound on a lease TTL, in seconds. */
+export const MAX_LEASE_TTL = 9_000_000_000;
+
+/** A granted lease. */
+export interface LeaseGrant {
+  header: ResponseHeader;
+  id: bigint;
+  /** The TTL etcd granted, in seconds (it may raise a very small TTL to its minimum). */
+  ttl: number;
+}
+
+/** A lease's remaining life, from `timeToLive`. */
+export interface LeaseTimeToLive {
+  header: ResponseHeader;
+  id: bigint;
+  /** Seconds left. */
+  ttl: number;
+  /** The TTL the lease was granted with, in seconds. */
+  grantedTtl: number;
+  /** The keys attached to the lease (with `keys: true`). */
+  keys: Buffer[];
+}
+
+/** The answer to a single keep-alive. */
+export interface LeaseKeepAliveResult {
+  header: ResponseHeader;
+  id: bigint;
+  /** The TTL the lease was refreshed to, in seconds. */
+  ttl: number;
+}
+
+/** Options of a grant. */
+export interface GrantOptions extends CallOptions {
+  /** Ask for this lease id instead of letting etcd choose one. */
+  id?: Int64;
+}
+
+function ttlSeconds(ttl: unknown): bigint {
+  if (typeof ttl !== "number" || !Number.isInteger(ttl) || ttl <= 0) {
+    throw new InvalidArgumentError(`ttl must be a positive whole number of seconds, got ${String(ttl)}`);
+  }
+  if (ttl > MAX_LEASE_TTL) throw new InvalidArgumentError(`ttl must be at most ${MAX_LEASE_TTL} seconds, got ${ttl}`);
+  return BigInt(ttl);
+}
+
+function leaseId(id: Int64): bigint {
+  return positive(id, "lease id");
+}
+
+function callOptions(o: CallOptions): CallOptions {
+  return { signal: o.signal, timeoutMs: o.timeoutMs };
+}
+
+/** The lease API. `etcd.leases` is one; `etcd.lease(ttl)` is the usual way to get a kept-alive lease. */
+export class Leases {
+  private readonly keeper: LeaseKeeper;
+  private readonly handles = new Set<Lease>();
+
+  constructor(private readonly transport: Transport) {
+    this.keeper = new LeaseKeeper(transport);
+  }
+
+  /** Grants a lease of `ttl` seconds. It is not kept alive; see {@link Leases.keep}. */
+  async grant(ttl: number, options: GrantOptions = {}): Promise<LeaseGrant> {
+    const request = { TTL: ttlSeconds(ttl), ID: options.id === undefined ? 0n : leaseId(options.id) };
+    const res = await this.transport.unary(M.Lease.leaseGrant, request, callOptions(options));
+    return { header: header(res.header), id: res.ID, ttl: Number(res.TTL) };
+  }
+
+  /** Revokes a lease, deleting every key attached to it. A missing lease is a {@link LeaseNotFoundError}. */
+  async revoke(id: Int64, options: CallOptions = {}): Promise<ResponseHeader> {
+    const res = await this.transport.unary(M.Lease.leaseRevoke, { ID: leaseId(id) }, callOptions(options));
+    return header(res.header);
+  }
+
+  /** The lease's remaining and granted TTL (and its keys with `keys: true`); `undefined` when it does not exist. */
+  async timeToLive(id: Int64, options: CallOptions & { keys?: boolean } = {}): Promise<LeaseTimeToLive | undefined> {
+    const res = await this.transport.unary(M.Lease.leaseTimeToLive, { ID: leaseId(id), keys: options.keys === true }, callOptions(options));
+    if (res.TTL < 0n) return undefined;
+    return {
+      header: header(res.header),
+      id: res.ID,
+      ttl: Number(res.TTL),
+      grantedTtl: Number(res.grantedTTL),
+      keys: res.keys.map((k) => (Buffer.isBuffer(k) ? k : Buffer.from(k.buffer, k.byteOffset, k.byteLength))),
+    };
+  }
+
+  /** The ids of every lease in the cluster. */
+  async list(options: CallOptions = {}): Promise<bigint[]> {
+    const res = await this.transport.unary(M.Lease.leaseLeases, {}, callOptions(options));
+    return res.leases.map((l) => l.ID);
+  }
+
+  /** Refreshes a lease once. A lease that is gone is a {@link LeaseNotFoundError}. */
+  async keepAliveOnce(id: Int64, options: CallOptions = {}): Promise<LeaseKeepAliveResult> {
+    const ID = leaseId(id);
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    try {
+      return await this.keepAliveOnceOn(ID, signal);
+    } catch (e) {
+      if (e instanceof AbortedError && timeout.aborted && !options.signal?.aborted) {
+        throw new DeadlineExceededError("the keep-alive got no answer before its deadline", { rpc: e.rpc, endpoint: e.endpoint, cause: e });
+      }
+      throw e;
+    }
+  }
+
+  private async keepAliveOnceOn(ID: bigint, signal: AbortSignal): Promise<LeaseKeepAliveResult> {
+    const stream = await this.transport.stream(M.Lease.leaseKeepAlive, undefined, { signal });
+    try {
+      stream.write({ ID });
+      for await (const res of stream) {
+        if (res.ID !== ID) continue;
+        if (res.TTL <= 0n) throw new LeaseNotFoundError(`lease ${ID.toString(16)} not found`, { rpc: M.Lease.leaseKeepAlive.rpc, endpoint: stream.endpoint });
+        return { header: header(res.header), id: res.ID, ttl: Number(res.TTL) };
+      }
+      throw new LeaseNotFoundError(`the keep-alive stream ended without an answer for lease ${ID.toString(16)}`, { rpc: M.Lease.leaseKeepAlive.rpc, endpoint: stream.endpoint });
+    } finally {
+      stream.cancel();
+    }
+  }
+
+  /**
+   * Grants a lease and keeps it alive until it is revoked, released or disposed, or the
+   * client closes. All kept leases of a client share one keep-alive stream.
+   */
+  async keep(ttl: number, options: GrantOptions = {}): Promise<Lease> {
+    const since = Date.now();
+    const granted = await this.grant(ttl, options);
+    const lease = new Lease(granted.id, granted.ttl, { revoke: (id, o) => this.revoke(id, o), release: (l) => this.forget(l) });
+    this.handles.add(lease);
+    void lease.closed.then(() => this.handles.delete(lease));
+    this.keeper.add(lease, granted.ttl, since);
+    return lease;
+  }
+
+  /** Leases kept alive by this client now. */
+  get kept(): readonly Lease[] {
+    return [...this.handles];
+  }
+
+  /** The endpoint the shared keep-alive stream runs on, when it is open. */
+  get keepAliveEndpoint(): string | undefined {
+    return this.keeper.endpoint;
+  }
+
+  private forget(lease: Lease): void {
+    this.handles.delete(lease);
+    this.keeper.remove(lease.id);
+  }
+
+  /**
+   * Stops every keep-alive and revokes the kept leases, so their keys go at once rather than
+   * after their TTL. Bounded by `timeoutMs`; a revoke that fails leaves the lease to expire.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    const leases = [...this.handles];
+    this.keeper.close();
+    await Promise.allSettled(leases.map((l) => l.revoke({ timeoutMs })));
+  }
+}
+

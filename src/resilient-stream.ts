@@ -1,0 +1,103 @@
+/**
+ * A bidirectional stream that is kept open while someone needs it: when it breaks (the
+ * member died, the connection froze, the member lost its leader) it is opened again, on
+ * another member when one is healthy, with back-off between attempts. The owner re-sends
+ * its state in `opened` (watch creations, lease keep-alives), so nothing is lost across
+ * a break. Watches and lease keep-alives both ride on one of these.
+ */
+import { ClientClosedError, EtcdError, UnavailableError } from "./errors.js";
+import { sleep } from "./transport/abort.js";
+import { backoffDelay, type RetryOptions } from "./transport/backoff.js";
+import type { Method, Stream, Transport } from "./transport/transport.js";
+
+export interface StreamHandlers<Req, Res> {
+  /** A new stream is open: send whatever state the server must know. */
+  opened(stream: Stream<Req, Res>): void;
+  message(response: Res): void;
+  /**
+   * The stream broke with `error`. Return true to open a new one, false to give up (the
+   * owner then fails its users with the error). A closed client always ends it.
+   */
+  broken(error: EtcdError): boolean;
+}
+
+const reopenBackoff: Required<RetryOptions> = { maxAttempts: Infinity, baseDelayMs: 50, maxDelayMs: 2000 };
+
+export class ResilientStream<Req, Res> {
+  private current: Stream<Req, Res> | undefined;
+  private running: AbortController | undefined;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly method: Method<Req, Res>,
+    private readonly handlers: StreamHandlers<Req, Res>,
+  ) {}
+
+  /** The endpoint of the open stream, if one is open. */
+  get endpoint(): string | undefined {
+    return this.current?.endpoint;
+  }
+
+  get open(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** Starts the stream (no-op while it runs). */
+  start(): void {
+    if (this.running) return;
+    const control = new AbortController();
+    this.running = control;
+    void this.run(control.signal);
+  }
+
+  /** Stops the stream; a later `start()` opens a fresh one. */
+  stop(): void {
+    this.running?.abort();
+    this.running = undefined;
+    this.current?.cancel();
+    this.current = undefined;
+  }
+
+  /** Sends on the open stream. Without one the message is dropped: `opened` re-sends state. */
+  write(request: Req): void {
+    this.current?.write(request);
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      let error: EtcdError;
+      try {
+        const stream = await this.transport.stream(this.method, undefined, { signal });
+        if (signal.aborted) {
+          stream.cancel();
+          return;
+        }
+        this.current = stream;
+        let received = false;
+        this.handlers.opened(stream);
+        for await (const message of stream) {
+          if (!received) {
+            received = true;
+            failures = 0;
+          }
+          this.handlers.message(message);
+        }
+        error = new UnavailableError("the server ended the stream", { rpc: this.method.rpc, endpoint: stream.endpoint });
+      } catch (e) {
+        error = e instanceof EtcdError ? e : new UnavailableError(`stream failed: ${String(e)}`, { rpc: this.method.rpc, cause: e });
+      }
+      this.current = undefined;
+      if (signal.aborted) return;
+      if (error instanceof ClientClosedError || !this.handlers.broken(error)) {
+        if (this.running?.signal === signal) this.running = undefined;
+        return;
+      }
+      try {
+        await sleep(backoffDelay(++failures, reopenBackoff), signal);
+      } catch {
+        return;
+      }
+    }
+  }
+}

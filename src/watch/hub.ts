@@ -1,0 +1,191 @@
+/**
+ * Carries every watch of a client on one multiplexed Watch stream.
+ *
+ * Watches get client-chosen ids (etcd accepts them since 3.4), so creations need no
+ * round trip each and can all be sent at once when a stream (re)opens. When the stream
+ * breaks, every watch is re-created on the new stream from the revision after the last
+ * one it delivered; a revision that arrived in fragments is delivered only when whole, so
+ * a break mid-revision makes etcd send that revision again in full.
+ *
+ * Progress: a notice addressed to one watch moves its resume point to the notice's
+ * revision (etcd sends those only to watches that are caught up). A broadcast notice
+ * (answer to `requestProgress`, watch id -1) is delivered but does not move resume
+ * points: on etcd 3.4 it can be sent while a watch is still replaying history.
+ */
+import { CompactedError, EtcdError } from "../errors.js";
+import * as M from "../methods.js";
+import { ResilientStream } from "../resilient-stream.js";
+import { header, keyValue } from "../results.js";
+import type { WatchRequest, WatchResponse } from "../rpc/etcdserverpb/rpc.js";
+import { Event_EventType, type Event } from "../rpc/mvccpb/kv.js";
+import { errorFromCancelReason } from "../transport/status-error.js";
+import type { Transport } from "../transport/transport.js";
+import type { WatchBatch, WatchEvent } from "../types.js";
+import { createRequest, type WatchSpec } from "./options.js";
+import { Watcher, type WatchCarrier, type WatchInfo } from "./watcher.js";
+
+const BROADCAST = -1n;
+
+function watchEvent(e: Event): WatchEvent {
+  return {
+    type: e.type === Event_EventType.DELETE ? "delete" : "put",
+    kv: keyValue(e.kv ?? { key: new Uint8Array(0), value: new Uint8Array(0), createRevision: 0n, modRevision: 0n, version: 0n, lease: 0n }),
+    prevKv: e.prevKv && keyValue(e.prevKv),
+  };
+}
+
+export class WatchHub implements WatchCarrier {
+  private readonly all = new Set<Watcher>();
+  private readonly byId = new Map<bigint, Watcher>();
+  private readonly stream: ResilientStream<WatchRequest, WatchResponse>;
+  private readonly progressWaiters: Array<(revision: bigint) => void> = [];
+  private nextId = 1n;
+  private closed = false;
+
+  constructor(transport: Transport) {
+    this.stream = new ResilientStream(transport, M.Watch.watch, {
+      opened: () => this.recreateAll(),
+      message: (res) => this.received(res),
+      broken: () => this.all.size > 0,
+    });
+  }
+
+  /** Starts a watch. */
+  watch(spec: WatchSpec, signal: AbortSignal | undefined): Watcher {
+    const w = new Watcher(spec, this, signal);
+    if (this.closed || signal?.aborted) {
+      w.end(undefined);
+      return w;
+    }
+    this.all.add(w);
+    if (this.stream.open) this.create(w);
+    else this.stream.start();
+    return w;
+  }
+
+  /** The watches running now. */
+  list(): WatchInfo[] {
+    return [...this.all].map((w) => w.info(this.stream.endpoint));
+  }
+
+  /** Ends every watch with `owner`; returns how many. */
+  cancelOwner(owner: string): number {
+    let n = 0;
+    for (const w of [...this.all]) {
+      if (w.spec.owner === owner) {
+        w.cancel();
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** The endpoint the watch stream runs on, when it is open. */
+  get endpoint(): string | undefined {
+    return this.stream.endpoint;
+  }
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  /**
+   * Asks etcd for a progress notice on the watch stream (delivered to every watch as a
+   * progress batch); resolves to the notice's revision. Needs at least one open watch.
+   */
+  requestProgress(): Promise<bigint> {
+    if (!this.stream.open) return Promise.reject(new EtcdError("no watch stream is open: start a watch first", { rpc: M.Watch.watch.rpc }));
+    return new Promise((resolve) => {
+      this.progressWaiters.push(resolve);
+      this.stream.write({ requestUnion: { $case: "progressRequest", value: {} } });
+    });
+  }
+
+  remove(w: Watcher): void {
+    if (!this.all.delete(w)) return;
+    if (w.watchId !== undefined) {
+      this.byId.delete(w.watchId);
+      if (this.all.size > 0) this.stream.write({ requestUnion: { $case: "cancelRequest", value: { watchId: w.watchId } } });
+    }
+    if (this.all.size === 0) this.idle();
+  }
+
+  /** Ends every watch normally and stops the stream (the client is closing). */
+  close(): void {
+    this.closed = true;
+    for (const w of [...this.all]) w.end(undefined);
+    this.all.clear();
+    this.idle();
+  }
+
+  private idle(): void {
+    this.byId.clear();
+    this.stream.stop();
+  }
+
+  private create(w: Watcher): void {
+    const id = this.nextId++;
+    w.watchId = id;
+    w.isCreated = false;
+    w.fragments = undefined;
+    this.byId.set(id, w);
+    this.stream.write(createRequest(w.spec, w.nextRevision, id));
+  }
+
+  private recreateAll(): void {
+    this.byId.clear();
+    for (const w of this.all) this.create(w);
+  }
+
+  private received(res: WatchResponse): void {
+    if (res.watchId === BROADCAST) return this.broadcastProgress(res);
+    const w = this.byId.get(res.watchId);
+    if (!w) return;
+    const h = header(res.header);
+    if (res.created) w.created(h.revision);
+    if (res.canceled) return this.canceledByServer(w, res);
+    if (res.fragment) {
+      (w.fragments ??= []).push(...res.events.map(watchEvent));
+      return;
+    }
+    let events = res.events.map(watchEvent);
+    if (w.fragments) {
+      events = w.fragments.concat(events);
+      w.fragments = undefined;
+    }
+    if (events.length > 0) {
+      w.deliver({ header: h, revision: h.revision, events, progress: false });
+    } else if (!res.created) {
+      w.progressed(h.revision);
+      w.deliver(progressBatch(res));
+    }
+  }
+
+  private broadcastProgress(res: WatchResponse): void {
+    const batch = progressBatch(res);
+    for (const w of this.all) if (w.isCreated) w.deliver(batch);
+    this.progressWaiters.shift()?.(batch.revision);
+  }
+
+  private canceledByServer(w: Watcher, res: WatchResponse): void {
+    this.all.delete(w);
+    this.byId.delete(res.watchId);
+    const ctx = { rpc: M.Watch.watch.rpc, endpoint: this.stream.endpoint };
+    if (res.compactRevision > 0n) {
+      w.end(
+        new CompactedError(`the watch cannot resume from revision ${w.nextRevision}: the store is compacted up to revision ${res.compactRevision}`, {
+          ...ctx,
+          compactRevision: res.compactRevision,
+        }),
+      );
+    } else {
+      w.end(errorFromCancelReason(res.cancelReason || "the server cancelled the watch", ctx));
+    }
+    if (this.all.size === 0) this.idle();
+  }
+}
+
+function progressBatch(res: WatchResponse): WatchBatch {
+  const h = header(res.header);
+  return { header: h, revision: h.revision, events: [], progress: true };
+}

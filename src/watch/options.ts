@@ -1,0 +1,83 @@
+/** Watch options: validation and the wire form of a watch creation. */
+import { InvalidArgumentError } from "../errors.js";
+import { selectKeys, type KeySelector } from "../op.js";
+import { WatchCreateRequest_FilterType, type WatchRequest } from "../rpc/etcdserverpb/rpc.js";
+import type { Bytes } from "../bytes.js";
+import { flag, nonNegative, type Int64 } from "../validate.js";
+
+/** Options of a watch. The key selector (`prefix`, `rangeEnd`, `fromKey`) works as for reads. */
+export type WatchOptions = KeySelector & {
+  /**
+   * Deliver every change from this revision on (history first, then live changes). Default:
+   * changes after the watch is created. A compacted revision ends the watch with a `CompactedError`.
+   */
+  startRevision?: Int64;
+  /** Include each changed key's previous value (`prevKv` of each event). */
+  prevKv?: boolean;
+  /** Leave out put events. */
+  noPut?: boolean;
+  /** Leave out delete events. */
+  noDelete?: boolean;
+  /** Ask etcd to send periodic progress batches (no events, the current revision) while idle. */
+  progressNotify?: boolean;
+  /** Let etcd split very large revisions into fragments; they are joined again before delivery. */
+  fragment?: boolean;
+  /** Stops the watch; the iteration then ends without an error. */
+  signal?: AbortSignal;
+  /** A label; `cancelWatches(owner)` ends every watch with the same owner. */
+  owner?: string;
+};
+
+/** A watch, validated: what is re-sent to the server whenever the watch is (re)created. */
+export interface WatchSpec {
+  key: Buffer;
+  rangeEnd: Buffer;
+  startRevision: bigint;
+  prevKv: boolean;
+  noPut: boolean;
+  noDelete: boolean;
+  progressNotify: boolean;
+  fragment: boolean;
+  owner: string | undefined;
+}
+
+export function watchSpec(key: Bytes, options: WatchOptions): WatchSpec {
+  const { key: k, rangeEnd } = selectKeys(key, options);
+  if (options.owner !== undefined && typeof options.owner !== "string") throw new InvalidArgumentError("owner must be a string");
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new InvalidArgumentError("signal must be an AbortSignal");
+  const spec: WatchSpec = {
+    key: k,
+    rangeEnd,
+    startRevision: nonNegative(options.startRevision, "startRevision"),
+    prevKv: flag(options.prevKv, "prevKv"),
+    noPut: flag(options.noPut, "noPut"),
+    noDelete: flag(options.noDelete, "noDelete"),
+    progressNotify: flag(options.progressNotify, "progressNotify"),
+    fragment: flag(options.fragment, "fragment"),
+    owner: options.owner,
+  };
+  if (spec.noPut && spec.noDelete) throw new InvalidArgumentError("noPut and noDelete together would filter out every event");
+  return spec;
+}
+
+/** The creation request for `spec`, starting at `startRevision` (0 = now), under a client-chosen id. */
+export function createRequest(spec: WatchSpec, startRevision: bigint, watchId: bigint): WatchRequest {
+  const filters: WatchCreateRequest_FilterType[] = [];
+  if (spec.noPut) filters.push(WatchCreateRequest_FilterType.NOPUT);
+  if (spec.noDelete) filters.push(WatchCreateRequest_FilterType.NODELETE);
+  return {
+    requestUnion: {
+      $case: "createRequest",
+      value: {
+        key: spec.key,
+        rangeEnd: spec.rangeEnd,
+        startRevision,
+        progressNotify: spec.progressNotify,
+        filters,
+        prevKv: spec.prevKv,
+        watchId,
+        fragment: spec.fragment,
+      },
+    },
+  };
+}

@@ -1,0 +1,180 @@
+/** One watch: a buffered, single-consumer async iterable of batches. */
+import { InvalidArgumentError, type EtcdError } from "../errors.js";
+import type { WatchBatch } from "../types.js";
+import type { WatchSpec } from "./options.js";
+
+/** What a watcher needs from the hub that carries it. */
+export interface WatchCarrier {
+  remove(watcher: Watcher): void;
+}
+
+/** A watch as reported by `etcd.watches()`. */
+export interface WatchInfo {
+  key: Buffer;
+  rangeEnd: Buffer;
+  owner: string | undefined;
+  /** The options it was created with. */
+  options: Omit<WatchSpec, "key" | "rangeEnd" | "owner">;
+  /** The revision of the last change delivered (or known to be covered by a progress notice); 0n before any. */
+  lastRevision: bigint;
+  /** True once etcd confirmed the watch on the current stream. */
+  created: boolean;
+  /** Batches delivered but not yet read by the consumer. */
+  buffered: number;
+  /** The endpoint of the stream carrying it, when one is open. */
+  endpoint: string | undefined;
+}
+
+/**
+ * A watch. Iterate it (`for await (const batch of watcher)`) to receive every change, exactly
+ * once and in revision order, across member failures: the client re-creates the watch on a
+ * healthy member from the revision after the last one delivered.
+ *
+ * How it ends:
+ * - `cancel()`, `break`/`return` out of the loop, `await using` disposal, its `signal`
+ *   aborting, `cancelWatches(owner)`, or the client closing: the iteration ends normally.
+ * - The revision it must resume from was compacted: it throws a `CompactedError` carrying
+ *   the compact revision.
+ * - etcd cancelled it (for example permission denied): it throws the matching typed error.
+ *
+ * Batches are buffered per watcher, so a slow consumer never holds up other watchers.
+ */
+export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
+  /** Next revision to ask for when the watch is (re)created; 0n = "from now". */
+  nextRevision: bigint;
+  /** The id of this watch on the current stream, once requested. */
+  watchId: bigint | undefined;
+  /** Confirmed by etcd on the current stream. */
+  isCreated = false;
+  /** Events of a fragmented revision, gathered until the last fragment. */
+  fragments: WatchBatch["events"] | undefined;
+
+  private readonly queue: WatchBatch[] = [];
+  private head = 0;
+  private wake: (() => void) | undefined;
+  private finished = false;
+  private error: EtcdError | undefined;
+  private errorThrown = false;
+  private iterating = false;
+  private resolveReady!: () => void;
+  private rejectReady!: (e: EtcdError) => void;
+  private resolveClosed!: (e: EtcdError | undefined) => void;
+
+  /** Resolves once etcd has confirmed the watch: changes from then on are certainly seen. */
+  readonly ready: Promise<void>;
+  /** Resolves when the watch ends: to the error that ended it, or `undefined` for a normal end. */
+  readonly closed: Promise<EtcdError | undefined>;
+
+  constructor(
+    readonly spec: WatchSpec,
+    private readonly carrier: WatchCarrier,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.nextRevision = spec.startRevision;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // Nobody has to await `ready`; its rejection must not count as unhandled.
+    this.ready.catch(() => undefined);
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = (): void => this.cancel();
+
+  get ended(): boolean {
+    return this.finished;
+  }
+
+  info(endpoint: string | undefined): WatchInfo {
+    const { key, rangeEnd, owner, ...options } = this.spec;
+    return {
+      key,
+      rangeEnd,
+      owner,
+      options,
+      lastRevision: this.nextRevision > 0n ? this.nextRevision - 1n : 0n,
+      created: this.isCreated,
+      buffered: this.queue.length - this.head,
+      endpoint,
+    };
+  }
+
+  /** Stops the watch: batches not yet read are dropped and the iteration ends. */
+  cancel(): void {
+    if (this.finished) return;
+    this.carrier.remove(this);
+    this.end(undefined);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.cancel();
+    return Promise.resolve();
+  }
+
+  /** @internal etcd confirmed the watch; `revision` is the creation header's revision. */
+  created(revision: bigint): void {
+    this.isCreated = true;
+    // A watch "from now" is pinned to its creation revision, so a resume misses nothing.
+    if (this.nextRevision === 0n) this.nextRevision = revision + 1n;
+    this.resolveReady();
+  }
+
+  /** @internal Delivers a batch (events of whole revisions, or a progress notice). */
+  deliver(batch: WatchBatch): void {
+    if (this.finished) return;
+    const last = batch.events[batch.events.length - 1];
+    if (last) this.nextRevision = last.kv.modRevision + 1n;
+    this.queue.push(batch);
+    this.wake?.();
+  }
+
+  /** @internal A progress notice for this watch: everything up to `revision` was delivered. */
+  progressed(revision: bigint): void {
+    if (revision + 1n > this.nextRevision) this.nextRevision = revision + 1n;
+  }
+
+  /** @internal Ends the watch: normally (`undefined`) or with an error thrown to the consumer. */
+  end(error: EtcdError | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.error = error;
+    this.signal?.removeEventListener("abort", this.onAbort);
+    if (error) this.rejectReady(error);
+    else this.resolveReady();
+    this.resolveClosed(error);
+    // Batches not yet read are dropped when the consumer stopped; kept when an error ends it.
+    if (!error) this.queue.length = this.head = 0;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
+    if (this.iterating) throw new InvalidArgumentError("a watch has one consumer; it is already being iterated");
+    this.iterating = true;
+    try {
+      for (;;) {
+        if (this.head < this.queue.length) {
+          const batch = this.queue[this.head++]!;
+          if (this.head > 1024 && this.head * 2 > this.queue.length) {
+            this.queue.splice(0, this.head);
+            this.head = 0;
+          }
+          yield batch;
+          continue;
+        }
+        if (this.finished) {
+          if (this.error && !this.errorThrown) {
+            this.errorThrown = true;
+            throw this.error;
+          }
+          return;
+        }
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+      }
+    } finally {
+      this.cancel();
+    }
+  }
+}
