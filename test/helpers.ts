@@ -97,3 +97,23 @@ export async function memberIdsOf(endpoints: string[]): Promise<Map<bigint, stri
   }
   return ids;
 }
+
+/** The value of a Prometheus metric (summed over its label sets matching `labels`) from a member's /metrics. */
+export async function metric(endpoint: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const res = await fetch(`http://${endpoint}/metrics`);
+  const text = await res.text();
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:]+)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const set = m[2] ?? "";
+    if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+/** Resolves after `ms`: for tests whose point is that time passes (a TTL running out), never to wait for an event. */
+export function elapse(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
