@@ -67,13 +67,14 @@ export class ResilientStream<Req, Res> {
     let failures = 0;
     while (!signal.aborted) {
       let error: EtcdError;
+      let opened: Stream<Req, Res> | undefined;
       try {
         const stream = await this.transport.stream(this.method, undefined, { signal });
         if (signal.aborted) {
           stream.cancel();
           return;
         }
-        this.current = stream;
+        this.current = opened = stream;
         let received = false;
         this.handlers.opened(stream);
         for await (const message of stream) {
@@ -87,7 +88,8 @@ export class ResilientStream<Req, Res> {
       } catch (e) {
         error = e instanceof EtcdError ? e : new UnavailableError(`stream failed: ${String(e)}`, { rpc: this.method.rpc, cause: e });
       }
-      this.current = undefined;
+      // A stopped run must not clear the stream of a run started after it.
+      if (opened && this.current === opened) this.current = undefined;
       if (signal.aborted) return;
       if (error instanceof ClientClosedError || !this.handlers.broken(error)) {
         if (this.running?.signal === signal) this.running = undefined;
