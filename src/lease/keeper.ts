@@ -116,6 +116,8 @@ export class LeaseKeeper {
   }
 
   private tick(): void {
+    // Also called directly (stream re-opened): the pending timer must not outlive it.
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Infinity;
     const now = Date.now();

@@ -1,5 +1,5 @@
 /** Watch conveniences built on watchers: wait for one change, wait for a condition, callbacks. */
-import { AbortedError, DeadlineExceededError, EtcdError } from "../errors.js";
+import { AbortedError, ClientClosedError, DeadlineExceededError, EtcdError } from "../errors.js";
 import type { WatchBatch, WatchEvent } from "../types.js";
 import type { Watcher } from "./watcher.js";
 
@@ -35,6 +35,7 @@ export async function waitFor(
     clearTimeout(timer);
     watcher.cancel();
   }
+  if (watcher.closedByClient) throw new ClientClosedError("the client was closed before a matching change");
   if (signal?.aborted) throw new AbortedError("the watch was aborted", { cause: signal.reason });
   if (timeoutMs !== undefined && Date.now() - started >= timeoutMs) {
     throw new DeadlineExceededError(`no matching change within ${timeoutMs} ms`);

@@ -12,7 +12,7 @@
  * (answer to `requestProgress`, watch id -1) is delivered but does not move resume
  * points: on etcd 3.4 it can be sent while a watch is still replaying history.
  */
-import { CompactedError, EtcdError } from "../errors.js";
+import { ClientClosedError, CompactedError, EtcdError } from "../errors.js";
 import * as M from "../methods.js";
 import { ResilientStream } from "../resilient-stream.js";
 import { header, keyValue } from "../results.js";
@@ -52,8 +52,9 @@ export class WatchHub implements WatchCarrier {
 
   /** Starts a watch. */
   watch(spec: WatchSpec, signal: AbortSignal | undefined): Watcher {
+    if (this.closed) throw new ClientClosedError("the client is closed", { rpc: M.Watch.watch.rpc });
     const w = new Watcher(spec, this, signal);
-    if (this.closed || signal?.aborted) {
+    if (signal?.aborted) {
       w.end(undefined);
       return w;
     }
@@ -113,7 +114,10 @@ export class WatchHub implements WatchCarrier {
   /** Ends every watch normally and stops the stream (the client is closing). */
   close(): void {
     this.closed = true;
-    for (const w of [...this.all]) w.end(undefined);
+    for (const w of [...this.all]) {
+      w.closedByClient = true;
+      w.end(undefined);
+    }
     this.all.clear();
     this.idle();
   }

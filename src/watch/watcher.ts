@@ -46,6 +46,8 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   watchId: bigint | undefined;
   /** Confirmed by etcd on the current stream. */
   isCreated = false;
+  /** Ended because the client was closed. */
+  closedByClient = false;
   /** Events of a fragmented revision, gathered until the last fragment. */
   fragments: WatchBatch["events"] | undefined;
 

@@ -103,6 +103,8 @@ describe("transport on a real etcd", () => {
     await etcd.close();
     assert.ok((await pending) instanceof ClientClosedError);
     await assert.rejects(etcd.get("k"), ClientClosedError);
+    await assert.rejects(etcd.lease(10), ClientClosedError);
+    assert.throws(() => etcd.watch("k"), ClientClosedError);
     assert.equal(etcd.closed, true);
     await etcd.close();
   });
@@ -117,14 +119,20 @@ describe("transport on a real etcd", () => {
     assert.equal(outer.closed, true);
   });
 
-  it("lets the process exit by itself after close()", async () => {
+  it("lets the process exit by itself after close(), with leases, watches and a waiting watchOnce open", async () => {
     const script = `
       import { Etcd } from "./src/index.ts";
       const etcd = new Etcd({ endpoints: ${JSON.stringify(env.cluster().endpoints)}, keepAlive: { intervalMs: 5000, timeoutMs: 1000 } });
       await etcd.put("exit-test", "v");
       await etcd.get("exit-test");
+      const leases = await Promise.all(Array.from({ length: 50 }, () => etcd.lease(30)));
+      const watchers = Array.from({ length: 50 }, (_, i) => etcd.watch("exit-test/" + i));
+      await Promise.all(watchers.map((w) => w.ready));
+      const reading = (async () => { for await (const _ of watchers[0]) {} return "ended"; })();
+      const once = etcd.watchOnce("exit-test/once").then(() => "event", (e) => e.constructor.name);
       await etcd.close();
-      console.log("closed");
+      const lost = await Promise.all(leases.map((l) => l.closed));
+      console.log("closed", await reading, await once, lost.every((e) => e === undefined), watchers.every((w) => w.ended));
     `;
     const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
@@ -132,7 +140,7 @@ describe("transport on a real etcd", () => {
     const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
     const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     clearTimeout(killer);
-    assert.equal(out.trim(), "closed");
+    assert.equal(out.trim(), "closed ended ClientClosedError true true");
     assert.equal(code, 0, "the process exited on its own");
   });
 });
