@@ -94,7 +94,7 @@ export class Etcd extends KV implements AsyncDisposable {
 
   /** True once `close()` was called. */
   get closed(): boolean {
-    return this.transport.closed;
+    return this.closing !== undefined;
   }
 
   /**
