@@ -11,7 +11,13 @@ import type { Bytes } from "./bytes.js";
 import { putOp, type PutOptions } from "./op.js";
 import type { Lease } from "./lease/lease.js";
 import { Leases, type GrantOptions } from "./lease/leases.js";
-import type { PutResult, WatchBatch, WatchEvent } from "./types.js";
+import type { KeyValue, PutResult, WatchBatch, WatchEvent } from "./types.js";
+import { Election, type ElectionOptions } from "./concurrency/election.js";
+import { acquireLock, tryAcquireLock, type Lock, type LockOptions } from "./concurrency/lock.js";
+import { lockHolder } from "./concurrency/mutex.js";
+import { ElectionService, LockService } from "./concurrency/services.js";
+import { Session, type SessionOptions } from "./concurrency/session.js";
+import { runStm, type StmOptions, type StmTx } from "./concurrency/stm.js";
 import { runCallback, waitFor, type WaitOptions, type WatchHandle } from "./watch/conveniences.js";
 import { WatchHub } from "./watch/hub.js";
 import { watchSpec, type WatchOptions } from "./watch/options.js";
@@ -81,6 +87,10 @@ function makeTransport(o: EtcdOptions): Transport {
 export class Etcd extends KV implements AsyncDisposable {
   /** Lease calls: grant, revoke, timeToLive, list, keepAliveOnce, keep. */
   readonly leases: Leases;
+  /** etcd's server-side Lock service (thin calls; see also {@link Etcd.lock}). */
+  readonly lockService: LockService;
+  /** etcd's server-side Election service (thin calls; see also {@link Etcd.election}). */
+  readonly electionService: ElectionService;
   private readonly hub: WatchHub;
   private readonly callTimeoutMs: number;
   private closing: Promise<void> | undefined;
@@ -90,6 +100,8 @@ export class Etcd extends KV implements AsyncDisposable {
     this.callTimeoutMs = positiveMs(options.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs");
     this.leases = new Leases(this.transport);
     this.hub = new WatchHub(this.transport);
+    this.lockService = new LockService(this.transport);
+    this.electionService = new ElectionService(this.transport);
   }
 
   /** True once `close()` was called. */
@@ -166,6 +178,54 @@ export class Etcd extends KV implements AsyncDisposable {
   /** Calls `onEvent` for every change, in order, until the returned handle is cancelled. */
   watchWithCallback(key: Bytes, onEvent: (event: WatchEvent, batch: WatchBatch) => void | Promise<void>, options: WatchOptions = {}): WatchHandle {
     return runCallback(this.watch(key, options), onEvent);
+  }
+
+  /** Opens a session: a lease kept alive for locks and elections (default TTL 60 s). */
+  session(options: SessionOptions = {}): Promise<Session> {
+    return Session.open(this, options);
+  }
+
+  /**
+   * Waits until the lock `name` is held (`timeoutMs` / `signal` bound the wait) and returns
+   * it; `await using lock = await etcd.lock("jobs/cleanup")` releases it at the end of the
+   * block. Compatible with `etcdctl lock` and etcd's Go client. Names must not nest (`a` and
+   * `a/b` would queue together).
+   */
+  lock(name: Bytes, options: LockOptions = {}): Promise<Lock> {
+    return acquireLock(this, name, options);
+  }
+
+  /** Takes the lock `name` if it is free now; `undefined` when someone holds it. */
+  tryLock(name: Bytes, options: LockOptions = {}): Promise<Lock | undefined> {
+    return tryAcquireLock(this, name, options);
+  }
+
+  /** The key-value of the current holder of lock `name` (its key ends in the holder's lease id), or `undefined`. */
+  lockHolder(name: Bytes, options: CallOptions = {}): Promise<KeyValue | undefined> {
+    return lockHolder(this, name, options);
+  }
+
+  /** A shared (read) lock of the read-write lock `name`: held together with other readers, never with a writer. */
+  readLock(name: Bytes, options: LockOptions = {}): Promise<Lock> {
+    return acquireLock(this, name, options, "read");
+  }
+
+  /** The exclusive (write) lock of the read-write lock `name`. */
+  writeLock(name: Bytes, options: LockOptions = {}): Promise<Lock> {
+    return acquireLock(this, name, options, "write");
+  }
+
+  /** A leader election named `name`, compatible with `etcdctl elect` and etcd's Go client. */
+  election(name: Bytes, options: ElectionOptions = {}): Election {
+    return new Election(this, name, options);
+  }
+
+  /**
+   * Runs `fn` as a software transaction: reads are tracked, writes buffered and committed
+   * atomically if nothing it read changed (per `isolation`); on a conflict `fn` runs again.
+   */
+  stm<T>(fn: (tx: StmTx) => Promise<T>, options: StmOptions = {}): Promise<T> {
+    return runStm(this, fn, options);
   }
 
   /**

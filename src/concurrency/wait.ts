@@ -1,0 +1,69 @@
+/** Waiting for keys to go away, as the lock and election recipes do, bounded by a signal. */
+import type { Etcd } from "../client.js";
+import { AbortedError, DeadlineExceededError, EtcdError, InvalidArgumentError, LeaseLostError } from "../errors.js";
+import type { ResponseHeader } from "../types.js";
+import type { Session } from "./session.js";
+
+/** A wait bounded by the caller's signal, a timeout and the session's life. */
+export class Bound {
+  readonly signal: AbortSignal;
+  private readonly timeout: AbortSignal | undefined;
+
+  constructor(
+    private readonly session: Session,
+    private readonly options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined },
+  ) {
+    const { timeoutMs } = options;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== "number" || !(timeoutMs > 0) || !Number.isFinite(timeoutMs))) {
+      throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+    }
+    this.timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+    const signals = [session.signal, options.signal, this.timeout].filter((s): s is AbortSignal => s !== undefined);
+    this.signal = AbortSignal.any(signals);
+  }
+
+  /** Throws the reason the wait must stop, if there is one. */
+  check(what: string): void {
+    if (this.signal.aborted) throw this.error(what);
+  }
+
+  /** The typed error for why the wait stopped. */
+  error(what: string): EtcdError {
+    if (!this.session.alive) {
+      const reason = this.session.signal.reason as unknown;
+      if (reason instanceof LeaseLostError && reason.reason !== "released") return reason;
+      return new LeaseLostError(`the session ended while waiting to ${what}`, { leaseId: this.session.leaseId, reason: "released" });
+    }
+    if (this.options.signal?.aborted) return new AbortedError(`aborted while waiting to ${what}`, { cause: this.options.signal.reason });
+    return new DeadlineExceededError(`timed out after ${this.options.timeoutMs} ms waiting to ${what}`);
+  }
+}
+
+/** Resolves when `key` is deleted at or after `fromRevision`. */
+export async function waitForDelete(etcd: Etcd, key: Buffer, fromRevision: bigint, bound: Bound, what: string): Promise<void> {
+  for await (const batch of etcd.watch(key, { startRevision: fromRevision, noPut: true, signal: bound.signal })) {
+    if (batch.events.some((e) => e.type === "delete")) return;
+  }
+  throw bound.error(what);
+}
+
+/**
+ * Waits until no key under `prefix` has a create revision at most `maxCreateRevision`:
+ * each time the newest such key is found, its deletion is awaited, then the check repeats
+ * (waiting for only one predecessor once is how two holders end up with one lock).
+ */
+export async function waitDeletes(etcd: Etcd, prefix: Buffer, maxCreateRevision: bigint, bound: Bound, what: string): Promise<ResponseHeader> {
+  for (;;) {
+    bound.check(what);
+    const res = await etcd.range(prefix, {
+      prefix: true,
+      sort: { target: "create", order: "descend" },
+      limit: 1,
+      maxCreateRevision,
+      signal: bound.signal,
+    });
+    const last = res.kvs[0];
+    if (!last) return res.header;
+    await waitForDelete(etcd, last.key, res.header.revision, bound, what);
+  }
+}
