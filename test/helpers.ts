@@ -117,3 +117,51 @@ export async function metric(endpoint: string, name: string, labels: Record<stri
 export function elapse(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** A running `etcdctl` process whose output lines can be awaited. */
+export interface EtcdctlProcess {
+  /** Resolves to the next line printed (lines already printed are kept in order). */
+  line(): Promise<string>;
+  /** Sends SIGINT (etcdctl then releases what it holds) and waits for the exit. */
+  interrupt(): Promise<void>;
+  kill(): void;
+}
+
+/** Starts a long-running `etcdctl` command (lock, elect, watch). Kill it in `finally`. */
+export async function spawnEtcdctl(endpoints: string[], args: string[]): Promise<EtcdctlProcess> {
+  const { spawn } = await import("node:child_process");
+  const child = spawn("etcdctl", ["--endpoints", endpoints.join(","), ...args], { env: { ...process.env, ETCDCTL_API: "3" }, stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  const waiting: Array<(l: string) => void> = [];
+  let buffered = "";
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on("data", (d: Buffer) => {
+    buffered += d.toString();
+    let i: number;
+    while ((i = buffered.indexOf("\n")) >= 0) {
+      const l = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      const w = waiting.shift();
+      if (w) w(l);
+      else lines.push(l);
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  return {
+    line: () =>
+      lines.length > 0
+        ? Promise.resolve(lines.shift()!)
+        : Promise.race([
+            new Promise<string>((resolve) => waiting.push(resolve)),
+            exited.then(() => Promise.reject(new Error(`etcdctl ${args.join(" ")} exited: ${stderr}`))),
+          ]),
+    interrupt: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+      await exited;
+    },
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    },
+  };
+}

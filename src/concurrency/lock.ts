@@ -91,18 +91,18 @@ async function withSession<T>(etcd: Etcd, options: LockOptions, fn: (session: Se
   }
 }
 
-export function acquireLock(etcd: Etcd, name: Bytes, options: LockOptions = {}, kind: LockKind = "exclusive"): Promise<Lock> {
+export async function acquireLock(etcd: Etcd, name: Bytes, options: LockOptions = {}, kind: LockKind = "exclusive"): Promise<Lock> {
   recipePrefix(name, "lock name"); // refuse a bad name before granting a session
-  return withSession(etcd, options, async (session) => {
+  return await withSession(etcd, options, async (session) => {
     const m = new Mutex(session, name, kind);
     await m.lock({ signal: options.signal, timeoutMs: options.timeoutMs });
     return new Lock(m, options.session === undefined);
   }) as Promise<Lock>;
 }
 
-export function tryAcquireLock(etcd: Etcd, name: Bytes, options: LockOptions = {}, kind: LockKind = "exclusive"): Promise<Lock | undefined> {
+export async function tryAcquireLock(etcd: Etcd, name: Bytes, options: LockOptions = {}, kind: LockKind = "exclusive"): Promise<Lock | undefined> {
   recipePrefix(name, "lock name");
-  return withSession(etcd, options, async (session) => {
+  return await withSession(etcd, options, async (session) => {
     const m = new Mutex(session, name, kind);
     return (await m.tryLock({ signal: options.signal, timeoutMs: options.timeoutMs })) ? new Lock(m, options.session === undefined) : undefined;
   });
