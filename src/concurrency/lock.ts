@@ -93,11 +93,12 @@ async function withSession<T>(etcd: Etcd, options: LockOptions, fn: (session: Se
 
 export async function acquireLock(etcd: Etcd, name: Bytes, options: LockOptions = {}, kind: LockKind = "exclusive"): Promise<Lock> {
   recipePrefix(name, "lock name"); // refuse a bad name before granting a session
-  return await withSession(etcd, options, async (session) => {
+  const lock = await withSession(etcd, options, async (session) => {
     const m = new Mutex(session, name, kind);
     await m.lock({ signal: options.signal, timeoutMs: options.timeoutMs });
     return new Lock(m, options.session === undefined);
-  }) as Promise<Lock>;
+  });
+  return lock!;
 }
 
 export async function tryAcquireLock(etcd: Etcd, name: Bytes, options: LockOptions = {}, kind: LockKind = "exclusive"): Promise<Lock | undefined> {

@@ -1,7 +1,7 @@
 /** Waiting for keys to go away, as the lock and election recipes do, bounded by a signal. */
 import type { Etcd } from "../client.js";
 import { AbortedError, DeadlineExceededError, EtcdError, InvalidArgumentError, LeaseLostError } from "../errors.js";
-import type { ResponseHeader } from "../types.js";
+import type { KeyValue, ResponseHeader } from "../types.js";
 import type { Session } from "./session.js";
 
 /** A wait bounded by the caller's signal, a timeout and the session's life. */
@@ -39,12 +39,26 @@ export class Bound {
   }
 }
 
-/** Resolves when `key` is deleted at or after `fromRevision`. */
-export async function waitForDelete(etcd: Etcd, key: Buffer, fromRevision: bigint, bound: Bound, what: string): Promise<void> {
-  for await (const batch of etcd.watch(key, { startRevision: fromRevision, noPut: true, signal: bound.signal })) {
-    if (batch.events.some((e) => e.type === "delete")) return;
+/**
+ * Resolves when `holder` (as read) is deleted. The watch starts "from now", which etcd
+ * serves from its live path at once; a watch from a past revision would wait for etcd's
+ * catch-up loop (every 100 ms). A deletion before the watch existed is caught by reading
+ * the key once the watch is in place.
+ */
+export async function waitForDelete(etcd: Etcd, holder: KeyValue, bound: Bound, what: string): Promise<void> {
+  const watcher = etcd.watch(holder.key, { noPut: true, signal: bound.signal });
+  try {
+    await watcher.ready;
+    bound.check(what);
+    const now = await etcd.get(holder.key, { signal: bound.signal });
+    if (!now || now.createRevision !== holder.createRevision) return;
+    for await (const batch of watcher) {
+      if (batch.events.some((e) => e.type === "delete")) return;
+    }
+    throw bound.error(what);
+  } finally {
+    watcher.cancel();
   }
-  throw bound.error(what);
 }
 
 /**
@@ -64,6 +78,6 @@ export async function waitDeletes(etcd: Etcd, prefix: Buffer, maxCreateRevision:
     });
     const last = res.kvs[0];
     if (!last) return res.header;
-    await waitForDelete(etcd, last.key, res.header.revision, bound, what);
+    await waitForDelete(etcd, last, bound, what);
   }
 }

@@ -5,9 +5,19 @@ import { etcdctl, runPool, spawnEtcdctl, uniquePrefix, useCluster } from "../hel
 
 const env = useCluster({ allowExternal: false });
 
-/** Resolves once a new key appears under `name/` (someone queued for the lock). */
-function queued(etcd: Etcd, name: string): Promise<unknown> {
-  return etcd.watchUntil(`${name}/`, (e) => e.type === "put", { prefix: true });
+/**
+ * Starts watching `name/` and resolves (once the watch is in place) to a promise of the
+ * next key put there: someone queued for the lock.
+ */
+async function queued(etcd: Etcd, name: string): Promise<{ next: Promise<void> }> {
+  const w = etcd.watch(`${name}/`, { prefix: true, noDelete: true });
+  await w.ready;
+  // Wrapped: an async function returning a promise would wait for it.
+  return {
+    next: (async () => {
+      for await (const batch of w) if (batch.events.length > 0) return;
+    })(),
+  };
 }
 
 /** Tracks whether a promise has settled, to assert that a waiter is still waiting. */
@@ -41,9 +51,9 @@ describe("locks on a real etcd", () => {
     const etcd = env.client();
     const name = uniquePrefix("wait").slice(0, -1);
     const first = await etcd.lock(name);
-    const inQueue = queued(etcd, name);
+    const inQueue = await queued(etcd, name);
     const second = track(etcd.lock(name));
-    await inQueue;
+    await inQueue.next;
     assert.equal(second.settled(), false, "waits while held");
     await first.unlock();
     const lock = await second.promise;
@@ -106,14 +116,14 @@ describe("locks on a real etcd", () => {
     const name = uniquePrefix("rw").slice(0, -1);
     const r1 = await etcd.readLock(name);
     const r2 = await etcd.readLock(name);
-    const inQueue = queued(etcd, `${name}/write`);
+    const inQueue = await queued(etcd, `${name}/write`);
     const writer = track(etcd.writeLock(name));
-    await inQueue;
+    await inQueue.next;
     await r1.unlock();
     assert.equal(writer.settled(), false, "the writer waits for every reader");
-    const readerQueued = queued(etcd, `${name}/read`);
+    const readerQueued = await queued(etcd, `${name}/read`);
     const r3 = track(etcd.readLock(name));
-    await readerQueued;
+    await readerQueued.next;
     await r2.unlock();
     const w = await writer.promise;
     assert.equal(r3.settled(), false, "a reader queued behind a writer waits");
@@ -149,10 +159,10 @@ describe("locks on a real etcd", () => {
       const lock = await ours.promise;
       assert.ok(lock.held);
 
+      const ctl2Queued = await queued(etcd, name);
       const ctl2 = await spawnEtcdctl(endpoints, ["lock", name]);
       try {
-        const ctl2Queued = queued(etcd, name);
-        await ctl2Queued;
+        await ctl2Queued.next;
         const printed = ctl2.line();
         let acquired = false;
         void printed.then(() => (acquired = true), () => undefined);
