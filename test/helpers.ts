@@ -165,3 +165,18 @@ export async function spawnEtcdctl(endpoints: string[], args: string[]): Promise
     },
   };
 }
+
+/**
+ * Starts watching the keys under `name/` and resolves, once the watch is in place, to a
+ * promise of the next key put there (a contender queued for a lock or an election).
+ */
+export async function nextPut(etcd: Etcd, name: string): Promise<{ next: Promise<void> }> {
+  const w = etcd.watch(`${name}/`, { prefix: true, noDelete: true });
+  await w.ready;
+  // Wrapped: an async function returning a promise would wait for that promise.
+  return {
+    next: (async () => {
+      for await (const batch of w) if (batch.events.length > 0) return;
+    })(),
+  };
+}

@@ -1,24 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AbortedError, DeadlineExceededError, InvalidArgumentError, LeaseLostError, op, type Etcd, type Lock } from "../../src/index.js";
-import { etcdctl, runPool, spawnEtcdctl, uniquePrefix, useCluster } from "../helpers.js";
+import { AbortedError, DeadlineExceededError, InvalidArgumentError, LeaseLostError, op, type Lock } from "../../src/index.js";
+import { etcdctl, nextPut, runPool, spawnEtcdctl, uniquePrefix, useCluster } from "../helpers.js";
 
 const env = useCluster({ allowExternal: false });
-
-/**
- * Starts watching `name/` and resolves (once the watch is in place) to a promise of the
- * next key put there: someone queued for the lock.
- */
-async function queued(etcd: Etcd, name: string): Promise<{ next: Promise<void> }> {
-  const w = etcd.watch(`${name}/`, { prefix: true, noDelete: true });
-  await w.ready;
-  // Wrapped: an async function returning a promise would wait for it.
-  return {
-    next: (async () => {
-      for await (const batch of w) if (batch.events.length > 0) return;
-    })(),
-  };
-}
 
 /** Tracks whether a promise has settled, to assert that a waiter is still waiting. */
 function track<T>(p: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
@@ -51,7 +36,7 @@ describe("locks on a real etcd", () => {
     const etcd = env.client();
     const name = uniquePrefix("wait").slice(0, -1);
     const first = await etcd.lock(name);
-    const inQueue = await queued(etcd, name);
+    const inQueue = await nextPut(etcd, name);
     const second = track(etcd.lock(name));
     await inQueue.next;
     assert.equal(second.settled(), false, "waits while held");
@@ -116,12 +101,12 @@ describe("locks on a real etcd", () => {
     const name = uniquePrefix("rw").slice(0, -1);
     const r1 = await etcd.readLock(name);
     const r2 = await etcd.readLock(name);
-    const inQueue = await queued(etcd, `${name}/write`);
+    const inQueue = await nextPut(etcd, `${name}/write`);
     const writer = track(etcd.writeLock(name));
     await inQueue.next;
     await r1.unlock();
     assert.equal(writer.settled(), false, "the writer waits for every reader");
-    const readerQueued = await queued(etcd, `${name}/read`);
+    const readerQueued = await nextPut(etcd, `${name}/read`);
     const r3 = track(etcd.readLock(name));
     await readerQueued.next;
     await r2.unlock();
@@ -159,7 +144,7 @@ describe("locks on a real etcd", () => {
       const lock = await ours.promise;
       assert.ok(lock.held);
 
-      const ctl2Queued = await queued(etcd, name);
+      const ctl2Queued = await nextPut(etcd, name);
       const ctl2 = await spawnEtcdctl(endpoints, ["lock", name]);
       try {
         await ctl2Queued.next;

@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { InvalidArgumentError, NotLeaderError, type Election, type KeyValue } from "../../src/index.js";
+import { etcdctl, nextPut, spawnEtcdctl, uniquePrefix, useCluster } from "../helpers.js";
+
+const env = useCluster({ allowExternal: false });
+
+/** Collects what `observe()` yields as "value" strings until `count` arrived. */
+function observeValues(election: Election, count: number, signal: AbortSignal): Promise<string[]> {
+  return (async () => {
+    const seen: string[] = [];
+    for await (const kv of election.observe({ signal })) {
+      seen.push(kv.value.toString());
+      if (seen.length === count) break;
+    }
+    return seen;
+  })();
+}
+
+describe("elections on a real etcd", () => {
+  it("campaign, current leader, proclaim, resign; the next candidate waits its turn", async () => {
+    const etcd = env.client();
+    const name = uniquePrefix("elect").slice(0, -1);
+    const a = etcd.election(name);
+    const b = etcd.election(name);
+    assert.equal(await a.current(), undefined);
+    await a.campaign("node-a");
+    assert.ok(a.isLeader);
+    assert.equal(a.key?.toString(), `${name}/${a.currentSession!.leaseId.toString(16)}`);
+    let bElected = false;
+    const bQueued = await nextPut(etcd, name);
+    const bCampaign = b.campaign("node-b").then(() => (bElected = true));
+    await bQueued.next;
+    await a.proclaim("node-a v2");
+    assert.equal((await a.current())?.value.toString(), "node-a v2");
+    assert.equal(bElected, false);
+    await a.resign();
+    assert.equal(a.isLeader, false);
+    await bCampaign;
+    assert.equal((await b.current())?.value.toString(), "node-b");
+    await assert.rejects(a.proclaim("late"), NotLeaderError);
+    await b.resign();
+    assert.equal(await b.current(), undefined);
+    assert.throws(() => etcd.election(""), InvalidArgumentError);
+  });
+
+  it("fails over when the leader's session is revoked or stops being kept alive; observers see every change in order", async () => {
+    const etcd = env.client();
+    const name = uniquePrefix("failover").slice(0, -1);
+    const observer = etcd.election(name);
+    const controller = new AbortController();
+    const seen = observeValues(observer, 4, controller.signal);
+    const a = etcd.election(name, { ttl: 2 });
+    const b = etcd.election(name, { ttl: 2 });
+    const c = etcd.election(name, { ttl: 2 });
+    await a.campaign("a");
+    // Queue b, then c, in that order.
+    const bQueued = await nextPut(etcd, name);
+    const bTurn = b.campaign("b");
+    await bQueued.next;
+    const cQueued = await nextPut(etcd, name);
+    const cTurn = c.campaign("c");
+    await cQueued.next;
+    await a.proclaim("a2");
+    // a's session is revoked from outside: b takes over.
+    await etcdctl(env.cluster().endpoints, ["lease", "revoke", a.currentSession!.leaseId.toString(16)]);
+    await bTurn;
+    assert.ok(b.isLeader);
+    // b stops keeping its lease alive (as a hung process would): after its TTL, c leads.
+    b.currentSession!.lease.release();
+    await cTurn;
+    assert.ok(c.isLeader);
+    assert.deepEqual(await seen, ["a", "a2", "b", "c"]);
+    controller.abort();
+    await c.resign();
+  });
+
+  it("interoperates with etcdctl elect in both directions", async () => {
+    const etcd = env.client();
+    const endpoints = env.cluster().endpoints;
+    const name = uniquePrefix("ctl-elect").slice(0, -1);
+    const ctl = await spawnEtcdctl(endpoints, ["elect", name, "from-etcdctl"]);
+    try {
+      const key = await ctl.line();
+      assert.equal(await ctl.line(), "from-etcdctl");
+      const leader = (await etcd.election(name).current()) as KeyValue;
+      assert.equal(leader.key.toString(), key);
+      assert.equal(leader.value.toString(), "from-etcdctl");
+      const ours = etcd.election(name);
+      let elected = false;
+      const queued = await nextPut(etcd, name);
+      const campaign = ours.campaign("from-etcd-ts").then(() => (elected = true));
+      await queued.next;
+      assert.equal(elected, false, "we wait while etcdctl leads");
+      await ctl.interrupt();
+      await campaign;
+      assert.ok(ours.isLeader);
+
+      const listener = await spawnEtcdctl(endpoints, ["elect", "--listen", name]);
+      try {
+        assert.ok((await listener.line()).startsWith(`${name}/`));
+        assert.equal(await listener.line(), "from-etcd-ts");
+        await ours.proclaim("proclaimed");
+        assert.ok((await listener.line()).startsWith(`${name}/`));
+        assert.equal(await listener.line(), "proclaimed");
+      } finally {
+        listener.kill();
+      }
+      await ours.resign();
+    } finally {
+      ctl.kill();
+    }
+  });
+
+  it("the server's Election service: campaign, leader, proclaim, observe, resign", async () => {
+    const etcd = env.client();
+    const name = uniquePrefix("svc-elect").slice(0, -1);
+    const session = await etcd.session({ ttl: 30 });
+    assert.equal(await etcd.electionService.leader(name), undefined);
+    const controller = new AbortController();
+    const observed = (async () => {
+      const values: string[] = [];
+      for await (const kv of etcd.electionService.observe(name, { signal: controller.signal })) {
+        values.push(kv.value.toString());
+        if (values.length === 2) break;
+      }
+      return values;
+    })();
+    const leader = await etcd.electionService.campaign(name, session, "one");
+    assert.equal(leader.lease, session.leaseId);
+    assert.equal((await etcd.electionService.leader(name))?.value.toString(), "one");
+    assert.equal((await etcd.election(name).current())?.key.toString(), leader.key.toString(), "recipe and service agree");
+    await etcd.electionService.proclaim(leader, "two");
+    assert.deepEqual(await observed, ["one", "two"]);
+    await etcd.electionService.resign(leader);
+    assert.equal(await etcd.electionService.leader(name), undefined);
+    await assert.rejects(etcd.electionService.campaign(name, 0, "x"), InvalidArgumentError);
+    await session.close();
+  });
+});
