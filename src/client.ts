@@ -12,6 +12,8 @@ import { putOp, type PutOptions } from "./op.js";
 import type { Lease } from "./lease/lease.js";
 import { Leases, type GrantOptions } from "./lease/leases.js";
 import type { KeyValue, PutResult, WatchBatch, WatchEvent } from "./types.js";
+import { ClusterApi } from "./cluster.js";
+import { MaintenanceApi } from "./maintenance.js";
 import { Election, type ElectionOptions } from "./concurrency/election.js";
 import { acquireLock, tryAcquireLock, type Lock, type LockOptions } from "./concurrency/lock.js";
 import { lockHolder } from "./concurrency/mutex.js";
@@ -87,6 +89,10 @@ function makeTransport(o: EtcdOptions): Transport {
 export class Etcd extends KV implements AsyncDisposable {
   /** Lease calls: grant, revoke, timeToLive, list, keepAliveOnce, keep. */
   readonly leases: Leases;
+  /** Cluster membership: members, add (learner), remove, update, promote. */
+  readonly cluster: ClusterApi;
+  /** Maintenance: status, health, alarms, defragment, hashes, moveLeader, snapshot. */
+  readonly maintenance: MaintenanceApi;
   /** etcd's server-side Lock service (thin calls; see also {@link Etcd.lock}). */
   readonly lockService: LockService;
   /** etcd's server-side Election service (thin calls; see also {@link Etcd.election}). */
@@ -100,6 +106,8 @@ export class Etcd extends KV implements AsyncDisposable {
     this.callTimeoutMs = positiveMs(options.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs");
     this.leases = new Leases(this.transport);
     this.hub = new WatchHub(this.transport);
+    this.cluster = new ClusterApi(this.transport);
+    this.maintenance = new MaintenanceApi(this.transport);
     this.lockService = new LockService(this.transport);
     this.electionService = new ElectionService(this.transport);
   }

@@ -22,3 +22,5 @@ export { Lock, type LockOptions } from "./concurrency/lock.js";
 export { Election, NotLeaderError, type ElectionOptions, type ObserveOptions } from "./concurrency/election.js";
 export { LockService, ElectionService, type LeaderKey, type LeaseRef } from "./concurrency/services.js";
 export { StmConflictError, type Isolation, type StmOptions, type StmTx } from "./concurrency/stm.js";
+export { ClusterApi, type Member, type MembershipResult } from "./cluster.js";
+export { MaintenanceApi, type MemberStatus, type EndpointHealth, type Alarm, type AlarmKind, type HashKV, type SnapshotOptions } from "./maintenance.js";

@@ -46,3 +46,16 @@ export function oneOf<T extends string>(value: unknown, allowed: readonly T[], w
   if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
   throw new InvalidArgumentError(`${what} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}, got ${describe(value)}`);
 }
+
+const UINT64_MAX = (1n << 64n) - 1n;
+
+/** A positive uint64 (member ids, which use the full unsigned range). */
+export function memberId(value: Int64, what = "member id"): bigint {
+  if (typeof value === "number" && !Number.isSafeInteger(value)) {
+    throw new InvalidArgumentError(`${what} must be an integer (number or bigint), got ${describe(value)}`);
+  }
+  if (typeof value !== "bigint" && typeof value !== "number") throw new InvalidArgumentError(`${what} must be an integer (number or bigint), got ${describe(value)}`);
+  const v = BigInt(value);
+  if (v <= 0n || v > UINT64_MAX) throw new InvalidArgumentError(`${what} must be in 1..2^64-1, got ${describe(value)}`);
+  return v;
+}

@@ -43,8 +43,23 @@ export interface EtcdMember {
   restart(): Promise<void>;
 }
 
+/** A member not started yet: its ports are reserved, for adding it with the membership API. */
+export interface PendingMember {
+  readonly name: string;
+  readonly peerUrl: string;
+  readonly clientUrl: string;
+  readonly endpoint: string;
+  /**
+   * Starts it to join the running cluster (`--initial-cluster-state existing`) after it was
+   * added through the API. `initialCluster` is etcd's `name=peerUrl,…` list including it.
+   */
+  start(initialCluster: string): Promise<EtcdMember>;
+}
+
 /** A running etcd cluster for tests. Close it (or `await using` it) to stop everything. */
 export interface EtcdCluster extends AsyncDisposable {
+  /** Reserves ports for one more member; it joins once added through the API and started. */
+  newMember(): Promise<PendingMember>;
   /** Client endpoints of all members, in member order. */
   readonly endpoints: string[];
   /** The members, empty when the cluster came from `ETCD_ENDPOINTS`. */
@@ -214,7 +229,8 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   if (external && options.allowExternal !== false) {
     const endpoints = external.split(",").map((e) => e.trim()).filter(Boolean);
     const close = async (): Promise<void> => undefined;
-    return { endpoints, members: [], external: true, close, [Symbol.asyncDispose]: close };
+    const newMember = (): Promise<PendingMember> => Promise.reject(new Error("cannot add members to an external cluster (ETCD_ENDPOINTS)"));
+    return { endpoints, members: [], external: true, newMember, close, [Symbol.asyncDispose]: close };
   }
   const count = options.members ?? 1;
   if (!Number.isInteger(count) || count < 1) throw new Error(`members must be a positive integer, got ${count}`);
@@ -227,8 +243,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   const names = Array.from({ length: count }, (_, i) => `m${i}`);
   const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1]}`);
   const initialCluster = names.map((n, i) => `${n}=${peerUrls[i]}`).join(",");
-  const members = names.map((name, i) => {
-    const clientUrl = `http://127.0.0.1:${ports[2 * i]}`;
+  const makeMember = (name: string, clientUrl: string, peerUrl: string, cluster: string, state: "new" | "existing"): Member => {
     const dataDir = join(base, name);
     const logFile = join(base, `${name}.log`);
     const args = [
@@ -236,17 +251,37 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
       "--data-dir", dataDir,
       "--listen-client-urls", clientUrl,
       "--advertise-client-urls", clientUrl,
-      "--listen-peer-urls", peerUrls[i]!,
-      "--initial-advertise-peer-urls", peerUrls[i]!,
-      "--initial-cluster", initialCluster,
-      "--initial-cluster-state", "new",
+      "--listen-peer-urls", peerUrl,
+      "--initial-advertise-peer-urls", peerUrl,
+      "--initial-cluster", cluster,
+      "--initial-cluster-state", state,
       "--initial-cluster-token", token,
       "--logger", "zap",
       "--log-outputs", "stderr",
       ...(options.extraArgs ?? []),
     ];
-    return new Member(name, clientUrl, peerUrls[i]!, dataDir, logFile, binary, args);
-  });
+    return new Member(name, clientUrl, peerUrl, dataDir, logFile, binary, args);
+  };
+  const members = names.map((name, i) => makeMember(name, `http://127.0.0.1:${ports[2 * i]}`, peerUrls[i]!, initialCluster, "new"));
+  const newMember = async (): Promise<PendingMember> => {
+    const [clientPort, peerPort] = await freePorts(2);
+    const name = `m${members.length}`;
+    const clientUrl = `http://127.0.0.1:${clientPort}`;
+    const peerUrl = `http://127.0.0.1:${peerPort}`;
+    return {
+      name,
+      clientUrl,
+      peerUrl,
+      endpoint: clientUrl.replace(/^http:\/\//, ""),
+      start: async (cluster: string) => {
+        const m = makeMember(name, clientUrl, peerUrl, cluster, "existing");
+        members.push(m);
+        m.spawn();
+        await waitHealthy([m], Date.now() + 30_000, false);
+        return m;
+      },
+    };
+  };
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -265,6 +300,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     endpoints: members.map((m) => m.endpoint),
     members,
     external: false,
+    newMember,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -57,6 +57,10 @@ export class GrpcTransport implements Transport {
     return this.closing !== undefined;
   }
 
+  get endpoints(): readonly string[] {
+    return this.balancer.all.map((c) => c.endpoint.raw);
+  }
+
   async unary<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
     if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc });
     const { signal } = options;
@@ -72,6 +76,7 @@ export class GrpcTransport implements Transport {
     const retry = this.options.retry;
     const tried = new Set<Connection>();
     let lastError: EtcdError | undefined;
+    const target = options.endpoint === undefined ? undefined : this.connectionFor(options.endpoint, method.rpc);
 
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
       if (attempt > 1) {
@@ -80,7 +85,7 @@ export class GrpcTransport implements Transport {
         if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc, cause: lastError });
       }
       if (tried.size >= this.balancer.all.length) tried.clear();
-      const conn = this.balancer.pick(tried);
+      const conn = target ?? this.balancer.pick(tried);
       const ctx = { rpc: method.rpc, endpoint: conn.endpoint.raw, readOnly, neverSent: true };
       if (Date.now() >= deadline) break;
       try {
@@ -119,6 +124,16 @@ export class GrpcTransport implements Transport {
       cause: lastError,
       outcomeUnknown: !readOnly && lastError?.outcomeUnknown === true,
     });
+  }
+
+  /** The connection of one configured endpoint (matched as given, or by host:port). */
+  private connectionFor(endpoint: string, rpc: string): Connection {
+    const conn = this.balancer.all.find((c) => c.endpoint.raw === endpoint || c.endpoint.target === endpoint);
+    if (!conn) {
+      const known = this.balancer.all.map((c) => c.endpoint.raw).join(", ");
+      throw new InvalidArgumentError(`endpoint ${endpoint} is not one of the client's endpoints (${known})`, { rpc });
+    }
+    return conn;
   }
 
   /** Waits until `conn` is connected, bounded by the dial timeout; aborts with the signal. */
@@ -188,11 +203,12 @@ export class GrpcTransport implements Transport {
     if (signal?.aborted) throw abortedError(signal, { rpc: method.rpc });
     const tried = new Set<Connection>();
     let lastError: Error | undefined;
+    const target = options.endpoint === undefined ? undefined : this.connectionFor(options.endpoint, method.rpc);
     for (let attempt = 1; attempt <= this.options.retry.maxAttempts; attempt++) {
       if (attempt > 1) await sleep(backoffDelay(attempt - 1, this.options.retry), signal);
       if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc });
       if (tried.size >= this.balancer.all.length) tried.clear();
-      const conn = this.balancer.pick(tried);
+      const conn = target ?? this.balancer.pick(tried);
       try {
         await this.ready(conn, Date.now() + this.options.dialTimeoutMs, signal);
       } catch (e) {

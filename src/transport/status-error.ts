@@ -61,6 +61,8 @@ const refusedBeforeApply = new Set([
   "etcdserver: no leader",
   "etcdserver: too many requests",
   "etcdserver: not capable",
+  // Membership changes are refused while a member has been unreachable or just started.
+  "etcdserver: unhealthy cluster",
 ]);
 
 /** Turns a gRPC status into the matching {@link EtcdError}. */

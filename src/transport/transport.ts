@@ -44,6 +44,11 @@ export interface UnaryOptions extends CallOptions {
    * Serializable reads set it to false: a partitioned member may still serve them.
    */
   requireLeader?: boolean | undefined;
+  /**
+   * Send the call to this endpoint only (as given in the client's endpoints), for calls
+   * about one member: status, defragment, hash. No other member is tried.
+   */
+  endpoint?: string | undefined;
 }
 
 /** A bidirectional or server stream opened on one endpoint. Ends when the server ends it,
@@ -62,6 +67,8 @@ export interface Stream<Req, Res> extends AsyncIterable<Res> {
 /** Options for opening a stream. */
 export interface StreamOptions {
   signal?: AbortSignal | undefined;
+  /** Open the stream on this endpoint only (as given in the client's endpoints). */
+  endpoint?: string | undefined;
 }
 
 /** The seam itself. */
@@ -69,6 +76,8 @@ export interface Transport {
   unary<Req, Res>(method: Method<Req, Res>, request: Req, options?: UnaryOptions): Promise<Res>;
   /** Opens a stream; for server streams `request` is the single request message. */
   stream<Req, Res>(method: Method<Req, Res>, request?: Req, options?: StreamOptions): Promise<Stream<Req, Res>>;
+  /** The endpoints calls go to, as configured. */
+  readonly endpoints: readonly string[];
   /** Ends every call and stream; resolves once every connection is closed. */
   close(): Promise<void>;
   readonly closed: boolean;

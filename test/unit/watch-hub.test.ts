@@ -39,6 +39,7 @@ class FakeStream implements Stream<WatchRequest, WatchResponse> {
 }
 
 class FakeTransport implements Transport {
+  readonly endpoints = ["fake:1"];
   readonly streams: FakeStream[] = [];
   private waiting: Array<() => void> = [];
   closed = false;
