@@ -13,6 +13,8 @@ import type { Lease } from "./lease/lease.js";
 import { Leases, type GrantOptions } from "./lease/leases.js";
 import type { KeyValue, PutResult, WatchBatch, WatchEvent } from "./types.js";
 import { ClusterApi } from "./cluster.js";
+import { AuthApi } from "./auth.js";
+import type { Credentials } from "./transport/auth-token.js";
 import { MaintenanceApi } from "./maintenance.js";
 import { Election, type ElectionOptions } from "./concurrency/election.js";
 import { acquireLock, tryAcquireLock, type Lock, type LockOptions } from "./concurrency/lock.js";
@@ -44,12 +46,26 @@ export interface EtcdOptions {
   retry?: RetryOptions;
   /** CA, client certificate and server name for `https://` endpoints. */
   tls?: TlsOptions;
+  /**
+   * Log in as this user: the token is sent with every call and stream and renewed
+   * transparently when etcd reports it invalid or expired. The password is never shown in
+   * errors, `info()` or when the client is inspected.
+   */
+  auth?: { username: string; password: string };
 }
 
 function positiveMs(v: number | undefined, fallback: number, what: string): number {
   if (v === undefined) return fallback;
   if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new InvalidArgumentError(`${what} must be a positive number of milliseconds`);
   return v;
+}
+
+function credentials(auth: EtcdOptions["auth"]): Credentials | undefined {
+  if (auth === undefined) return undefined;
+  if (typeof auth !== "object" || auth === null || typeof auth.username !== "string" || auth.username === "" || typeof auth.password !== "string") {
+    throw new InvalidArgumentError("auth must be { username: non-empty string, password: string }");
+  }
+  return { username: auth.username, password: auth.password };
 }
 
 function makeTransport(o: EtcdOptions): Transport {
@@ -73,6 +89,7 @@ function makeTransport(o: EtcdOptions): Transport {
       maxDelayMs: positiveMs(o.retry?.maxDelayMs, defaultRetry.maxDelayMs, "retry.maxDelayMs"),
     },
     tls: o.tls,
+    auth: credentials(o.auth),
   });
 }
 
@@ -91,6 +108,8 @@ export class Etcd extends KV implements AsyncDisposable {
   readonly leases: Leases;
   /** Cluster membership: members, add (learner), remove, update, promote. */
   readonly cluster: ClusterApi;
+  /** Auth administration: enable/disable/status, users, roles and permissions. */
+  readonly auth: AuthApi;
   /** Maintenance: status, health, alarms, defragment, hashes, moveLeader, snapshot. */
   readonly maintenance: MaintenanceApi;
   /** etcd's server-side Lock service (thin calls; see also {@link Etcd.lock}). */
@@ -108,6 +127,7 @@ export class Etcd extends KV implements AsyncDisposable {
     this.hub = new WatchHub(this.transport);
     this.cluster = new ClusterApi(this.transport);
     this.maintenance = new MaintenanceApi(this.transport);
+    this.auth = new AuthApi(this.transport);
     this.lockService = new LockService(this.transport);
     this.electionService = new ElectionService(this.transport);
   }

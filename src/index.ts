@@ -24,3 +24,4 @@ export { LockService, ElectionService, type LeaderKey, type LeaseRef } from "./c
 export { StmConflictError, type Isolation, type StmOptions, type StmTx } from "./concurrency/stm.js";
 export { ClusterApi, type Member, type MembershipResult } from "./cluster.js";
 export { MaintenanceApi, type MemberStatus, type EndpointHealth, type Alarm, type AlarmKind, type HashKV, type SnapshotOptions } from "./maintenance.js";
+export { AuthApi, type Permission, type PermissionType, type AddUserOptions } from "./auth.js";

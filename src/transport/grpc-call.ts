@@ -11,8 +11,9 @@ export function passThrough(b: Buffer): Buffer {
  * anything is applied, so even a mutation can safely go to another member) instead of
  * hanging until the deadline.
  */
-export function callMetadata(requireLeader: boolean): grpc.Metadata {
+export function callMetadata(requireLeader: boolean, token?: string): grpc.Metadata {
   const md = new grpc.Metadata();
   if (requireLeader) md.set("hasleader", "true");
+  if (token !== undefined) md.set("token", token);
   return md;
 }

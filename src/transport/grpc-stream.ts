@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { ClientClosedError, NoLeaderError } from "../errors.js";
+import { ClientClosedError, InvalidTokenError, NoLeaderError } from "../errors.js";
 import { abortedError } from "./abort.js";
 import type { Connection } from "./connection.js";
 import { callMetadata, passThrough } from "./grpc-call.js";
@@ -27,9 +27,11 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     request: Req | undefined,
     private readonly signal: AbortSignal | undefined,
     private readonly onDone: (s: GrpcStream<Req, Res>) => void,
+    private readonly token: string | undefined,
+    private readonly onInvalidToken: (token: string) => void,
   ) {
     this.endpoint = conn.endpoint.raw;
-    const md = callMetadata(true);
+    const md = callMetadata(true, token);
     const decode = (b: Buffer): Res => method.decode(b);
     this.call = method.requestStream
       ? conn.client.makeBidiStreamRequest<Buffer, Res>(method.path, passThrough, decode, md, {})
@@ -87,6 +89,7 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
       const err = errorFromStatus(code, details, { rpc: this.method.rpc, endpoint: this.endpoint, readOnly: true, neverSent: false }, e);
       // The next stream should open elsewhere: this member is down, cut off, or leaderless.
       if (isEndpointFailure(code, details) || err instanceof NoLeaderError) this.conn.markFailed();
+      if (err instanceof InvalidTokenError && this.token !== undefined) this.onInvalidToken(this.token);
       throw err;
     } finally {
       if (!this.done) this.call.cancel();

@@ -7,6 +7,8 @@ import { Connection, type KeepAliveOptions, type TlsOptions } from "./connection
 import type { Endpoint } from "./endpoint.js";
 import { callMetadata, passThrough } from "./grpc-call.js";
 import { GrpcStream } from "./grpc-stream.js";
+import * as M from "../methods.js";
+import { AuthToken, type Credentials } from "./auth-token.js";
 import { errorFromStatus, isEndpointFailure } from "./status-error.js";
 import type { Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
 
@@ -21,6 +23,8 @@ export interface GrpcTransportOptions {
   keepAlive: KeepAliveOptions;
   retry: Required<RetryOptions>;
   tls?: TlsOptions | undefined;
+  /** Log in with these and send the token with every call and stream. */
+  auth?: Credentials | undefined;
 }
 
 export const grpcDefaults = {
@@ -44,8 +48,15 @@ export class GrpcTransport implements Transport {
   private readonly pending = new Set<Pending>();
   private readonly streams = new Set<GrpcStream<unknown, unknown>>();
   private closing: Promise<void> | undefined;
+  private readonly token: AuthToken | undefined;
+  readonly reauthenticate: (() => void) | undefined;
 
   constructor(private readonly options: GrpcTransportOptions) {
+    this.token = options.auth && new AuthToken(options.auth, (name, password) => this.authenticate(name, password));
+    // The options object must not keep the password where `util.inspect` would show it.
+    this.options = { ...options, auth: undefined };
+    const token = this.token;
+    this.reauthenticate = token && ((): void => token.invalidateAll());
     const settings = { tls: options.tls, keepAlive: options.keepAlive };
     this.balancer = new Balancer(
       options.endpoints.map((e) => new Connection(e, settings)),
@@ -59,6 +70,16 @@ export class GrpcTransport implements Transport {
 
   get endpoints(): readonly string[] {
     return this.balancer.all.map((c) => c.endpoint.raw);
+  }
+
+  private async authenticate(name: string, password: string): Promise<string> {
+    const res = await this.unary(M.Auth.authenticate, { name, password }, {});
+    return res.token;
+  }
+
+  /** The token for a call of `method` (none without credentials, and none to log in). */
+  private tokenFor(method: Method<unknown, unknown>): Promise<string> | undefined {
+    return method === M.Auth.authenticate ? undefined : this.token?.get();
   }
 
   async unary<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
@@ -77,6 +98,7 @@ export class GrpcTransport implements Transport {
     const tried = new Set<Connection>();
     let lastError: EtcdError | undefined;
     const target = options.endpoint === undefined ? undefined : this.connectionFor(options.endpoint, method.rpc);
+    let reauthenticated = false;
 
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
       if (attempt > 1) {
@@ -100,12 +122,21 @@ export class GrpcTransport implements Transport {
         });
         continue;
       }
+      const token = await this.tokenFor(method as Method<unknown, unknown>);
       try {
-        const res = await this.callOnce(conn, method, bytes, deadline, signal, options);
+        const res = await this.callOnce(conn, method, bytes, deadline, signal, options, token);
         conn.markHealthy();
         return res;
       } catch (e) {
         if (e instanceof EtcdError) throw e;
+        const status0 = e as grpc.ServiceError;
+        // An expired or stale token is refused before anything is applied: log in again, once.
+        if (token !== undefined && !reauthenticated && status0.code === grpc.status.UNAUTHENTICATED) {
+          this.token?.invalidate(token);
+          reauthenticated = true;
+          attempt--;
+          continue;
+        }
         const status = e as grpc.ServiceError;
         const neverSent = status.code === grpc.status.UNAVAILABLE && NEVER_SENT.test(status.details ?? "");
         const err = errorFromStatus(status.code, status.details ?? status.message, { ...ctx, neverSent }, e);
@@ -155,6 +186,7 @@ export class GrpcTransport implements Transport {
     deadline: number,
     signal: AbortSignal | undefined,
     options: UnaryOptions,
+    token: string | undefined,
   ): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       let settled = false;
@@ -186,7 +218,7 @@ export class GrpcTransport implements Transport {
         passThrough,
         (buf) => method.decode(buf),
         bytes,
-        callMetadata(options.requireLeader !== false),
+        callMetadata(options.requireLeader !== false, token),
         { deadline },
         (err, value) => {
           if (!finish()) return;
@@ -218,7 +250,16 @@ export class GrpcTransport implements Transport {
         lastError = e as Error;
         continue;
       }
-      const s = new GrpcStream<Req, Res>(conn, method, request, signal, (done) => this.streams.delete(done as GrpcStream<unknown, unknown>));
+      const token = await this.tokenFor(method as Method<unknown, unknown>);
+      const s = new GrpcStream<Req, Res>(
+        conn,
+        method,
+        request,
+        signal,
+        (done) => this.streams.delete(done as GrpcStream<unknown, unknown>),
+        token,
+        (used) => this.token?.invalidate(used),
+      );
       this.streams.add(s as GrpcStream<unknown, unknown>);
       return s;
     }

@@ -106,8 +106,10 @@ export function errorFromStatus(code: number, details: string, ctx: FailureConte
 
 /** The error for a watch etcd cancelled with `reason` (its cancel_reason text). */
 export function errorFromCancelReason(reason: string, details: Omit<EtcdErrorDetails, "code">): EtcdError {
-  const matched = byMessage.find(([text]) => reason === text || reason.startsWith(`${text}:`));
-  return matched ? new matched[1](reason, details) : new WatchCanceledError(reason, details);
+  // etcd may wrap the reason as a formatted gRPC error: "rpc error: code = X desc = <reason>".
+  const text = reason.replace(/^rpc error: code = \w+ desc = /, "");
+  const matched = byMessage.find(([t]) => text === t || text.startsWith(`${t}:`));
+  return matched ? new matched[1](text, details) : new WatchCanceledError(reason, details);
 }
 
 function isTransportFailure(details: string): boolean {

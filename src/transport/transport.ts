@@ -76,6 +76,11 @@ export interface Transport {
   unary<Req, Res>(method: Method<Req, Res>, request: Req, options?: UnaryOptions): Promise<Res>;
   /** Opens a stream; for server streams `request` is the single request message. */
   stream<Req, Res>(method: Method<Req, Res>, request?: Req, options?: StreamOptions): Promise<Stream<Req, Res>>;
+  /**
+   * Present when the client logs in: drops the current token, so the next call or stream
+   * logs in again (a stream found its token refused).
+   */
+  reauthenticate?: () => void;
   /** The endpoints calls go to, as configured. */
   readonly endpoints: readonly string[];
   /** Ends every call and stream; resolves once every connection is closed. */

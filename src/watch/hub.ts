@@ -12,7 +12,7 @@
  * (answer to `requestProgress`, watch id -1) is delivered but does not move resume
  * points: on etcd 3.4 it can be sent while a watch is still replaying history.
  */
-import { ClientClosedError, CompactedError, EtcdError } from "../errors.js";
+import { ClientClosedError, CompactedError, EtcdError, InvalidTokenError, PermissionDeniedError } from "../errors.js";
 import * as M from "../methods.js";
 import { ResilientStream } from "../resilient-stream.js";
 import { header, keyValue } from "../results.js";
@@ -24,7 +24,8 @@ import type { WatchBatch, WatchEvent } from "../types.js";
 import { createRequest, type WatchSpec } from "./options.js";
 import { Watcher, type WatchCarrier, type WatchInfo } from "./watcher.js";
 
-const BROADCAST = -1n;
+/** The id etcd uses for answers that belong to no watch (broadcast progress, refused creations in 3.4). */
+const NO_WATCH = -1n;
 
 function watchEvent(e: Event): WatchEvent {
   return {
@@ -40,9 +41,11 @@ export class WatchHub implements WatchCarrier {
   private readonly stream: ResilientStream<WatchRequest, WatchResponse>;
   private readonly progressWaiters: Array<(revision: bigint) => void> = [];
   private nextId = 1n;
+  /** Watches whose creation was sent on the current stream and not yet answered, oldest first. */
+  private unanswered: Watcher[] = [];
   private closed = false;
 
-  constructor(transport: Transport) {
+  constructor(private readonly transport: Transport) {
     this.stream = new ResilientStream(transport, M.Watch.watch, {
       opened: () => this.recreateAll(),
       message: (res) => this.received(res),
@@ -133,20 +136,34 @@ export class WatchHub implements WatchCarrier {
     w.isCreated = false;
     w.fragments = undefined;
     this.byId.set(id, w);
+    this.unanswered.push(w);
     this.stream.write(createRequest(w.spec, w.nextRevision, id));
   }
 
   private recreateAll(): void {
     this.byId.clear();
+    this.unanswered = [];
     for (const w of this.all) this.create(w);
   }
 
   private received(res: WatchResponse): void {
-    if (res.watchId === BROADCAST) return this.broadcastProgress(res);
+    if (res.watchId === NO_WATCH) {
+      // etcd 3.4 refuses a creation (for example permission denied) under id -1; creations
+      // are answered in order, so it is the oldest one still unanswered.
+      if (res.canceled) {
+        const refused = this.unanswered.shift();
+        if (refused?.watchId !== undefined) return this.canceledByServer(refused, { ...res, watchId: refused.watchId });
+        return;
+      }
+      return this.broadcastProgress(res);
+    }
     const w = this.byId.get(res.watchId);
     if (!w) return;
     const h = header(res.header);
-    if (res.created) w.created(h.revision);
+    if (res.created) {
+      this.unanswered = this.unanswered.filter((u) => u !== w);
+      w.created(h.revision);
+    }
     if (res.canceled) return this.canceledByServer(w, res);
     if (res.fragment) {
       (w.fragments ??= []).push(...res.events.map(watchEvent));
@@ -172,19 +189,27 @@ export class WatchHub implements WatchCarrier {
   }
 
   private canceledByServer(w: Watcher, res: WatchResponse): void {
+    this.unanswered = this.unanswered.filter((u) => u !== w);
+    const ctx = { rpc: M.Watch.watch.rpc, endpoint: this.stream.endpoint };
+    const error =
+      res.compactRevision > 0n
+        ? new CompactedError(`the watch cannot resume from revision ${w.nextRevision}: the store is compacted up to revision ${res.compactRevision}`, {
+            ...ctx,
+            compactRevision: res.compactRevision,
+          })
+        : errorFromCancelReason(res.cancelReason || "the server cancelled the watch", ctx);
+    // With a login, a refused creation usually means the stream's token expired (etcd checks
+    // it per creation): log in again on a new stream, once per watch.
+    if ((error instanceof InvalidTokenError || error instanceof PermissionDeniedError) && this.transport.reauthenticate && !w.reauthenticated) {
+      w.reauthenticated = true;
+      this.transport.reauthenticate();
+      this.stream.stop();
+      this.stream.start();
+      return;
+    }
     this.all.delete(w);
     this.byId.delete(res.watchId);
-    const ctx = { rpc: M.Watch.watch.rpc, endpoint: this.stream.endpoint };
-    if (res.compactRevision > 0n) {
-      w.end(
-        new CompactedError(`the watch cannot resume from revision ${w.nextRevision}: the store is compacted up to revision ${res.compactRevision}`, {
-          ...ctx,
-          compactRevision: res.compactRevision,
-        }),
-      );
-    } else {
-      w.end(errorFromCancelReason(res.cancelReason || "the server cancelled the watch", ctx));
-    }
+    w.end(error);
     if (this.all.size === 0) this.idle();
   }
 }

@@ -46,6 +46,8 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   watchId: bigint | undefined;
   /** Confirmed by etcd on the current stream. */
   isCreated = false;
+  /** A refused creation already caused one fresh login. */
+  reauthenticated = false;
   /** Ended because the client was closed. */
   closedByClient = false;
   /** Events of a fragmented revision, gathered until the last fragment. */
@@ -118,6 +120,7 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   /** @internal etcd confirmed the watch; `revision` is the creation header's revision. */
   created(revision: bigint): void {
     this.isCreated = true;
+    this.reauthenticated = false;
     // A watch "from now" is pinned to its creation revision, so a resume misses nothing.
     if (this.nextRevision === 0n) this.nextRevision = revision + 1n;
     this.resolveReady();

@@ -150,6 +150,21 @@ describe("the watch hub (scripted stream)", () => {
     assert.equal(hub.size, 0);
   });
 
+  it("maps etcd 3.4's refusals under id -1 to the oldest unanswered creation", async () => {
+    const t = new FakeTransport();
+    const hub = new WatchHub(t);
+    const a = hub.watch(watchSpec("a", {}), undefined);
+    const b = hub.watch(watchSpec("b", {}), undefined);
+    const s = await t.opened(1, 2);
+    const ib = created(s.sent[1]!).watchId;
+    s.push(response(-1n, 5, { created: true, canceled: true, cancelReason: "rpc error: code = PermissionDenied desc = etcdserver: permission denied" }));
+    s.push(response(ib, 5, { created: true }));
+    assert.ok((await a.closed) instanceof PermissionDeniedError);
+    await b.ready;
+    assert.equal(hub.size, 1);
+    hub.close();
+  });
+
   it("stops its stream when the last watch is cancelled, and sends a cancel for the others", async () => {
     const t = new FakeTransport();
     const hub = new WatchHub(t);
