@@ -28,11 +28,13 @@ function run(cmd, args, opts = {}) {
   }
 }
 
-// What the tests need from the system: a real etcd and etcdctl, and protoc for the test
-// that checks the generated code is up to date.
+// What the tests need from the system: a real etcd and etcdctl, protoc for the test that
+// checks the generated code is up to date, and openssl for test certificates.
 const needs = [
   { bins: ["etcd", "etcdctl"], debian: ["etcd-server", "etcd-client"], other: "`brew install etcd` (macOS) or a release from the etcd project" },
   { bins: ["protoc"], debian: ["protobuf-compiler"], other: "`brew install protobuf` (macOS)" },
+  // The TLS tests make their certificates with openssl.
+  { bins: ["openssl"], debian: ["openssl"], other: "`brew install openssl` (macOS)" },
 ];
 
 function ensureTools() {

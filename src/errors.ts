@@ -150,6 +150,13 @@ export class LeaseLostError extends EtcdError {
   }
 }
 
+/**
+ * A TLS connection to the endpoint could not be set up: the server's certificate is not
+ * trusted (wrong CA, wrong name) or the server refused the client certificate (missing or
+ * not trusted). Not transient: fix the `tls` options.
+ */
+export class TlsError extends EtcdError {}
+
 /** The server cancelled a watch for a reason other than compaction (the reason is the message). */
 export class WatchCanceledError extends EtcdError {}
 

@@ -20,6 +20,11 @@ export interface StartEtcdOptions {
   binary?: string;
   /** Directory for data and logs (default: a new temporary directory, removed on close). */
   baseDir?: string;
+  /**
+   * Serve clients over TLS (`https://` endpoints) with these PEM files; with
+   * `clientCertAuth` clients must present a certificate signed by `caFile`.
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string; clientCertAuth?: boolean };
 }
 
 /** One etcd process of a cluster started by the harness. */
@@ -100,9 +105,12 @@ class Member implements EtcdMember {
     readonly logFile: string,
     private readonly binary: string,
     private readonly args: string[],
+    /** Where /health is served when it is not the client URL (TLS clusters). */
+    readonly healthUrl: string = clientUrl,
   ) {}
 
   get endpoint(): string {
+    // Plain members as host:port; TLS members keep https:// so clients know.
     return this.clientUrl.replace(/^http:\/\//, "");
   }
 
@@ -201,7 +209,7 @@ async function waitHealthy(members: Member[], deadline: number, needLeader = tru
     for (;;) {
       if (!m.running) throw new Error(`etcd member ${m.name} exited during start-up:\n${m.tailLog()}`);
       try {
-        const res = await httpGet(`${m.clientUrl}/health`, 1000);
+        const res = await httpGet(`${m.healthUrl}/health`, 1000);
         if (!needLeader || (res.status === 200 && /"health":\s*"true"/.test(res.body))) break;
       } catch {
         // not listening yet
@@ -243,7 +251,11 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   const names = Array.from({ length: count }, (_, i) => `m${i}`);
   const peerUrls = names.map((_, i) => `http://127.0.0.1:${ports[2 * i + 1]}`);
   const initialCluster = names.map((n, i) => `${n}=${peerUrls[i]}`).join(",");
-  const makeMember = (name: string, clientUrl: string, peerUrl: string, cluster: string, state: "new" | "existing"): Member => {
+  const tls = options.tls;
+  const tlsArgs = tls
+    ? ["--cert-file", tls.certFile, "--key-file", tls.keyFile, "--trusted-ca-file", tls.caFile, ...(tls.clientCertAuth ? ["--client-cert-auth"] : [])]
+    : [];
+  const makeMember = (name: string, clientUrl: string, peerUrl: string, cluster: string, state: "new" | "existing", metricsUrl?: string): Member => {
     const dataDir = join(base, name);
     const logFile = join(base, `${name}.log`);
     const args = [
@@ -258,11 +270,18 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
       "--initial-cluster-token", token,
       "--logger", "zap",
       "--log-outputs", "stderr",
+      ...tlsArgs,
+      // With TLS, health is checked over a plain metrics listener.
+      ...(metricsUrl ? ["--listen-metrics-urls", metricsUrl] : []),
       ...(options.extraArgs ?? []),
     ];
-    return new Member(name, clientUrl, peerUrl, dataDir, logFile, binary, args);
+    return new Member(name, clientUrl, peerUrl, dataDir, logFile, binary, args, metricsUrl);
   };
-  const members = names.map((name, i) => makeMember(name, `http://127.0.0.1:${ports[2 * i]}`, peerUrls[i]!, initialCluster, "new"));
+  const scheme = tls ? "https" : "http";
+  const metricsPorts = tls ? await freePorts(count) : [];
+  const members = names.map((name, i) =>
+    makeMember(name, `${scheme}://127.0.0.1:${ports[2 * i]}`, peerUrls[i]!, initialCluster, "new", tls ? `http://127.0.0.1:${metricsPorts[i]}` : undefined),
+  );
   const newMember = async (): Promise<PendingMember> => {
     const [clientPort, peerPort] = await freePorts(2);
     const name = `m${members.length}`;

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
-import { ClientClosedError, DeadlineExceededError, EtcdError, InvalidArgumentError, UnavailableError } from "../errors.js";
+import { ClientClosedError, DeadlineExceededError, EtcdError, InvalidArgumentError, TlsError, UnavailableError } from "../errors.js";
+import { probeTls } from "./tls-probe.js";
 import { abortedError, sleep } from "./abort.js";
 import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
 import { Balancer, type Balancing } from "./balancer.js";
@@ -141,6 +142,7 @@ export class GrpcTransport implements Transport {
         const neverSent = status.code === grpc.status.UNAVAILABLE && NEVER_SENT.test(status.details ?? "");
         const err = errorFromStatus(status.code, status.details ?? status.message, { ...ctx, neverSent }, e);
         if (!isEndpointFailure(status.code, status.details ?? "")) throw err;
+        await this.throwIfTls(conn, e, method.rpc);
         conn.markFailed();
         tried.add(conn);
         lastError = err;
@@ -170,6 +172,22 @@ export class GrpcTransport implements Transport {
   /** Waits until `conn` is connected, bounded by the dial timeout; aborts with the signal. */
   private async ready(conn: Connection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
     if (conn.state() === grpc.connectivityState.READY) return;
+    try {
+      await this.connect(conn, deadline, signal);
+    } catch (e) {
+      await this.throwIfTls(conn, e);
+      throw e;
+    }
+  }
+
+  /** When a secure endpoint fails, throws a {@link TlsError} if TLS itself is the reason. */
+  private async throwIfTls(conn: Connection, cause: unknown, rpc?: string): Promise<void> {
+    if (!conn.endpoint.secure || cause instanceof EtcdError) return;
+    const reason = await probeTls(conn.endpoint, this.options.tls);
+    if (reason) throw new TlsError(`TLS with ${conn.endpoint.raw} failed: ${reason}`, { rpc, endpoint: conn.endpoint.raw, cause });
+  }
+
+  private async connect(conn: Connection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
     const dialDeadline = Math.min(deadline, Date.now() + this.options.dialTimeoutMs);
     if (!signal) return conn.connect(dialDeadline);
     return new Promise<void>((resolve, reject) => {
