@@ -13,6 +13,7 @@ import type { Lease } from "./lease/lease.js";
 import { Leases, type GrantOptions } from "./lease/leases.js";
 import type { KeyValue, PutResult, WatchBatch, WatchEvent } from "./types.js";
 import { ClusterApi } from "./cluster.js";
+import { renderInfo, type ClientInfo } from "./info.js";
 import { AuthApi } from "./auth.js";
 import type { Credentials } from "./transport/auth-token.js";
 import { MaintenanceApi } from "./maintenance.js";
@@ -52,6 +53,12 @@ export interface EtcdOptions {
    * errors, `info()` or when the client is inspected.
    */
   auth?: { username: string; password: string };
+  /**
+   * Keep the endpoint list in step with the cluster: every this many milliseconds the
+   * member list is read and the client URLs of the voting members become the endpoints
+   * (new members are picked up, removed ones dropped). Off by default.
+   */
+  autoSyncIntervalMs?: number;
 }
 
 function positiveMs(v: number | undefined, fallback: number, what: string): number {
@@ -119,9 +126,12 @@ export class Etcd extends KV implements AsyncDisposable {
   private readonly hub: WatchHub;
   private readonly callTimeoutMs: number;
   private closing: Promise<void> | undefined;
+  private readonly balancing: string;
+  private syncTimer: NodeJS.Timeout | undefined;
 
   constructor(options: EtcdOptions = {}) {
     super(makeTransport(options));
+    this.balancing = options.balancing ?? grpcDefaults.balancing;
     this.callTimeoutMs = positiveMs(options.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs");
     this.leases = new Leases(this.transport);
     this.hub = new WatchHub(this.transport);
@@ -130,6 +140,58 @@ export class Etcd extends KV implements AsyncDisposable {
     this.auth = new AuthApi(this.transport);
     this.lockService = new LockService(this.transport);
     this.electionService = new ElectionService(this.transport);
+    if (options.autoSyncIntervalMs !== undefined) {
+      const every = positiveMs(options.autoSyncIntervalMs, 0, "autoSyncIntervalMs");
+      this.syncTimer = setInterval(() => void this.syncEndpoints().catch(() => undefined), every);
+      // Keeping endpoints fresh is no reason to keep the process alive.
+      this.syncTimer.unref();
+    }
+  }
+
+  /** The endpoints the client uses now. */
+  get endpoints(): readonly string[] {
+    return this.transport.endpoints;
+  }
+
+  /** Replaces the endpoints; connections to endpoints that stay are kept. */
+  setEndpoints(endpoints: string | string[]): void {
+    const list = typeof endpoints === "string" ? endpoints.split(",") : endpoints;
+    if (!this.transport.setEndpoints) throw new InvalidArgumentError("this client's endpoints cannot be changed");
+    this.transport.setEndpoints(list);
+  }
+
+  /**
+   * Reads the member list once and makes the client URLs of the started, voting members
+   * the endpoints (what `autoSyncIntervalMs` does periodically). Resolves to the new list.
+   */
+  async syncEndpoints(options: CallOptions = {}): Promise<readonly string[]> {
+    const members = await this.cluster.members(options);
+    const urls = members.filter((m) => !m.isLearner && m.clientUrls.length > 0).flatMap((m) => m.clientUrls);
+    if (urls.length > 0 && !this.closed) this.setEndpoints(urls);
+    return this.endpoints;
+  }
+
+  /** Each endpoint's connection state, calls in flight, and the leases and watches riding on it. */
+  info(): ClientInfo {
+    const watchEndpoint = this.hub.endpoint;
+    const leaseEndpoint = this.leases.keepAliveEndpoint;
+    const connections = this.transport.connections?.() ?? this.transport.endpoints.map((endpoint) => ({ endpoint, state: "connected" as const, retryInMs: 0, inFlight: 0 }));
+    return {
+      endpoints: connections.map((c) => ({
+        ...c,
+        leases: c.endpoint === leaseEndpoint ? this.leases.kept.length : 0,
+        watchers: c.endpoint === watchEndpoint ? this.hub.size : 0,
+      })),
+      balancing: this.balancing,
+      leases: this.leases.kept.length,
+      watchers: this.hub.size,
+      closed: this.closed,
+    };
+  }
+
+  /** `info()` as a readable table. */
+  infoTable(): string {
+    return renderInfo(this.info());
   }
 
   /** True once `close()` was called. */
@@ -263,6 +325,7 @@ export class Etcd extends KV implements AsyncDisposable {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.syncTimer);
       this.hub.close();
       await this.leases.close(Math.min(this.callTimeoutMs, 2000));
       await this.transport.close();

@@ -25,3 +25,5 @@ export { StmConflictError, type Isolation, type StmOptions, type StmTx } from ".
 export { ClusterApi, type Member, type MembershipResult } from "./cluster.js";
 export { MaintenanceApi, type MemberStatus, type EndpointHealth, type Alarm, type AlarmKind, type HashKV, type SnapshotOptions } from "./maintenance.js";
 export { AuthApi, type Permission, type PermissionType, type AddUserOptions } from "./auth.js";
+export { renderInfo, type ClientInfo, type EndpointInfo } from "./info.js";
+export type { ConnectionInfo } from "./transport/transport.js";

@@ -14,10 +14,17 @@ export class Balancer {
   private pinned: Connection | undefined;
 
   constructor(
-    private readonly connections: Connection[],
+    private connections: Connection[],
     readonly mode: Balancing,
   ) {
     this.pinned = randomOf(connections);
+  }
+
+  /** Replaces the set of connections (endpoints changed); a pinned one that is kept stays pinned. */
+  replace(connections: Connection[]): void {
+    this.connections = connections;
+    this.next = 0;
+    if (!this.pinned || !connections.includes(this.pinned)) this.pinned = randomOf(connections);
   }
 
   get all(): readonly Connection[] {

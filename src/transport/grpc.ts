@@ -4,14 +4,14 @@ import { probeTls } from "./tls-probe.js";
 import { abortedError, sleep } from "./abort.js";
 import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
 import { Balancer, type Balancing } from "./balancer.js";
-import { Connection, type KeepAliveOptions, type TlsOptions } from "./connection.js";
-import type { Endpoint } from "./endpoint.js";
+import { Connection, type ConnectionSettings, type KeepAliveOptions, type TlsOptions } from "./connection.js";
+import { parseEndpoints, type Endpoint } from "./endpoint.js";
 import { callMetadata, passThrough } from "./grpc-call.js";
 import { GrpcStream } from "./grpc-stream.js";
 import * as M from "../methods.js";
 import { AuthToken, type Credentials } from "./auth-token.js";
 import { errorFromStatus, isEndpointFailure } from "./status-error.js";
-import type { Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
+import type { ConnectionInfo, Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
 
 /** Settings of the gRPC transport (the client options, validated and defaulted). */
 export interface GrpcTransportOptions {
@@ -50,6 +50,7 @@ export class GrpcTransport implements Transport {
   private readonly streams = new Set<GrpcStream<unknown, unknown>>();
   private closing: Promise<void> | undefined;
   private readonly token: AuthToken | undefined;
+  private readonly settings: ConnectionSettings;
   readonly reauthenticate: (() => void) | undefined;
 
   constructor(private readonly options: GrpcTransportOptions) {
@@ -58,9 +59,9 @@ export class GrpcTransport implements Transport {
     this.options = { ...options, auth: undefined };
     const token = this.token;
     this.reauthenticate = token && ((): void => token.invalidateAll());
-    const settings = { tls: options.tls, keepAlive: options.keepAlive };
+    this.settings = { tls: options.tls, keepAlive: options.keepAlive };
     this.balancer = new Balancer(
-      options.endpoints.map((e) => new Connection(e, settings)),
+      options.endpoints.map((e) => new Connection(e, this.settings)),
       options.balancing,
     );
   }
@@ -71,6 +72,35 @@ export class GrpcTransport implements Transport {
 
   get endpoints(): readonly string[] {
     return this.balancer.all.map((c) => c.endpoint.raw);
+  }
+
+  setEndpoints(list: string[]): void {
+    const parsed = parseEndpoints(list);
+    if (parsed.length === 0) throw new InvalidArgumentError("at least one endpoint is needed");
+    const current = this.balancer.all;
+    const same = (a: Endpoint, b: Endpoint): boolean => a.target === b.target && a.secure === b.secure;
+    const next = parsed.map((e) => current.find((c) => same(c.endpoint, e)) ?? new Connection(e, this.settings));
+    this.balancer.replace(next);
+    for (const c of current) if (!next.includes(c)) c.close();
+  }
+
+  connections(): ConnectionInfo[] {
+    const now = Date.now();
+    return this.balancer.all.map((c) => {
+      const s = c.state();
+      const retryInMs = Math.max(0, c.avoidUntil - now);
+      const state: ConnectionInfo["state"] =
+        s === grpc.connectivityState.READY
+          ? "connected"
+          : s === grpc.connectivityState.CONNECTING
+            ? "connecting"
+            : s === grpc.connectivityState.SHUTDOWN
+              ? "closed"
+              : s === grpc.connectivityState.TRANSIENT_FAILURE || retryInMs > 0
+                ? "backing off"
+                : "idle";
+      return { endpoint: c.endpoint.raw, state, retryInMs: state === "backing off" ? retryInMs : 0, inFlight: c.inFlight };
+    });
   }
 
   private async authenticate(name: string, password: string): Promise<string> {

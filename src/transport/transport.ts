@@ -83,7 +83,22 @@ export interface Transport {
   reauthenticate?: () => void;
   /** The endpoints calls go to, as configured. */
   readonly endpoints: readonly string[];
+  /** Replaces the endpoints (connections to kept ones stay open). */
+  setEndpoints?(endpoints: string[]): void;
+  /** The state of each endpoint's connection, for `info()`. */
+  connections?(): ConnectionInfo[];
   /** Ends every call and stream; resolves once every connection is closed. */
   close(): Promise<void>;
   readonly closed: boolean;
+}
+
+/** One endpoint's connection, as `info()` reports it. */
+export interface ConnectionInfo {
+  endpoint: string;
+  /** `connected`, `connecting`, `idle` (not connected yet, or unused), `backing off` (failed; retried later) or `closed`. */
+  state: "connected" | "connecting" | "idle" | "backing off" | "closed";
+  /** For `backing off`: milliseconds until the balancer uses the endpoint again. */
+  retryInMs: number;
+  /** Calls and streams running on it. */
+  inFlight: number;
 }

@@ -72,6 +72,7 @@ describe("auth on a real etcd", () => {
     const good = env.client({ auth: { username: "reader", password: READER_PASSWORD } });
     await good.get(`${p}k`);
     assert.ok(!inspect(good, { depth: 10, showHidden: true }).includes(READER_PASSWORD));
+    assert.ok(!JSON.stringify(good.info()).includes(READER_PASSWORD) && !good.infoTable().includes(READER_PASSWORD));
     assert.throws(() => env.client({ auth: { username: "", password: "x" } }), InvalidArgumentError);
   });
 

@@ -1,0 +1,37 @@
+/** Debug information about a client: its endpoints, their connections, and what rides on them. */
+import type { ConnectionInfo } from "./transport/transport.js";
+
+/** One endpoint in `etcd.info()`. */
+export interface EndpointInfo extends ConnectionInfo {
+  /** Kept-alive leases whose shared keep-alive stream runs on this endpoint. */
+  leases: number;
+  /** Watches whose shared watch stream runs on this endpoint. */
+  watchers: number;
+}
+
+/** What `etcd.info()` reports. */
+export interface ClientInfo {
+  endpoints: EndpointInfo[];
+  balancing: string;
+  /** Every kept-alive lease and every watch of the client (including those waiting for a stream). */
+  leases: number;
+  watchers: number;
+  closed: boolean;
+}
+
+/** Renders `info` as a fixed-width table, one row per endpoint. */
+export function renderInfo(info: ClientInfo): string {
+  const header = ["ENDPOINT", "STATE", "RETRY IN", "IN FLIGHT", "LEASES", "WATCHERS"];
+  const rows = info.endpoints.map((e) => [
+    e.endpoint,
+    e.state,
+    e.state === "backing off" ? `${(e.retryInMs / 1000).toFixed(1)} s` : "-",
+    String(e.inFlight),
+    String(e.leases),
+    String(e.watchers),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const summary = `balancing ${info.balancing}; ${info.leases} kept lease(s), ${info.watchers} watch(es)${info.closed ? "; closed" : ""}`;
+  return [line(header), ...rows.map(line), summary].join("\n");
+}
