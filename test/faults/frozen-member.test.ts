@@ -1,13 +1,20 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Etcd } from "../../src/index.js";
+import { Etcd, EtcdError, type WatchEvent } from "../../src/index.js";
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
-import { memberIdsOf, uniquePrefix } from "../helpers.js";
+import { elapse, memberIdsOf, uniquePrefix } from "../helpers.js";
+import { report } from "./report.js";
+
+const KEEPALIVE = { intervalMs: 1000, timeoutMs: 1000 };
+const CALL_TIMEOUT_MS = 4000;
+const FROZEN_MS = 10_000;
 
 let cluster: EtcdCluster;
+let ids = new Map<bigint, string>();
 before(async () => {
   // etcd refuses client pings more often than every 5 s unless told otherwise.
   cluster = await startEtcd({ members: 3, allowExternal: false, extraArgs: ["--grpc-keepalive-min-time", "500ms"] });
+  ids = await memberIdsOf(cluster.endpoints);
 });
 after(async () => {
   for (const m of cluster?.members ?? []) if (m.running) m.resume();
@@ -15,24 +22,70 @@ after(async () => {
 });
 
 describe("a frozen member", () => {
-  it("is detected by keep-alive pings and the call moves to another member", async () => {
-    const key = `${uniquePrefix("frozen")}k`;
-    const etcd = new Etcd({ endpoints: cluster.endpoints, balancing: "pinned", keepAlive: { intervalMs: 1000, timeoutMs: 1000 } });
+  it("is detected by keep-alive pings; calls move on within their deadline; the watch resumes without loss or duplicates", async (t) => {
+    const p = uniquePrefix("frozen");
+    const etcd = new Etcd({ endpoints: cluster.endpoints, balancing: "pinned", keepAlive: KEEPALIVE, callTimeoutMs: CALL_TIMEOUT_MS });
     try {
-      await etcd.put(key, "v");
-      const pinnedId = (await etcd.range(key, { serializable: true })).header.memberId;
-      const endpoint = (await memberIdsOf(cluster.endpoints)).get(pinnedId);
-      const pinned = cluster.members.find((m) => m.endpoint === endpoint);
-      assert.ok(pinned);
-      pinned.pause();
+      const lease = await etcd.lease(15);
+      const watcher = etcd.watch(p, { prefix: true });
+      await watcher.ready;
+      await etcd.put(`${p}before`, "x");
+      const pinnedId = (await etcd.range(p, { serializable: true })).header.memberId;
+      const frozen = cluster.members.find((m) => m.endpoint === (ids.get(pinnedId) ?? ""))!;
+      assert.ok(frozen, "the pinned member");
+      assert.equal(etcd.watches()[0]!.endpoint, frozen.endpoint);
+
+      const seen: WatchEvent[] = [];
+      let target = Infinity;
+      const reading = (async () => {
+        for await (const batch of watcher) {
+          seen.push(...batch.events);
+          if (seen.length >= target) break;
+        }
+      })();
+
+      frozen.pause();
+      const frozenAt = Date.now();
+      let firstSuccessMs = -1;
+      let longestCallMs = 0;
+      let failures = 0;
+      let i = 0;
       try {
-        // The connection to the frozen member stays open; only the unanswered pings reveal it.
-        const r = await etcd.range(key, { serializable: true, timeoutMs: 20_000 });
-        assert.equal(r.kvs[0]?.value.toString(), "v");
-        assert.notEqual(r.header.memberId, pinnedId, "answered by another member");
+        // Writes for the whole freeze, one after another, each bounded by its deadline.
+        while (Date.now() - frozenAt < FROZEN_MS) {
+          const started = Date.now();
+          try {
+            const r = await etcd.put(`${p}${i++}`, "v");
+            assert.notEqual(r.header.memberId, pinnedId, "answered by another member");
+            if (firstSuccessMs < 0) firstSuccessMs = Date.now() - frozenAt;
+          } catch (e) {
+            assert.ok(e instanceof EtcdError, String(e));
+            failures++;
+          }
+          longestCallMs = Math.max(longestCallMs, Date.now() - started);
+        }
       } finally {
-        pinned.resume();
+        frozen.resume();
       }
+      assert.ok(firstSuccessMs >= 0, "calls moved to another member");
+      assert.ok(longestCallMs <= CALL_TIMEOUT_MS + 1000, `no call outlived its deadline (longest ${longestCallMs} ms)`);
+      assert.notEqual(etcd.watches()[0]!.endpoint, frozen.endpoint, "the watch moved");
+
+      // After SIGCONT the old member answers again: nothing may be delivered twice.
+      await elapse(2000);
+      await etcd.put(`${p}after`, "x");
+      const stored = await etcd.range(p, { prefix: true, sort: { target: "mod", order: "ascend" } });
+      target = stored.kvs.length;
+      if (seen.length >= target) watcher.cancel();
+      const bound = setTimeout(() => watcher.cancel(), 30_000);
+      await reading;
+      clearTimeout(bound);
+      assert.deepEqual(
+        seen.map((e) => `${e.kv.key.toString()}@${e.kv.modRevision}`),
+        stored.kvs.map((kv) => `${kv.key.toString()}@${kv.modRevision}`),
+      );
+      assert.ok(lease.alive, "the kept lease survived the freeze");
+      report(t, "frozen member", { frozenMs: FROZEN_MS, keepAliveIntervalMs: KEEPALIVE.intervalMs, keepAliveTimeoutMs: KEEPALIVE.timeoutMs, firstSuccessAfterMs: firstSuccessMs, longestCallMs, writes: i, failedWrites: failures, watchedEvents: seen.length });
     } finally {
       await etcd.close();
     }
