@@ -133,6 +133,13 @@ export function selectKeys(key: Bytes, sel: KeySelector | undefined): { key: Buf
   return { key: k, rangeEnd: Buffer.alloc(0) };
 }
 
+/** Operations built (and so validated) by the builders below; anything else is refused in a txn. */
+const built = new WeakSet<object>();
+function brand<T extends Op>(o: T): T {
+  built.add(o);
+  return o;
+}
+
 function rangeOp(key: Bytes, o: RangeOptions = {}): RangeOp {
   const { key: k, rangeEnd } = selectKeys(key, o);
   let sortTarget = RangeRequest_SortTarget.KEY;
@@ -144,7 +151,7 @@ function rangeOp(key: Bytes, o: RangeOptions = {}): RangeOp {
   if (flag(o.keysOnly, "keysOnly") && flag(o.countOnly, "countOnly")) {
     throw new InvalidArgumentError("keysOnly and countOnly cannot be combined");
   }
-  return {
+  return brand({
     type: "range",
     request: {
       key: k,
@@ -161,7 +168,7 @@ function rangeOp(key: Bytes, o: RangeOptions = {}): RangeOp {
       minCreateRevision: nonNegative(o.minCreateRevision, "minCreateRevision"),
       maxCreateRevision: nonNegative(o.maxCreateRevision, "maxCreateRevision"),
     },
-  };
+  });
 }
 
 function leaseId(lease: PutOptions["lease"]): bigint {
@@ -176,7 +183,7 @@ function putOp(key: Bytes, value: Bytes, o: PutOptions = {}): PutOp {
   const v = toBuffer(value, "value");
   if (ignoreValue && v.length > 0) throw new InvalidArgumentError('ignoreValue keeps the current value: pass "" as the value');
   if (ignoreLease && o.lease !== undefined) throw new InvalidArgumentError("ignoreLease keeps the current lease: pass no lease");
-  return {
+  return brand({
     type: "put",
     request: {
       key: toKey(key),
@@ -186,12 +193,12 @@ function putOp(key: Bytes, value: Bytes, o: PutOptions = {}): PutOp {
       ignoreValue,
       ignoreLease,
     },
-  };
+  });
 }
 
 function deleteOp(key: Bytes, o: DeleteOptions = {}): DeleteOp {
   const { key: k, rangeEnd } = selectKeys(key, o);
-  return { type: "delete", request: { key: k, rangeEnd, prevKv: flag(o.prevKv, "prevKv") } };
+  return brand({ type: "delete", request: { key: k, rangeEnd, prevKv: flag(o.prevKv, "prevKv") } });
 }
 
 function txnOp(spec: TxnSpec): TxnOp {
@@ -201,11 +208,11 @@ function txnOp(spec: TxnSpec): TxnOp {
   for (const c of compare) assertCompare(c);
   const ops = [...success, ...failure];
   for (const o of ops) checkOp(o);
-  return {
+  return brand({
     type: "txn",
     request: { compare: compare.map((c) => ({ ...c })), success: success.map(toRequestOp), failure: failure.map(toRequestOp) },
     readOnly: ops.every((o) => o.type === "range" || (o.type === "txn" && o.readOnly)),
-  };
+  });
 }
 
 function checkList<T>(list: T[] | undefined, what: string): T[] {
@@ -215,8 +222,7 @@ function checkList<T>(list: T[] | undefined, what: string): T[] {
 }
 
 function checkOp(o: unknown): asserts o is Op {
-  const t = (o as Op | null)?.type;
-  if (t !== "range" && t !== "put" && t !== "delete" && t !== "txn") {
+  if (typeof o !== "object" || o === null || !built.has(o)) {
     throw new InvalidArgumentError("transaction branches must hold operations built with op.*");
   }
 }

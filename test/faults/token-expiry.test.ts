@@ -57,7 +57,7 @@ describe("token expiry under load", () => {
       for (let round = 0; round < 10; round++) {
         const base = round * (OPS / 10);
         results.push(
-          ...(await runPool(OPS / 10, 4, (j) => {
+          ...(await runPool<unknown>(OPS / 10, 4, (j): Promise<unknown> => {
             const i = base + j;
             return i % 2 === 0 ? etcd.put(`${p}${i / 2}`, String(i)) : etcd.get(`${p}${(i - 1) / 2}`);
           })),
