@@ -47,7 +47,7 @@ function generate(p: string, head: bigint): Case[] {
   const badTtls: Array<[string, unknown]> = [["0", 0], ["-1", -1], ["1.5", 1.5], ["NaN", Number.NaN], ["huge", 1e12], ["string", "5"], ["bigint", 5n]];
   const badLeaseIds: Array<[string, unknown]> = [["-1", -1], ["0", 0], ["2^63n", 1n << 63n], ["unsafe", 2 ** 53 + 1], ["string", "7"]];
   const templates: Array<(n: number) => Case> = [
-    (n) => {
+    () => {
       const [kn, k] = pick(badKeys);
       return { name: `put key=${kn}`, run: (e) => e.put(k as string, "v"), expect: InvalidArgumentError };
     },
