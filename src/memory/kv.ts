@@ -1,0 +1,256 @@
+/** etcd's KV service over the memory store: range, put, delete, txn and compact, with etcd's rules. */
+import {
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  RangeRequest_SortOrder,
+  RangeRequest_SortTarget,
+  type Compare,
+  type CompactionRequest,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type RequestOp,
+  type ResponseHeader,
+  type ResponseOp,
+  type TxnRequest,
+  type TxnResponse,
+} from "../rpc/etcdserverpb/rpc.js";
+import type { KeyValue } from "../rpc/mvccpb/kv.js";
+import { storeErrors } from "./errors.js";
+import type { MvccStore, WriteBatch } from "./mvcc.js";
+
+/** What the KV service needs from the lease keeper. */
+export interface LeaseIndex {
+  exists(id: bigint): boolean;
+  attach(id: bigint, key: Uint8Array): void;
+  detach(id: bigint, key: Uint8Array): void;
+}
+
+const MAX_TXN_OPS = 128;
+
+type Reader = { read(range: { key: Uint8Array; rangeEnd: Uint8Array }, revision?: bigint): KeyValue[] };
+
+export class KvService {
+  constructor(
+    private readonly store: MvccStore,
+    private readonly leases: LeaseIndex,
+    private readonly header: (revision?: bigint) => ResponseHeader,
+  ) {}
+
+  range(r: RangeRequest): RangeResponse {
+    return this.rangeOn(this.store, r, this.store.revision);
+  }
+
+  private rangeOn(reader: Reader, r: RangeRequest, headerRevision: bigint): RangeResponse {
+    if (r.key.length === 0) throw storeErrors.emptyKey();
+    let kvs = reader.read(r, r.revision);
+    const count = BigInt(kvs.length);
+    if (r.maxModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision <= r.maxModRevision);
+    if (r.minModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision >= r.minModRevision);
+    if (r.maxCreateRevision !== 0n) kvs = kvs.filter((kv) => kv.createRevision <= r.maxCreateRevision);
+    if (r.minCreateRevision !== 0n) kvs = kvs.filter((kv) => kv.createRevision >= r.minCreateRevision);
+    let order = r.sortOrder;
+    // As etcd: a sort target other than the key sorts ascending unless told otherwise.
+    if (r.sortTarget !== RangeRequest_SortTarget.KEY && order === RangeRequest_SortOrder.NONE) order = RangeRequest_SortOrder.ASCEND;
+    if (order !== RangeRequest_SortOrder.NONE) {
+      const key = sortKey(r.sortTarget);
+      kvs = [...kvs].sort((a, b) => compareValues(key(a), key(b)) * (order === RangeRequest_SortOrder.DESCEND ? -1 : 1));
+    }
+    let more = false;
+    if (r.limit > 0n && kvs.length > Number(r.limit)) {
+      kvs = kvs.slice(0, Number(r.limit));
+      more = true;
+    }
+    if (r.countOnly) kvs = [];
+    else if (r.keysOnly) kvs = kvs.map((kv) => ({ ...kv, value: Buffer.alloc(0) }));
+    return { header: this.header(headerRevision), kvs, more, count };
+  }
+
+  put(r: PutRequest): PutResponse {
+    this.checkPut(this.store, r);
+    const w = this.store.write();
+    const res = this.putOn(w, r);
+    w.commit();
+    return { ...res, header: this.header() };
+  }
+
+  deleteRange(r: DeleteRangeRequest): DeleteRangeResponse {
+    if (r.key.length === 0) throw storeErrors.emptyKey();
+    const w = this.store.write();
+    const res = this.deleteOn(w, r);
+    w.commit();
+    return { ...res, header: this.header() };
+  }
+
+  compact(r: CompactionRequest): { header: ResponseHeader } {
+    this.store.compact(r.revision);
+    return { header: this.header() };
+  }
+
+  txn(r: TxnRequest): TxnResponse {
+    checkTxn(r);
+    const succeeded = r.compare.every((c) => this.holds(c));
+    const ops = succeeded ? r.success : r.failure;
+    // Every put is checked before anything is applied, so a refused txn writes nothing.
+    this.checkOps(ops);
+    const w = this.store.write();
+    const responses = this.runOps(w, ops);
+    w.commit();
+    return { header: this.header(), succeeded, responses };
+  }
+
+  private runOps(w: WriteBatch, ops: RequestOp[]): ResponseOp[] {
+    return ops.map((op): ResponseOp => {
+      const req = op.request;
+      switch (req?.$case) {
+        case "requestRange":
+          return { response: { $case: "responseRange", value: this.rangeOn(w, req.value, w.changes.length > 0 ? w.revision : this.store.revision) } };
+        case "requestPut":
+          return { response: { $case: "responsePut", value: { ...this.putOn(w, req.value), header: this.header(w.revision) } } };
+        case "requestDeleteRange":
+          return { response: { $case: "responseDeleteRange", value: { ...this.deleteOn(w, req.value), header: this.header(w.revision) } } };
+        case "requestTxn": {
+          const t = req.value;
+          const ok = t.compare.every((c) => this.holdsOn(w, c));
+          return { response: { $case: "responseTxn", value: { header: this.header(w.revision), succeeded: ok, responses: this.runOps(w, ok ? t.success : t.failure) } } };
+        }
+        default:
+          throw storeErrors.unimplemented("request op");
+      }
+    });
+  }
+
+  private checkOps(ops: RequestOp[]): void {
+    for (const op of ops) {
+      const req = op.request;
+      if (req?.$case === "requestPut") this.checkPut(this.store, req.value);
+      else if (req?.$case === "requestTxn") {
+        const t = req.value;
+        this.checkOps(t.compare.every((c) => this.holds(c)) ? t.success : t.failure);
+      } else if ((req?.$case === "requestRange" || req?.$case === "requestDeleteRange") && req.value.key.length === 0) throw storeErrors.emptyKey();
+    }
+  }
+
+  private checkPut(reader: { latest(key: Uint8Array): KeyValue | undefined }, r: PutRequest): void {
+    if (r.key.length === 0) throw storeErrors.emptyKey();
+    if ((r.ignoreValue || r.ignoreLease) && !reader.latest(r.key)) throw storeErrors.keyNotFound();
+    if (r.lease !== 0n && !this.leases.exists(r.lease)) throw storeErrors.leaseNotFound();
+  }
+
+  private putOn(w: WriteBatch, r: PutRequest): Omit<PutResponse, "header"> {
+    const prev = w.current(r.key);
+    const value = r.ignoreValue && prev ? prev.value : r.value;
+    const lease = r.ignoreLease && prev ? prev.lease : r.lease;
+    const { kv } = w.put(r.key, value, lease);
+    if (prev && prev.lease !== 0n && prev.lease !== lease) this.leases.detach(prev.lease, r.key);
+    if (lease !== 0n) this.leases.attach(lease, kv.key);
+    return { prevKv: r.prevKv ? prev : undefined };
+  }
+
+  private deleteOn(w: WriteBatch, r: DeleteRangeRequest): Omit<DeleteRangeResponse, "header"> {
+    const gone = w.delete(r);
+    for (const kv of gone) if (kv.lease !== 0n) this.leases.detach(kv.lease, kv.key);
+    return { deleted: BigInt(gone.length), prevKvs: r.prevKv ? gone : [] };
+  }
+
+  private holds(c: Compare): boolean {
+    return this.holdsOn(this.store, c);
+  }
+
+  private holdsOn(reader: Reader, c: Compare): boolean {
+    const kvs = reader.read(c);
+    if (kvs.length === 0) {
+      // As etcd: a value compare on a missing key always fails; other targets compare zero.
+      if (c.target === Compare_CompareTarget.VALUE) return false;
+      return compareKv(c, undefined);
+    }
+    return kvs.every((kv) => compareKv(c, kv));
+  }
+}
+
+function compareKv(c: Compare, kv: KeyValue | undefined): boolean {
+  let order: number;
+  const u = c.targetUnion;
+  switch (u?.$case) {
+    case "value":
+      order = Buffer.compare(Buffer.from(kv?.value ?? []), Buffer.from(u.value));
+      break;
+    case "version":
+      order = compareValues(kv?.version ?? 0n, u.value);
+      break;
+    case "createRevision":
+      order = compareValues(kv?.createRevision ?? 0n, u.value);
+      break;
+    case "modRevision":
+      order = compareValues(kv?.modRevision ?? 0n, u.value);
+      break;
+    case "lease":
+      order = compareValues(kv?.lease ?? 0n, u.value);
+      break;
+    default:
+      return false;
+  }
+  switch (c.result) {
+    case Compare_CompareResult.EQUAL:
+      return order === 0;
+    case Compare_CompareResult.NOT_EQUAL:
+      return order !== 0;
+    case Compare_CompareResult.GREATER:
+      return order > 0;
+    case Compare_CompareResult.LESS:
+      return order < 0;
+    default:
+      return false;
+  }
+}
+
+function sortKey(target: RangeRequest_SortTarget): (kv: KeyValue) => bigint | Buffer {
+  switch (target) {
+    case RangeRequest_SortTarget.VERSION:
+      return (kv) => kv.version;
+    case RangeRequest_SortTarget.CREATE:
+      return (kv) => kv.createRevision;
+    case RangeRequest_SortTarget.MOD:
+      return (kv) => kv.modRevision;
+    case RangeRequest_SortTarget.VALUE:
+      return (kv) => Buffer.from(kv.value);
+    default:
+      return (kv) => Buffer.from(kv.key);
+  }
+}
+
+function compareValues(a: bigint | Buffer, b: bigint | Buffer): number {
+  if (typeof a === "bigint" && typeof b === "bigint") return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(a as Buffer, b as Buffer);
+}
+
+/** etcd's request checks: at most 128 operations, and no key written twice in one branch path. */
+function checkTxn(r: TxnRequest): void {
+  const count = (ops: RequestOp[]): number => ops.reduce((n, o) => n + 1 + (o.request?.$case === "requestTxn" ? Math.max(count(o.request.value.success), count(o.request.value.failure)) : 0), 0);
+  if (Math.max(count(r.success), count(r.failure)) > MAX_TXN_OPS || r.compare.length > MAX_TXN_OPS) throw storeErrors.tooManyOps();
+  for (const branch of [r.success, r.failure]) checkDuplicates(branch);
+}
+
+function checkDuplicates(ops: RequestOp[]): void {
+  const puts = new Set<string>();
+  const deletes: Array<{ key: string; end: string }> = [];
+  for (const o of ops) {
+    const req = o.request;
+    if (req?.$case === "requestPut") {
+      const k = Buffer.from(req.value.key).toString("latin1");
+      if (puts.has(k)) throw storeErrors.duplicateKey();
+      puts.add(k);
+    } else if (req?.$case === "requestDeleteRange") {
+      deletes.push({ key: Buffer.from(req.value.key).toString("latin1"), end: Buffer.from(req.value.rangeEnd).toString("latin1") });
+    }
+  }
+  for (const k of puts) {
+    for (const d of deletes) {
+      const hit = d.end === "" ? k === d.key : k >= d.key && (d.end === "\u0000" || k < d.end);
+      if (hit) throw storeErrors.duplicateKey();
+    }
+  }
+}
