@@ -6,6 +6,8 @@ import type { Balancing } from "./transport/balancer.js";
 import type { KeepAliveOptions, TlsOptions } from "./transport/connection.js";
 import { parseEndpoints } from "./transport/endpoint.js";
 import { GrpcTransport, grpcDefaults } from "./transport/grpc.js";
+import { MemoryTransport } from "./transport/memory.js";
+import type { Clock } from "./memory/leases.js";
 import type { CallOptions, Transport } from "./transport/transport.js";
 import type { Bytes } from "./bytes.js";
 import { putOp, type PutOptions } from "./op.js";
@@ -59,6 +61,8 @@ export interface EtcdOptions {
    * (new members are picked up, removed ones dropped). Off by default.
    */
   autoSyncIntervalMs?: number;
+  /** For `mem://` endpoints: the clock of the embedded store (tests pass a `ManualClock` to expire leases without waiting). Used when the named store is created. */
+  clock?: Clock;
 }
 
 function positiveMs(v: number | undefined, fallback: number, what: string): number {
@@ -75,8 +79,20 @@ function credentials(auth: EtcdOptions["auth"]): Credentials | undefined {
   return { username: auth.username, password: auth.password };
 }
 
+/** `mem://name` (or `mem:`) selects the embedded store of that name ("default" when omitted). */
+function memoryName(list: string[]): string | undefined {
+  const mem = list.filter((e) => typeof e === "string" && /^mem:/i.test(e.trim()));
+  if (mem.length === 0) return undefined;
+  if (mem.length !== list.length || mem.length > 1) throw new InvalidArgumentError("a mem:// endpoint cannot be combined with other endpoints");
+  const name = mem[0]!.trim().replace(/^mem:(\/\/)?/i, "");
+  if (!/^[\w.-]*$/.test(name)) throw new InvalidArgumentError(`invalid embedded store name in ${mem[0]}`);
+  return name === "" ? "default" : name;
+}
+
 function makeTransport(o: EtcdOptions): Transport {
   const list = o.endpoints === undefined ? ["127.0.0.1:2379"] : typeof o.endpoints === "string" ? o.endpoints.split(",") : o.endpoints;
+  const mem = memoryName(list);
+  if (mem !== undefined) return new MemoryTransport(mem, o.clock);
   const balancing = o.balancing ?? grpcDefaults.balancing;
   if (balancing !== "round-robin" && balancing !== "pinned") throw new InvalidArgumentError('balancing must be "round-robin" or "pinned"');
   const maxAttempts = o.retry?.maxAttempts ?? defaultRetry.maxAttempts;

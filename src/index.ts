@@ -27,3 +27,5 @@ export { MaintenanceApi, type MemberStatus, type EndpointHealth, type Alarm, typ
 export { AuthApi, type Permission, type PermissionType, type AddUserOptions } from "./auth.js";
 export { renderInfo, type ClientInfo, type EndpointInfo } from "./info.js";
 export type { ConnectionInfo } from "./transport/transport.js";
+export { ManualClock, systemClock, type Clock } from "./memory/leases.js";
+export { dropMemoryStore } from "./memory/backend.js";

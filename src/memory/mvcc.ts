@@ -38,8 +38,8 @@ export class MvccStore {
   compacted = 0n;
   private readonly index: string[] = [];
   private readonly versions = new Map<string, Version[]>();
-  /** Called with each committed revision's changes, in order. */
-  onCommit: ((revision: bigint, changes: Change[]) => void) | undefined;
+  /** Called with each committed revision's changes, in order (watch streams subscribe here). */
+  readonly listeners = new Set<(revision: bigint, changes: Change[]) => void>();
 
   /** The live key-values of `range` at `revision` (0 = latest), in key order. */
   read(range: KeyRange, revision = 0n): KeyValue[] {
@@ -108,7 +108,7 @@ export class MvccStore {
       else list.push(v);
     }
     this.revision = rev;
-    this.onCommit?.(rev, changes);
+    for (const l of this.listeners) l(rev, changes);
   }
 
   /** Discards history before `revision`, keeping each key's version current at it. */

@@ -1,0 +1,103 @@
+/**
+ * One embedded store (what `mem://name` names): the MVCC store, its leases and the RPC
+ * handlers that answer etcd's messages. Clients in one process that name the same store
+ * share it.
+ */
+import type { ResponseHeader } from "../rpc/etcdserverpb/rpc.js";
+import { storeErrors } from "./errors.js";
+import { KvService } from "./kv.js";
+import { Lessor, systemClock, type Clock } from "./leases.js";
+import { MvccStore } from "./mvcc.js";
+
+type Handler = (request: never) => unknown;
+
+function randomU64(): bigint {
+  return (BigInt(Math.floor(Math.random() * 0xffffffff)) << 32n) | BigInt(Math.floor(Math.random() * 0xffffffff)) | 1n;
+}
+
+export class MemoryBackend {
+  readonly store = new MvccStore();
+  readonly lessor: Lessor;
+  readonly kv: KvService;
+  readonly clusterId = randomU64();
+  readonly memberId = randomU64();
+  private readonly handlers: Record<string, Handler>;
+
+  constructor(
+    readonly name: string,
+    readonly clock: Clock = systemClock,
+  ) {
+    this.lessor = new Lessor(this.store, clock);
+    this.kv = new KvService(this.store, this.lessor, (rev) => this.header(rev));
+    const h = (fn: (req: never) => unknown): Handler => fn;
+    this.handlers = {
+      "/etcdserverpb.KV/Range": h((r) => this.kv.range(r)),
+      "/etcdserverpb.KV/Put": h((r) => this.kv.put(r)),
+      "/etcdserverpb.KV/DeleteRange": h((r) => this.kv.deleteRange(r)),
+      "/etcdserverpb.KV/Txn": h((r) => this.kv.txn(r)),
+      "/etcdserverpb.KV/Compact": h((r) => this.kv.compact(r)),
+      "/etcdserverpb.Lease/LeaseGrant": h((r: { TTL: bigint; ID: bigint }) => {
+        const g = this.lessor.grant(r.ID, r.TTL);
+        return { header: this.header(), ID: g.id, TTL: g.ttl, error: "" };
+      }),
+      "/etcdserverpb.Lease/LeaseRevoke": h((r: { ID: bigint }) => {
+        this.lessor.revoke(r.ID);
+        return { header: this.header() };
+      }),
+      "/etcdserverpb.Lease/LeaseTimeToLive": h((r: { ID: bigint; keys: boolean }) => {
+        const t = this.lessor.timeToLive(r.ID);
+        return { header: this.header(), ID: r.ID, TTL: t.ttl, grantedTTL: t.grantedTtl, keys: r.keys ? t.keys : [] };
+      }),
+      "/etcdserverpb.Lease/LeaseLeases": h(() => ({ header: this.header(), leases: this.lessor.list().map((ID) => ({ ID })) })),
+      "/etcdserverpb.Cluster/MemberList": h(() => ({ header: this.header(), members: [this.member()] })),
+      "/etcdserverpb.Maintenance/Status": h(() => ({
+        header: this.header(),
+        version: "3.4.0-mem",
+        dbSize: BigInt(this.store.size),
+        leader: this.memberId,
+        raftIndex: this.store.revision,
+        raftTerm: 1n,
+        raftAppliedIndex: this.store.revision,
+        errors: [],
+        dbSizeInUse: BigInt(this.store.size),
+        isLearner: false,
+        storageVersion: "",
+        dbSizeQuota: 0n,
+        downgradeInfo: undefined,
+      })),
+      "/etcdserverpb.Maintenance/Alarm": h(() => ({ header: this.header(), alarms: [] })),
+    };
+  }
+
+  header(revision?: bigint): ResponseHeader {
+    return { clusterId: this.clusterId, memberId: this.memberId, revision: revision ?? this.store.revision, raftTerm: 1n };
+  }
+
+  member(): { ID: bigint; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean } {
+    return { ID: this.memberId, name: this.name, peerURLs: [], clientURLs: [`mem://${this.name}`], isLearner: false };
+  }
+
+  /** Answers one unary request, or throws a StoreError as etcd would fail it. */
+  call(path: string, request: unknown): unknown {
+    const handler = this.handlers[path];
+    if (!handler) throw storeErrors.unimplemented(path);
+    return handler(request as never);
+  }
+}
+
+const stores = new Map<string, MemoryBackend>();
+
+/** The store named `name`, created on first use (with `clock`, for tests that control time). */
+export function memoryStore(name: string, clock?: Clock): MemoryBackend {
+  let b = stores.get(name);
+  if (!b) {
+    b = new MemoryBackend(name, clock);
+    stores.set(name, b);
+  }
+  return b;
+}
+
+/** Forgets a named store (tests start from an empty one). */
+export function dropMemoryStore(name: string): void {
+  stores.delete(name);
+}

@@ -1,0 +1,130 @@
+/**
+ * etcd's Watch stream over the memory store: client-chosen watch ids, history replay from a
+ * start revision, live events per revision, prevKv and filters, progress requests (answered
+ * under watch id -1 like etcd 3.4), progress notifications, and compaction cancellation.
+ */
+import { WatchCreateRequest_FilterType, type ResponseHeader, type WatchCreateRequest, type WatchRequest, type WatchResponse } from "../rpc/etcdserverpb/rpc.js";
+import { Event_EventType, type Event } from "../rpc/mvccpb/kv.js";
+import type { Clock } from "./leases.js";
+import type { Change, MvccStore } from "./mvcc.js";
+
+/** etcd's default interval of progress notifications. */
+const PROGRESS_INTERVAL_MS = 10 * 60 * 1000;
+
+interface Watching {
+  id: bigint;
+  req: WatchCreateRequest;
+  /** Revisions below this were delivered (or replayed). */
+  next: bigint;
+  cancelProgress: () => void;
+}
+
+export class MemoryWatchSession {
+  private readonly watching = new Map<bigint, Watching>();
+  private nextAutoId = 0n;
+  private closed = false;
+  private readonly listener = (revision: bigint, changes: Change[]): void => this.committed(revision, changes);
+
+  constructor(
+    private readonly store: MvccStore,
+    private readonly clock: Clock,
+    private readonly header: (revision?: bigint) => ResponseHeader,
+    private readonly send: (res: WatchResponse) => void,
+  ) {
+    store.listeners.add(this.listener);
+  }
+
+  receive(req: WatchRequest): void {
+    if (this.closed) return;
+    const u = req.requestUnion;
+    if (u?.$case === "createRequest") this.create(u.value);
+    else if (u?.$case === "cancelRequest") {
+      const w = this.watching.get(u.value.watchId);
+      if (!w) return;
+      this.drop(w);
+      this.send(this.response(w.id, { canceled: true }));
+    } else if (u?.$case === "progressRequest") {
+      this.send(this.response(-1n, {}));
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.store.listeners.delete(this.listener);
+    for (const w of this.watching.values()) w.cancelProgress();
+    this.watching.clear();
+  }
+
+  private create(req: WatchCreateRequest): void {
+    let id = req.watchId;
+    if (id === 0n) {
+      while (this.watching.has(this.nextAutoId)) this.nextAutoId++;
+      id = this.nextAutoId++;
+    }
+    const w: Watching = { id, req, next: req.startRevision > 0n ? req.startRevision : this.store.revision + 1n, cancelProgress: () => undefined };
+    this.watching.set(id, w);
+    this.send(this.response(id, { created: true }));
+    if (w.next < this.store.compacted) {
+      this.drop(w);
+      this.send(this.response(id, { canceled: true, compactRevision: this.store.compacted }));
+      return;
+    }
+    if (w.next <= this.store.revision) {
+      for (const { revision, changes } of this.store.history(req, w.next)) this.deliver(w, revision, changes);
+      w.next = this.store.revision + 1n;
+    }
+    if (req.progressNotify) {
+      const tick = (): void => {
+        if (!this.watching.has(id)) return;
+        this.send(this.response(id, {}));
+        w.cancelProgress = this.clock.schedule(tick, PROGRESS_INTERVAL_MS);
+      };
+      w.cancelProgress = this.clock.schedule(tick, PROGRESS_INTERVAL_MS);
+    }
+  }
+
+  private drop(w: Watching): void {
+    w.cancelProgress();
+    this.watching.delete(w.id);
+  }
+
+  private committed(revision: bigint, changes: Change[]): void {
+    for (const w of this.watching.values()) {
+      if (revision < w.next) continue;
+      this.deliver(w, revision, changes.filter((c) => inRange(c.kv.key, w.req)));
+      w.next = revision + 1n;
+    }
+  }
+
+  private deliver(w: Watching, revision: bigint, changes: Change[]): void {
+    const noPut = w.req.filters.includes(WatchCreateRequest_FilterType.NOPUT);
+    const noDelete = w.req.filters.includes(WatchCreateRequest_FilterType.NODELETE);
+    const events: Event[] = [];
+    for (const c of changes) {
+      if ((c.type === "put" && noPut) || (c.type === "delete" && noDelete)) continue;
+      events.push({ type: c.type === "put" ? Event_EventType.PUT : Event_EventType.DELETE, kv: c.kv, prevKv: w.req.prevKv ? c.prevKv : undefined });
+    }
+    if (events.length > 0) this.send(this.response(w.id, { events }, revision > this.store.revision ? revision : this.store.revision));
+  }
+
+  private response(watchId: bigint, fields: Partial<WatchResponse>, revision?: bigint): WatchResponse {
+    return {
+      header: this.header(revision),
+      watchId,
+      created: false,
+      canceled: false,
+      compactRevision: 0n,
+      cancelReason: "",
+      fragment: false,
+      events: [],
+      ...fields,
+    };
+  }
+}
+
+function inRange(key: Uint8Array, r: { key: Uint8Array; rangeEnd: Uint8Array }): boolean {
+  const k = Buffer.from(key);
+  if (r.rangeEnd.length === 0) return k.equals(r.key);
+  if (Buffer.compare(k, r.key) < 0) return false;
+  return (r.rangeEnd.length === 1 && r.rangeEnd[0] === 0) || Buffer.compare(k, r.rangeEnd) < 0;
+}

@@ -1,0 +1,166 @@
+/**
+ * The transport to the embedded store (`mem://name`): the same RPC messages as etcd,
+ * answered in-process. Requests are not encoded; responses are copied at the boundary so a
+ * caller can never change the store's data. Failures go through the same classification as
+ * etcd's, so both backends throw the same error classes.
+ */
+import { ClientClosedError, InvalidArgumentError } from "../errors.js";
+import { memoryStore, type MemoryBackend } from "../memory/backend.js";
+import { StoreError } from "../memory/errors.js";
+import type { Clock } from "../memory/leases.js";
+import { MemoryWatchSession } from "../memory/watch-stream.js";
+import type { LeaseKeepAliveRequest, WatchRequest } from "../rpc/etcdserverpb/rpc.js";
+import { abortedError } from "./abort.js";
+import { errorFromStatus } from "./status-error.js";
+import type { Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
+
+/** Deep copy of a response: fresh Buffers for every byte field, so callers cannot alias the store. */
+function copy<T>(value: T): T {
+  if (value instanceof Uint8Array) return Buffer.from(value) as T;
+  if (Array.isArray(value)) return value.map(copy) as T;
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = copy(v);
+    return out as T;
+  }
+  return value;
+}
+
+/** A stream answered in-process: what the store sends is queued until read. */
+class MemoryStream<Req, Res> implements Stream<Req, Res> {
+  private readonly queue: Res[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+  private error: Error | undefined;
+
+  constructor(
+    readonly endpoint: string,
+    private readonly onWrite: (req: Req) => void,
+    private readonly onEnd: () => void,
+    signal: AbortSignal | undefined,
+    private readonly rpc: string,
+  ) {
+    signal?.addEventListener("abort", () => this.fail(abortedError(signal, { rpc, endpoint })), { once: true });
+  }
+
+  push(res: Res): void {
+    if (this.ended) return;
+    this.queue.push(copy(res));
+    this.wake?.();
+  }
+
+  fail(error: Error): void {
+    if (this.ended) return;
+    this.error = error;
+    this.finish();
+  }
+
+  write(request: Req): void {
+    if (!this.ended) this.onWrite(request);
+  }
+
+  end(): void {}
+
+  cancel(): void {
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd();
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Res> {
+    try {
+      for (;;) {
+        const next = this.queue.shift();
+        if (next !== undefined) {
+          yield next;
+          continue;
+        }
+        if (this.ended) {
+          if (this.error) throw this.error;
+          return;
+        }
+        await new Promise<void>((r) => (this.wake = r));
+        this.wake = undefined;
+      }
+    } finally {
+      this.finish();
+    }
+  }
+}
+
+export class MemoryTransport implements Transport {
+  readonly endpoints: readonly string[];
+  private readonly backend: MemoryBackend;
+  private readonly streams = new Set<MemoryStream<unknown, unknown>>();
+  private isClosed = false;
+
+  constructor(name: string, clock?: Clock) {
+    this.backend = memoryStore(name, clock);
+    this.endpoints = [`mem://${name}`];
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  unary<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
+    const endpoint = this.endpoints[0]!;
+    if (this.isClosed) return Promise.reject(new ClientClosedError("the client is closed", { rpc: method.rpc }));
+    if (options.signal?.aborted) return Promise.reject(abortedError(options.signal, { rpc: method.rpc }));
+    if (options.timeoutMs !== undefined && (!(options.timeoutMs > 0) || !Number.isFinite(options.timeoutMs))) {
+      return Promise.reject(new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(options.timeoutMs)}`));
+    }
+    if (options.endpoint !== undefined && options.endpoint !== endpoint) {
+      return Promise.reject(new InvalidArgumentError(`endpoint ${options.endpoint} is not one of the client's endpoints (${endpoint})`, { rpc: method.rpc }));
+    }
+    try {
+      return Promise.resolve(copy(this.backend.call(method.path, request) as Res));
+    } catch (e) {
+      return Promise.reject(this.failure(e, method.rpc));
+    }
+  }
+
+  private failure(e: unknown, rpc: string): unknown {
+    if (!(e instanceof StoreError)) return e;
+    return errorFromStatus(e.code, e.message, { rpc, endpoint: this.endpoints[0]!, readOnly: true, neverSent: false }, e);
+  }
+
+  stream<Req, Res>(method: Method<Req, Res>, _request?: Req, options: StreamOptions = {}): Promise<Stream<Req, Res>> {
+    const endpoint = this.endpoints[0]!;
+    if (this.isClosed) return Promise.reject(new ClientClosedError("the client is closed", { rpc: method.rpc }));
+    if (options.signal?.aborted) return Promise.reject(abortedError(options.signal, { rpc: method.rpc }));
+    const b = this.backend;
+    let stream: MemoryStream<Req, Res>;
+    const untrack = (): void => void this.streams.delete(stream as MemoryStream<unknown, unknown>);
+    if (method.path === "/etcdserverpb.Watch/Watch") {
+      let session: MemoryWatchSession | undefined;
+      stream = new MemoryStream<Req, Res>(endpoint, (req) => session?.receive(req as WatchRequest), () => {
+        session?.close();
+        untrack();
+      }, options.signal, method.rpc);
+      session = new MemoryWatchSession(b.store, b.clock, (rev) => b.header(rev), (res) => stream.push(res as Res));
+    } else if (method.path === "/etcdserverpb.Lease/LeaseKeepAlive") {
+      stream = new MemoryStream<Req, Res>(endpoint, (req) => {
+        const { ID } = req as LeaseKeepAliveRequest;
+        stream.push({ header: b.header(), ID, TTL: b.lessor.keepAlive(ID) } as Res);
+      }, untrack, options.signal, method.rpc);
+    } else {
+      return Promise.reject(this.failure(new StoreError(12, `${method.rpc} is not supported by the embedded store yet`), method.rpc));
+    }
+    this.streams.add(stream as MemoryStream<unknown, unknown>);
+    return Promise.resolve(stream);
+  }
+
+  close(): Promise<void> {
+    if (!this.isClosed) {
+      this.isClosed = true;
+      for (const s of [...this.streams]) s.fail(new ClientClosedError("the client was closed", { endpoint: this.endpoints[0] }));
+    }
+    return Promise.resolve();
+  }
+}
