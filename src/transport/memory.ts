@@ -138,12 +138,12 @@ export class MemoryTransport implements Transport {
     let stream: MemoryStream<Req, Res>;
     const untrack = (): void => void this.streams.delete(stream as MemoryStream<unknown, unknown>);
     if (method.path === "/etcdserverpb.Watch/Watch") {
-      let session: MemoryWatchSession | undefined;
-      stream = new MemoryStream<Req, Res>(endpoint, (req) => session?.receive(req as WatchRequest), () => {
-        session?.close();
+      const holder: { session?: MemoryWatchSession } = {};
+      stream = new MemoryStream<Req, Res>(endpoint, (req) => holder.session?.receive(req as WatchRequest), () => {
+        holder.session?.close();
         untrack();
       }, options.signal, method.rpc);
-      session = new MemoryWatchSession(b.store, b.clock, (rev) => b.header(rev), (res) => stream.push(res as Res));
+      holder.session = new MemoryWatchSession(b.store, b.clock, (rev) => b.header(rev), (res) => stream.push(res as Res));
     } else if (method.path === "/etcdserverpb.Lease/LeaseKeepAlive") {
       stream = new MemoryStream<Req, Res>(endpoint, (req) => {
         const { ID } = req as LeaseKeepAliveRequest;
