@@ -48,6 +48,11 @@ export class KvService {
     if (r.key.length === 0) throw storeErrors.emptyKey();
     let kvs = reader.read(r, r.revision);
     const count = BigInt(kvs.length);
+    const filtered = r.maxModRevision !== 0n || r.minModRevision !== 0n || r.maxCreateRevision !== 0n || r.minCreateRevision !== 0n;
+    // As etcd 3.4: without a sort order or filters, only limit + 1 keys (in key order) are
+    // read, and a sort target then orders just those.
+    if (r.limit > 0n && r.sortOrder === RangeRequest_SortOrder.NONE && !filtered) kvs = kvs.slice(0, Number(r.limit) + 1);
+    if (r.countOnly) kvs = [];
     if (r.maxModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision <= r.maxModRevision);
     if (r.minModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision >= r.minModRevision);
     if (r.maxCreateRevision !== 0n) kvs = kvs.filter((kv) => kv.createRevision <= r.maxCreateRevision);
@@ -64,8 +69,7 @@ export class KvService {
       kvs = kvs.slice(0, Number(r.limit));
       more = true;
     }
-    if (r.countOnly) kvs = [];
-    else if (r.keysOnly) kvs = kvs.map((kv) => ({ ...kv, value: Buffer.alloc(0) }));
+    if (r.keysOnly) kvs = kvs.map((kv) => ({ ...kv, value: Buffer.alloc(0) }));
     return { header: this.header(headerRevision), kvs, more, count };
   }
 
@@ -115,7 +119,8 @@ export class KvService {
         case "requestTxn": {
           const t = req.value;
           const ok = t.compare.every((c) => this.holdsOn(w, c));
-          return { response: { $case: "responseTxn", value: { header: this.header(w.revision), succeeded: ok, responses: this.runOps(w, ok ? t.success : t.failure) } } };
+          // etcd leaves the revision of a nested transaction's header at 0.
+          return { response: { $case: "responseTxn", value: { header: this.header(0n), succeeded: ok, responses: this.runOps(w, ok ? t.success : t.failure) } } };
         }
         default:
           throw storeErrors.unimplemented("request op");
