@@ -18,6 +18,8 @@ export interface Change {
 
 interface Version {
   rev: bigint;
+  /** Position of the change within its revision (etcd's sub-revision): events keep this order. */
+  sub: number;
   /** Undefined for a deletion (tombstone). */
   kv: KeyValue | undefined;
 }
@@ -93,7 +95,7 @@ export class MvccStore {
   apply(changes: Change[]): void {
     if (changes.length === 0) return;
     const rev = this.revision + 1n;
-    for (const c of changes) {
+    for (const [sub, c] of changes.entries()) {
       const k = id(c.kv.key);
       let list = this.versions.get(k);
       if (!list) {
@@ -102,7 +104,7 @@ export class MvccStore {
         this.index.splice(lowerBound(this.index, k), 0, k);
       }
       const last = list[list.length - 1];
-      const v: Version = { rev, kv: c.type === "put" ? c.kv : undefined };
+      const v: Version = { rev, sub, kv: c.type === "put" ? c.kv : undefined };
       // Several changes to one key in one revision (a txn deleting then putting): keep the last.
       if (last && last.rev === rev) list[list.length - 1] = v;
       else list.push(v);
@@ -137,7 +139,7 @@ export class MvccStore {
 
   /** Every change from `fromRevision` on (for watches replaying history), grouped by revision. */
   history(range: KeyRange, fromRevision: bigint): Array<{ revision: bigint; changes: Change[] }> {
-    const byRev = new Map<bigint, Change[]>();
+    const byRev = new Map<bigint, Array<{ sub: number; change: Change }>>();
     for (const k of this.keysIn(range)) {
       const list = this.versions.get(k)!;
       for (let j = 0; j < list.length; j++) {
@@ -149,10 +151,12 @@ export class MvccStore {
           : { type: "delete", kv: tombstone(Buffer.from(k, "latin1"), v.rev), prevKv: prev };
         let changes = byRev.get(v.rev);
         if (!changes) byRev.set(v.rev, (changes = []));
-        changes.push(change);
+        changes.push({ sub: v.sub, change });
       }
     }
-    return [...byRev.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([revision, changes]) => ({ revision, changes }));
+    return [...byRev.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([revision, changes]) => ({ revision, changes: changes.sort((x, y) => x.sub - y.sub).map((c) => c.change) }));
   }
 
   /** Number of keys with any history (for benchmarks and debugging). */
