@@ -1,17 +1,17 @@
 /**
  * A short tour of etcd-ts: keys and values, ranges, history, transactions and typed errors.
- * Runs against ETCD_ENDPOINTS when set, otherwise against a throwaway etcd it starts.
+ * Runs on the embedded store (`mem://`, no etcd needed) by default, or against the cluster
+ * named by ETCD_ENDPOINTS when it is set.
  *
  *   npm start
  */
 import { compare, CompactedError, Etcd, KeyNotFoundError, op } from "../src/index.js";
-import { startEtcd } from "../src/testing/index.js";
 
 const say = (text: string): void => console.log(text);
 
-await using cluster = await startEtcd();
-say(`etcd is up at ${cluster.endpoints.join(", ")}${cluster.external ? " (from ETCD_ENDPOINTS)" : " (started for this tour)"}\n`);
-await using etcd = new Etcd({ endpoints: cluster.endpoints });
+const endpoints = process.env.ETCD_ENDPOINTS ?? "mem://tour";
+say(`talking to ${endpoints}${process.env.ETCD_ENDPOINTS ? " (from ETCD_ENDPOINTS)" : " (the embedded store: no etcd needed)"}\n`);
+await using etcd = new Etcd({ endpoints });
 const p = `tour-${Date.now().toString(36)}/`;
 
 say("1. Keys and values");
