@@ -15,6 +15,7 @@ import type { Lease } from "./lease/lease.js";
 import { Leases, type GrantOptions } from "./lease/leases.js";
 import type { KeyValue, PutResult, WatchBatch, WatchEvent } from "./types.js";
 import { ClusterApi } from "./cluster.js";
+import { compareAndDelete, compareAndSwap, createIfAbsent, exists, updateIfPresent, type Expect } from "./conveniences.js";
 import { renderInfo, type ClientInfo } from "./info.js";
 import { AuthApi } from "./auth.js";
 import type { Credentials } from "./transport/auth-token.js";
@@ -284,6 +285,31 @@ export class Etcd extends KV implements AsyncDisposable {
   /** Calls `onEvent` for every change, in order, until the returned handle is cancelled. */
   watchWithCallback(key: Bytes, onEvent: (event: WatchEvent, batch: WatchBatch) => void | Promise<void>, options: WatchOptions = {}): WatchHandle {
     return runCallback(this.watch(key, options), onEvent);
+  }
+
+  /** Writes the key only if it does not exist; resolves to whether it did. */
+  createIfAbsent(key: Bytes, value: Bytes, options: Omit<PutOptions, "ignoreValue" | "ignoreLease"> & CallOptions = {}): Promise<boolean> {
+    return createIfAbsent(this, key, value, options);
+  }
+
+  /** Writes the key only if it exists; resolves to whether it did. */
+  updateIfPresent(key: Bytes, value: Bytes, options: Omit<PutOptions, "ignoreValue" | "ignoreLease"> & CallOptions = {}): Promise<boolean> {
+    return updateIfPresent(this, key, value, options);
+  }
+
+  /** Writes the key only if its value (`prevValue`) or mod revision (`prevRevision`) is as given. */
+  compareAndSwap(key: Bytes, value: Bytes, expect: Expect, options: Omit<PutOptions, "ignoreValue" | "ignoreLease"> & CallOptions = {}): Promise<boolean> {
+    return compareAndSwap(this, key, value, expect, options);
+  }
+
+  /** Deletes the key only if its value or mod revision is as given. */
+  compareAndDelete(key: Bytes, expect: Expect, options: CallOptions = {}): Promise<boolean> {
+    return compareAndDelete(this, key, expect, options);
+  }
+
+  /** Whether the key exists. */
+  exists(key: Bytes, options: CallOptions = {}): Promise<boolean> {
+    return exists(this, key, options);
   }
 
   /** Opens a session: a lease kept alive for locks and elections (default TTL 60 s). */

@@ -29,3 +29,5 @@ export { renderInfo, type ClientInfo, type EndpointInfo } from "./info.js";
 export type { ConnectionInfo } from "./transport/transport.js";
 export { ManualClock, systemClock, type Clock } from "./memory/leases.js";
 export { dropMemoryStore } from "./memory/backend.js";
+export type { Expect } from "./conveniences.js";
+export { openStore, SimpleStore, type Change } from "./simple/store.js";

@@ -1,0 +1,134 @@
+/**
+ * The small interface for users who want ten methods, not a hundred (in the style of
+ * hms-hmetcd): `openStore("mem:")` for the embedded store, `openStore("http://host:2379")`
+ * (several, comma-separated) for etcd. Values are strings.
+ */
+import { Etcd } from "../client.js";
+import type { Lock } from "../concurrency/lock.js";
+import type { Session } from "../concurrency/session.js";
+import { compare, type CompareOperator } from "../compare.js";
+import { InvalidArgumentError } from "../errors.js";
+import { op } from "../op.js";
+import type { WatchHandle } from "../watch/conveniences.js";
+
+/** A change seen by `watch` / `watchWithCallback`. */
+export interface Change {
+  type: "put" | "delete";
+  key: string;
+  /** The new value ("" for a delete). */
+  value: string;
+}
+
+export class SimpleStore implements AsyncDisposable {
+  private session: Promise<Session> | undefined;
+  private readonly locks = new Map<string, Lock>();
+
+  constructor(
+    /** The full client, for anything the small interface does not cover. */
+    readonly etcd: Etcd,
+  ) {}
+
+  async store(key: string, value: string): Promise<void> {
+    await this.etcd.put(key, value);
+  }
+
+  /** The value and whether the key exists (a missing key reads as `""`). */
+  async get(key: string): Promise<{ value: string; exists: boolean }> {
+    const kv = await this.etcd.get(key);
+    return { value: kv?.value.toString() ?? "", exists: kv !== undefined };
+  }
+
+  /** Keys in `[start, end)` in key order. */
+  async getRange(start: string, end: string): Promise<Array<{ key: string; value: string }>> {
+    const res = await this.etcd.range(start, { rangeEnd: end });
+    return res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.etcd.delete(key);
+  }
+
+  /** A key that lives as long as this process: it is attached to a lease kept alive until `close()`. */
+  async tempKey(key: string, value = ""): Promise<void> {
+    const session = await this.sharedSession();
+    await this.etcd.put(key, value, { lease: session.leaseId });
+  }
+
+  /** Test-and-set: writes `value` only if the key currently holds `test`; resolves to whether it did. */
+  tas(key: string, test: string, value: string): Promise<boolean> {
+    return this.etcd.compareAndSwap(key, value, { prevValue: test });
+  }
+
+  /**
+   * If `key`'s value compares with `value` by `operator` (= != < >), writes `thenValue` to
+   * `thenKey`, otherwise `elseValue` to `elseKey`. Resolves to which branch ran (true: then).
+   */
+  async transaction(key: string, operator: CompareOperator, value: string, thenKey: string, thenValue: string, elseKey: string, elseValue: string): Promise<boolean> {
+    const res = await this.etcd.txn({ if: [compare.value(key, operator, value)], onSuccess: [op.put(thenKey, thenValue)], onFailure: [op.put(elseKey, elseValue)] });
+    return res.succeeded;
+  }
+
+  /** Waits for the distributed lock `name` (held until `distUnlock(name)` or `close()`). */
+  distLock(name: string): Promise<void> {
+    return this.lockWith(name, undefined);
+  }
+
+  /** Like `distLock`, giving up with a `DeadlineExceededError` after `timeoutMs`. */
+  distTimedLock(name: string, timeoutMs: number): Promise<void> {
+    return this.lockWith(name, timeoutMs);
+  }
+
+  async distUnlock(name: string): Promise<void> {
+    const lock = this.locks.get(name);
+    if (!lock) throw new InvalidArgumentError(`lock ${name} is not held by this store`);
+    this.locks.delete(name);
+    await lock.unlock();
+  }
+
+  /** Blocks until the next change of `key`. */
+  async watch(key: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Change> {
+    return change(await this.etcd.watchOnce(key, options));
+  }
+
+  /** Calls `callback` for every change of `key` until `cancel(handle)`. */
+  watchWithCallback(key: string, callback: (change: Change) => void): WatchHandle {
+    return this.etcd.watchWithCallback(key, (e) => callback(change(e)));
+  }
+
+  /** Ends a `watchWithCallback`. */
+  cancel(handle: WatchHandle): void {
+    handle.cancel();
+  }
+
+  /** Releases locks and temporary keys, then closes the client. */
+  async close(): Promise<void> {
+    for (const name of [...this.locks.keys()]) await this.distUnlock(name).catch(() => undefined);
+    if (this.session) await (await this.session).close().catch(() => undefined);
+    await this.etcd.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private sharedSession(): Promise<Session> {
+    this.session ??= this.etcd.session({ ttl: 10 });
+    return this.session;
+  }
+
+  private async lockWith(name: string, timeoutMs: number | undefined): Promise<void> {
+    if (this.locks.has(name)) throw new InvalidArgumentError(`lock ${name} is already held by this store`);
+    const lock = await this.etcd.lock(name, { session: await this.sharedSession(), timeoutMs });
+    this.locks.set(name, lock);
+  }
+}
+
+function change(e: { type: "put" | "delete"; kv: { key: Buffer; value: Buffer } }): Change {
+  return { type: e.type, key: e.kv.key.toString(), value: e.kv.value.toString() };
+}
+
+/** Opens the small interface on `"mem:"` / `"mem://name"` (embedded) or etcd URLs (comma-separated). */
+export function openStore(url: string): SimpleStore {
+  if (typeof url !== "string" || url.trim() === "") throw new InvalidArgumentError("openStore needs a URL: mem: or http(s)://host:port");
+  return new SimpleStore(new Etcd({ endpoints: url }));
+}
