@@ -8,8 +8,9 @@ import { storeErrors } from "./errors.js";
 import { KvService } from "./kv.js";
 import { Lessor, systemClock, type Clock } from "./leases.js";
 import { MvccStore } from "./mvcc.js";
+import { Recipes, type WireLeaderKey } from "./recipes.js";
 
-type Handler = (request: never) => unknown;
+type Handler = (request: never, signal?: AbortSignal) => unknown;
 
 function randomU64(): bigint {
   return (BigInt(Math.floor(Math.random() * 0xffffffff)) << 32n) | BigInt(Math.floor(Math.random() * 0xffffffff)) | 1n;
@@ -19,6 +20,7 @@ export class MemoryBackend {
   readonly store = new MvccStore();
   readonly lessor: Lessor;
   readonly kv: KvService;
+  readonly recipes: Recipes;
   readonly clusterId = randomU64();
   readonly memberId = randomU64();
   private readonly handlers: Record<string, Handler>;
@@ -29,7 +31,8 @@ export class MemoryBackend {
   ) {
     this.lessor = new Lessor(this.store, clock);
     this.kv = new KvService(this.store, this.lessor, (rev) => this.header(rev));
-    const h = (fn: (req: never) => unknown): Handler => fn;
+    this.recipes = new Recipes(this.store, this.lessor, this.kv, () => this.header());
+    const h = (fn: (req: never, signal?: AbortSignal) => unknown): Handler => fn;
     this.handlers = {
       "/etcdserverpb.KV/Range": h((r) => this.kv.range(r)),
       "/etcdserverpb.KV/Put": h((r) => this.kv.put(r)),
@@ -66,6 +69,12 @@ export class MemoryBackend {
         downgradeInfo: undefined,
       })),
       "/etcdserverpb.Maintenance/Alarm": h(() => ({ header: this.header(), alarms: [] })),
+      "/v3lockpb.Lock/Lock": h((r: { name: Uint8Array; lease: bigint }, signal) => this.recipes.lock(r, signal)),
+      "/v3lockpb.Lock/Unlock": h((r: { key: Uint8Array }) => this.recipes.unlock(r)),
+      "/v3electionpb.Election/Campaign": h((r: { name: Uint8Array; lease: bigint; value: Uint8Array }, signal) => this.recipes.campaign(r, signal)),
+      "/v3electionpb.Election/Proclaim": h((r: { leader: WireLeaderKey | undefined; value: Uint8Array }) => this.recipes.proclaim(r)),
+      "/v3electionpb.Election/Leader": h((r: { name: Uint8Array }) => this.recipes.leader(r)),
+      "/v3electionpb.Election/Resign": h((r: { leader: WireLeaderKey | undefined }) => this.recipes.resign(r)),
     };
   }
 
@@ -77,11 +86,11 @@ export class MemoryBackend {
     return { ID: this.memberId, name: this.name, peerURLs: [], clientURLs: [`mem://${this.name}`], isLearner: false };
   }
 
-  /** Answers one unary request, or throws a StoreError as etcd would fail it. */
-  call(path: string, request: unknown): unknown {
+  /** Answers one unary request (some wait: locks, campaigns), or throws a StoreError as etcd would fail it. */
+  call(path: string, request: unknown, signal?: AbortSignal): unknown {
     const handler = this.handlers[path];
     if (!handler) throw storeErrors.unimplemented(path);
-    return handler(request as never);
+    return handler(request as never, signal);
   }
 }
 

@@ -4,7 +4,7 @@
  * caller can never change the store's data. Failures go through the same classification as
  * etcd's, so both backends throw the same error classes.
  */
-import { ClientClosedError, InvalidArgumentError } from "../errors.js";
+import { ClientClosedError, DeadlineExceededError, InvalidArgumentError } from "../errors.js";
 import { memoryStore, type MemoryBackend } from "../memory/backend.js";
 import { StoreError } from "../memory/errors.js";
 import type { Clock } from "../memory/leases.js";
@@ -13,6 +13,9 @@ import type { LeaseKeepAliveRequest, WatchRequest } from "../rpc/etcdserverpb/rp
 import { abortedError } from "./abort.js";
 import { errorFromStatus } from "./status-error.js";
 import type { Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
+
+/** Calls the store answers only once a condition holds. */
+const WAITING = new Set(["/v3lockpb.Lock/Lock", "/v3electionpb.Election/Campaign"]);
 
 /** Deep copy of a response: fresh Buffers for every byte field, so callers cannot alias the store. */
 function copy<T>(value: T): T {
@@ -118,10 +121,31 @@ export class MemoryTransport implements Transport {
     if (options.endpoint !== undefined && options.endpoint !== endpoint) {
       return Promise.reject(new InvalidArgumentError(`endpoint ${options.endpoint} is not one of the client's endpoints (${endpoint})`, { rpc: method.rpc }));
     }
+    if (WAITING.has(method.path)) return this.waiting(method, request, options);
     try {
       return Promise.resolve(copy(this.backend.call(method.path, request) as Res));
     } catch (e) {
       return Promise.reject(this.failure(e, method.rpc));
+    }
+  }
+
+  /** A call that waits in the store (a lock, a campaign): ended by its signal or its deadline. */
+  private async waiting<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions): Promise<Res> {
+    const controller = new AbortController();
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const stop = (): void => controller.abort();
+    options.signal?.addEventListener("abort", stop, { once: true });
+    try {
+      return copy((await this.backend.call(method.path, request, controller.signal)) as Res);
+    } catch (e) {
+      const endpoint = this.endpoints[0];
+      if (options.signal?.aborted) throw abortedError(options.signal, { rpc: method.rpc, endpoint });
+      if (controller.signal.aborted) throw new DeadlineExceededError(`deadline of ${timeoutMs} ms exceeded`, { rpc: method.rpc, endpoint, outcomeUnknown: true });
+      throw this.failure(e, method.rpc);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", stop);
     }
   }
 
@@ -130,7 +154,7 @@ export class MemoryTransport implements Transport {
     return errorFromStatus(e.code, e.message, { rpc, endpoint: this.endpoints[0]!, readOnly: true, neverSent: false }, e);
   }
 
-  stream<Req, Res>(method: Method<Req, Res>, _request?: Req, options: StreamOptions = {}): Promise<Stream<Req, Res>> {
+  stream<Req, Res>(method: Method<Req, Res>, request?: Req, options: StreamOptions = {}): Promise<Stream<Req, Res>> {
     const endpoint = this.endpoints[0]!;
     if (this.isClosed) return Promise.reject(new ClientClosedError("the client is closed", { rpc: method.rpc }));
     if (options.signal?.aborted) return Promise.reject(abortedError(options.signal, { rpc: method.rpc }));
@@ -149,6 +173,13 @@ export class MemoryTransport implements Transport {
         const { ID } = req as LeaseKeepAliveRequest;
         stream.push({ header: b.header(), ID, TTL: b.lessor.keepAlive(ID) } as Res);
       }, untrack, options.signal, method.rpc);
+    } else if (method.path === "/v3electionpb.Election/Observe") {
+      const holder: { stop?: () => void } = {};
+      stream = new MemoryStream<Req, Res>(endpoint, () => undefined, () => {
+        holder.stop?.();
+        untrack();
+      }, options.signal, method.rpc);
+      holder.stop = b.recipes.observe((request as { name: Uint8Array }).name, (res) => stream.push(res as Res));
     } else {
       return Promise.reject(this.failure(new StoreError(12, `${method.rpc} is not supported by the embedded store yet`), method.rpc));
     }
