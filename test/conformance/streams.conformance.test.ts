@@ -102,6 +102,18 @@ cases.push(
       return { g, ttl: { ...ttl, ttl: ttl!.ttl >= 59 }, events, after: await etcd.range(p, { prefix: true }), gone: await etcd.leases.timeToLive(g.id) };
     },
   },
+  {
+    name: "lease expiry deletes its keys in one revision, with delete events",
+    run: async (etcd, p) => {
+      const g = await etcd.leases.grant(2);
+      await etcd.put(`${p}a`, "1", { lease: g.id });
+      await etcd.put(`${p}b`, "1", { lease: g.id });
+      const w = etcd.watch(p, { prefix: true, prevKv: true });
+      await w.ready;
+      const events = await take(w, 2);
+      return { events, sameRevision: events[0]?.kv.modRevision === events[1]?.kv.modRevision, left: await etcd.range(p, { prefix: true }), lease: await etcd.leases.timeToLive(g.id) };
+    },
+  },
   { name: "lease grant with a small TTL is raised to the minimum", run: async (etcd) => (await etcd.leases.grant(1)).ttl },
   { name: "lease revoke of a missing lease", run: async (etcd) => etcd.leases.revoke(55555) },
   { name: "lease keep-alive once of a missing lease", run: async (etcd) => etcd.leases.keepAliveOnce(55556) },
