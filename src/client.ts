@@ -93,7 +93,7 @@ function memoryName(list: string[]): string | undefined {
 function makeTransport(o: EtcdOptions): Transport {
   const list = o.endpoints === undefined ? ["127.0.0.1:2379"] : typeof o.endpoints === "string" ? o.endpoints.split(",") : o.endpoints;
   const mem = memoryName(list);
-  if (mem !== undefined) return new MemoryTransport(mem, o.clock);
+  if (mem !== undefined) return new MemoryTransport(mem, o.clock, credentials(o.auth));
   const balancing = o.balancing ?? grpcDefaults.balancing;
   if (balancing !== "round-robin" && balancing !== "pinned") throw new InvalidArgumentError('balancing must be "round-robin" or "pinned"');
   const maxAttempts = o.retry?.maxAttempts ?? defaultRetry.maxAttempts;

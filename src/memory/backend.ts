@@ -3,14 +3,16 @@
  * handlers that answer etcd's messages. Clients in one process that name the same store
  * share it.
  */
-import type { ResponseHeader } from "../rpc/etcdserverpb/rpc.js";
+import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, ResponseHeader, TxnRequest } from "../rpc/etcdserverpb/rpc.js";
+import type { Permission } from "../rpc/authpb/auth.js";
+import { AuthStore } from "./auth.js";
 import { storeErrors } from "./errors.js";
 import { KvService } from "./kv.js";
 import { Lessor, systemClock, type Clock } from "./leases.js";
 import { MvccStore } from "./mvcc.js";
 import { Recipes, type WireLeaderKey } from "./recipes.js";
 
-type Handler = (request: never, signal?: AbortSignal) => unknown;
+type Handler = (request: never, signal: AbortSignal | undefined, user: string | undefined) => unknown;
 
 function randomU64(): bigint {
   return (BigInt(Math.floor(Math.random() * 0xffffffff)) << 32n) | BigInt(Math.floor(Math.random() * 0xffffffff)) | 1n;
@@ -21,6 +23,7 @@ export class MemoryBackend {
   readonly lessor: Lessor;
   readonly kv: KvService;
   readonly recipes: Recipes;
+  readonly auth = new AuthStore();
   readonly clusterId = randomU64();
   readonly memberId = randomU64();
   private readonly handlers: Record<string, Handler>;
@@ -32,13 +35,51 @@ export class MemoryBackend {
     this.lessor = new Lessor(this.store, clock);
     this.kv = new KvService(this.store, this.lessor, (rev) => this.header(rev));
     this.recipes = new Recipes(this.store, this.lessor, this.kv, () => this.header());
-    const h = (fn: (req: never, signal?: AbortSignal) => unknown): Handler => fn;
+    const h = (fn: (req: never, signal: AbortSignal | undefined, user: string | undefined) => unknown): Handler => fn;
+    const a = this.auth;
+    const root = (fn: (req: never) => unknown): Handler =>
+      h((req, _signal, user) => {
+        a.requireRoot(user);
+        const res = fn(req);
+        return { header: this.header(), ...(res ?? {}) };
+      });
     this.handlers = {
-      "/etcdserverpb.KV/Range": h((r) => this.kv.range(r)),
-      "/etcdserverpb.KV/Put": h((r) => this.kv.put(r)),
-      "/etcdserverpb.KV/DeleteRange": h((r) => this.kv.deleteRange(r)),
-      "/etcdserverpb.KV/Txn": h((r) => this.kv.txn(r)),
-      "/etcdserverpb.KV/Compact": h((r) => this.kv.compact(r)),
+      "/etcdserverpb.KV/Range": h((r: RangeRequest, _s, user) => {
+        a.check(user, "read", r.key, r.rangeEnd);
+        return this.kv.range(r);
+      }),
+      "/etcdserverpb.KV/Put": h((r: PutRequest, _s, user) => {
+        a.check(user, "write", r.key, new Uint8Array(0));
+        return this.kv.put(r);
+      }),
+      "/etcdserverpb.KV/DeleteRange": h((r: DeleteRangeRequest, _s, user) => {
+        a.check(user, "write", r.key, r.rangeEnd);
+        return this.kv.deleteRange(r);
+      }),
+      "/etcdserverpb.KV/Txn": h((r: TxnRequest, _s, user) => {
+        a.checkTxn(user, r);
+        return this.kv.txn(r);
+      }),
+      "/etcdserverpb.KV/Compact": h((r: CompactionRequest, _s, user) => {
+        a.requireRoot(user);
+        return this.kv.compact(r);
+      }),
+      "/etcdserverpb.Auth/Authenticate": h((r: { name: string; password: string }) => ({ header: this.header(), token: a.authenticate(r.name, r.password) })),
+      "/etcdserverpb.Auth/AuthEnable": root(() => a.enable()),
+      "/etcdserverpb.Auth/AuthDisable": root(() => a.disable()),
+      "/etcdserverpb.Auth/UserAdd": root((r: { name: string; password: string; options?: { noPassword: boolean } }) => a.addUser(r.name, r.password, r.options?.noPassword === true)),
+      "/etcdserverpb.Auth/UserGet": root((r: { name: string }) => ({ roles: a.getUser(r.name) })),
+      "/etcdserverpb.Auth/UserList": root(() => ({ users: a.listUsers() })),
+      "/etcdserverpb.Auth/UserDelete": root((r: { name: string }) => a.deleteUser(r.name)),
+      "/etcdserverpb.Auth/UserChangePassword": root((r: { name: string; password: string }) => a.changePassword(r.name, r.password)),
+      "/etcdserverpb.Auth/UserGrantRole": root((r: { user: string; role: string }) => a.grantRole(r.user, r.role)),
+      "/etcdserverpb.Auth/UserRevokeRole": root((r: { name: string; role: string }) => a.revokeRole(r.name, r.role)),
+      "/etcdserverpb.Auth/RoleAdd": root((r: { name: string }) => a.addRole(r.name)),
+      "/etcdserverpb.Auth/RoleGet": root((r: { role: string }) => ({ perm: a.getRole(r.role) })),
+      "/etcdserverpb.Auth/RoleList": root(() => ({ roles: a.listRoles() })),
+      "/etcdserverpb.Auth/RoleDelete": root((r: { role: string }) => a.deleteRole(r.role)),
+      "/etcdserverpb.Auth/RoleGrantPermission": root((r: { name: string; perm: Permission | undefined }) => r.perm && a.grantPermission(r.name, r.perm)),
+      "/etcdserverpb.Auth/RoleRevokePermission": root((r: { role: string; key: Uint8Array; rangeEnd: Uint8Array }) => a.revokePermission(r.role, r.key, r.rangeEnd)),
       "/etcdserverpb.Lease/LeaseGrant": h((r: { TTL: bigint; ID: bigint }) => {
         const g = this.lessor.grant(r.ID, r.TTL);
         return { header: this.header(), ID: g.id, TTL: g.ttl, error: "" };
@@ -86,11 +127,15 @@ export class MemoryBackend {
     return { ID: this.memberId, name: this.name, peerURLs: [], clientURLs: [`mem://${this.name}`], isLearner: false };
   }
 
-  /** Answers one unary request (some wait: locks, campaigns), or throws a StoreError as etcd would fail it. */
-  call(path: string, request: unknown, signal?: AbortSignal): unknown {
+  /**
+   * Answers one unary request (some wait: locks, campaigns), or throws a StoreError as etcd
+   * would fail it. `token` identifies the user once auth is enabled.
+   */
+  call(path: string, request: unknown, signal?: AbortSignal, token?: string): unknown {
     const handler = this.handlers[path];
     if (!handler) throw storeErrors.unimplemented(path);
-    return handler(request as never, signal);
+    const user = path === "/etcdserverpb.Auth/Authenticate" ? undefined : this.auth.userOf(token);
+    return handler(request as never, signal, user);
   }
 }
 

@@ -12,6 +12,7 @@ import { MemoryWatchSession } from "../memory/watch-stream.js";
 import type { LeaseKeepAliveRequest, WatchRequest } from "../rpc/etcdserverpb/rpc.js";
 import { abortedError } from "./abort.js";
 import { errorFromStatus } from "./status-error.js";
+import type { Credentials } from "./auth-token.js";
 import type { Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
 
 /** Calls the store answers only once a condition holds. */
@@ -102,9 +103,31 @@ export class MemoryTransport implements Transport {
   private readonly streams = new Set<MemoryStream<unknown, unknown>>();
   private isClosed = false;
 
-  constructor(name: string, clock?: Clock) {
+  private readonly login: (() => string) | undefined;
+  private token: string | undefined;
+
+  constructor(name: string, clock?: Clock, credentials?: Credentials) {
     this.backend = memoryStore(name, clock);
     this.endpoints = [`mem://${name}`];
+    if (credentials) {
+      const { username, password } = credentials;
+      const b = this.backend;
+      // Kept in a closure: the password never shows when the client is inspected.
+      this.login = () => (b.call("/etcdserverpb.Auth/Authenticate", { name: username, password }) as { token: string }).token;
+    }
+  }
+
+  /** Calls the store as the logged-in user; a refused token means one fresh login and a retry. */
+  private callAs(path: string, request: unknown, signal?: AbortSignal): unknown {
+    if (!this.login) return this.backend.call(path, request, signal);
+    this.token ??= this.login();
+    try {
+      return this.backend.call(path, request, signal, this.token);
+    } catch (e) {
+      if (!(e instanceof StoreError) || e.code !== 16) throw e;
+      this.token = this.login();
+      return this.backend.call(path, request, signal, this.token);
+    }
   }
 
   get closed(): boolean {
@@ -123,7 +146,7 @@ export class MemoryTransport implements Transport {
     }
     if (WAITING.has(method.path)) return this.waiting(method, request, options);
     try {
-      return Promise.resolve(copy(this.backend.call(method.path, request) as Res));
+      return Promise.resolve(copy(this.callAs(method.path, request) as Res));
     } catch (e) {
       return Promise.reject(this.failure(e, method.rpc));
     }
@@ -137,7 +160,7 @@ export class MemoryTransport implements Transport {
     const stop = (): void => controller.abort();
     options.signal?.addEventListener("abort", stop, { once: true });
     try {
-      return copy((await this.backend.call(method.path, request, controller.signal)) as Res);
+      return copy((await this.callAs(method.path, request, controller.signal)) as Res);
     } catch (e) {
       const endpoint = this.endpoints[0];
       if (options.signal?.aborted) throw abortedError(options.signal, { rpc: method.rpc, endpoint });

@@ -5,14 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Etcd, dropMemoryStore } from "../../src/index.js";
+import { Etcd, dropMemoryStore, type EtcdOptions } from "../../src/index.js";
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
 import { Normalizer } from "./normalize.js";
 
 /** One case: it gets a client and a key prefix of its own, and returns what to compare. */
 export interface Case {
   name: string;
-  run: (etcd: Etcd, p: string, n: Normalizer) => Promise<unknown>;
+  /** `connect` opens another client to the same backend (closed after the case). */
+  run: (etcd: Etcd, p: string, n: Normalizer, connect: (options?: EtcdOptions) => Etcd) => Promise<unknown>;
 }
 
 let counter = 0;
@@ -40,14 +41,22 @@ export function differential(title: string, cases: Case[]): void {
         // Zero-padded, so later cases sort after earlier ones (fromKey reads stay within).
         const p = `conf/${String(counter++).padStart(5, "0")}/`;
         const results = [];
-        for (const client of [real, mem]) {
+        for (const [client, endpoints] of [[real, cluster.endpoints], [mem, [`mem://${store}`]]] as const) {
           const base = (await client.range("conf-base")).header.revision;
           const n = new Normalizer(base);
+          const extra: Etcd[] = [];
+          const connect = (options: EtcdOptions = {}): Etcd => {
+            const e = new Etcd({ ...options, endpoints: [...endpoints] });
+            extra.push(e);
+            return e;
+          };
           let out: unknown;
           try {
-            out = await c.run(client, p, n);
+            out = await c.run(client, p, n, connect);
           } catch (e) {
             out = e;
+          } finally {
+            await Promise.all(extra.map((e) => e.close()));
           }
           results.push(n.value(out));
         }
