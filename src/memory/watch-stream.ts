@@ -5,6 +5,8 @@
  */
 import { WatchCreateRequest_FilterType, type ResponseHeader, type WatchCreateRequest, type WatchRequest, type WatchResponse } from "../rpc/etcdserverpb/rpc.js";
 import { Event_EventType, type Event } from "../rpc/mvccpb/kv.js";
+import { GrpcCode } from "../errors.js";
+import { StoreError } from "./errors.js";
 import type { Clock } from "./leases.js";
 import type { Change, MvccStore } from "./mvcc.js";
 
@@ -30,6 +32,8 @@ export class MemoryWatchSession {
     private readonly clock: Clock,
     private readonly header: (revision?: bigint) => ResponseHeader,
     private readonly send: (res: WatchResponse) => void,
+    /** Throws when the stream's user may not read the range (auth on). */
+    private readonly mayRead: (key: Uint8Array, rangeEnd: Uint8Array) => void = () => undefined,
   ) {
     store.listeners.add(this.listener);
   }
@@ -56,6 +60,14 @@ export class MemoryWatchSession {
   }
 
   private create(req: WatchCreateRequest): void {
+    try {
+      this.mayRead(req.key, req.rangeEnd);
+    } catch (e) {
+      // As etcd 3.4: a refused creation is answered under watch id -1.
+      const reason = e instanceof StoreError && e.code === GrpcCode.PERMISSION_DENIED ? "rpc error: code = PermissionDenied desc = etcdserver: permission denied" : "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token";
+      this.send(this.response(-1n, { created: true, canceled: true, cancelReason: reason }));
+      return;
+    }
     let id = req.watchId;
     if (id === 0n) {
       while (this.watching.has(this.nextAutoId)) this.nextAutoId++;

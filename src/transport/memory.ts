@@ -117,6 +117,13 @@ export class MemoryTransport implements Transport {
     }
   }
 
+  /** The token a new stream runs under (logging in first when needed). */
+  private streamToken(): string | undefined {
+    if (!this.login) return undefined;
+    this.token ??= this.login();
+    return this.token;
+  }
+
   /** Calls the store as the logged-in user; a refused token means one fresh login and a retry. */
   private callAs(path: string, request: unknown, signal?: AbortSignal): unknown {
     if (!this.login) return this.backend.call(path, request, signal);
@@ -190,7 +197,10 @@ export class MemoryTransport implements Transport {
         holder.session?.close();
         untrack();
       }, options.signal, method.rpc);
-      holder.session = new MemoryWatchSession(b.store, b.clock, (rev) => b.header(rev), (res) => stream.push(res as Res));
+      const token = this.streamToken();
+      holder.session = new MemoryWatchSession(b.store, b.clock, (rev) => b.header(rev), (res) => stream.push(res as Res), (key, rangeEnd) =>
+        b.auth.check(b.auth.userOf(token), "read", key, rangeEnd),
+      );
     } else if (method.path === "/etcdserverpb.Lease/LeaseKeepAlive") {
       stream = new MemoryStream<Req, Res>(endpoint, (req) => {
         const { ID } = req as LeaseKeepAliveRequest;

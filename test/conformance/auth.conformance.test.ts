@@ -62,6 +62,13 @@ const cases: Case[] = [
         readRange: await settle(u1.range(prefix, { prefix: true, keysOnly: true })),
         txnMixed: await settle(u1.txn({ onSuccess: [] })),
         adminAsUser: await settle(u1.auth.listUsers()),
+        watchAllowed: await (async () => {
+          const w = u1.watch(prefix, { prefix: true });
+          await w.ready;
+          w.cancel();
+          return w.closed;
+        })(),
+        watchDenied: await u1.watch("elsewhere").closed,
         adminAsRoot: await root.auth.listUsers(),
         disable: await root.auth.disable(),
       };
