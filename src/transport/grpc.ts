@@ -153,7 +153,9 @@ export class GrpcTransport implements Transport {
         });
         continue;
       }
-      const token = await this.tokenFor(method as Method<unknown, unknown>);
+      const pendingToken = this.tokenFor(method as Method<unknown, unknown>);
+      // No extra await on the hot path when the client does not log in.
+      const token = pendingToken && (await pendingToken);
       try {
         const res = await this.callOnce(conn, method, bytes, deadline, signal, options, token);
         conn.markHealthy();
@@ -298,7 +300,9 @@ export class GrpcTransport implements Transport {
         lastError = e as Error;
         continue;
       }
-      const token = await this.tokenFor(method as Method<unknown, unknown>);
+      const pendingToken = this.tokenFor(method as Method<unknown, unknown>);
+      // No extra await on the hot path when the client does not log in.
+      const token = pendingToken && (await pendingToken);
       const s = new GrpcStream<Req, Res>(
         conn,
         method,
