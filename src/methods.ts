@@ -49,6 +49,8 @@ function service<D extends ServiceDef>(def: D, retry: { readonly [K in keyof D["
       retry: retry[key as keyof D["methods"]],
       encode: (message) => req.encode(message).finish(),
       decode: (bytes) => res.decode(bytes),
+      decodeRequest: (bytes) => req.decode(bytes),
+      encodeResponse: (message) => res.encode(message).finish(),
     };
   }
   return out as MethodsOf<D>;

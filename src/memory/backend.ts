@@ -123,8 +123,12 @@ export class MemoryBackend {
     return { clusterId: this.clusterId, memberId: this.memberId, revision: revision ?? this.store.revision, raftTerm: 1n };
   }
 
+  /** The client URLs the synthetic member advertises (a server sets its own address). */
+  clientUrls: string[] = [];
+
   member(): { ID: bigint; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean } {
-    return { ID: this.memberId, name: this.name, peerURLs: [], clientURLs: [`mem://${this.name}`], isLearner: false };
+    const clientURLs = this.clientUrls.length > 0 ? this.clientUrls : [`mem://${this.name}`];
+    return { ID: this.memberId, name: this.name, peerURLs: [], clientURLs, isLearner: false };
   }
 
   /**

@@ -25,6 +25,9 @@ export interface Method<Req, Res> {
   readonly retry: RetryClass;
   encode(request: Req): Uint8Array;
   decode(bytes: Uint8Array): Res;
+  /** The server side of the codec (the etcd-compatible server decodes requests, encodes responses). */
+  decodeRequest(bytes: Uint8Array): Req;
+  encodeResponse(response: Res): Uint8Array;
 }
 
 /** Options every call accepts. */
