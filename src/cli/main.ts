@@ -6,10 +6,11 @@
 import { parseArgs } from "node:util";
 import { serve } from "../server/server.js";
 
-const USAGE = `usage: etcd-ts serve [--listen host:port]
+const USAGE = `usage: etcd-ts serve [--listen host:port] [--data-dir DIR]
 
-  serve     serve an embedded, etcd-compatible store over gRPC (in memory)
-            --listen host:port   where to listen (default 127.0.0.1:2379)
+  serve     serve an embedded, etcd-compatible store over gRPC
+            --listen host:port   where to listen (default 127.0.0.1:2379; port 0 = any free port)
+            --data-dir DIR       keep the data in DIR (acknowledged writes survive restarts)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -22,12 +23,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`etcd-ts: unknown command "${command}"\n${USAGE}`);
     return 2;
   }
-  const { values } = parseArgs({ args: rest, options: { listen: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true });
+  const { values } = parseArgs({ args: rest, options: { listen: { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const server = await serve({ listen: values.listen ?? "127.0.0.1:2379" });
+  const server = await serve({ listen: values.listen ?? "127.0.0.1:2379", dataDir: values["data-dir"] });
   process.stdout.write(`etcd-ts serving an embedded store at ${server.endpoint}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => void server.close().then(resolve);

@@ -64,6 +64,8 @@ interface LeaseState {
 
 export class Lessor implements LeaseIndex {
   private readonly leases = new Map<bigint, LeaseState>();
+  /** Told of every grant and end (the journal of `serve --data-dir` records them). */
+  journal: ((event: { type: "grant" | "revoke"; id: bigint; ttl: bigint }) => void) | undefined;
 
   constructor(
     private readonly store: MvccStore,
@@ -93,6 +95,7 @@ export class Lessor implements LeaseIndex {
     const state: LeaseState = { id: leaseId, grantedTtl: granted, expiresAt: 0, keys: new Set(), cancel: () => undefined };
     this.leases.set(leaseId, state);
     this.refresh(state);
+    this.journal?.({ type: "grant", id: leaseId, ttl: granted });
     return { id: leaseId, ttl: granted };
   }
 
@@ -129,9 +132,17 @@ export class Lessor implements LeaseIndex {
   }
 
   /** Ends a lease: its keys are deleted together, in one revision. */
+  /** Drops a lease without touching its keys (replaying a journal, where the deletes are recorded). */
+  forget(id: bigint): void {
+    const state = this.leases.get(id);
+    state?.cancel();
+    this.leases.delete(id);
+  }
+
   private end(state: LeaseState): void {
     state.cancel();
     this.leases.delete(state.id);
+    this.journal?.({ type: "revoke", id: state.id, ttl: 0n });
     const w = this.store.write();
     for (const k of [...state.keys].sort()) w.delete({ key: Buffer.from(k, "latin1"), rangeEnd: Buffer.alloc(0) });
     w.commit();

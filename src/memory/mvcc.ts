@@ -113,11 +113,15 @@ export class MvccStore {
     for (const l of this.listeners) l(rev, changes);
   }
 
+  /** Called after a compaction (the journal records it). */
+  onCompact: ((revision: bigint) => void) | undefined;
+
   /** Discards history before `revision`, keeping each key's version current at it. */
   compact(revision: bigint): void {
     if (revision > this.revision) throw storeErrors.futureRevision();
     if (revision <= this.compacted) throw storeErrors.compacted();
     this.compacted = revision;
+    this.onCompact?.(revision);
     for (let i = 0; i < this.index.length; i++) {
       const k = this.index[i]!;
       const list = this.versions.get(k)!;

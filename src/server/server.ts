@@ -9,6 +9,7 @@ import * as M from "../methods.js";
 import { memoryStore, type MemoryBackend } from "../memory/backend.js";
 import { StoreError } from "../memory/errors.js";
 import { MemoryWatchSession } from "../memory/watch-stream.js";
+import { Journal } from "../memory/journal.js";
 import type { LeaseKeepAliveRequest, WatchRequest } from "../rpc/etcdserverpb/rpc.js";
 import type { Method } from "../transport/transport.js";
 
@@ -18,6 +19,8 @@ export interface ServeOptions {
   listen?: string;
   /** Name of the embedded store to serve (default: a store of its own). */
   store?: string;
+  /** Keep the store in this directory: acknowledged writes survive a restart (and a kill -9). */
+  dataDir?: string;
 }
 
 /** A running server. */
@@ -109,6 +112,7 @@ function unimplemented(m: AnyMethod): grpc.UntypedHandleCall {
 /** Starts serving an embedded store over gRPC. */
 export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   const backend = memoryStore(options.store ?? `serve-${process.pid}-${Date.now().toString(36)}`);
+  const journal = options.dataDir === undefined ? undefined : Journal.open(options.dataDir, backend);
   const server = new grpc.Server({ "grpc.max_receive_message_length": 2 * 1024 * 1024 });
   const services = [M.KV, M.Watch, M.Lease, M.Cluster, M.Maintenance, M.Auth, M.Lock, M.Election] as unknown as Array<Record<string, AnyMethod>>;
   for (const svc of services) {
@@ -133,7 +137,10 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= new Promise<void>((resolve) => {
-      server.tryShutdown(() => resolve());
+      server.tryShutdown(() => {
+        journal?.close();
+        resolve();
+      });
       // Open streams (watches) would hold a graceful shutdown forever.
       setTimeout(() => server.forceShutdown(), 1000).unref();
     }));
