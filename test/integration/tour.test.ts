@@ -5,9 +5,9 @@ import { useCluster } from "../helpers.js";
 
 const env = useCluster({ allowExternal: false });
 
-function runTour(extraEnv: Record<string, string>): Promise<{ code: number | null; out: string }> {
+function runTour(extraEnv: Record<string, string>, file = "examples/tour.ts"): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, ["--import", "tsx", "examples/tour.ts"], { env: { ...process.env, ...extraEnv }, timeout: 60_000 }, (err, stdout) =>
+    const child = execFile(process.execPath, ["--import", "tsx", file], { env: { ...process.env, ...extraEnv }, timeout: 60_000 }, (err, stdout) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout }),
     );
     child.stdin?.end();
@@ -23,6 +23,19 @@ describe("the tour (npm start)", () => {
     assert.match(out, /alice=70, bob=30/);
     assert.match(out, /Done\.$/m);
   });
+
+  for (const [file, expected] of [
+    ["config-watcher", /delete app\/config\/workers/],
+    ["service-registry", /after a stopped: \[ 'b=10\.0\.0\.2:80' \]/],
+    ["cron-with-lock", /fenced write applied/],
+    ["leader-worker", /replica-\d: elected, working[\s\S]*last progress/],
+  ] as const) {
+    it(`examples/${file}.ts runs on the embedded store`, async () => {
+      const { code, out } = await runTour({ ETCD_ENDPOINTS: "" }, `examples/${file}.ts`);
+      assert.equal(code, 0, out);
+      assert.match(out, expected);
+    });
+  }
 
   it("runs on a real etcd given by ETCD_ENDPOINTS", async () => {
     const { code, out } = await runTour({ ETCD_ENDPOINTS: env.cluster().endpoints.join(",") });

@@ -1,0 +1,25 @@
+/**
+ * Service registry: each instance registers under a lease it keeps alive; the key vanishes
+ * when the process stops (or its lease is lost), and watchers see it leave.
+ *
+ *   npx tsx examples/service-registry.ts
+ */
+import { Etcd } from "../src/index.js";
+
+await using etcd = new Etcd({ endpoints: process.env.ETCD_ENDPOINTS || "mem://examples" });
+
+async function register(name: string, address: string): Promise<() => Promise<void>> {
+  const lease = await etcd.lease(10);
+  await etcd.put(`services/web/${name}`, address, { lease: lease.id });
+  lease.closed.then((lost) => lost && console.log(`${name}: registration lost (${lost.reason})`), () => undefined);
+  return () => lease.revoke();
+}
+
+const instances = async (): Promise<string[]> => (await etcd.range("services/web/", { prefix: true })).kvs.map((kv) => `${kv.key.toString().slice(13)}=${kv.value}`);
+
+const stopA = await register("a", "10.0.0.1:80");
+const stopB = await register("b", "10.0.0.2:80");
+console.log("instances:", await instances());
+await stopA();
+console.log("after a stopped:", await instances());
+await stopB();
