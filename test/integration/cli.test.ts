@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { describe, it } from "node:test";
-import { uniquePrefix, useCluster } from "../helpers.js";
+import { spawn } from "node:child_process";
+import { etcdctl, spawnEtcdctl, uniquePrefix, useCluster } from "../helpers.js";
 
 const env = useCluster({ allowExternal: false });
 
@@ -68,6 +69,47 @@ describe("the etcd-ts command, compared with etcdctl", () => {
     assert.equal(tOurs.replace(/remaining\(\d+s\)/, "remaining"), tTheirs.replace(/remaining\(\d+s\)/, "remaining"));
     assert.match((await run("etcd-ts", ["lease", "list", ...ep])).out, new RegExp(id));
     assert.equal((await run("etcd-ts", ["lease", "revoke", id, ...ep])).out, `lease ${id} revoked\n`);
+  });
+
+  it("watch prints events as etcdctl does; lock runs a command while holding; elect interoperates with etcdctl", async () => {
+    const ep = env.cluster().endpoints;
+    const p = uniquePrefix("cliwatch");
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "watch", p, "--prefix", "--prev-kv", "--endpoints", ep[0]!], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      const deadline = Date.now() + 15_000;
+      for (let i = 0; !out.includes("PUT") && Date.now() < deadline; i++) {
+        await etcdctl(ep, ["put", `${p}k`, `v${i}`]);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await etcdctl(ep, ["del", `${p}k`]);
+      while (!out.includes("DELETE") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.match(out, new RegExp(`PUT\\n(${p}k\\nv\\d+\\n)?${p}k\\nv\\d+\\n`));
+      assert.match(out, new RegExp(`DELETE\\n${p}k\\nv\\d+\\n${p}k\\n\\n`), "a delete with its previous value");
+    } finally {
+      child.kill("SIGINT");
+    }
+
+    // As with etcdctl, a command with its own flags follows "--".
+    const locked = await run("etcd-ts", ["lock", `${p}lock`, "--endpoints", ep[0]!, "--", process.execPath, "-e", "console.log('inside the lock')"]);
+    assert.equal(locked.code, 0, locked.err);
+    assert.equal(locked.out, "inside the lock\n");
+    assert.equal((await etcdctl(ep, ["get", `${p}lock/`, "--prefix"])).trim(), "", "released afterwards");
+
+    const elect = await spawnEtcdctl(ep, ["elect", `${p}elect`, "from-etcdctl"]);
+    try {
+      await elect.line();
+      const listener = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "elect", "--listen", `${p}elect`, "--endpoints", ep[0]!], { stdio: ["ignore", "pipe", "inherit"] });
+      let heard = "";
+      listener.stdout.on("data", (d: Buffer) => (heard += d.toString()));
+      const deadline = Date.now() + 15_000;
+      while (!heard.includes("from-etcdctl") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      listener.kill("SIGINT");
+      assert.match(heard, new RegExp(`^${p}elect/[0-9a-f]+\\nfrom-etcdctl\\n`));
+    } finally {
+      elect.kill();
+    }
   });
 
   it("errors print one line and exit non-zero; every command has --help", async () => {
