@@ -17,6 +17,10 @@ async function take(w: Watcher, count: number): Promise<WatchBatch["events"]> {
   return events;
 }
 
+function byKey(events: WatchBatch["events"]): WatchBatch["events"] {
+  return [...events].sort((a, b) => Buffer.compare(a.kv.key, b.kv.key));
+}
+
 async function history(etcd: Etcd, p: string): Promise<bigint> {
   const first = await etcd.put(`${p}a`, "1");
   await etcd.put(`${p}b`, "1");
@@ -98,8 +102,9 @@ cases.push(
       const w = etcd.watch(p, { prefix: true, prevKv: true });
       await w.ready;
       await etcd.leases.revoke(g.id);
-      const events = await take(w, 2);
-      return { g, ttl: { ...ttl, ttl: ttl!.ttl >= 59 }, events, after: await etcd.range(p, { prefix: true }), gone: await etcd.leases.timeToLive(g.id) };
+      // etcd lists a lease's keys, and deletes them, in Go map order: compare them sorted.
+      const events = byKey(await take(w, 2));
+      return { g, ttl: { ...ttl, ttl: ttl!.ttl >= 59, keys: ttl!.keys.map(String).sort() }, events, after: await etcd.range(p, { prefix: true }), gone: await etcd.leases.timeToLive(g.id) };
     },
   },
   {
@@ -110,7 +115,7 @@ cases.push(
       await etcd.put(`${p}b`, "1", { lease: g.id });
       const w = etcd.watch(p, { prefix: true, prevKv: true });
       await w.ready;
-      const events = await take(w, 2);
+      const events = byKey(await take(w, 2));
       return { events, sameRevision: events[0]?.kv.modRevision === events[1]?.kv.modRevision, left: await etcd.range(p, { prefix: true }), lease: await etcd.leases.timeToLive(g.id) };
     },
   },
