@@ -90,7 +90,7 @@ let text = readFileSync(doc, "utf8");
 const start = text.indexOf("## KV: etcd-ts vs etcd3 vs etcdctl");
 if (start >= 0) {
   const end = text.indexOf("\n## ", start + 1);
-  text = text.slice(0, start) + section + (end >= 0 ? text.slice(end + 1) : "");
+  text = text.slice(0, start) + section.trimEnd() + (end >= 0 ? `\n\n${text.slice(end + 1)}` : "\n");
 } else {
   text = `${text.trimEnd()}\n\n${section}`;
 }
