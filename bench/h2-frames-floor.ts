@@ -67,7 +67,7 @@ function send(b: Buffer): void {
   }
 }
 
-let inbuf = Buffer.alloc(0);
+let inbuf: Buffer = Buffer.alloc(0);
 socket.on("data", (chunk: Buffer) => {
   inbuf = inbuf.length === 0 ? chunk : Buffer.concat([inbuf, chunk]);
   let off = 0;
