@@ -76,21 +76,34 @@ export interface EtcdCluster extends AsyncDisposable {
 }
 
 const live = new Set<ChildProcess>();
+/** Temporary data directories of clusters not closed yet. */
+const liveDirs = new Set<string>();
 let exitHookInstalled = false;
 
-// If the test process dies without closing its clusters, take the etcd processes with it.
+function killLive(): void {
+  for (const child of live) {
+    try {
+      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+}
+
+// If the test process dies without closing its clusters, take the etcd processes with it:
+// on exit, and on SIGINT/SIGTERM (a test runner's timeout), which skip "exit" by default.
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on("exit", () => {
-    for (const child of live) {
-      try {
-        if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  });
+  process.on("exit", killLive);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      killLive();
+      // Then die of the signal as the process would have without this handler.
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 class Member implements EtcdMember {
@@ -246,6 +259,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   installExitHook();
   const ownsBase = options.baseDir === undefined;
   const base = options.baseDir ?? mkdtempSync(join(defaultBaseParent(), "etcd-ts-"));
+  if (ownsBase) liveDirs.add(base);
   const ports = await freePorts(count * 2);
   const token = `etcd-ts-${process.pid}-${Date.now().toString(36)}`;
   const names = Array.from({ length: count }, (_, i) => `m${i}`);
@@ -306,7 +320,10 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   const close = (): Promise<void> =>
     (closed ??= (async () => {
       await Promise.all(members.map((m) => m.stop()));
-      if (ownsBase) rmSync(base, { recursive: true, force: true });
+      if (ownsBase) {
+        rmSync(base, { recursive: true, force: true });
+        liveDirs.delete(base);
+      }
     })());
   try {
     for (const m of members) m.spawn();
