@@ -5,6 +5,11 @@ export type Bytes = string | Uint8Array;
 
 const EMPTY = Buffer.alloc(0);
 
+/** A Buffer view of bytes (no copy): decoded fields may be plain Uint8Arrays. */
+export function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
 /** Converts user input to a Buffer without copying bytes that already are bytes. */
 export function toBuffer(value: Bytes, what: string): Buffer {
   if (typeof value === "string") return value.length === 0 ? EMPTY : Buffer.from(value, "utf8");

@@ -3,7 +3,7 @@ import { InvalidArgumentError } from "./errors.js";
 import * as M from "./methods.js";
 import { header } from "./results.js";
 import type { Member as WireMember } from "./rpc/etcdserverpb/rpc.js";
-import type { CallOptions, Transport } from "./transport/transport.js";
+import { callOptions, type CallOptions, type Transport } from "./transport/transport.js";
 import type { ResponseHeader } from "./types.js";
 import { memberId, type Int64 } from "./validate.js";
 
@@ -35,40 +35,38 @@ function urls(list: unknown, what: string): string[] {
   });
 }
 
-const opts = (o: CallOptions): CallOptions => ({ signal: o.signal, timeoutMs: o.timeoutMs });
-
 /** The Cluster API, as `etcd.cluster`. */
 export class ClusterApi {
   constructor(private readonly transport: Transport) {}
 
   /** Every member, learners included. */
   async members(options: CallOptions = {}): Promise<Member[]> {
-    const res = await this.transport.unary(M.Cluster.memberList, { linearizable: false }, opts(options));
+    const res = await this.transport.unary(M.Cluster.memberList, { linearizable: false }, callOptions(options));
     return res.members.map(member);
   }
 
   /** Adds a member with these peer URLs (as a non-voting learner with `learner: true`); start its etcd afterwards. */
   async add(peerUrls: string[], options: CallOptions & { learner?: boolean } = {}): Promise<MembershipResult & { member: Member }> {
-    const res = await this.transport.unary(M.Cluster.memberAdd, { peerURLs: urls(peerUrls, "peerUrls"), isLearner: options.learner === true }, opts(options));
+    const res = await this.transport.unary(M.Cluster.memberAdd, { peerURLs: urls(peerUrls, "peerUrls"), isLearner: options.learner === true }, callOptions(options));
     if (!res.member) throw new InvalidArgumentError("etcd answered a member add without the member");
     return { header: header(res.header), member: member(res.member), members: res.members.map(member) };
   }
 
   /** Removes a member. */
   async remove(id: Int64, options: CallOptions = {}): Promise<MembershipResult> {
-    const res = await this.transport.unary(M.Cluster.memberRemove, { ID: memberId(id) }, opts(options));
+    const res = await this.transport.unary(M.Cluster.memberRemove, { ID: memberId(id) }, callOptions(options));
     return { header: header(res.header), members: res.members.map(member) };
   }
 
   /** Replaces a member's peer URLs. */
   async update(id: Int64, peerUrls: string[], options: CallOptions = {}): Promise<MembershipResult> {
-    const res = await this.transport.unary(M.Cluster.memberUpdate, { ID: memberId(id), peerURLs: urls(peerUrls, "peerUrls") }, opts(options));
+    const res = await this.transport.unary(M.Cluster.memberUpdate, { ID: memberId(id), peerURLs: urls(peerUrls, "peerUrls") }, callOptions(options));
     return { header: header(res.header), members: res.members.map(member) };
   }
 
   /** Promotes a learner to a voting member (etcd refuses until the learner has caught up). */
   async promote(id: Int64, options: CallOptions = {}): Promise<MembershipResult> {
-    const res = await this.transport.unary(M.Cluster.memberPromote, { ID: memberId(id) }, opts(options));
+    const res = await this.transport.unary(M.Cluster.memberPromote, { ID: memberId(id) }, callOptions(options));
     return { header: header(res.header), members: res.members.map(member) };
   }
 }

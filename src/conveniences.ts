@@ -9,7 +9,7 @@ import { compare, type Compare } from "./compare.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { KV } from "./kv.js";
 import { op, type PutOptions } from "./op.js";
-import type { CallOptions } from "./transport/transport.js";
+import { callOptions, type CallOptions } from "./transport/transport.js";
 import type { Int64 } from "./validate.js";
 
 /** What a compare-and-swap or compare-and-delete checks: the current value, or the current mod revision. */
@@ -22,7 +22,6 @@ function expectation(key: Bytes, e: Expect): Compare {
 }
 
 type Options = Omit<PutOptions, "ignoreValue" | "ignoreLease"> & CallOptions;
-const callOpts = (o: CallOptions): CallOptions => ({ signal: o.signal, timeoutMs: o.timeoutMs });
 
 export async function createIfAbsent(kv: KV, key: Bytes, value: Bytes, options: Options = {}): Promise<boolean> {
   const { signal, timeoutMs, ...put } = options;
@@ -40,9 +39,9 @@ export async function compareAndSwap(kv: KV, key: Bytes, value: Bytes, expect: E
 }
 
 export async function compareAndDelete(kv: KV, key: Bytes, expect: Expect, options: CallOptions = {}): Promise<boolean> {
-  return (await kv.txn({ if: [expectation(key, expect)], onSuccess: [op.delete(key)] }, callOpts(options))).succeeded;
+  return (await kv.txn({ if: [expectation(key, expect)], onSuccess: [op.delete(key)] }, callOptions(options))).succeeded;
 }
 
 export async function exists(kv: KV, key: Bytes, options: CallOptions = {}): Promise<boolean> {
-  return (await kv.range(key, { countOnly: true, ...callOpts(options) })).count > 0n;
+  return (await kv.range(key, { countOnly: true, ...callOptions(options) })).count > 0n;
 }

@@ -5,7 +5,7 @@ import * as M from "./methods.js";
 import { deleteOp, putOp, rangeOp, txnOp, type DeleteOptions, type PutOptions, type RangeOptions, type TxnSpec } from "./op.js";
 import { deleteResult, header, putResult, rangeResult, txnResult } from "./results.js";
 import { TxnBuilder } from "./txn.js";
-import type { CallOptions, Transport } from "./transport/transport.js";
+import { callOptions, type CallOptions, type Transport } from "./transport/transport.js";
 import type { CompactResult, DeleteResult, KeyValue, PutResult, RangeResult, TxnResult } from "./types.js";
 import { flag, positive, type Int64 } from "./validate.js";
 
@@ -103,8 +103,4 @@ export class KV {
     }
     return e;
   }
-}
-
-function callOptions(o: CallOptions): CallOptions {
-  return { signal: o.signal, timeoutMs: o.timeoutMs };
 }

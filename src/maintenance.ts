@@ -4,10 +4,11 @@ import { open, rename, unlink } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { EtcdError, InvalidArgumentError } from "./errors.js";
 import * as M from "./methods.js";
+import { rangeOp } from "./op.js";
 import { header } from "./results.js";
 import { AlarmRequest_AlarmAction, AlarmType } from "./rpc/etcdserverpb/rpc.js";
 import { abortedError } from "./transport/abort.js";
-import type { CallOptions, Transport } from "./transport/transport.js";
+import { callOptions, type CallOptions, type Transport } from "./transport/transport.js";
 import type { ResponseHeader } from "./types.js";
 import { memberId, nonNegative, type Int64 } from "./validate.js";
 
@@ -66,7 +67,7 @@ export interface SnapshotOptions {
 const alarmKinds: Record<number, AlarmKind> = { [AlarmType.NOSPACE]: "nospace", [AlarmType.CORRUPT]: "corrupt" };
 const alarmTypes: Record<AlarmKind, AlarmType> = { nospace: AlarmType.NOSPACE, corrupt: AlarmType.CORRUPT };
 
-const opts = (o: CallOptions, endpoint?: string): CallOptions & { endpoint?: string } => ({ signal: o.signal, timeoutMs: o.timeoutMs, endpoint });
+const opts = (o: CallOptions, endpoint?: string): CallOptions & { endpoint?: string } => ({ ...callOptions(o), endpoint });
 
 function needEndpoint(endpoint: unknown): string {
   if (typeof endpoint !== "string" || endpoint === "") throw new InvalidArgumentError("an endpoint (one of the client's) is required");
@@ -104,7 +105,7 @@ export class MaintenanceApi {
       this.transport.endpoints.map(async (endpoint) => {
         const started = performance.now();
         try {
-          await this.transport.unary(M.KV.range, healthRead, { ...opts(options, endpoint), timeoutMs: options.timeoutMs ?? 5000 });
+          await this.transport.unary(M.KV.range, rangeOp("health").request, { ...opts(options, endpoint), timeoutMs: options.timeoutMs ?? 5000 });
           return { endpoint, healthy: true, tookMs: performance.now() - started };
         } catch (e) {
           if (!(e instanceof EtcdError)) throw e;
@@ -204,21 +205,6 @@ export class MaintenanceApi {
   }
 }
 
-const healthRead = {
-  key: Buffer.from("health"),
-  rangeEnd: Buffer.alloc(0),
-  limit: 0n,
-  revision: 0n,
-  sortOrder: 0,
-  sortTarget: 0,
-  serializable: false,
-  keysOnly: false,
-  countOnly: false,
-  minModRevision: 0n,
-  maxModRevision: 0n,
-  minCreateRevision: 0n,
-  maxCreateRevision: 0n,
-};
 
 function writeChunk(out: Writable, chunk: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -1,4 +1,5 @@
 /** Wire responses to public results, in one place. */
+import { asBuffer } from "./bytes.js";
 import type {
   DeleteRangeResponse,
   PutResponse,
@@ -14,10 +15,6 @@ const NO_HEADER: ResponseHeader = Object.freeze({ clusterId: 0n, memberId: 0n, r
 
 export function header(h: WireHeader | undefined): ResponseHeader {
   return h ?? NO_HEADER;
-}
-
-function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /**

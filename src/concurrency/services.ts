@@ -4,7 +4,7 @@
  * server would create a 60 s lease nobody keeps alive, so the lock or leadership would
  * silently vanish after a minute.
  */
-import { toBuffer, toKey, type Bytes } from "../bytes.js";
+import { asBuffer, toBuffer, toKey, type Bytes } from "../bytes.js";
 import { EtcdError } from "../errors.js";
 import * as M from "../methods.js";
 import { header, keyValue } from "../results.js";
@@ -30,7 +30,6 @@ export interface LeaderKey {
   lease: bigint;
 }
 
-const buf = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 const toWire = (l: LeaderKey): WireLeaderKey => ({ name: l.name, key: l.key, rev: l.revision, lease: l.lease });
 
 /** The server-side Lock service. */
@@ -40,7 +39,7 @@ export class LockService {
   /** Waits (server-side) until the lock `name` is held under `lease`; resolves to the holding key. */
   async lock(name: Bytes, lease: LeaseRef | Session, options: CallOptions = {}): Promise<{ key: Buffer; header: ResponseHeader }> {
     const res = await this.transport.unary(M.Lock.lock, { name: toKey(name, "lock name"), lease: leaseOf(lease) }, options);
-    return { key: buf(res.key), header: header(res.header) };
+    return { key: asBuffer(res.key), header: header(res.header) };
   }
 
   /** Releases a lock by its key. */
@@ -58,7 +57,7 @@ export class ElectionService {
     const res = await this.transport.unary(M.Election.campaign, { name: toKey(name, "election name"), lease: leaseOf(lease), value: toBuffer(value, "value") }, options);
     const l = res.leader;
     if (!l) throw new EtcdError("the server answered a campaign without a leader key", { rpc: M.Election.campaign.rpc });
-    return { name: buf(l.name), key: buf(l.key), revision: l.rev, lease: l.lease };
+    return { name: asBuffer(l.name), key: asBuffer(l.key), revision: l.rev, lease: l.lease };
   }
 
   /** Changes the value of a leadership. */

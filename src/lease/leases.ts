@@ -1,8 +1,9 @@
 /** Lease calls: grant, revoke, time-to-live, list, keep-alive once, and kept-alive handles. */
+import { asBuffer } from "../bytes.js";
 import { AbortedError, DeadlineExceededError, InvalidArgumentError, LeaseNotFoundError } from "../errors.js";
 import * as M from "../methods.js";
 import { header } from "../results.js";
-import type { CallOptions, Transport } from "../transport/transport.js";
+import { callOptions, type CallOptions, type Transport } from "../transport/transport.js";
 import type { ResponseHeader } from "../types.js";
 import { positive, type Int64 } from "../validate.js";
 import { LeaseKeeper } from "./keeper.js";
@@ -57,10 +58,6 @@ function leaseId(id: Int64): bigint {
   return positive(id, "lease id");
 }
 
-function callOptions(o: CallOptions): CallOptions {
-  return { signal: o.signal, timeoutMs: o.timeoutMs };
-}
-
 /** The lease API. `etcd.leases` is one; `etcd.lease(ttl)` is the usual way to get a kept-alive lease. */
 export class Leases {
   private readonly keeper: LeaseKeeper;
@@ -92,7 +89,7 @@ export class Leases {
       id: res.ID,
       ttl: Number(res.TTL),
       grantedTtl: Number(res.grantedTTL),
-      keys: res.keys.map((k) => (Buffer.isBuffer(k) ? k : Buffer.from(k.buffer, k.byteOffset, k.byteLength))),
+      keys: res.keys.map(asBuffer),
     };
   }
 

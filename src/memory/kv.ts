@@ -20,7 +20,7 @@ import {
 } from "../rpc/etcdserverpb/rpc.js";
 import type { KeyValue } from "../rpc/mvccpb/kv.js";
 import { storeErrors } from "./errors.js";
-import type { MvccStore, WriteBatch } from "./mvcc.js";
+import { inRange, type KeyRange, type MvccStore, type WriteBatch } from "./mvcc.js";
 
 /** What the KV service needs from the lease keeper. */
 export interface LeaseIndex {
@@ -240,22 +240,17 @@ function checkTxn(r: TxnRequest): void {
 }
 
 function checkDuplicates(ops: RequestOp[]): void {
-  const puts = new Set<string>();
-  const deletes: Array<{ key: string; end: string }> = [];
+  const puts = new Map<string, Uint8Array>();
+  const deletes: KeyRange[] = [];
   for (const o of ops) {
     const req = o.request;
     if (req?.$case === "requestPut") {
       const k = Buffer.from(req.value.key).toString("latin1");
       if (puts.has(k)) throw storeErrors.duplicateKey();
-      puts.add(k);
+      puts.set(k, req.value.key);
     } else if (req?.$case === "requestDeleteRange") {
-      deletes.push({ key: Buffer.from(req.value.key).toString("latin1"), end: Buffer.from(req.value.rangeEnd).toString("latin1") });
+      deletes.push(req.value);
     }
   }
-  for (const k of puts) {
-    for (const d of deletes) {
-      const hit = d.end === "" ? k === d.key : k >= d.key && (d.end === "\u0000" || k < d.end);
-      if (hit) throw storeErrors.duplicateKey();
-    }
-  }
+  for (const key of puts.values()) if (deletes.some((d) => inRange(key, d))) throw storeErrors.duplicateKey();
 }

@@ -195,7 +195,7 @@ export class WriteBatch {
     if (this.changes.length === 0) return this.store.read(range);
     const base = new Map(this.store.read(range).map((kv) => [id(kv.key), kv]));
     for (const [k, kv] of this.pending) {
-      if (!inRange(k, range)) continue;
+      if (!inRangeId(k, range)) continue;
       if (kv) base.set(k, kv);
       else base.delete(k);
     }
@@ -231,11 +231,16 @@ export class WriteBatch {
   }
 }
 
-function inRange(k: string, range: KeyRange): boolean {
+function inRangeId(k: string, range: KeyRange): boolean {
   const start = id(range.key);
   const end = id(range.rangeEnd);
   if (end === "") return k === start;
   return k >= start && (end === NUL || k < end);
+}
+
+/** Whether `key` lies in `range` as etcd reads it (end "" = the key alone, "\0" = no end). */
+export function inRange(key: Uint8Array, range: KeyRange): boolean {
+  return inRangeId(id(key), range);
 }
 
 function lowerBound(sorted: string[], k: string): number {

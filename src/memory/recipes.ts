@@ -3,6 +3,7 @@
  * the Go recipes: `<name>/<lease hex>` under the caller's lease, the oldest key by create
  * revision holds the lock or leads.
  */
+import { prefixEnd } from "../bytes.js";
 import type { KeyValue } from "../rpc/mvccpb/kv.js";
 import type { ResponseHeader } from "../rpc/etcdserverpb/rpc.js";
 import { GrpcCode } from "../errors.js";
@@ -24,12 +25,6 @@ export interface WireLeaderKey {
 
 function prefixOf(name: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(name), Buffer.from("/")]);
-}
-
-function prefixEnd(p: Buffer): Buffer {
-  const end = Buffer.from(p);
-  end[end.length - 1]!++;
-  return end;
 }
 
 export class Recipes {

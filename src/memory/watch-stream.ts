@@ -8,7 +8,7 @@ import { Event_EventType, type Event } from "../rpc/mvccpb/kv.js";
 import { GrpcCode } from "../errors.js";
 import { StoreError } from "./errors.js";
 import type { Clock } from "./leases.js";
-import type { Change, MvccStore } from "./mvcc.js";
+import { inRange, type Change, type MvccStore } from "./mvcc.js";
 
 /** etcd's default interval of progress notifications. */
 const PROGRESS_INTERVAL_MS = 10 * 60 * 1000;
@@ -134,9 +134,3 @@ export class MemoryWatchSession {
   }
 }
 
-function inRange(key: Uint8Array, r: { key: Uint8Array; rangeEnd: Uint8Array }): boolean {
-  const k = Buffer.from(key);
-  if (r.rangeEnd.length === 0) return k.equals(r.key);
-  if (Buffer.compare(k, r.key) < 0) return false;
-  return (r.rangeEnd.length === 1 && r.rangeEnd[0] === 0) || Buffer.compare(k, r.rangeEnd) < 0;
-}

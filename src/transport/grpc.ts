@@ -162,15 +162,14 @@ export class GrpcTransport implements Transport {
         return res;
       } catch (e) {
         if (e instanceof EtcdError) throw e;
-        const status0 = e as grpc.ServiceError;
+        const status = e as grpc.ServiceError;
         // An expired or stale token is refused before anything is applied: log in again, once.
-        if (token !== undefined && !reauthenticated && status0.code === grpc.status.UNAUTHENTICATED) {
+        if (token !== undefined && !reauthenticated && status.code === grpc.status.UNAUTHENTICATED) {
           this.token?.invalidate(token);
           reauthenticated = true;
           attempt--;
           continue;
         }
-        const status = e as grpc.ServiceError;
         const neverSent = status.code === grpc.status.UNAVAILABLE && NEVER_SENT.test(status.details ?? "");
         const err = errorFromStatus(status.code, status.details ?? status.message, { ...ctx, neverSent }, e);
         if (!isEndpointFailure(status.code, status.details ?? "")) throw err;

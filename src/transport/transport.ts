@@ -38,6 +38,11 @@ export interface CallOptions {
   timeoutMs?: number | undefined;
 }
 
+/** Just the call options of a larger options object (so API options never leak into a call). */
+export function callOptions(o: CallOptions): CallOptions {
+  return { signal: o.signal, timeoutMs: o.timeoutMs };
+}
+
 /** Options the API layer adds when it knows more about a request than its method does. */
 export interface UnaryOptions extends CallOptions {
   /** Overrides the method's retry class (a transaction that only reads is a read). */

@@ -42,7 +42,7 @@ export class WatchHub implements WatchCarrier {
   private readonly progressWaiters: Array<(revision: bigint) => void> = [];
   private nextId = 1n;
   /** Watches whose creation was sent on the current stream and not yet answered, oldest first. */
-  private unanswered: Watcher[] = [];
+  private readonly unanswered = new Set<Watcher>();
   private closed = false;
 
   constructor(private readonly transport: Transport) {
@@ -136,13 +136,13 @@ export class WatchHub implements WatchCarrier {
     w.isCreated = false;
     w.fragments = undefined;
     this.byId.set(id, w);
-    this.unanswered.push(w);
+    this.unanswered.add(w);
     this.stream.write(createRequest(w.spec, w.nextRevision, id));
   }
 
   private recreateAll(): void {
     this.byId.clear();
-    this.unanswered = [];
+    this.unanswered.clear();
     for (const w of this.all) this.create(w);
   }
 
@@ -151,7 +151,8 @@ export class WatchHub implements WatchCarrier {
       // etcd 3.4 refuses a creation (for example permission denied) under id -1; creations
       // are answered in order, so it is the oldest one still unanswered.
       if (res.canceled) {
-        const refused = this.unanswered.shift();
+        const refused = this.unanswered.values().next().value;
+        if (refused) this.unanswered.delete(refused);
         if (refused?.watchId !== undefined) return this.canceledByServer(refused, { ...res, watchId: refused.watchId });
         return;
       }
@@ -161,7 +162,7 @@ export class WatchHub implements WatchCarrier {
     if (!w) return;
     const h = header(res.header);
     if (res.created) {
-      this.unanswered = this.unanswered.filter((u) => u !== w);
+      this.unanswered.delete(w);
       w.created(h.revision);
     }
     if (res.canceled) return this.canceledByServer(w, res);
@@ -189,7 +190,7 @@ export class WatchHub implements WatchCarrier {
   }
 
   private canceledByServer(w: Watcher, res: WatchResponse): void {
-    this.unanswered = this.unanswered.filter((u) => u !== w);
+    this.unanswered.delete(w);
     const ctx = { rpc: M.Watch.watch.rpc, endpoint: this.stream.endpoint };
     const error =
       res.compactRevision > 0n

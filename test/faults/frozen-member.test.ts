@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Etcd, EtcdError, type WatchEvent } from "../../src/index.js";
+import { Etcd, EtcdError } from "../../src/index.js";
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
 import { elapse, memberIdsOf, uniquePrefix } from "../helpers.js";
 import { report } from "./report.js";
+import { WatchedHistory } from "./watched-history.js";
 
 const KEEPALIVE = { intervalMs: 1000, timeoutMs: 1000 };
 const CALL_TIMEOUT_MS = 4000;
@@ -35,14 +36,7 @@ describe("a frozen member", () => {
       assert.ok(frozen, "the pinned member");
       assert.equal(etcd.watches()[0]!.endpoint, frozen.endpoint);
 
-      const seen: WatchEvent[] = [];
-      let target = Infinity;
-      const reading = (async () => {
-        for await (const batch of watcher) {
-          seen.push(...batch.events);
-          if (seen.length >= target) break;
-        }
-      })();
+      const watched = new WatchedHistory(watcher);
 
       frozen.pause();
       const frozenAt = Date.now();
@@ -75,17 +69,9 @@ describe("a frozen member", () => {
       await elapse(2000);
       await etcd.put(`${p}after`, "x");
       const stored = await etcd.range(p, { prefix: true, sort: { target: "mod", order: "ascend" } });
-      target = stored.kvs.length;
-      if (seen.length >= target) watcher.cancel();
-      const bound = setTimeout(() => watcher.cancel(), 30_000);
-      await reading;
-      clearTimeout(bound);
-      assert.deepEqual(
-        seen.map((e) => `${e.kv.key.toString()}@${e.kv.modRevision}`),
-        stored.kvs.map((kv) => `${kv.key.toString()}@${kv.modRevision}`),
-      );
+      await watched.assertMatches(stored, "the watcher saw the store's history exactly once, in order");
       assert.ok(lease.alive, "the kept lease survived the freeze");
-      report(t, "frozen member", { frozenMs: FROZEN_MS, keepAliveIntervalMs: KEEPALIVE.intervalMs, keepAliveTimeoutMs: KEEPALIVE.timeoutMs, firstSuccessAfterMs: firstSuccessMs, longestCallMs, writes: i, failedWrites: failures, watchedEvents: seen.length });
+      report(t, "frozen member", { frozenMs: FROZEN_MS, keepAliveIntervalMs: KEEPALIVE.intervalMs, keepAliveTimeoutMs: KEEPALIVE.timeoutMs, firstSuccessAfterMs: firstSuccessMs, longestCallMs, writes: i, failedWrites: failures, watchedEvents: watched.seen.length });
     } finally {
       await etcd.close();
     }

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Etcd, EtcdError, LeaseLostError, type WatchEvent } from "../../src/index.js";
+import { Etcd, EtcdError, LeaseLostError } from "../../src/index.js";
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
 import { elapse, uniquePrefix } from "../helpers.js";
 import { report } from "./report.js";
+import { WatchedHistory } from "./watched-history.js";
 
 const OUTAGE_MS = 5000;
 
@@ -24,14 +25,7 @@ describe("a full outage", () => {
       const short = await etcd.lease(2);
       const watcher = etcd.watch(p, { prefix: true });
       await watcher.ready;
-      const seen: WatchEvent[] = [];
-      let target = Infinity;
-      const reading = (async () => {
-        for await (const batch of watcher) {
-          seen.push(...batch.events);
-          if (seen.length >= target) break;
-        }
-      })();
+      const watched = new WatchedHistory(watcher);
       for (let i = 0; i < 100; i++) await etcd.put(`${p}before-${i}`, "x");
 
       const down = Date.now();
@@ -57,23 +51,14 @@ describe("a full outage", () => {
         }
       }
       const stored = await etcd.range(p, { prefix: true, sort: { target: "mod", order: "ascend" } });
-      target = stored.kvs.length;
-      if (seen.length >= target) watcher.cancel();
-      const bound = setTimeout(() => watcher.cancel(), 30_000);
-      await reading;
-      clearTimeout(bound);
-      assert.deepEqual(
-        seen.map((e) => `${e.kv.key.toString()}@${e.kv.modRevision}`),
-        stored.kvs.map((kv) => `${kv.key.toString()}@${kv.modRevision}`),
-        "the watch resumed from its revision: every event once, in order",
-      );
+      await watched.assertMatches(stored, "the watch resumed from its revision: every event once, in order");
 
       const lost = await short.closed;
       assert.ok(lost instanceof LeaseLostError && lost.reason === "unrefreshed", String(lost));
       assert.ok(long.alive, "a lease whose TTL outlived the outage is still kept alive");
       const ttl = await etcd.leases.timeToLive(long.id);
       assert.ok(ttl && ttl.ttl > 0);
-      report(t, "full outage", { outageMs, recoveredAfterMs, watchedEvents: seen.length, longLeaseTtl: 30, longLeaseAlive: long.alive, shortLeaseTtl: 2, shortLeaseLost: lost.reason });
+      report(t, "full outage", { outageMs, recoveredAfterMs, watchedEvents: watched.seen.length, longLeaseTtl: 30, longLeaseAlive: long.alive, shortLeaseTtl: 2, shortLeaseLost: lost.reason });
     } finally {
       await etcd.close();
     }

@@ -7,9 +7,10 @@
  * still be alive.
  */
 import assert from "node:assert/strict";
-import { Etcd, EtcdError, type Lease, type WatchEvent } from "../../src/index.js";
+import { Etcd, EtcdError, type Lease } from "../../src/index.js";
 import type { EtcdCluster, EtcdMember } from "../../src/testing/index.js";
 import { runPool, uniquePrefix } from "../helpers.js";
+import { WatchedHistory } from "./watched-history.js";
 
 export interface LoadScenario {
   puts: number;
@@ -40,14 +41,7 @@ export async function runLoadScenario(cluster: EtcdCluster, s: LoadScenario): Pr
     await watcher.ready;
     const victim = await s.victim(etcd, cluster);
 
-    const seen: WatchEvent[] = [];
-    let target = Infinity;
-    const reading = (async () => {
-      for await (const batch of watcher) {
-        seen.push(...batch.events);
-        if (seen.length >= target) break;
-      }
-    })();
+    const watched = new WatchedHistory(watcher);
 
     const results = await runPool(s.puts, s.inFlight, (i) => etcd.put(`${p}${i}`, String(i)), async (done) => {
       if (done === s.killAfter) await victim.kill();
@@ -75,16 +69,7 @@ export async function runLoadScenario(cluster: EtcdCluster, s: LoadScenario): Pr
       }
     });
 
-    target = stored.kvs.length;
-    if (seen.length >= target) watcher.cancel();
-    const bound = setTimeout(() => watcher.cancel(), 30_000);
-    await reading;
-    clearTimeout(bound);
-    assert.deepEqual(
-      seen.map((e) => `${e.kv.key.toString()}@${e.kv.modRevision}`),
-      stored.kvs.map((kv) => `${kv.key.toString()}@${kv.modRevision}`),
-      "watched events equal the store's history of the prefix",
-    );
+    await watched.assertMatches(stored, "watched events equal the store's history of the prefix");
 
     let alive = 0;
     for (const lease of leases) {
@@ -98,7 +83,7 @@ export async function runLoadScenario(cluster: EtcdCluster, s: LoadScenario): Pr
       failedOutcomeUnknown: unknown,
       failedNotApplied: notApplied,
       storedUnacknowledged: stored.kvs.length - acknowledged.size,
-      watchedEvents: seen.length,
+      watchedEvents: watched.seen.length,
       leasesAlive: alive,
       elapsedMs: Date.now() - started,
     };
