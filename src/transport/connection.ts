@@ -1,5 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Endpoint } from "./endpoint.js";
+import { encodeHeaders } from "./h2/hpack.js";
+import { H2Session, type H2Call, type UnaryCallback } from "./h2/session.js";
 
 /** TLS settings for `https://` endpoints. */
 export interface TlsOptions {
@@ -39,9 +41,19 @@ function credentialsFor(endpoint: Endpoint, tls: TlsOptions | undefined): grpc.C
   return grpc.credentials.createSsl(toBuffer(tls?.ca), toBuffer(tls?.key), toBuffer(tls?.cert));
 }
 
-/** One gRPC channel to one endpoint, with the health the balancer needs. */
+/**
+ * Everything the client keeps for one endpoint, with the health the balancer needs: an
+ * HTTP/2 session of our own for unary calls and a grpc-js channel for streams.
+ */
 export class Connection {
+  /** The grpc-js channel: watch, keep-alive, snapshot and other streams. */
   readonly client: grpc.Client;
+  /** The session new unary calls go to (replaced when it closes or drains). */
+  private session: H2Session | undefined;
+  /** Every session still open, including draining ones finishing their calls. */
+  private readonly sessions = new Set<H2Session>();
+  private readonly headerBlocks = new Map<string, Buffer>();
+  private tokenBlock: { token: string; block: Buffer } | undefined;
   /** Calls and streams currently running on this connection. */
   inFlight = 0;
   /** Until this time (ms since epoch) the balancer avoids this endpoint. */
@@ -51,7 +63,7 @@ export class Connection {
 
   constructor(
     readonly endpoint: Endpoint,
-    settings: ConnectionSettings,
+    private readonly settings: ConnectionSettings,
   ) {
     const options: grpc.ClientOptions = {
       "grpc.keepalive_time_ms": settings.keepAlive.intervalMs,
@@ -71,6 +83,95 @@ export class Connection {
     if (settings.tls?.serverName) options["grpc.ssl_target_name_override"] = settings.tls.serverName;
     if (settings.tls?.serverName) options["grpc.default_authority"] = settings.tls.serverName;
     this.client = new grpc.Client(endpoint.target, credentialsFor(endpoint, settings.tls), options);
+  }
+
+  /** True when a unary call can start at once. */
+  unaryReady(): boolean {
+    return this.session?.usable === true;
+  }
+
+  /** The state of the unary session, for `info()`. */
+  unaryState(): "connected" | "connecting" | "idle" {
+    const s = this.session;
+    if (!s || s.state === "closed") return "idle";
+    return s.state === "ready" ? "connected" : "connecting";
+  }
+
+  private currentSession(): H2Session {
+    const open = this.session;
+    if (open && open.state !== "closed" && !open.draining) return open;
+    const s = new H2Session({
+      endpoint: this.endpoint,
+      tls: this.settings.tls && {
+        ca: toBuffer(this.settings.tls.ca) ?? undefined,
+        cert: toBuffer(this.settings.tls.cert) ?? undefined,
+        key: toBuffer(this.settings.tls.key) ?? undefined,
+        serverName: this.settings.tls.serverName,
+      },
+      keepAlive: this.settings.keepAlive,
+    });
+    s.onClosed = () => {
+      this.sessions.delete(s);
+      if (this.session === s) this.session = undefined;
+    };
+    this.sessions.add(s);
+    this.session = s;
+    return s;
+  }
+
+  /**
+   * Resolves once the unary session is connected. Rejects as soon as the connection
+   * attempt fails (refused, TLS failure) or at the deadline, so callers can move to another
+   * endpoint knowing nothing was sent.
+   */
+  connectUnary(deadline: number): Promise<void> {
+    const s = this.currentSession();
+    if (s.state === "ready") return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        s.destroy("connect timed out");
+        reject(new Error("connect timed out"));
+      }, Math.max(0, deadline - Date.now()));
+      s.ready.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** Starts a unary call on the current session (`message` is gRPC-framed). */
+  unary(path: string, message: Buffer, requireLeader: boolean, token: string | undefined, deadline: number, callback: UnaryCallback): H2Call {
+    return this.currentSession().unary(this.headerBlock(path, requireLeader, token), message, deadline, callback);
+  }
+
+  /** The request header block of a call, built once per method and reused. */
+  private headerBlock(path: string, requireLeader: boolean, token: string | undefined): Buffer {
+    const key = requireLeader ? path : `${path}\0`;
+    let block = this.headerBlocks.get(key);
+    if (!block) {
+      const fields: Array<[string, string]> = [
+        [":method", "POST"],
+        [":scheme", this.endpoint.secure ? "https" : "http"],
+        [":path", path],
+        [":authority", this.settings.tls?.serverName ?? this.endpoint.target],
+        ["content-type", "application/grpc"],
+        ["te", "trailers"],
+        ["user-agent", "etcd-ts"],
+      ];
+      // See callMetadata: a member without a leader refuses at once instead of hanging.
+      if (requireLeader) fields.push(["hasleader", "true"]);
+      block = encodeHeaders(fields);
+      this.headerBlocks.set(key, block);
+    }
+    if (token === undefined) return block;
+    if (this.tokenBlock?.token !== token) this.tokenBlock = { token, block: encodeHeaders([["token", token]]) };
+    return Buffer.concat([block, this.tokenBlock.block]);
   }
 
   state(connect = false): State {
@@ -121,6 +222,7 @@ export class Connection {
   }
 
   close(): void {
+    for (const s of [...this.sessions]) s.close();
     this.client.close();
   }
 }

@@ -6,7 +6,7 @@ import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
 import { Balancer, type Balancing } from "./balancer.js";
 import { Connection, type ConnectionSettings, type KeepAliveOptions, type TlsOptions } from "./connection.js";
 import { parseEndpoints, type Endpoint } from "./endpoint.js";
-import { callMetadata, passThrough } from "./grpc-call.js";
+import { CallFailure } from "./h2/session.js";
 import { GrpcStream } from "./grpc-stream.js";
 import * as M from "../methods.js";
 import { AuthToken, type Credentials } from "./auth-token.js";
@@ -36,8 +36,14 @@ export const grpcDefaults = {
   retry: defaultRetry,
 };
 
-// Details grpc-js gives when no connection carried the call: nothing reached a server.
-const NEVER_SENT = /No connection established|ECONNREFUSED|connect EHOSTUNREACH|connect ENETUNREACH|Connection dropped before request/i;
+/** A request message with gRPC's length prefix (uncompressed). */
+function grpcFrame(body: Uint8Array): Buffer {
+  const framed = Buffer.allocUnsafe(5 + body.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(body.length, 1);
+  framed.set(body, 5);
+  return framed;
+}
 
 interface Pending {
   cancel(): void;
@@ -88,14 +94,15 @@ export class GrpcTransport implements Transport {
     const now = Date.now();
     return this.balancer.all.map((c) => {
       const s = c.state();
+      const unary = c.unaryState();
       const retryInMs = Math.max(0, c.avoidUntil - now);
       const state: ConnectionInfo["state"] =
-        s === grpc.connectivityState.READY
-          ? "connected"
-          : s === grpc.connectivityState.CONNECTING
-            ? "connecting"
-            : s === grpc.connectivityState.SHUTDOWN
-              ? "closed"
+        s === grpc.connectivityState.SHUTDOWN
+          ? "closed"
+          : unary === "connected" || s === grpc.connectivityState.READY
+            ? "connected"
+            : unary === "connecting" || s === grpc.connectivityState.CONNECTING
+              ? "connecting"
               : s === grpc.connectivityState.TRANSIENT_FAILURE || retryInMs > 0
                 ? "backing off"
                 : "idle";
@@ -123,8 +130,7 @@ export class GrpcTransport implements Transport {
     }
     const deadline = Date.now() + timeoutMs;
     const readOnly = (options.retry ?? method.retry) === "read";
-    const encoded = method.encode(request);
-    const bytes = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength);
+    const message = grpcFrame(method.encode(request));
     const retry = this.options.retry;
     const tried = new Set<Connection>();
     let lastError: EtcdError | undefined;
@@ -141,38 +147,38 @@ export class GrpcTransport implements Transport {
       const conn = target ?? this.balancer.pick(tried);
       const ctx = { rpc: method.rpc, endpoint: conn.endpoint.raw, readOnly, neverSent: true };
       if (Date.now() >= deadline) break;
-      try {
-        await this.ready(conn, deadline, signal);
-      } catch (e) {
-        if (e instanceof EtcdError) throw e;
-        conn.markFailed();
-        tried.add(conn);
-        lastError = new UnavailableError(`cannot connect to ${conn.endpoint.raw}: ${(e as Error).message}`, {
-          ...ctx,
-          code: grpc.status.UNAVAILABLE,
-        });
-        continue;
+      if (!conn.unaryReady()) {
+        try {
+          await this.ready(conn, deadline, signal, "unary");
+        } catch (e) {
+          if (e instanceof EtcdError) throw e;
+          conn.markFailed();
+          tried.add(conn);
+          lastError = new UnavailableError(`cannot connect to ${conn.endpoint.raw}: ${(e as Error).message}`, {
+            ...ctx,
+            code: grpc.status.UNAVAILABLE,
+          });
+          continue;
+        }
       }
       const pendingToken = this.tokenFor(method as Method<unknown, unknown>);
       // No extra await on the hot path when the client does not log in.
       const token = pendingToken && (await pendingToken);
       try {
-        const res = await this.callOnce(conn, method, bytes, deadline, signal, options, token);
+        const res = await this.callOnce(conn, method, message, deadline, signal, options, token);
         conn.markHealthy();
         return res;
       } catch (e) {
-        if (e instanceof EtcdError) throw e;
-        const status = e as grpc.ServiceError;
+        if (!(e instanceof CallFailure)) throw e;
         // An expired or stale token is refused before anything is applied: log in again, once.
-        if (token !== undefined && !reauthenticated && status.code === grpc.status.UNAUTHENTICATED) {
+        if (token !== undefined && !reauthenticated && e.code === grpc.status.UNAUTHENTICATED) {
           this.token?.invalidate(token);
           reauthenticated = true;
           attempt--;
           continue;
         }
-        const neverSent = status.code === grpc.status.UNAVAILABLE && NEVER_SENT.test(status.details ?? "");
-        const err = errorFromStatus(status.code, status.details ?? status.message, { ...ctx, neverSent }, e);
-        if (!isEndpointFailure(status.code, status.details ?? "")) throw err;
+        const err = errorFromStatus(e.code, e.details, { ...ctx, neverSent: e.neverSent }, e);
+        if (!isEndpointFailure(e.code, e.details)) throw err;
         await this.throwIfTls(conn, e, method.rpc);
         conn.markFailed();
         tried.add(conn);
@@ -200,11 +206,11 @@ export class GrpcTransport implements Transport {
     return conn;
   }
 
-  /** Waits until `conn` is connected, bounded by the dial timeout; aborts with the signal. */
-  private async ready(conn: Connection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
-    if (conn.state() === grpc.connectivityState.READY) return;
+  /** Waits until `conn` is connected (its unary session, or its stream channel), bounded by the dial timeout; aborts with the signal. */
+  private async ready(conn: Connection, deadline: number, signal: AbortSignal | undefined, kind: "unary" | "stream"): Promise<void> {
+    if (kind === "unary" ? conn.unaryReady() : conn.state() === grpc.connectivityState.READY) return;
     try {
-      await this.connect(conn, deadline, signal);
+      await this.connect(conn, deadline, signal, kind);
     } catch (e) {
       await this.throwIfTls(conn, e);
       throw e;
@@ -218,20 +224,21 @@ export class GrpcTransport implements Transport {
     if (reason) throw new TlsError(`TLS with ${conn.endpoint.raw} failed: ${reason}`, { rpc, endpoint: conn.endpoint.raw, cause });
   }
 
-  private async connect(conn: Connection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+  private async connect(conn: Connection, deadline: number, signal: AbortSignal | undefined, kind: "unary" | "stream"): Promise<void> {
     const dialDeadline = Math.min(deadline, Date.now() + this.options.dialTimeoutMs);
-    if (!signal) return conn.connect(dialDeadline);
+    const connecting = kind === "unary" ? conn.connectUnary(dialDeadline) : conn.connect(dialDeadline);
+    if (!signal) return connecting;
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => reject(abortedError(signal, { endpoint: conn.endpoint.raw }));
       signal.addEventListener("abort", onAbort, { once: true });
-      conn.connect(dialDeadline).then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+      connecting.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
     });
   }
 
   private callOnce<Req, Res>(
     conn: Connection,
     method: Method<Req, Res>,
-    bytes: Buffer,
+    message: Buffer,
     deadline: number,
     signal: AbortSignal | undefined,
     options: UnaryOptions,
@@ -262,19 +269,15 @@ export class GrpcTransport implements Transport {
       conn.inFlight++;
       this.pending.add(entry);
       signal?.addEventListener("abort", onAbort, { once: true });
-      const call = conn.client.makeUnaryRequest<Buffer, Res>(
-        method.path,
-        passThrough,
-        (buf) => method.decode(buf),
-        bytes,
-        callMetadata(options.requireLeader !== false, token),
-        { deadline },
-        (err, value) => {
-          if (!finish()) return;
-          if (err) reject(err);
-          else resolve(value as Res);
-        },
-      );
+      const call = conn.unary(method.path, message, options.requireLeader !== false, token, deadline, (failure, bytes) => {
+        if (!finish()) return;
+        if (failure) return reject(failure);
+        try {
+          resolve(method.decode(bytes!));
+        } catch (e) {
+          reject(new CallFailure(grpc.status.INTERNAL, `cannot decode the response: ${(e as Error).message}`, false));
+        }
+      });
     });
   }
 
@@ -291,7 +294,7 @@ export class GrpcTransport implements Transport {
       if (tried.size >= this.balancer.all.length) tried.clear();
       const conn = target ?? this.balancer.pick(tried);
       try {
-        await this.ready(conn, Date.now() + this.options.dialTimeoutMs, signal);
+        await this.ready(conn, Date.now() + this.options.dialTimeoutMs, signal, "stream");
       } catch (e) {
         if (e instanceof EtcdError) throw e;
         conn.markFailed();

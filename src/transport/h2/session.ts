@@ -1,0 +1,591 @@
+/**
+ * One HTTP/2 connection to one member, carrying unary gRPC calls: the hot path of every
+ * KV, lease and admin call. It speaks the frames directly on a TCP or TLS socket (no
+ * node:http2, no grpc-js), which costs a fraction of the CPU per call (docs/benchmarks.md).
+ * Streams (watch, keep-alive) stay on grpc-js.
+ */
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { GrpcCode } from "../../errors.js";
+import type { Endpoint } from "../endpoint.js";
+import {
+  DEFAULT_MAX_FRAME,
+  DEFAULT_WINDOW,
+  Flag,
+  FRAME_HEADER,
+  FrameType,
+  frame,
+  goAwayFrame,
+  H2Error,
+  MAX_WINDOW,
+  PREFACE,
+  rstStreamFrame,
+  Setting,
+  settingsFrame,
+  windowUpdateFrame,
+  writeFrameHeader,
+} from "./frames.js";
+import { HpackDecoder, HpackError } from "./hpack.js";
+import { HuffmanError } from "./huffman.js";
+
+/** How a call failed, in gRPC terms, and whether the request provably never reached the server. */
+export class CallFailure extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+    readonly neverSent: boolean,
+  ) {
+    super(details);
+  }
+}
+
+/** Called once per call with its failure or its response message. */
+export type UnaryCallback = (failure: CallFailure | undefined, message: Buffer | undefined) => void;
+
+export interface SessionSettings {
+  endpoint: Endpoint;
+  /** For https endpoints: CA, client certificate and key, server name. */
+  tls?: { ca?: string | Buffer | undefined; cert?: string | Buffer | undefined; key?: string | Buffer | undefined; serverName?: string | undefined } | undefined;
+  keepAlive: { intervalMs: number; timeoutMs: number };
+}
+
+/** A started call: it can be cancelled (the server is told with RST_STREAM). */
+export interface H2Call {
+  cancel(): void;
+}
+
+const SWEEP_MS = 25;
+
+class UnaryStream implements H2Call {
+  id = 0;
+  chunks: Buffer[] = [];
+  received = 0;
+  sawHeaders = false;
+  httpStatus: string | undefined;
+  grpcStatus: string | undefined;
+  grpcMessage: string | undefined;
+  sendWindow = 0;
+  /** Request bytes (gRPC-framed) not yet sent because of flow control. */
+  unsent: Buffer | undefined;
+  done = false;
+
+  constructor(
+    readonly session: H2Session,
+    readonly headerBlock: Buffer,
+    readonly message: Buffer,
+    readonly deadline: number,
+    readonly callback: UnaryCallback,
+  ) {}
+
+  cancel(): void {
+    this.session.cancel(this);
+  }
+}
+
+/** An HTTP/2 client connection for unary gRPC calls. */
+export class H2Session {
+  state: "connecting" | "ready" | "closed" = "connecting";
+  /** No new calls: the server sent GOAWAY, stream ids ran out, or the session is closing. */
+  draining = false;
+  /** Resolves when the server's first SETTINGS arrived; rejects if the connection fails first. */
+  readonly ready: Promise<void>;
+  /** Why the session closed (set once closed). */
+  closeReason: string | undefined;
+  /** Called once when the session has closed. */
+  onClosed: (() => void) | undefined;
+
+  private readonly socket: Socket;
+  private readonly decoder = new HpackDecoder();
+  private readonly streams = new Map<number, UnaryStream>();
+  private readonly queued: UnaryStream[] = [];
+  private readonly blocked: UnaryStream[] = [];
+  private nextId = 1;
+  private maxConcurrent = Infinity;
+  private peerInitialWindow = DEFAULT_WINDOW;
+  private peerMaxFrame = DEFAULT_MAX_FRAME;
+  private connSendWindow = DEFAULT_WINDOW;
+  private recvUnacked = 0;
+  private goAwayLastId = MAX_WINDOW;
+  private inbuf: Buffer | undefined;
+  private out: Buffer[] = [];
+  private flushQueued = false;
+  private headerStream = 0;
+  private headerParts: Buffer[] = [];
+  private headerEndStream = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private lastPingSent = 0;
+  private pingOutstanding = false;
+  private resolveReady!: () => void;
+  private rejectReady!: (e: Error) => void;
+
+  constructor(private readonly settings: SessionSettings) {
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // A failed connection is reported through `ready` to whoever waits; nobody may not wait.
+    this.ready.catch(() => undefined);
+    const { endpoint, tls } = settings;
+    const onConnect = (): void => {
+      this.socket.setNoDelay(true);
+      this.socket.write(
+        Buffer.concat([
+          PREFACE,
+          settingsFrame([
+            [Setting.ENABLE_PUSH, 0],
+            [Setting.INITIAL_WINDOW_SIZE, MAX_WINDOW],
+          ]),
+          windowUpdateFrame(0, MAX_WINDOW - DEFAULT_WINDOW),
+        ]),
+      );
+    };
+    if (endpoint.secure) {
+      const isIp = /^[\d.]+$|:/.test(endpoint.host);
+      this.socket = tlsConnect(
+        {
+          host: endpoint.host,
+          port: endpoint.port,
+          ca: tls?.ca,
+          cert: tls?.cert,
+          key: tls?.key,
+          servername: tls?.serverName ?? (isIp ? undefined : endpoint.host),
+          ALPNProtocols: ["h2"],
+        },
+        onConnect,
+      );
+    } else {
+      this.socket = netConnect({ host: endpoint.host, port: endpoint.port }, onConnect);
+    }
+    this.socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    this.socket.on("error", (e: Error) => this.destroy(e.message));
+    this.socket.on("close", () => this.destroy("connection closed"));
+    this.socket.on("end", () => this.destroy("connection closed by the server"));
+  }
+
+  /** True when new calls may start here. */
+  get usable(): boolean {
+    return this.state === "ready" && !this.draining;
+  }
+
+  /** Calls running (or waiting for a stream slot) on this session. */
+  get active(): number {
+    return this.streams.size + this.queued.length;
+  }
+
+  /**
+   * Starts a unary call: `headerBlock` is the HPACK-encoded request header block,
+   * `message` the gRPC-framed request. The callback runs exactly once unless the call is
+   * cancelled first.
+   */
+  unary(headerBlock: Buffer, message: Buffer, deadline: number, callback: UnaryCallback): H2Call {
+    const s = new UnaryStream(this, headerBlock, message, deadline, callback);
+    if (!this.usable) {
+      this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${this.settings.endpoint.raw} is not open`, true));
+      return s;
+    }
+    if (this.streams.size >= this.maxConcurrent) this.queued.push(s);
+    else this.start(s);
+    this.armSweep();
+    return s;
+  }
+
+  private start(s: UnaryStream): void {
+    s.id = this.nextId;
+    this.nextId += 2;
+    if (this.nextId > MAX_WINDOW) this.draining = true;
+    s.sendWindow = this.peerInitialWindow;
+    this.streams.set(s.id, s);
+    const block = s.headerBlock;
+    const msg = s.message;
+    if (block.length <= this.peerMaxFrame && msg.length <= this.peerMaxFrame && msg.length <= s.sendWindow && msg.length <= this.connSendWindow) {
+      // The common case: one HEADERS and one DATA frame, written as one buffer.
+      const buf = Buffer.allocUnsafe(2 * FRAME_HEADER + block.length + msg.length);
+      writeFrameHeader(buf, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS, s.id);
+      block.copy(buf, FRAME_HEADER);
+      const at = FRAME_HEADER + block.length;
+      writeFrameHeader(buf, at, msg.length, FrameType.DATA, Flag.END_STREAM, s.id);
+      msg.copy(buf, at + FRAME_HEADER);
+      s.sendWindow -= msg.length;
+      this.connSendWindow -= msg.length;
+      this.send(buf);
+      return;
+    }
+    this.sendHeaders(s.id, block);
+    s.unsent = msg;
+    this.sendData(s);
+  }
+
+  private sendHeaders(id: number, block: Buffer): void {
+    const max = this.peerMaxFrame;
+    for (let off = 0; off < block.length || off === 0; off += max) {
+      const part = block.subarray(off, off + max);
+      const last = off + max >= block.length;
+      const type = off === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+      this.send(frame(type, last ? Flag.END_HEADERS : 0, id, part));
+      if (last) break;
+    }
+  }
+
+  /** Sends as much of the stream's unsent request as the flow-control windows allow. */
+  private sendData(s: UnaryStream): void {
+    let rest = s.unsent!;
+    while (rest.length > 0) {
+      const n = Math.min(rest.length, this.peerMaxFrame, s.sendWindow, this.connSendWindow);
+      if (n <= 0) break;
+      const last = n === rest.length;
+      this.send(frame(FrameType.DATA, last ? Flag.END_STREAM : 0, s.id, rest.subarray(0, n)));
+      s.sendWindow -= n;
+      this.connSendWindow -= n;
+      rest = rest.subarray(n);
+    }
+    if (rest.length === 0 && s.message.length === 0) this.send(frame(FrameType.DATA, Flag.END_STREAM, s.id));
+    if (rest.length === 0) {
+      s.unsent = undefined;
+      return;
+    }
+    s.unsent = rest;
+    if (!this.blocked.includes(s)) this.blocked.push(s);
+  }
+
+  private flushBlocked(): void {
+    for (const s of this.blocked.splice(0)) if (!s.done && s.unsent) this.sendData(s);
+  }
+
+  /** Abandons a call: the server is told to stop with RST_STREAM(CANCEL). */
+  cancel(s: UnaryStream): void {
+    if (s.done) return;
+    s.done = true;
+    const q = this.queued.indexOf(s);
+    if (q >= 0) {
+      this.queued.splice(q, 1);
+      return;
+    }
+    this.streams.delete(s.id);
+    if (this.state !== "closed") this.send(rstStreamFrame(s.id, H2Error.CANCEL));
+    this.startQueued();
+  }
+
+  private send(b: Buffer): void {
+    this.out.push(b);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      // Everything a burst of calls writes in one turn of the event loop goes out in one write.
+      process.nextTick(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    if (this.state === "closed" || this.out.length === 0) {
+      this.out = [];
+      return;
+    }
+    const chunk = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
+    this.out = [];
+    this.socket.write(chunk);
+  };
+
+  private onData(chunk: Buffer): void {
+    const buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
+    this.inbuf = undefined;
+    let off = 0;
+    try {
+      while (buf.length - off >= FRAME_HEADER && this.state !== "closed") {
+        const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
+        if (buf.length - off < FRAME_HEADER + len) break;
+        const type = buf[off + 3]!;
+        const flags = buf[off + 4]!;
+        const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
+        const payload = buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len);
+        off += FRAME_HEADER + len;
+        this.onFrame(type, flags, id, payload);
+      }
+    } catch (e) {
+      const code = e instanceof HpackError || e instanceof HuffmanError ? H2Error.COMPRESSION_ERROR : H2Error.PROTOCOL_ERROR;
+      this.send(goAwayFrame(0, code));
+      this.flush();
+      this.destroy(`protocol error from the server: ${(e as Error).message}`);
+      return;
+    }
+    if (off < buf.length) this.inbuf = off === 0 ? buf : buf.subarray(off);
+  }
+
+  private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
+    if (this.headerStream !== 0 && type !== FrameType.CONTINUATION) throw new Error("header block interrupted");
+    switch (type) {
+      case FrameType.DATA:
+        return this.onDataFrame(flags, id, payload);
+      case FrameType.HEADERS: {
+        let start = 0;
+        let end = payload.length;
+        if (flags & Flag.PADDED) {
+          start = 1;
+          end -= payload[0]!;
+        }
+        if (flags & Flag.PRIORITY) start += 5;
+        if (start > end) throw new Error("bad HEADERS padding");
+        const block = payload.subarray(start, end);
+        if (flags & Flag.END_HEADERS) return this.onHeaderBlock(id, block, (flags & Flag.END_STREAM) !== 0);
+        this.headerStream = id;
+        this.headerParts = [Buffer.from(block)];
+        this.headerEndStream = (flags & Flag.END_STREAM) !== 0;
+        return;
+      }
+      case FrameType.CONTINUATION: {
+        if (id !== this.headerStream || id === 0) throw new Error("unexpected CONTINUATION");
+        this.headerParts.push(Buffer.from(payload));
+        if (!(flags & Flag.END_HEADERS)) return;
+        const block = Buffer.concat(this.headerParts);
+        this.headerStream = 0;
+        this.headerParts = [];
+        return this.onHeaderBlock(id, block, this.headerEndStream);
+      }
+      case FrameType.RST_STREAM:
+        return this.onReset(id, payload.readUInt32BE(0));
+      case FrameType.SETTINGS:
+        if (!(flags & Flag.ACK)) this.onSettings(payload);
+        return;
+      case FrameType.PING:
+        if (flags & Flag.ACK) this.pingOutstanding = false;
+        else this.send(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(payload)));
+        return;
+      case FrameType.GOAWAY:
+        return this.onGoAway(payload.readUInt32BE(0) & 0x7fffffff, payload.readUInt32BE(4), payload.subarray(8).toString());
+      case FrameType.WINDOW_UPDATE: {
+        const inc = payload.readUInt32BE(0) & 0x7fffffff;
+        if (id === 0) this.connSendWindow += inc;
+        else {
+          const s = this.streams.get(id);
+          if (s) s.sendWindow += inc;
+        }
+        if (this.blocked.length > 0) this.flushBlocked();
+        return;
+      }
+      case FrameType.PUSH_PROMISE:
+        throw new Error("PUSH_PROMISE although push is disabled");
+      default:
+        return; // PRIORITY and unknown frame types are ignored.
+    }
+  }
+
+  private onDataFrame(flags: number, id: number, payload: Buffer): void {
+    this.recvUnacked += payload.length;
+    if (this.recvUnacked >= MAX_WINDOW / 2) {
+      this.send(windowUpdateFrame(0, this.recvUnacked));
+      this.recvUnacked = 0;
+    }
+    const s = this.streams.get(id);
+    if (!s) return;
+    let data = payload;
+    if (flags & Flag.PADDED) data = payload.subarray(1, payload.length - payload[0]!);
+    if (data.length > 0) {
+      s.chunks.push(data);
+      s.received += data.length;
+    }
+    if (flags & Flag.END_STREAM) this.finish(s, "the server ended the call without trailers");
+  }
+
+  private onHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
+    // Every block is decoded, even of a call nobody waits for: the table is shared.
+    const fields = this.decoder.decode(block);
+    const s = this.streams.get(id);
+    if (!s) return;
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i]!;
+      if (name === ":status") s.httpStatus = fields[i + 1];
+      else if (name === "grpc-status") s.grpcStatus = fields[i + 1];
+      else if (name === "grpc-message") s.grpcMessage = fields[i + 1];
+    }
+    s.sawHeaders = true;
+    if (endStream) this.finish(s, undefined);
+  }
+
+  private finish(s: UnaryStream, problem: string | undefined): void {
+    this.streams.delete(s.id);
+    if (s.unsent) this.send(rstStreamFrame(s.id, H2Error.CANCEL));
+    this.startQueued();
+    if (s.done) return;
+    const status = s.grpcStatus;
+    if (status === undefined) {
+      const http = s.httpStatus;
+      if (http !== undefined && http !== "200") return this.fail(s, new CallFailure(codeOfHttpStatus(http), `the server answered HTTP status ${http}`, false));
+      return this.fail(s, new CallFailure(GrpcCode.INTERNAL, problem ?? "the server ended the call without a gRPC status", false));
+    }
+    const code = Number(status);
+    if (code !== GrpcCode.OK) return this.fail(s, new CallFailure(Number.isInteger(code) ? code : GrpcCode.UNKNOWN, decodeGrpcMessage(s.grpcMessage ?? ""), false));
+    const all = s.chunks.length === 1 ? s.chunks[0]! : Buffer.concat(s.chunks, s.received);
+    if (all.length < 5) return this.fail(s, new CallFailure(GrpcCode.INTERNAL, "the server sent no response message", false));
+    if (all[0] !== 0) return this.fail(s, new CallFailure(GrpcCode.INTERNAL, "the server sent a compressed message without being asked to", false));
+    const len = all.readUInt32BE(1);
+    if (all.length < 5 + len) return this.fail(s, new CallFailure(GrpcCode.INTERNAL, "the response message is truncated", false));
+    s.done = true;
+    s.callback(undefined, all.subarray(5, 5 + len));
+  }
+
+  private fail(s: UnaryStream, failure: CallFailure): void {
+    if (s.done) return;
+    s.done = true;
+    s.callback(failure, undefined);
+  }
+
+  private onReset(id: number, code: number): void {
+    const s = this.streams.get(id);
+    if (!s) return;
+    this.streams.delete(id);
+    this.startQueued();
+    const what = `the server reset the call (HTTP/2 error ${code})`;
+    if (code === H2Error.REFUSED_STREAM) return this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `${what}: refused before processing`, true));
+    const grpcCode =
+      code === H2Error.CANCEL
+        ? GrpcCode.CANCELLED
+        : code === H2Error.ENHANCE_YOUR_CALM
+          ? GrpcCode.RESOURCE_EXHAUSTED
+          : code === H2Error.INADEQUATE_SECURITY
+            ? GrpcCode.PERMISSION_DENIED
+            : GrpcCode.INTERNAL;
+    this.fail(s, new CallFailure(grpcCode, what, false));
+  }
+
+  private onSettings(payload: Buffer): void {
+    for (let i = 0; i + 6 <= payload.length; i += 6) {
+      const key = payload.readUInt16BE(i);
+      const value = payload.readUInt32BE(i + 2);
+      if (key === Setting.MAX_CONCURRENT_STREAMS) this.maxConcurrent = value;
+      else if (key === Setting.MAX_FRAME_SIZE) this.peerMaxFrame = value;
+      else if (key === Setting.INITIAL_WINDOW_SIZE) {
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const s of this.streams.values()) s.sendWindow += delta;
+      }
+    }
+    this.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    if (this.state === "connecting") {
+      this.state = "ready";
+      this.resolveReady();
+    }
+    this.startQueued();
+    if (this.blocked.length > 0) this.flushBlocked();
+  }
+
+  private onGoAway(lastId: number, code: number, debug: string): void {
+    this.draining = true;
+    this.goAwayLastId = Math.min(this.goAwayLastId, lastId);
+    const reason = `the server is closing the connection (GOAWAY ${code}${debug ? `: ${debug}` : ""})`;
+    // Calls above the last stream id were never processed: safe to send elsewhere.
+    for (const s of [...this.streams.values()]) {
+      if (s.id > this.goAwayLastId) {
+        this.streams.delete(s.id);
+        this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, reason, true));
+      }
+    }
+    for (const s of this.queued.splice(0)) this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, reason, true));
+    if (this.streams.size === 0) this.close();
+  }
+
+  private startQueued(): void {
+    while (this.queued.length > 0 && this.streams.size < this.maxConcurrent && this.usable) this.start(this.queued.shift()!);
+    if (this.draining && this.streams.size === 0 && this.queued.length === 0 && this.state === "ready") this.close();
+  }
+
+  private armSweep(): void {
+    if (this.sweepTimer === undefined) this.sweepTimer = setTimeout(this.sweep, SWEEP_MS);
+  }
+
+  /** Runs while calls are open: expires deadlines and sends keep-alive pings. */
+  private readonly sweep = (): void => {
+    this.sweepTimer = undefined;
+    if (this.state === "closed") return;
+    const now = Date.now();
+    for (const s of this.streams.values()) if (s.deadline <= now) this.expire(s);
+    for (const s of [...this.queued]) if (s.deadline <= now) this.expire(s);
+    const { intervalMs, timeoutMs } = this.settings.keepAlive;
+    if (this.pingOutstanding && now - this.lastPingSent >= timeoutMs) {
+      this.destroy(`keep-alive ping not answered within ${timeoutMs} ms`);
+      return;
+    }
+    if (this.active > 0 && !this.pingOutstanding && now - this.lastPingSent >= intervalMs) {
+      if (this.lastPingSent === 0) this.lastPingSent = now; // the first interval starts with the first call
+      else {
+        this.lastPingSent = now;
+        this.pingOutstanding = true;
+        this.send(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+      }
+    }
+    if (this.active > 0 || this.pingOutstanding) this.armSweep();
+  };
+
+  private expire(s: UnaryStream): void {
+    const callback = s.callback;
+    const started = s.id !== 0;
+    this.cancel(s);
+    callback(new CallFailure(GrpcCode.DEADLINE_EXCEEDED, "deadline exceeded", !started), undefined);
+  }
+
+  /** Ends the session: GOAWAY, then the socket closes once written. Open calls fail. */
+  close(): void {
+    if (this.state === "closed") return;
+    this.draining = true;
+    this.send(goAwayFrame(0, H2Error.NO_ERROR));
+    this.flush();
+    this.finishAll("the client closed the connection");
+    this.socket.end(() => this.socket.destroy());
+    // A frozen server never closes its side; the client must not wait for it.
+    this.socket.unref();
+  }
+
+  /** The connection is gone: every open call fails. */
+  destroy(reason: string): void {
+    if (this.state === "closed") return;
+    this.finishAll(reason);
+    this.socket.destroy();
+  }
+
+  private finishAll(reason: string): void {
+    const wasConnecting = this.state === "connecting";
+    this.state = "closed";
+    this.closeReason = reason;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+    const where = this.settings.endpoint.raw;
+    if (wasConnecting) this.rejectReady(new Error(reason));
+    const calls = [...this.streams.values()];
+    this.streams.clear();
+    for (const s of calls) {
+      const neverSent = s.id > this.goAwayLastId;
+      this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${where} lost: ${reason}`, neverSent));
+    }
+    for (const s of this.queued.splice(0)) this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${where} lost: ${reason}`, true));
+    this.onClosed?.();
+  }
+}
+
+/** gRPC's mapping of an HTTP status without a gRPC status. */
+function codeOfHttpStatus(status: string): number {
+  switch (status) {
+    case "400":
+      return GrpcCode.INTERNAL;
+    case "401":
+      return GrpcCode.UNAUTHENTICATED;
+    case "403":
+      return GrpcCode.PERMISSION_DENIED;
+    case "404":
+      return GrpcCode.UNIMPLEMENTED;
+    case "429":
+    case "502":
+    case "503":
+    case "504":
+      return GrpcCode.UNAVAILABLE;
+    default:
+      return GrpcCode.UNKNOWN;
+  }
+}
+
+/** grpc-message is percent-encoded UTF-8. */
+function decodeGrpcMessage(text: string): string {
+  if (!text.includes("%")) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
