@@ -109,6 +109,22 @@ describe("transport on a real etcd", () => {
     await etcd.close();
   });
 
+  it("carries requests and answers far larger than HTTP/2's initial windows and frames, many at once", async () => {
+    const etcd = env.client();
+    const p = uniquePrefix("large");
+    // 1 MB values (etcd's request limit is 1.5 MiB): each put spans many DATA frames and
+    // exceeds the server's initial 64 KiB stream window, so it is sent as windows open.
+    const values = Array.from({ length: 12 }, (_, i) => Buffer.alloc(1_000_000, i + 1));
+    await Promise.all(values.map((v, i) => etcd.put(`${p}${i}`, v)));
+    const all = await etcd.range(p, { prefix: true });
+    assert.equal(all.kvs.length, 12);
+    all.kvs.forEach((kv) => assert.ok(kv.value.equals(values[Number(kv.key.toString().slice(p.length))]!)));
+    // Small calls keep working on the same connection while large answers stream in.
+    const [big, small] = await Promise.all([etcd.range(p, { prefix: true }), etcd.put(`${uniquePrefix("small")}k`, "s")]);
+    assert.equal(big.kvs.length, 12);
+    assert.ok(small.header.revision > 0n);
+  });
+
   it("supports await using", async () => {
     let outer: Etcd | undefined;
     {
