@@ -41,6 +41,8 @@ export interface EtcdMember {
   readonly running: boolean;
   /** Kills the process with a signal (default SIGKILL) and waits until it has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the member gracefully (SIGTERM: etcd closes its connections with GOAWAY; SIGKILL after 5 s). */
+  stop(): Promise<void>;
   /** Freezes (SIGSTOP) the process; `resume()` undoes it. */
   pause(): void;
   resume(): void;

@@ -74,34 +74,34 @@ function client(balancing: Balancing): Etcd {
 
 describe("killing the member in use (three members)", () => {
   for (const signal of ["SIGKILL", "SIGTERM"] as const) {
-  it(`1,000 reads all succeed while the pinned member is ended with ${signal}`, async (t: TestContext) => {
-    const p = uniquePrefix("reads");
-    await seed(p);
-    const etcd = client("pinned");
-    const { member, id } = await pinnedMember(etcd);
-    let killed = false;
-    let answeredElsewhere = 0;
-    try {
-      const results = await runPool(
-        TOTAL,
-        IN_FLIGHT,
-        async (i) => {
-          const r = await etcd.range(`${p}${i}`);
-          if (killed && r.header.memberId !== id) answeredElsewhere++;
-          return r.kvs[0]?.value.toString();
-        },
-        killAfter(member, () => (killed = true), signal),
-      );
-      const failed = results.filter((r) => r.status === "rejected");
-      assert.deepEqual(failed.map((r) => String((r as PromiseRejectedResult).reason)).slice(0, 3), [], "no read failed");
-      results.forEach((r, i) => assert.deepEqual(r, { status: "fulfilled", value: `v${i}` }));
-      assert.ok(answeredElsewhere > 0, "reads after the kill were served by other members");
-      t.diagnostic(`reads (${signal}): ${TOTAL} ok, ${answeredElsewhere} answered by other members after the kill`);
-    } finally {
-      await etcd.close();
-      await member.restart();
-    }
-  });
+    it(`1,000 reads all succeed while the pinned member is ended with ${signal}`, async (t: TestContext) => {
+      const p = uniquePrefix("reads");
+      await seed(p);
+      const etcd = client("pinned");
+      const { member, id } = await pinnedMember(etcd);
+      let killed = false;
+      let answeredElsewhere = 0;
+      try {
+        const results = await runPool(
+          TOTAL,
+          IN_FLIGHT,
+          async (i) => {
+            const r = await etcd.range(`${p}${i}`);
+            if (killed && r.header.memberId !== id) answeredElsewhere++;
+            return r.kvs[0]?.value.toString();
+          },
+          killAfter(member, () => (killed = true), signal),
+        );
+        const failed = results.filter((r) => r.status === "rejected");
+        assert.deepEqual(failed.map((r) => String((r as PromiseRejectedResult).reason)).slice(0, 3), [], "no read failed");
+        results.forEach((r, i) => assert.deepEqual(r, { status: "fulfilled", value: `v${i}` }));
+        assert.ok(answeredElsewhere > 0, "reads after the kill were served by other members");
+        t.diagnostic(`reads (${signal}): ${TOTAL} ok, ${answeredElsewhere} answered by other members after the kill`);
+      } finally {
+        await etcd.close();
+        await member.restart();
+      }
+    });
   }
 
   const writeCases = [

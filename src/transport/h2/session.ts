@@ -27,59 +27,18 @@ import {
 } from "./frames.js";
 import { HpackDecoder, HpackError } from "./hpack.js";
 import { HuffmanError } from "./huffman.js";
+import { CallFailure, UnaryStream, type H2Call, type UnaryCallback } from "./unary-stream.js";
 
-/** How a call failed, in gRPC terms, and whether the request provably never reached the server. */
-export class CallFailure extends Error {
-  constructor(
-    readonly code: number,
-    readonly details: string,
-    readonly neverSent: boolean,
-  ) {
-    super(details);
-  }
-}
+export { CallFailure, type H2Call, type UnaryCallback } from "./unary-stream.js";
 
-/** Called once per call with its failure or its response message. */
-export type UnaryCallback = (failure: CallFailure | undefined, message: Buffer | undefined) => void;
+/** How often deadlines and keep-alive pings are checked while calls are open. */
+const SWEEP_MS = 25;
 
 export interface SessionSettings {
   endpoint: Endpoint;
   /** For https endpoints: CA, client certificate and key, server name. */
   tls?: { ca?: string | Buffer | undefined; cert?: string | Buffer | undefined; key?: string | Buffer | undefined; serverName?: string | undefined } | undefined;
   keepAlive: { intervalMs: number; timeoutMs: number };
-}
-
-/** A started call: it can be cancelled (the server is told with RST_STREAM). */
-export interface H2Call {
-  cancel(): void;
-}
-
-const SWEEP_MS = 25;
-
-class UnaryStream implements H2Call {
-  id = 0;
-  chunks: Buffer[] = [];
-  received = 0;
-  sawHeaders = false;
-  httpStatus: string | undefined;
-  grpcStatus: string | undefined;
-  grpcMessage: string | undefined;
-  sendWindow = 0;
-  /** Request bytes (gRPC-framed) not yet sent because of flow control. */
-  unsent: Buffer | undefined;
-  done = false;
-
-  constructor(
-    readonly session: H2Session,
-    readonly headerBlock: Buffer,
-    readonly message: Buffer,
-    readonly deadline: number,
-    readonly callback: UnaryCallback,
-  ) {}
-
-  cancel(): void {
-    this.session.cancel(this);
-  }
 }
 
 /** An HTTP/2 client connection for unary gRPC calls. */
@@ -396,7 +355,6 @@ export class H2Session {
       else if (name === "grpc-status") s.grpcStatus = fields[i + 1];
       else if (name === "grpc-message") s.grpcMessage = fields[i + 1];
     }
-    s.sawHeaders = true;
     if (endStream) this.finish(s, undefined);
   }
 
@@ -405,21 +363,10 @@ export class H2Session {
     if (s.unsent) this.send(rstStreamFrame(s.id, H2Error.CANCEL));
     this.startQueued();
     if (s.done) return;
-    const status = s.grpcStatus;
-    if (status === undefined) {
-      const http = s.httpStatus;
-      if (http !== undefined && http !== "200") return this.fail(s, new CallFailure(codeOfHttpStatus(http), `the server answered HTTP status ${http}`, false));
-      return this.fail(s, new CallFailure(GrpcCode.INTERNAL, problem ?? "the server ended the call without a gRPC status", false));
-    }
-    const code = Number(status);
-    if (code !== GrpcCode.OK) return this.fail(s, new CallFailure(Number.isInteger(code) ? code : GrpcCode.UNKNOWN, decodeGrpcMessage(s.grpcMessage ?? ""), false));
-    const all = s.chunks.length === 1 ? s.chunks[0]! : Buffer.concat(s.chunks, s.received);
-    if (all.length < 5) return this.fail(s, new CallFailure(GrpcCode.INTERNAL, "the server sent no response message", false));
-    if (all[0] !== 0) return this.fail(s, new CallFailure(GrpcCode.INTERNAL, "the server sent a compressed message without being asked to", false));
-    const len = all.readUInt32BE(1);
-    if (all.length < 5 + len) return this.fail(s, new CallFailure(GrpcCode.INTERNAL, "the response message is truncated", false));
+    const result = s.outcome(problem);
+    if (result instanceof CallFailure) return this.fail(s, result);
     s.done = true;
-    s.callback(undefined, all.subarray(5, 5 + len));
+    s.callback(undefined, result);
   }
 
   private fail(s: UnaryStream, failure: CallFailure): void {
@@ -556,36 +503,5 @@ export class H2Session {
     }
     for (const s of this.queued.splice(0)) this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${where} lost: ${reason}`, true));
     this.onClosed?.();
-  }
-}
-
-/** gRPC's mapping of an HTTP status without a gRPC status. */
-function codeOfHttpStatus(status: string): number {
-  switch (status) {
-    case "400":
-      return GrpcCode.INTERNAL;
-    case "401":
-      return GrpcCode.UNAUTHENTICATED;
-    case "403":
-      return GrpcCode.PERMISSION_DENIED;
-    case "404":
-      return GrpcCode.UNIMPLEMENTED;
-    case "429":
-    case "502":
-    case "503":
-    case "504":
-      return GrpcCode.UNAVAILABLE;
-    default:
-      return GrpcCode.UNKNOWN;
-  }
-}
-
-/** grpc-message is percent-encoded UTF-8. */
-function decodeGrpcMessage(text: string): string {
-  if (!text.includes("%")) return text;
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
   }
 }
