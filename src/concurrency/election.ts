@@ -7,10 +7,10 @@
  */
 import type { Etcd } from "../client.js";
 import { compare } from "../compare.js";
-import { EtcdError, LeaseLostError } from "../errors.js";
+import { CompactedError, EtcdError, LeaseLostError } from "../errors.js";
 import { op } from "../op.js";
 import type { CallOptions } from "../transport/transport.js";
-import type { KeyValue, ResponseHeader } from "../types.js";
+import type { KeyValue, RangeResult, ResponseHeader } from "../types.js";
 import { toBuffer, type Bytes } from "../bytes.js";
 import { ownKey, recipePrefix, stopReason } from "./keys.js";
 import { Session } from "./session.js";
@@ -155,29 +155,27 @@ export class Election {
    */
   async *observe(options: ObserveOptions = {}): AsyncGenerator<KeyValue> {
     const { signal } = options;
+    // The revision to read the leader at: the deletion of the previous leader, so that a
+    // successor's early proclamations are not skipped (undefined: now).
+    let readAt: bigint | undefined;
     while (!signal?.aborted) {
-      const res = await this.etcd.range(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, signal }).catch((e: unknown) => {
-        if (signal?.aborted) return undefined;
-        throw e;
-      });
+      const res = await this.firstCandidate(readAt, signal);
       if (!res) return;
       let leader = res.kvs[0];
       if (!leader) {
-        // Nobody leads: wait for the first candidate to appear.
+        // Nobody leads: the first candidate created after that revision is the leader.
         for await (const batch of this.etcd.watch(this.prefix, { prefix: true, startRevision: res.header.revision + 1n, noDelete: true, signal })) {
           leader = batch.events[0]?.kv;
           if (leader) break;
         }
         if (!leader) return;
-        // Someone else may have been created first in the same wait; read who really leads.
-        continue;
       }
       yield leader;
+      readAt = undefined;
       for await (const batch of this.etcd.watch(leader.key, { startRevision: leader.modRevision + 1n, signal })) {
-        let gone = false;
         for (const e of batch.events) {
           if (e.type === "delete") {
-            gone = true;
+            readAt = e.kv.modRevision;
             break;
           }
           if (e.kv.createRevision === leader.createRevision) {
@@ -185,8 +183,23 @@ export class Election {
             yield e.kv;
           }
         }
-        if (gone) break;
+        if (readAt !== undefined) break;
       }
+    }
+  }
+
+  /** The oldest candidate at `revision` (or now, also when that revision is compacted); undefined once aborted. */
+  private async firstCandidate(revision: bigint | undefined, signal: AbortSignal | undefined): Promise<RangeResult | undefined> {
+    const read = (at: bigint | undefined): Promise<RangeResult> =>
+      this.etcd.range(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, revision: at, signal });
+    try {
+      return await read(revision).catch((e: unknown) => {
+        if (e instanceof CompactedError) return read(undefined);
+        throw e;
+      });
+    } catch (e) {
+      if (signal?.aborted) return undefined;
+      throw e;
     }
   }
 }
