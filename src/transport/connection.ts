@@ -225,4 +225,10 @@ export class Connection {
     for (const s of [...this.sessions]) s.close();
     this.client.close();
   }
+
+  /** For an endpoint no longer configured: calls already running finish, then it closes. */
+  retire(): void {
+    for (const s of [...this.sessions]) s.drain();
+    this.client.close();
+  }
 }

@@ -87,7 +87,7 @@ export class GrpcTransport implements Transport {
     const same = (a: Endpoint, b: Endpoint): boolean => a.target === b.target && a.secure === b.secure;
     const next = parsed.map((e) => current.find((c) => same(c.endpoint, e)) ?? new Connection(e, this.settings));
     this.balancer.replace(next);
-    for (const c of current) if (!next.includes(c)) c.close();
+    for (const c of current) if (!next.includes(c)) c.retire();
   }
 
   connections(): ConnectionInfo[] {

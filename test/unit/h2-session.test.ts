@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { GrpcCode } from "../../src/errors.js";
 import { Flag, FrameType, frame, goAwayFrame, H2Error, rstStreamFrame, Setting, windowUpdateFrame } from "../../src/transport/h2/frames.js";
@@ -186,6 +188,28 @@ describe("HTTP/2 unary session (scripted server)", () => {
     assert.equal(s.state, "closed");
   });
 
+  it("a stalled event loop does not turn an answered ping into a dead connection", async () => {
+    const s = await open({ intervalMs: 50, timeoutMs: 100 });
+    const pending = call(s, Buffer.from("slow"));
+    const { stream } = await server.request(1);
+    const ping = await server.next((f) => f.type === FrameType.PING && !(f.flags & Flag.ACK));
+    server.write(frame(FrameType.PING, Flag.ACK, 0, ping.payload));
+    // The process is busy (garbage collection, CPU work) for 3× the ping timeout: the answer
+    // waits unread in the socket while the timers come due.
+    const t = Date.now();
+    while (Date.now() - t < 300);
+    // The next ping proves the session survived (a failed call would end the race first).
+    const secondPing = server.next((f) => f.type === FrameType.PING && !(f.flags & Flag.ACK) && f !== ping);
+    const first = await Promise.race([secondPing.then(() => "pinged again"), pending.then((o) => `call ended: ${o.failure?.details}`)]);
+    assert.equal(first, "pinged again");
+    const second = await secondPing;
+    server.write(frame(FrameType.PING, Flag.ACK, 0, second.payload));
+    server.answer(stream, Buffer.from("fine"));
+    const { failure, message } = await pending;
+    assert.equal(failure, undefined);
+    assert.equal(message?.toString(), "fine");
+  });
+
   it("expires a call at its deadline and resets its stream", async () => {
     const s = await open();
     const pending = call(s, Buffer.from("slow"), 100);
@@ -223,6 +247,52 @@ describe("HTTP/2 unary session (scripted server)", () => {
     const goaway = await server.next((f) => f.type === FrameType.GOAWAY);
     assert.equal(goaway.payload.readUInt32BE(4), H2Error.COMPRESSION_ERROR);
     assert.equal(s.state, "closed");
+  });
+
+  it("refuses a DATA frame whose padding exceeds its payload", async () => {
+    const s = await open();
+    const pending = call(s, Buffer.from("x"));
+    const { stream } = await server.request(1);
+    server.write(frame(FrameType.DATA, Flag.PADDED, stream, Buffer.from([30, 1, 2, 3])));
+    const { failure } = await pending;
+    assert.match(failure?.details ?? "", /protocol error.*padding/);
+    const goaway = await server.next((f) => f.type === FrameType.GOAWAY);
+    assert.equal(goaway.payload.readUInt32BE(4), H2Error.PROTOCOL_ERROR);
+  });
+
+  it("drain() lets open calls finish, refuses new ones, then closes", async () => {
+    const s = await open();
+    const pending = call(s, Buffer.from("x"));
+    const { stream } = await server.request(1);
+    s.drain();
+    assert.equal(s.usable, false);
+    assert.equal((await call(s, Buffer.from("y"))).failure?.neverSent, true);
+    assert.equal(s.state, "ready");
+    server.answer(stream, Buffer.from("done"));
+    assert.equal((await pending).message?.toString(), "done");
+    await server.next((f) => f.type === FrameType.GOAWAY);
+    assert.equal(s.state, "closed");
+  });
+
+  it("an idle session does not keep the process alive", async () => {
+    // A child process makes one call and never closes the session: it must exit by itself.
+    const script = `
+      import { H2Session } from "./src/transport/h2/session.ts";
+      import { encodeHeaders } from "./src/transport/h2/hpack.ts";
+      const s = new H2Session({ endpoint: { raw: "x", target: "x", host: "127.0.0.1", port: ${server.port}, secure: false }, keepAlive: { intervalMs: 10000, timeoutMs: 5000 } });
+      await s.ready;
+      s.unary(encodeHeaders([[":method", "POST"], [":path", "/a"]]), Buffer.alloc(5), Date.now() + 10000, (failure, message) => console.log(failure ? "failed" : "answered " + message));
+    `;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const { stream } = await server.request(1);
+    server.answer(stream, Buffer.from("hi"));
+    const [code, signal] = (await once(child, "exit")) as [number | null, string | null];
+    clearTimeout(killer);
+    assert.equal(out.trim(), "answered hi");
+    assert.deepEqual([code, signal], [0, null], "the child exited by itself");
   });
 
   it("rejects `ready` when nothing listens, and when the peer closes before its settings", async () => {

@@ -47,7 +47,7 @@ export class HpackDecoder {
   }
 
   /** Decodes one complete header block into a flat list: name, value, name, value… */
-  decode(block: Uint8Array): string[] {
+  decode(block: Buffer): string[] {
     const out: string[] = [];
     let pos = 0;
     const end = block.length;
@@ -70,7 +70,7 @@ export class HpackDecoder {
       const huffman = (block[pos]! & 0x80) !== 0;
       const len = readInt(7);
       if (pos + len > end) throw new HpackError("truncated string");
-      const s = huffman ? huffmanDecode(block, pos, pos + len) : latin1(block, pos, pos + len);
+      const s = huffman ? huffmanDecode(block, pos, pos + len) : block.toString("latin1", pos, pos + len);
       pos += len;
       return s;
     };
@@ -126,12 +126,6 @@ export class HpackDecoder {
       this.size -= entrySize(name, value);
     }
   }
-}
-
-function latin1(b: Uint8Array, start: number, end: number): string {
-  let s = "";
-  for (let i = start; i < end; i++) s += String.fromCharCode(b[i]!);
-  return s;
 }
 
 /** Appends an HPACK integer with a prefix of `prefixBits` bits and the given high `flags`. */

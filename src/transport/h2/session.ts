@@ -57,7 +57,8 @@ export class H2Session {
   private readonly decoder = new HpackDecoder();
   private readonly streams = new Map<number, UnaryStream>();
   private readonly queued: UnaryStream[] = [];
-  private readonly blocked: UnaryStream[] = [];
+  /** Calls whose request waits for flow-control window, in order. */
+  private readonly blocked = new Set<UnaryStream>();
   private nextId = 1;
   private maxConcurrent = Infinity;
   private peerInitialWindow = DEFAULT_WINDOW;
@@ -73,6 +74,8 @@ export class H2Session {
   private headerEndStream = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastPingSent = 0;
+  /** When bytes last arrived: any frame proves the connection alive, not only a ping's answer. */
+  private lastRead = 0;
   private pingOutstanding = false;
   private resolveReady!: () => void;
   private rejectReady!: (e: Error) => void;
@@ -142,6 +145,8 @@ export class H2Session {
       this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${this.settings.endpoint.raw} is not open`, true));
       return s;
     }
+    // The socket holds the process open only while calls run (as an idle grpc-js channel does not).
+    if (this.active === 0) this.socket.ref();
     if (this.streams.size >= this.maxConcurrent) this.queued.push(s);
     else this.start(s);
     this.armSweep();
@@ -203,11 +208,14 @@ export class H2Session {
       return;
     }
     s.unsent = rest;
-    if (!this.blocked.includes(s)) this.blocked.push(s);
+    this.blocked.add(s);
   }
 
   private flushBlocked(): void {
-    for (const s of this.blocked.splice(0)) if (!s.done && s.unsent) this.sendData(s);
+    // A copy: a call still short of window adds itself back.
+    const waiting = [...this.blocked];
+    this.blocked.clear();
+    for (const s of waiting) if (!s.done && s.unsent) this.sendData(s);
   }
 
   /** Abandons a call: the server is told to stop with RST_STREAM(CANCEL). */
@@ -220,6 +228,7 @@ export class H2Session {
       return;
     }
     this.streams.delete(s.id);
+    this.blocked.delete(s);
     if (this.state !== "closed") this.send(rstStreamFrame(s.id, H2Error.CANCEL));
     this.startQueued();
   }
@@ -245,12 +254,15 @@ export class H2Session {
   };
 
   private onData(chunk: Buffer): void {
+    this.lastRead = Date.now();
     const buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
     this.inbuf = undefined;
     let off = 0;
     try {
       while (buf.length - off >= FRAME_HEADER && this.state !== "closed") {
         const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
+        // We never announce a larger SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2).
+        if (len > DEFAULT_MAX_FRAME) throw new Error(`frame of ${len} bytes exceeds the maximum frame size`);
         if (buf.length - off < FRAME_HEADER + len) break;
         const type = buf[off + 3]!;
         const flags = buf[off + 4]!;
@@ -275,6 +287,7 @@ export class H2Session {
       case FrameType.DATA:
         return this.onDataFrame(flags, id, payload);
       case FrameType.HEADERS: {
+        if (id === 0) throw new Error("HEADERS on stream 0");
         let start = 0;
         let end = payload.length;
         if (flags & Flag.PADDED) {
@@ -305,19 +318,26 @@ export class H2Session {
         if (!(flags & Flag.ACK)) this.onSettings(payload);
         return;
       case FrameType.PING:
-        if (flags & Flag.ACK) this.pingOutstanding = false;
+        if (payload.length !== 8) throw new Error("PING payload is not 8 bytes");
+        if (flags & Flag.ACK) {
+          this.pingOutstanding = false;
+          if (this.active === 0) this.socket.unref();
+        }
         else this.send(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(payload)));
         return;
       case FrameType.GOAWAY:
         return this.onGoAway(payload.readUInt32BE(0) & 0x7fffffff, payload.readUInt32BE(4), payload.subarray(8).toString());
       case FrameType.WINDOW_UPDATE: {
         const inc = payload.readUInt32BE(0) & 0x7fffffff;
-        if (id === 0) this.connSendWindow += inc;
-        else {
+        if (id === 0) {
+          if (inc === 0) throw new Error("WINDOW_UPDATE of 0 on the connection");
+          this.connSendWindow += inc;
+          if (this.connSendWindow > MAX_WINDOW) throw new Error("connection window above 2^31-1");
+        } else {
           const s = this.streams.get(id);
           if (s) s.sendWindow += inc;
         }
-        if (this.blocked.length > 0) this.flushBlocked();
+        if (this.blocked.size > 0) this.flushBlocked();
         return;
       }
       case FrameType.PUSH_PROMISE:
@@ -333,10 +353,14 @@ export class H2Session {
       this.send(windowUpdateFrame(0, this.recvUnacked));
       this.recvUnacked = 0;
     }
+    if (id === 0) throw new Error("DATA on stream 0");
     const s = this.streams.get(id);
     if (!s) return;
     let data = payload;
-    if (flags & Flag.PADDED) data = payload.subarray(1, payload.length - payload[0]!);
+    if (flags & Flag.PADDED) {
+      if (payload.length === 0 || payload[0]! >= payload.length) throw new Error("bad DATA padding");
+      data = payload.subarray(1, payload.length - payload[0]!);
+    }
     if (data.length > 0) {
       s.chunks.push(data);
       s.received += data.length;
@@ -360,25 +384,28 @@ export class H2Session {
 
   private finish(s: UnaryStream, problem: string | undefined): void {
     this.streams.delete(s.id);
+    this.blocked.delete(s);
     if (s.unsent) this.send(rstStreamFrame(s.id, H2Error.CANCEL));
     this.startQueued();
     if (s.done) return;
     const result = s.outcome(problem);
     if (result instanceof CallFailure) return this.fail(s, result);
     s.done = true;
-    s.callback(undefined, result);
+    deliver(s, undefined, result);
   }
 
   private fail(s: UnaryStream, failure: CallFailure): void {
     if (s.done) return;
     s.done = true;
-    s.callback(failure, undefined);
+    this.blocked.delete(s);
+    deliver(s, failure, undefined);
   }
 
   private onReset(id: number, code: number): void {
     const s = this.streams.get(id);
     if (!s) return;
     this.streams.delete(id);
+    this.blocked.delete(s);
     this.startQueued();
     const what = `the server reset the call (HTTP/2 error ${code})`;
     if (code === H2Error.REFUSED_STREAM) return this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `${what}: refused before processing`, true));
@@ -398,8 +425,11 @@ export class H2Session {
       const key = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
       if (key === Setting.MAX_CONCURRENT_STREAMS) this.maxConcurrent = value;
-      else if (key === Setting.MAX_FRAME_SIZE) this.peerMaxFrame = value;
-      else if (key === Setting.INITIAL_WINDOW_SIZE) {
+      else if (key === Setting.MAX_FRAME_SIZE) {
+        if (value < DEFAULT_MAX_FRAME || value > 2 ** 24 - 1) throw new Error(`SETTINGS_MAX_FRAME_SIZE ${value} out of range`);
+        this.peerMaxFrame = value;
+      } else if (key === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW) throw new Error(`SETTINGS_INITIAL_WINDOW_SIZE ${value} out of range`);
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
         for (const s of this.streams.values()) s.sendWindow += delta;
@@ -411,7 +441,7 @@ export class H2Session {
       this.resolveReady();
     }
     this.startQueued();
-    if (this.blocked.length > 0) this.flushBlocked();
+    if (this.blocked.size > 0) this.flushBlocked();
   }
 
   private onGoAway(lastId: number, code: number, debug: string): void {
@@ -431,11 +461,20 @@ export class H2Session {
 
   private startQueued(): void {
     while (this.queued.length > 0 && this.streams.size < this.maxConcurrent && this.usable) this.start(this.queued.shift()!);
-    if (this.draining && this.streams.size === 0 && this.queued.length === 0 && this.state === "ready") this.close();
+    if (this.active > 0 || this.state === "closed") return;
+    if (this.draining) this.close();
+    else if (!this.pingOutstanding) this.socket.unref();
+  }
+
+  /** Lets the session finish the calls it carries, then close; no new calls start on it. */
+  drain(): void {
+    this.draining = true;
+    if (this.active === 0) this.close();
   }
 
   private armSweep(): void {
-    if (this.sweepTimer === undefined) this.sweepTimer = setTimeout(this.sweep, SWEEP_MS);
+    // Unreferenced: while calls run the socket keeps the process alive.
+    if (this.sweepTimer === undefined) this.sweepTimer = setTimeout(this.sweep, SWEEP_MS).unref();
   }
 
   /** Runs while calls are open: expires deadlines and sends keep-alive pings. */
@@ -444,11 +483,20 @@ export class H2Session {
     if (this.state === "closed") return;
     const now = Date.now();
     for (const s of this.streams.values()) if (s.deadline <= now) this.expire(s);
-    for (const s of [...this.queued]) if (s.deadline <= now) this.expire(s);
+    if (this.queued.length > 0) for (const s of [...this.queued]) if (s.deadline <= now) this.expire(s);
     const { intervalMs, timeoutMs } = this.settings.keepAlive;
     if (this.pingOutstanding && now - this.lastPingSent >= timeoutMs) {
-      this.destroy(`keep-alive ping not answered within ${timeoutMs} ms`);
-      return;
+      // Bytes read since the ping prove the connection alive. Else, before giving up, let the
+      // event loop read what may be waiting (after a stalled loop, timers run before reads).
+      if (this.lastRead >= this.lastPingSent) this.pingOutstanding = false;
+      else {
+        setImmediate(() => {
+          if (this.state !== "closed" && this.pingOutstanding && this.lastRead < this.lastPingSent) {
+            this.destroy(`keep-alive ping not answered within ${timeoutMs} ms`);
+          } else this.armSweep();
+        });
+        return;
+      }
     }
     if (this.active > 0 && !this.pingOutstanding && now - this.lastPingSent >= intervalMs) {
       if (this.lastPingSent === 0) this.lastPingSent = now; // the first interval starts with the first call
@@ -462,10 +510,9 @@ export class H2Session {
   };
 
   private expire(s: UnaryStream): void {
-    const callback = s.callback;
     const started = s.id !== 0;
     this.cancel(s);
-    callback(new CallFailure(GrpcCode.DEADLINE_EXCEEDED, "deadline exceeded", !started), undefined);
+    deliver(s, new CallFailure(GrpcCode.DEADLINE_EXCEEDED, "deadline exceeded", !started), undefined);
   }
 
   /** Ends the session: GOAWAY, then the socket closes once written. Open calls fail. */
@@ -503,5 +550,16 @@ export class H2Session {
     }
     for (const s of this.queued.splice(0)) this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${where} lost: ${reason}`, true));
     this.onClosed?.();
+  }
+}
+
+/** Runs a call's callback; its exceptions are the caller's, not a protocol error of this connection. */
+function deliver(s: UnaryStream, failure: CallFailure | undefined, message: Buffer | undefined): void {
+  try {
+    s.callback(failure, message);
+  } catch (e) {
+    process.nextTick(() => {
+      throw e;
+    });
   }
 }

@@ -58,7 +58,7 @@ export class UnaryStream implements H2Call {
       if (http !== undefined && http !== "200") return new CallFailure(codeOfHttpStatus(http), `the server answered HTTP status ${http}`, false);
       return new CallFailure(GrpcCode.INTERNAL, problem ?? "the server ended the call without a gRPC status", false);
     }
-    const code = Number(status);
+    const code = status === "" ? GrpcCode.UNKNOWN : Number(status);
     if (code !== GrpcCode.OK) return new CallFailure(Number.isInteger(code) ? code : GrpcCode.UNKNOWN, decodeGrpcMessage(this.grpcMessage ?? ""), false);
     const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
     if (all.length < 5) return new CallFailure(GrpcCode.INTERNAL, "the server sent no response message", false);
