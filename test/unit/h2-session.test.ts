@@ -95,17 +95,22 @@ describe("HTTP/2 unary session (scripted server)", () => {
     assert.equal(failure?.neverSent, false);
   });
 
-  it("maps an HTTP error status without a gRPC status, and a missing message", async () => {
+  it("maps an HTTP error status (over any grpc-status), a foreign content-type and a missing message", async () => {
     const s = await open();
-    const a = call(s, Buffer.from("x"));
-    const b = call(s, Buffer.from("y"));
-    const [ra, rb] = await Promise.all([server.request(1), server.request(2)]);
+    const calls = [call(s, Buffer.from("a")), call(s, Buffer.from("b")), call(s, Buffer.from("c")), call(s, Buffer.from("d"))];
+    const streams = await Promise.all([1, 2, 3, 4].map(async (n) => (await server.request(n)).stream));
+    const end = Flag.END_HEADERS | Flag.END_STREAM;
     server.write(
-      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, ra.stream, encodeHeaders([[":status", "503"]])),
-      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, rb.stream, encodeHeaders([[":status", "200"], ["grpc-status", "0"]])),
+      frame(FrameType.HEADERS, end, streams[0]!, encodeHeaders([[":status", "503"]])),
+      frame(FrameType.HEADERS, end, streams[1]!, encodeHeaders([[":status", "404"], ["grpc-status", "0"]])),
+      frame(FrameType.HEADERS, end, streams[2]!, encodeHeaders([[":status", "200"], ["content-type", "text/html"], ["grpc-status", "0"]])),
+      frame(FrameType.HEADERS, end, streams[3]!, encodeHeaders([[":status", "200"], ["content-type", "application/grpc+proto"], ["grpc-status", "0"]])),
     );
-    assert.equal((await a).failure?.code, GrpcCode.UNAVAILABLE);
-    assert.match((await b).failure?.details ?? "", /no response message/);
+    const [a, b, c, d] = (await Promise.all(calls)) as [Outcome, Outcome, Outcome, Outcome];
+    assert.equal(a.failure?.code, GrpcCode.UNAVAILABLE);
+    assert.equal(b.failure?.code, GrpcCode.UNIMPLEMENTED);
+    assert.match(c.failure?.details ?? "", /content-type text\/html/);
+    assert.match(d.failure?.details ?? "", /no response message/);
   });
 
   it("on GOAWAY fails only the calls above the last processed stream, as never sent, and lets the others finish", async () => {

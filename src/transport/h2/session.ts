@@ -376,6 +376,7 @@ export class H2Session {
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i]!;
       if (name === ":status") s.httpStatus = fields[i + 1];
+      else if (name === "content-type") s.contentType = fields[i + 1];
       else if (name === "grpc-status") s.grpcStatus = fields[i + 1];
       else if (name === "grpc-message") s.grpcMessage = fields[i + 1];
     }

@@ -28,6 +28,7 @@ export class UnaryStream implements H2Call {
   chunks: Buffer[] = [];
   received = 0;
   httpStatus: string | undefined;
+  contentType: string | undefined;
   grpcStatus: string | undefined;
   grpcMessage: string | undefined;
   sendWindow = 0;
@@ -52,12 +53,14 @@ export class UnaryStream implements H2Call {
    * `problem` describes an end without trailers.
    */
   outcome(problem: string | undefined): Buffer | CallFailure {
+    // As gRPC's HTTP/2 protocol says: a non-200 HTTP status is not a gRPC answer (a proxy or
+    // a server that is not gRPC), whatever grpc-status it carries; nor is a foreign content-type.
+    const http = this.httpStatus;
+    if (http !== undefined && http !== "200") return new CallFailure(codeOfHttpStatus(http), `the server answered HTTP status ${http}`, false);
+    const type = this.contentType;
+    if (type !== undefined && !type.startsWith("application/grpc")) return new CallFailure(GrpcCode.UNKNOWN, `the server answered with content-type ${type}, not gRPC`, false);
     const status = this.grpcStatus;
-    if (status === undefined) {
-      const http = this.httpStatus;
-      if (http !== undefined && http !== "200") return new CallFailure(codeOfHttpStatus(http), `the server answered HTTP status ${http}`, false);
-      return new CallFailure(GrpcCode.INTERNAL, problem ?? "the server ended the call without a gRPC status", false);
-    }
+    if (status === undefined) return new CallFailure(GrpcCode.INTERNAL, problem ?? "the server ended the call without a gRPC status", false);
     const code = status === "" ? GrpcCode.UNKNOWN : Number(status);
     if (code !== GrpcCode.OK) return new CallFailure(Number.isInteger(code) ? code : GrpcCode.UNKNOWN, decodeGrpcMessage(this.grpcMessage ?? ""), false);
     const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
