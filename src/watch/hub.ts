@@ -114,6 +114,32 @@ export class WatchHub implements WatchCarrier {
     if (this.all.size === 0) this.idle();
   }
 
+  pause(w: Watcher): void {
+    w.paused = true;
+    // Whatever is still on its way for this id is dropped: the resume asks from the revision
+    // after the last one delivered (a half-gathered fragmented revision comes again whole).
+    this.forget(w);
+    w.isCreated = false;
+    w.fragments = undefined;
+  }
+
+  resume(w: Watcher): void {
+    if (!w.paused) return;
+    w.paused = false;
+    if (!this.all.has(w)) return;
+    if (this.stream.open) this.create(w);
+    else this.stream.start();
+  }
+
+  /** Cancels `w` on the server, if it was created there. */
+  private forget(w: Watcher): void {
+    this.unanswered.delete(w);
+    if (w.watchId === undefined) return;
+    this.byId.delete(w.watchId);
+    if (this.stream.open) this.stream.write({ requestUnion: { $case: "cancelRequest", value: { watchId: w.watchId } } });
+    w.watchId = undefined;
+  }
+
   /** Ends every watch normally and stops the stream (the client is closing). */
   close(): void {
     this.closed = true;
@@ -143,7 +169,10 @@ export class WatchHub implements WatchCarrier {
   private recreateAll(): void {
     this.byId.clear();
     this.unanswered.clear();
-    for (const w of this.all) this.create(w);
+    for (const w of this.all) {
+      if (w.paused) w.watchId = undefined;
+      else this.create(w);
+    }
   }
 
   private received(res: WatchResponse): void {

@@ -26,6 +26,13 @@ export type WatchOptions = KeySelector & {
   signal?: AbortSignal;
   /** A label; `cancelWatches(owner)` ends every watch with the same owner. */
   owner?: string;
+  /**
+   * Backpressure: when this many events (a batch without events counts as one) wait unread,
+   * the watch is paused on the server; once the consumer has read half of them it resumes
+   * from the revision after the last one buffered (etcd replays what came meanwhile), so
+   * nothing is lost and other watches on the stream are never held up. Default 10,000.
+   */
+  highWaterMark?: number;
 };
 
 /** A watch, validated: what is re-sent to the server whenever the watch is (re)created. */
@@ -39,7 +46,10 @@ export interface WatchSpec {
   progressNotify: boolean;
   fragment: boolean;
   owner: string | undefined;
+  highWaterMark: number;
 }
+
+export const DEFAULT_HIGH_WATER_MARK = 10_000;
 
 export function watchSpec(key: Bytes, options: WatchOptions): WatchSpec {
   const { key: k, rangeEnd } = selectKeys(key, options);
@@ -55,7 +65,11 @@ export function watchSpec(key: Bytes, options: WatchOptions): WatchSpec {
     progressNotify: flag(options.progressNotify, "progressNotify"),
     fragment: flag(options.fragment, "fragment"),
     owner: options.owner,
+    highWaterMark: options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
   };
+  if (!Number.isSafeInteger(spec.highWaterMark) || spec.highWaterMark < 1) {
+    throw new InvalidArgumentError(`highWaterMark must be a positive whole number, got ${String(options.highWaterMark)}`);
+  }
   if (spec.noPut && spec.noDelete) throw new InvalidArgumentError("noPut and noDelete together would filter out every event");
   return spec;
 }

@@ -6,6 +6,10 @@ import type { WatchSpec } from "./options.js";
 /** What a watcher needs from the hub that carries it. */
 export interface WatchCarrier {
   remove(watcher: Watcher): void;
+  /** Stops the server sending to this watch (its consumer is behind). */
+  pause(watcher: Watcher): void;
+  /** Asks the server again, from the watcher's next revision. */
+  resume(watcher: Watcher): void;
 }
 
 /** A watch as reported by `etcd.watches()`. */
@@ -21,6 +25,8 @@ export interface WatchInfo {
   created: boolean;
   /** Batches delivered but not yet read by the consumer. */
   buffered: number;
+  /** True while the watch is paused on the server because its consumer is behind (see `highWaterMark`). */
+  paused: boolean;
   /** The endpoint of the stream carrying it, when one is open. */
   endpoint: string | undefined;
 }
@@ -37,7 +43,9 @@ export interface WatchInfo {
  *   the compact revision.
  * - etcd cancelled it (for example permission denied): it throws the matching typed error.
  *
- * Batches are buffered per watcher, so a slow consumer never holds up other watchers.
+ * Batches are buffered per watcher, so a slow consumer never holds up other watchers. Past
+ * `highWaterMark` unread events the watch is paused on the server and resumed from its next
+ * revision once the consumer has caught up by half: memory stays bounded, nothing is lost.
  */
 export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   /** Next revision to ask for when the watch is (re)created; 0n = "from now". */
@@ -52,6 +60,10 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   closedByClient = false;
   /** Events of a fragmented revision, gathered until the last fragment. */
   fragments: WatchBatch["events"] | undefined;
+  /** Paused on the server: its consumer is behind. */
+  paused = false;
+  /** Unread events (a batch without events counts as one), for backpressure. */
+  private unread = 0;
 
   private readonly queue: WatchBatch[] = [];
   private head = 0;
@@ -101,6 +113,7 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
       lastRevision: this.nextRevision > 0n ? this.nextRevision - 1n : 0n,
       created: this.isCreated,
       buffered: this.queue.length - this.head,
+      paused: this.paused,
       endpoint,
     };
   }
@@ -132,6 +145,8 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
     const last = batch.events[batch.events.length - 1];
     if (last) this.nextRevision = last.kv.modRevision + 1n;
     this.queue.push(batch);
+    this.unread += weight(batch);
+    if (!this.paused && this.unread >= this.spec.highWaterMark) this.carrier.pause(this);
     this.wake?.();
   }
 
@@ -150,7 +165,7 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
     else this.resolveReady();
     this.resolveClosed(error);
     // Batches not yet read are dropped when the consumer stopped; kept when an error ends it.
-    if (!error) this.queue.length = this.head = 0;
+    if (!error) this.queue.length = this.head = this.unread = 0;
     this.wake?.();
   }
 
@@ -165,6 +180,8 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
             this.queue.splice(0, this.head);
             this.head = 0;
           }
+          this.unread -= weight(batch);
+          if (this.paused && !this.finished && this.unread * 2 <= this.spec.highWaterMark) this.carrier.resume(this);
           yield batch;
           continue;
         }
@@ -182,4 +199,9 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
       this.cancel();
     }
   }
+}
+
+/** How much a batch counts toward the high-water mark. */
+function weight(batch: WatchBatch): number {
+  return Math.max(1, batch.events.length);
 }

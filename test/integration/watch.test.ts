@@ -250,6 +250,32 @@ describe("watches on a real etcd", () => {
     const { lines } = await take(w, 200);
     assert.deepEqual(lines.map((l) => l.replace(/^.*=/, "").replace(/@.*/, "")), Array.from({ length: 200 }, (_, i) => String(i)));
   });
+
+  it("pauses a watch whose consumer is behind on the server and resumes it without loss, never holding up the others", async () => {
+    const etcd = env.client();
+    const p = uniquePrefix("hwm");
+    const endpoint = env.cluster().endpoints[0]!;
+    const before = await watchers(endpoint);
+    const slow = etcd.watch(p, { prefix: true, highWaterMark: 50, owner: "slow" });
+    const fast = etcd.watch(p, { prefix: true });
+    await Promise.all([slow.ready, fast.ready]);
+    const total = 1000;
+    for (let i = 0; i < total; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => etcd.put(`${p}${i + j}`, `v${i + j}`)));
+    // The other watch on the same stream got everything while the slow one read nothing.
+    assert.equal((await take(fast, total)).lines.length, total);
+    const info = etcd.watches().find((w) => w.owner === "slow")!;
+    assert.equal(info.paused, true);
+    assert.ok(info.buffered < total, `buffered ${info.buffered} batches`);
+    // Paused means cancelled on the server: the fast watch is gone too (take broke out of it).
+    await waitUntil(async () => (await watchers(endpoint)) === before, "no watcher left on the server");
+    // Reading now resumes it from where it stopped: every change once, in order.
+    const { lines } = await take(slow, total);
+    assert.equal(lines.length, total);
+    const revisions = lines.map((l) => BigInt(l.split("@")[1]!));
+    revisions.forEach((r, i) => i > 0 && assert.ok(r > revisions[i - 1]!, `revision ${r} after ${revisions[i - 1]}`));
+    assert.equal(new Set(lines.map((l) => key(l.split("=")[0]!))).size, total);
+    assert.throws(() => etcd.watch(p, { highWaterMark: 0 }), InvalidArgumentError);
+  });
 });
 
 /** Waits until the client reports a created watch on `key` (event-driven readiness for the conveniences). */

@@ -165,6 +165,44 @@ describe("the watch hub (scripted stream)", () => {
     hub.close();
   });
 
+  it("pauses a watch past its high-water mark, keeps it paused across a stream break, and resumes from the next revision", async () => {
+    const t = new FakeTransport();
+    const hub = new WatchHub(t);
+    const w = hub.watch(watchSpec("k", { prefix: true, highWaterMark: 4 }), undefined);
+    const other = hub.watch(watchSpec("o", {}), undefined);
+    const s1 = await t.opened(1, 2);
+    const [id, otherId] = s1.sent.map((r) => created(r).watchId) as [bigint, bigint];
+    s1.push(response(id, 10, { created: true }));
+    s1.push(response(otherId, 10, { created: true }));
+    await Promise.all([w.ready, other.ready]);
+    for (let rev = 11; rev <= 15; rev++) s1.push(response(id, rev, { events: [put(`k${rev}`, rev)] }));
+    // Sent after the pause: dropped, to come again after the resume.
+    await t.opened(1, 3);
+    const cancel = s1.sent[2]!;
+    assert.deepEqual(cancel.requestUnion, { $case: "cancelRequest", value: { watchId: id } });
+    assert.equal(hub.list()[0]!.paused, true);
+    s1.push(response(id, 15, { events: [put("k15", 15)] }));
+    // A break: the new stream re-creates only the watch that is not paused.
+    s1.push(new Error("connection reset"));
+    const s2 = await t.opened(2, 1);
+    assert.equal(s2.sent.length, 1);
+    assert.equal(created(s2.sent[0]!).watchId !== id && created(s2.sent[0]!).startRevision === 11n, true, "the other watch resumes from 11");
+    const seen: string[] = [];
+    for await (const b of w) {
+      seen.push(...b.events.map((e) => e.kv.key.toString()));
+      if (seen.length === 2) {
+        // Read down to half the mark: the watch is asked for again, from revision 15.
+        const resumed = s2.sent[1]!;
+        assert.equal(created(resumed).startRevision, 15n);
+        s2.push(response(created(resumed).watchId, 15, { created: true }));
+        s2.push(response(created(resumed).watchId, 16, { events: [put("k15", 15), put("k16", 16)] }));
+      }
+      if (seen.length === 6) break;
+    }
+    assert.deepEqual(seen, ["k11", "k12", "k13", "k14", "k15", "k16"]);
+    hub.close();
+  });
+
   it("stops its stream when the last watch is cancelled, and sends a cancel for the others", async () => {
     const t = new FakeTransport();
     const hub = new WatchHub(t);
