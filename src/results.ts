@@ -18,7 +18,7 @@ export function header(h: WireHeader | undefined): ResponseHeader {
 }
 
 /**
- * Public key-values hold Buffers. Decoding from the Buffer grpc-js receives already
+ * Public key-values hold Buffers. Decoding from the Buffer the transport receives already
  * yields Buffer views (no copy); anything else is wrapped, still without copying.
  */
 export function keyValue(kv: WireKeyValue): KeyValue {

@@ -1,7 +1,7 @@
-import * as grpc from "@grpc/grpc-js";
 import type { Endpoint } from "./endpoint.js";
 import { encodeHeaders } from "./h2/hpack.js";
 import { H2Session, type H2Call, type UnaryCallback } from "./h2/session.js";
+import type { SessionStream } from "./h2/session-stream.js";
 
 /** TLS settings for `https://` endpoints. */
 export interface TlsOptions {
@@ -28,27 +28,17 @@ export interface ConnectionSettings {
   keepAlive: KeepAliveOptions;
 }
 
-type State = grpc.connectivityState;
-const S = grpc.connectivityState;
-
-function toBuffer(v: string | Uint8Array | undefined): Buffer | null {
-  if (v === undefined) return null;
+function toBuffer(v: string | Uint8Array | undefined): Buffer | undefined {
+  if (v === undefined) return undefined;
   return typeof v === "string" ? Buffer.from(v) : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
-function credentialsFor(endpoint: Endpoint, tls: TlsOptions | undefined): grpc.ChannelCredentials {
-  if (!endpoint.secure) return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(toBuffer(tls?.ca), toBuffer(tls?.key), toBuffer(tls?.cert));
-}
-
 /**
- * Everything the client keeps for one endpoint, with the health the balancer needs: an
- * HTTP/2 session of our own for unary calls and a grpc-js channel for streams.
+ * Everything the client keeps for one endpoint, with the health the balancer needs: the
+ * HTTP/2 session its calls and streams run on (a new one when it closes or drains).
  */
 export class Connection {
-  /** The grpc-js channel: watch, keep-alive, snapshot and other streams. */
-  readonly client: grpc.Client;
-  /** The session new unary calls go to (replaced when it closes or drains). */
+  /** The session new calls and streams go to. */
   private session: H2Session | undefined;
   /** Every session still open, including draining ones finishing their calls. */
   private readonly sessions = new Set<H2Session>();
@@ -64,34 +54,15 @@ export class Connection {
   constructor(
     readonly endpoint: Endpoint,
     private readonly settings: ConnectionSettings,
-  ) {
-    const options: grpc.ClientOptions = {
-      "grpc.keepalive_time_ms": settings.keepAlive.intervalMs,
-      "grpc.keepalive_timeout_ms": settings.keepAlive.timeoutMs,
-      // etcd's default enforcement policy answers pings without active calls with GOAWAY.
-      "grpc.keepalive_permit_without_calls": 0,
-      "grpc.max_receive_message_length": -1,
-      "grpc.max_send_message_length": -1,
-      "grpc.initial_reconnect_backoff_ms": 100,
-      "grpc.max_reconnect_backoff_ms": 2000,
-      // Retries are ours: grpc-js must not repeat a mutation behind our back.
-      "grpc.enable_retries": 0,
-      "grpc.service_config_disable_resolution": 1,
-      // A private subchannel pool, so closing this client never affects another one.
-      "grpc.use_local_subchannel_pool": 1,
-    };
-    if (settings.tls?.serverName) options["grpc.ssl_target_name_override"] = settings.tls.serverName;
-    if (settings.tls?.serverName) options["grpc.default_authority"] = settings.tls.serverName;
-    this.client = new grpc.Client(endpoint.target, credentialsFor(endpoint, settings.tls), options);
-  }
+  ) {}
 
-  /** True when a unary call can start at once. */
-  unaryReady(): boolean {
+  /** True when a call or stream can start at once. */
+  ready(): boolean {
     return this.session?.usable === true;
   }
 
-  /** The state of the unary session, for `info()`. */
-  unaryState(): "connected" | "connecting" | "idle" {
+  /** The state of the session, for `info()`. */
+  sessionState(): "connected" | "connecting" | "idle" {
     const s = this.session;
     if (!s || s.state === "closed") return "idle";
     return s.state === "ready" ? "connected" : "connecting";
@@ -100,14 +71,10 @@ export class Connection {
   private currentSession(): H2Session {
     const open = this.session;
     if (open && open.state !== "closed" && !open.draining) return open;
+    const tls = this.settings.tls;
     const s = new H2Session({
       endpoint: this.endpoint,
-      tls: this.settings.tls && {
-        ca: toBuffer(this.settings.tls.ca) ?? undefined,
-        cert: toBuffer(this.settings.tls.cert) ?? undefined,
-        key: toBuffer(this.settings.tls.key) ?? undefined,
-        serverName: this.settings.tls.serverName,
-      },
+      tls: tls && { ca: toBuffer(tls.ca), cert: toBuffer(tls.cert), key: toBuffer(tls.key), serverName: tls.serverName },
       keepAlive: this.settings.keepAlive,
     });
     s.onClosed = () => {
@@ -120,11 +87,11 @@ export class Connection {
   }
 
   /**
-   * Resolves once the unary session is connected. Rejects as soon as the connection
-   * attempt fails (refused, TLS failure) or at the deadline, so callers can move to another
+   * Resolves once the session is connected. Rejects as soon as the connection attempt
+   * fails (refused, TLS failure) or at the deadline, so callers can move to another
    * endpoint knowing nothing was sent.
    */
-  connectUnary(deadline: number): Promise<void> {
+  connect(deadline: number): Promise<void> {
     const s = this.currentSession();
     if (s.state === "ready") return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -150,8 +117,13 @@ export class Connection {
     return this.currentSession().unary(this.headerBlock(path, requireLeader, token), message, deadline, callback);
   }
 
+  /** Starts a stream on the current session. */
+  openStream(stream: SessionStream, first: Buffer | undefined, end: boolean): void {
+    this.currentSession().start(stream, first, end);
+  }
+
   /** The request header block of a call, built once per method and reused. */
-  private headerBlock(path: string, requireLeader: boolean, token: string | undefined): Buffer {
+  headerBlock(path: string, requireLeader: boolean, token: string | undefined): Buffer {
     const key = requireLeader ? path : `${path}\0`;
     let block = this.headerBlocks.get(key);
     if (!block) {
@@ -164,7 +136,8 @@ export class Connection {
         ["te", "trailers"],
         ["user-agent", "etcd-ts"],
       ];
-      // See callMetadata: a member without a leader refuses at once instead of hanging.
+      // A member without a leader then refuses at once ("no leader", a refusal before
+      // anything is applied, so even a mutation may go elsewhere) instead of hanging.
       if (requireLeader) fields.push(["hasleader", "true"]);
       block = encodeHeaders(fields);
       this.headerBlocks.set(key, block);
@@ -172,10 +145,6 @@ export class Connection {
     if (token === undefined) return block;
     if (this.tokenBlock?.token !== token) this.tokenBlock = { token, block: encodeHeaders([["token", token]]) };
     return Buffer.concat([block, this.tokenBlock.block]);
-  }
-
-  state(connect = false): State {
-    return this.client.getChannel().getConnectivityState(connect);
   }
 
   /** True when the balancer should not pick this endpoint now. */
@@ -193,42 +162,12 @@ export class Connection {
     this.avoidUntil = 0;
   }
 
-  /**
-   * Resolves once the channel is READY. Rejects as soon as the connection attempt fails
-   * (refused, TLS failure) or at the deadline, so callers can move to another endpoint
-   * knowing nothing was sent.
-   */
-  connect(deadline: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        let state: State;
-        try {
-          state = this.state(true);
-        } catch (e) {
-          reject(e instanceof Error ? e : new Error(String(e)));
-          return;
-        }
-        if (state === S.READY) return resolve();
-        if (state === S.TRANSIENT_FAILURE) return reject(new Error("connection failed"));
-        if (state === S.SHUTDOWN) return reject(new Error("connection closed"));
-        if (Date.now() >= deadline) return reject(new Error("connect timed out"));
-        this.client.getChannel().watchConnectivityState(state, deadline, (err) => {
-          if (err) reject(new Error("connect timed out"));
-          else check();
-        });
-      };
-      check();
-    });
-  }
-
   close(): void {
     for (const s of [...this.sessions]) s.close();
-    this.client.close();
   }
 
   /** For an endpoint no longer configured: calls already running finish, then it closes. */
   retire(): void {
     for (const s of [...this.sessions]) s.drain();
-    this.client.close();
   }
 }

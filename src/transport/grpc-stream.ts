@@ -1,25 +1,80 @@
-import * as grpc from "@grpc/grpc-js";
-import { ClientClosedError, InvalidTokenError, NoLeaderError } from "../errors.js";
+import { ClientClosedError, EtcdError, GrpcCode, InvalidTokenError, NoLeaderError } from "../errors.js";
 import { abortedError } from "./abort.js";
 import type { Connection } from "./connection.js";
-import { callMetadata, passThrough } from "./grpc-call.js";
+import { CallFailure, SessionStream } from "./h2/session-stream.js";
+import { GrpcStatus } from "./h2/unary-stream.js";
 import { errorFromStatus, isEndpointFailure } from "./status-error.js";
 import type { Method, Stream } from "./transport.js";
 
-type Call<Res> = grpc.ClientDuplexStream<Buffer, Res> | grpc.ClientReadableStream<Res>;
+/** A gRPC-framed message. */
+export function grpcFrame(body: Uint8Array): Buffer {
+  const framed = Buffer.allocUnsafe(5 + body.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(body.length, 1);
+  framed.set(body, 5);
+  return framed;
+}
+
+/** The HTTP/2 side of a stream: splits DATA into gRPC messages and hands them to its owner. */
+class StreamCall<Req, Res> extends SessionStream {
+  readonly status = new GrpcStatus();
+  private pending: Buffer | undefined;
+
+  constructor(
+    headerBlock: Buffer,
+    private readonly owner: GrpcStream<Req, Res>,
+  ) {
+    super(headerBlock, Infinity, false);
+  }
+
+  onHeaders(fields: string[], endStream: boolean): void {
+    this.status.read(fields);
+    if (endStream) this.owner.ended(this.status.failure(undefined));
+  }
+
+  onData(data: Buffer, endStream: boolean): void {
+    let buf = this.pending === undefined ? data : Buffer.concat([this.pending, data]);
+    this.pending = undefined;
+    while (buf.length >= 5) {
+      const len = buf.readUInt32BE(1);
+      if (buf.length < 5 + len) break;
+      if (buf[0] !== 0) return this.protocolError("the server sent a compressed message without being asked to");
+      this.owner.received(buf.subarray(5, 5 + len), 5 + len);
+      buf = buf.subarray(5 + len);
+    }
+    if (buf.length > 0) this.pending = buf;
+    if (endStream) this.owner.ended(new CallFailure(GrpcCode.INTERNAL, "the server ended the stream without trailers", false));
+  }
+
+  onFailure(failure: CallFailure): void {
+    this.owner.ended(failure);
+  }
+
+  private protocolError(details: string): void {
+    this.cancel();
+    this.owner.ended(new CallFailure(GrpcCode.INTERNAL, details, false));
+  }
+}
 
 /**
- * A gRPC stream as an async iterable. Reading pulls from the HTTP/2 stream, so a slow
- * consumer applies backpressure. The iterator ends when the server ends the stream or
- * after `cancel()`; it throws a typed error when the stream fails or the signal aborts.
+ * A gRPC stream (bidirectional or server-streaming) on the endpoint's HTTP/2 session, as an
+ * async iterable. The server's window for it is given back as the consumer reads, so a
+ * slow consumer (a snapshot written to a slow disk) slows the server down instead of
+ * filling memory. The iterator ends when the server ends the stream or after `cancel()`;
+ * it throws a typed error when the stream fails or the signal aborts.
  */
 export class GrpcStream<Req, Res> implements Stream<Req, Res> {
   readonly endpoint: string;
-  private readonly call: Call<Res>;
+  private readonly call: StreamCall<Req, Res>;
+  private readonly queue: Array<{ message: Res; size: number }> = [];
+  private head = 0;
+  private wake: (() => void) | undefined;
+  private failure: CallFailure | undefined;
+  private finished = false;
   private cancelled = false;
   private abortReason: AbortSignal | undefined;
   private closedByClient = false;
-  private done = false;
+  private released = false;
 
   constructor(
     private readonly conn: Connection,
@@ -31,68 +86,114 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     private readonly onInvalidToken: (token: string) => void,
   ) {
     this.endpoint = conn.endpoint.raw;
-    const md = callMetadata(true, token);
-    const decode = (b: Buffer): Res => method.decode(b);
-    this.call = method.requestStream
-      ? conn.client.makeBidiStreamRequest<Buffer, Res>(method.path, passThrough, decode, md, {})
-      : conn.client.makeServerStreamRequest<Buffer, Res>(method.path, passThrough, decode, Buffer.from(method.encode(request as Req)), md, {});
+    this.call = new StreamCall(conn.headerBlock(method.path, true, token), this);
     conn.inFlight++;
-    // Without a listener an error on an unread stream would crash the process.
-    this.call.on("error", () => undefined);
-    this.call.on("close", () => this.finish());
     signal?.addEventListener("abort", this.onAbort, { once: true });
+    const first = method.requestStream ? undefined : grpcFrame(method.encode(request as Req));
+    conn.openStream(this.call, first, !method.requestStream);
   }
 
   private readonly onAbort = (): void => {
     this.abortReason = this.signal;
-    this.call.cancel();
+    this.stop();
   };
 
-  private finish(): void {
-    if (this.done) return;
-    this.done = true;
+  /** @internal A message arrived (`size` bytes on the wire, given back once it is read). */
+  received(bytes: Buffer, size: number): void {
+    if (this.finished) return;
+    let message: Res;
+    try {
+      message = this.method.decode(bytes);
+    } catch (e) {
+      this.call.cancel();
+      return this.ended(new CallFailure(GrpcCode.INTERNAL, `cannot decode a message: ${(e as Error).message}`, false));
+    }
+    this.queue.push({ message, size });
+    this.wake?.();
+  }
+
+  /** @internal The stream ended: normally (`undefined`) or with a failure. */
+  ended(failure: CallFailure | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.failure = failure;
+    this.release();
+    this.wake?.();
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
     this.conn.inFlight--;
     this.signal?.removeEventListener("abort", this.onAbort);
     this.onDone(this);
   }
 
+  /** Ends the stream from this side (the server is told with RST_STREAM). */
+  private stop(): void {
+    this.call.cancel();
+    if (!this.finished) {
+      this.finished = true;
+      this.release();
+    }
+    this.wake?.();
+  }
+
   write(request: Req): void {
-    if (this.done || this.cancelled) return;
-    (this.call as grpc.ClientDuplexStream<Buffer, Res>).write(Buffer.from(this.method.encode(request)));
+    if (this.finished || !this.method.requestStream) return;
+    this.call.session?.write(this.call, grpcFrame(this.method.encode(request)), false);
   }
 
   end(): void {
-    if (this.method.requestStream && !this.done) (this.call as grpc.ClientDuplexStream<Buffer, Res>).end();
+    if (this.finished || !this.method.requestStream) return;
+    this.call.session?.write(this.call, undefined, true);
   }
 
   cancel(): void {
     this.cancelled = true;
-    this.call.cancel();
+    this.stop();
   }
 
   /** Ends the stream because the client is closing; the iterator then throws ClientClosedError. */
   closeByClient(): void {
     this.closedByClient = true;
-    this.call.cancel();
+    this.stop();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Res> {
     try {
-      for await (const message of this.call) yield message as Res;
-    } catch (e) {
-      if (this.abortReason) throw abortedError(this.abortReason, { rpc: this.method.rpc, endpoint: this.endpoint });
-      if (this.closedByClient) throw new ClientClosedError("the client was closed", { rpc: this.method.rpc, endpoint: this.endpoint });
-      if (this.cancelled) return;
-      const status = e as grpc.ServiceError;
-      const code = status.code ?? grpc.status.UNKNOWN;
-      const details = status.details ?? String(e);
-      const err = errorFromStatus(code, details, { rpc: this.method.rpc, endpoint: this.endpoint, readOnly: true, neverSent: false }, e);
-      // The next stream should open elsewhere: this member is down, cut off, or leaderless.
-      if (isEndpointFailure(code, details) || err instanceof NoLeaderError) this.conn.markFailed();
-      if (err instanceof InvalidTokenError && this.token !== undefined) this.onInvalidToken(this.token);
-      throw err;
+      for (;;) {
+        if (this.abortReason) throw abortedError(this.abortReason, { rpc: this.method.rpc, endpoint: this.endpoint });
+        if (this.closedByClient) throw new ClientClosedError("the client was closed", { rpc: this.method.rpc, endpoint: this.endpoint });
+        if (this.cancelled) return;
+        if (this.head < this.queue.length) {
+          const { message, size } = this.queue[this.head++]!;
+          if (this.head > 1024 && this.head * 2 > this.queue.length) {
+            this.queue.splice(0, this.head);
+            this.head = 0;
+          }
+          if (!this.finished) this.call.session?.consumed(this.call, size);
+          yield message;
+          continue;
+        }
+        if (this.finished) {
+          if (this.failure) throw this.error(this.failure);
+          return;
+        }
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+      }
     } finally {
-      if (!this.done) this.call.cancel();
+      if (!this.finished) this.stop();
     }
+  }
+
+  private error(failure: CallFailure): EtcdError {
+    const { code, details } = failure;
+    const err = errorFromStatus(code, details, { rpc: this.method.rpc, endpoint: this.endpoint, readOnly: true, neverSent: false }, failure);
+    // The next stream should open elsewhere: this member is down, cut off, or leaderless.
+    if (isEndpointFailure(code, details) || err instanceof NoLeaderError) this.conn.markFailed();
+    if (err instanceof InvalidTokenError && this.token !== undefined) this.onInvalidToken(this.token);
+    return err;
   }
 }

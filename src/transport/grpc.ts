@@ -1,5 +1,4 @@
-import * as grpc from "@grpc/grpc-js";
-import { ClientClosedError, DeadlineExceededError, EtcdError, InvalidArgumentError, TlsError, UnavailableError } from "../errors.js";
+import { ClientClosedError, DeadlineExceededError, EtcdError, GrpcCode, InvalidArgumentError, TlsError, UnavailableError } from "../errors.js";
 import { probeTls } from "./tls-probe.js";
 import { abortedError, sleep } from "./abort.js";
 import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
@@ -7,7 +6,7 @@ import { Balancer, type Balancing } from "./balancer.js";
 import { Connection, type ConnectionSettings, type KeepAliveOptions, type TlsOptions } from "./connection.js";
 import { parseEndpoints, type Endpoint } from "./endpoint.js";
 import { CallFailure } from "./h2/session.js";
-import { GrpcStream } from "./grpc-stream.js";
+import { grpcFrame, GrpcStream } from "./grpc-stream.js";
 import * as M from "../methods.js";
 import { AuthToken, type Credentials } from "./auth-token.js";
 import { errorFromStatus, isEndpointFailure } from "./status-error.js";
@@ -36,20 +35,11 @@ export const grpcDefaults = {
   retry: defaultRetry,
 };
 
-/** A request message with gRPC's length prefix (uncompressed). */
-function grpcFrame(body: Uint8Array): Buffer {
-  const framed = Buffer.allocUnsafe(5 + body.length);
-  framed[0] = 0;
-  framed.writeUInt32BE(body.length, 1);
-  framed.set(body, 5);
-  return framed;
-}
-
 interface Pending {
   cancel(): void;
 }
 
-/** The transport to real etcd members over @grpc/grpc-js. */
+/** The transport to real etcd members: gRPC over our own HTTP/2 sessions (src/transport/h2). */
 export class GrpcTransport implements Transport {
   private readonly balancer: Balancer;
   private readonly pending = new Set<Pending>();
@@ -93,19 +83,10 @@ export class GrpcTransport implements Transport {
   connections(): ConnectionInfo[] {
     const now = Date.now();
     return this.balancer.all.map((c) => {
-      const s = c.state();
-      const unary = c.unaryState();
+      const session = c.sessionState();
       const retryInMs = Math.max(0, c.avoidUntil - now);
       const state: ConnectionInfo["state"] =
-        s === grpc.connectivityState.SHUTDOWN
-          ? "closed"
-          : unary === "connected" || s === grpc.connectivityState.READY
-            ? "connected"
-            : unary === "connecting" || s === grpc.connectivityState.CONNECTING
-              ? "connecting"
-              : s === grpc.connectivityState.TRANSIENT_FAILURE || retryInMs > 0
-                ? "backing off"
-                : "idle";
+        session === "connected" ? "connected" : session === "connecting" ? "connecting" : retryInMs > 0 ? "backing off" : "idle";
       return { endpoint: c.endpoint.raw, state, retryInMs: state === "backing off" ? retryInMs : 0, inFlight: c.inFlight };
     });
   }
@@ -147,16 +128,16 @@ export class GrpcTransport implements Transport {
       const conn = target ?? this.balancer.pick(tried);
       const ctx = { rpc: method.rpc, endpoint: conn.endpoint.raw, readOnly, neverSent: true };
       if (Date.now() >= deadline) break;
-      if (!conn.unaryReady()) {
+      if (!conn.ready()) {
         try {
-          await this.ready(conn, deadline, signal, "unary");
+          await this.ready(conn, deadline, signal);
         } catch (e) {
           if (e instanceof EtcdError) throw e;
           conn.markFailed();
           tried.add(conn);
           lastError = new UnavailableError(`cannot connect to ${conn.endpoint.raw}: ${(e as Error).message}`, {
             ...ctx,
-            code: grpc.status.UNAVAILABLE,
+            code: GrpcCode.UNAVAILABLE,
           });
           continue;
         }
@@ -171,7 +152,7 @@ export class GrpcTransport implements Transport {
       } catch (e) {
         if (!(e instanceof CallFailure)) throw e;
         // An expired or stale token is refused before anything is applied: log in again, once.
-        if (token !== undefined && !reauthenticated && e.code === grpc.status.UNAUTHENTICATED) {
+        if (token !== undefined && !reauthenticated && e.code === GrpcCode.UNAUTHENTICATED) {
           this.token?.invalidate(token);
           reauthenticated = true;
           attempt--;
@@ -190,7 +171,7 @@ export class GrpcTransport implements Transport {
     throw new DeadlineExceededError(`deadline of ${timeoutMs} ms exceeded`, {
       rpc: method.rpc,
       endpoint: lastError?.endpoint,
-      code: grpc.status.DEADLINE_EXCEEDED,
+      code: GrpcCode.DEADLINE_EXCEEDED,
       cause: lastError,
       outcomeUnknown: !readOnly && lastError?.outcomeUnknown === true,
     });
@@ -206,11 +187,11 @@ export class GrpcTransport implements Transport {
     return conn;
   }
 
-  /** Waits until `conn` is connected (its unary session, or its stream channel), bounded by the dial timeout; aborts with the signal. */
-  private async ready(conn: Connection, deadline: number, signal: AbortSignal | undefined, kind: "unary" | "stream"): Promise<void> {
-    if (kind === "unary" ? conn.unaryReady() : conn.state() === grpc.connectivityState.READY) return;
+  /** Waits until `conn` is connected, bounded by the dial timeout; aborts with the signal. */
+  private async ready(conn: Connection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    if (conn.ready()) return;
     try {
-      await this.connect(conn, deadline, signal, kind);
+      await this.connect(conn, deadline, signal);
     } catch (e) {
       await this.throwIfTls(conn, e);
       throw e;
@@ -224,9 +205,9 @@ export class GrpcTransport implements Transport {
     if (reason) throw new TlsError(`TLS with ${conn.endpoint.raw} failed: ${reason}`, { rpc, endpoint: conn.endpoint.raw, cause });
   }
 
-  private async connect(conn: Connection, deadline: number, signal: AbortSignal | undefined, kind: "unary" | "stream"): Promise<void> {
+  private async connect(conn: Connection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
     const dialDeadline = Math.min(deadline, Date.now() + this.options.dialTimeoutMs);
-    const connecting = kind === "unary" ? conn.connectUnary(dialDeadline) : conn.connect(dialDeadline);
+    const connecting = conn.connect(dialDeadline);
     if (!signal) return connecting;
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => reject(abortedError(signal, { endpoint: conn.endpoint.raw }));
@@ -275,7 +256,7 @@ export class GrpcTransport implements Transport {
         try {
           resolve(method.decode(bytes!));
         } catch (e) {
-          reject(new CallFailure(grpc.status.INTERNAL, `cannot decode the response: ${(e as Error).message}`, false));
+          reject(new CallFailure(GrpcCode.INTERNAL, `cannot decode the response: ${(e as Error).message}`, false));
         }
       });
     });
@@ -294,7 +275,7 @@ export class GrpcTransport implements Transport {
       if (tried.size >= this.balancer.all.length) tried.clear();
       const conn = target ?? this.balancer.pick(tried);
       try {
-        await this.ready(conn, Date.now() + this.options.dialTimeoutMs, signal, "stream");
+        await this.ready(conn, Date.now() + this.options.dialTimeoutMs, signal);
       } catch (e) {
         if (e instanceof EtcdError) throw e;
         conn.markFailed();
@@ -319,7 +300,7 @@ export class GrpcTransport implements Transport {
     }
     throw new UnavailableError(`no endpoint could open a stream: ${lastError?.message ?? "unknown error"}`, {
       rpc: method.rpc,
-      code: grpc.status.UNAVAILABLE,
+      code: GrpcCode.UNAVAILABLE,
       cause: lastError,
     });
   }

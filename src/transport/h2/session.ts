@@ -1,8 +1,8 @@
 /**
- * One HTTP/2 connection to one member, carrying unary gRPC calls: the hot path of every
- * KV, lease and admin call. It speaks the frames directly on a TCP or TLS socket (no
- * node:http2, no grpc-js), which costs a fraction of the CPU per call (docs/benchmarks.md).
- * Streams (watch, keep-alive) stay on grpc-js.
+ * One HTTP/2 connection to one member, carrying its gRPC calls and streams: every KV,
+ * lease and admin call, watches and lease keep-alives. It speaks the frames directly on a
+ * TCP or TLS socket (no node:http2, no grpc-js), which costs a fraction of the CPU per
+ * call (docs/benchmarks.md).
  */
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
@@ -27,12 +27,16 @@ import {
 } from "./frames.js";
 import { HpackDecoder, HpackError } from "./hpack.js";
 import { HuffmanError } from "./huffman.js";
-import { CallFailure, UnaryStream, type H2Call, type UnaryCallback } from "./unary-stream.js";
+import { CallFailure, type H2Call, type SessionStream } from "./session-stream.js";
+import { UnaryStream, type UnaryCallback } from "./unary-stream.js";
 
-export { CallFailure, type H2Call, type UnaryCallback } from "./unary-stream.js";
+export { CallFailure, type H2Call } from "./session-stream.js";
+export type { UnaryCallback } from "./unary-stream.js";
 
-/** How often deadlines and keep-alive pings are checked while calls are open. */
+/** How often deadlines are checked while calls with one are open. */
 const SWEEP_MS = 25;
+/** The window each stream gets (SETTINGS_INITIAL_WINDOW_SIZE); given back in halves. */
+export const STREAM_WINDOW = 4 * 1024 * 1024;
 
 export interface SessionSettings {
   endpoint: Endpoint;
@@ -41,7 +45,7 @@ export interface SessionSettings {
   keepAlive: { intervalMs: number; timeoutMs: number };
 }
 
-/** An HTTP/2 client connection for unary gRPC calls. */
+/** An HTTP/2 client connection for gRPC calls and streams. */
 export class H2Session {
   state: "connecting" | "ready" | "closed" = "connecting";
   /** No new calls: the server sent GOAWAY, stream ids ran out, or the session is closing. */
@@ -55,10 +59,12 @@ export class H2Session {
 
   private readonly socket: Socket;
   private readonly decoder = new HpackDecoder();
-  private readonly streams = new Map<number, UnaryStream>();
-  private readonly queued: UnaryStream[] = [];
-  /** Calls whose request waits for flow-control window, in order. */
-  private readonly blocked = new Set<UnaryStream>();
+  private readonly streams = new Map<number, SessionStream>();
+  private readonly queued: SessionStream[] = [];
+  /** Streams whose bytes wait for flow-control window, in order. */
+  private readonly blocked = new Set<SessionStream>();
+  /** Open streams with a deadline (unary calls): while there are any, the sweep runs often. */
+  private timed = 0;
   private nextId = 1;
   private maxConcurrent = Infinity;
   private peerInitialWindow = DEFAULT_WINDOW;
@@ -73,6 +79,7 @@ export class H2Session {
   private headerParts: Buffer[] = [];
   private headerEndStream = false;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private sweepAt = 0;
   private lastPingSent = 0;
   /** When bytes last arrived: any frame proves the connection alive, not only a ping's answer. */
   private lastRead = 0;
@@ -95,7 +102,7 @@ export class H2Session {
           PREFACE,
           settingsFrame([
             [Setting.ENABLE_PUSH, 0],
-            [Setting.INITIAL_WINDOW_SIZE, MAX_WINDOW],
+            [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
           ]),
           windowUpdateFrame(0, MAX_WINDOW - DEFAULT_WINDOW),
         ]),
@@ -140,29 +147,62 @@ export class H2Session {
    * cancelled first.
    */
   unary(headerBlock: Buffer, message: Buffer, deadline: number, callback: UnaryCallback): H2Call {
-    const s = new UnaryStream(this, headerBlock, message, deadline, callback);
-    if (!this.usable) {
-      this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${this.settings.endpoint.raw} is not open`, true));
-      return s;
-    }
-    // The socket holds the process open only while calls run (as an idle grpc-js channel does not).
-    if (this.active === 0) this.socket.ref();
-    if (this.streams.size >= this.maxConcurrent) this.queued.push(s);
-    else this.start(s);
-    this.armSweep();
+    const s = new UnaryStream(headerBlock, deadline, callback);
+    this.start(s, message, true);
     return s;
   }
 
-  private start(s: UnaryStream): void {
+  /**
+   * Starts a stream: `first` (gRPC-framed bytes) goes out right after the headers, then
+   * END_STREAM when `end`. The stream's handlers receive what comes back.
+   */
+  start(s: SessionStream, first: Buffer | undefined, end: boolean): void {
+    s.session = this;
+    if (!this.usable) {
+      s.done = true;
+      s.onFailure(new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${this.settings.endpoint.raw} is not open`, true));
+      return;
+    }
+    // The socket holds the process open only while calls and streams run.
+    if (this.active === 0) this.socket.ref();
+    if (first) s.unsent.push(first);
+    s.ending = end;
+    if (s.deadline !== Infinity) this.timed++;
+    if (this.streams.size >= this.maxConcurrent) this.queued.push(s);
+    else this.open(s);
+    this.armSweep();
+  }
+
+  /** Sends more on a started stream (END_STREAM after it when `end`). */
+  write(s: SessionStream, bytes: Buffer | undefined, end: boolean): void {
+    if (s.done || s.ending) return;
+    if (bytes && bytes.length > 0) s.unsent.push(bytes);
+    s.ending = end;
+    if (s.id !== 0) this.sendData(s);
+  }
+
+  /** The consumer of a stream has read `bytes`: they go back to the server's window. */
+  consumed(s: SessionStream, bytes: number): void {
+    s.recvUnacked += bytes;
+    this.giveBack(s);
+  }
+
+  private giveBack(s: SessionStream): void {
+    if (s.recvUnacked < STREAM_WINDOW / 2) return;
+    if (!s.done && this.state !== "closed") this.send(windowUpdateFrame(s.id, s.recvUnacked));
+    s.recvUnacked = 0;
+  }
+
+  private open(s: SessionStream): void {
     s.id = this.nextId;
     this.nextId += 2;
     if (this.nextId > MAX_WINDOW) this.draining = true;
     s.sendWindow = this.peerInitialWindow;
     this.streams.set(s.id, s);
     const block = s.headerBlock;
-    const msg = s.message;
-    if (block.length <= this.peerMaxFrame && msg.length <= this.peerMaxFrame && msg.length <= s.sendWindow && msg.length <= this.connSendWindow) {
-      // The common case: one HEADERS and one DATA frame, written as one buffer.
+    const msg = s.unsent.length === 1 ? s.unsent[0]! : undefined;
+    if (msg && s.ending && block.length <= this.peerMaxFrame && msg.length <= this.peerMaxFrame && msg.length <= s.sendWindow && msg.length <= this.connSendWindow) {
+      // A unary call: one HEADERS and one DATA frame, written as one buffer.
       const buf = Buffer.allocUnsafe(2 * FRAME_HEADER + block.length + msg.length);
       writeFrameHeader(buf, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS, s.id);
       block.copy(buf, FRAME_HEADER);
@@ -171,11 +211,12 @@ export class H2Session {
       msg.copy(buf, at + FRAME_HEADER);
       s.sendWindow -= msg.length;
       this.connSendWindow -= msg.length;
+      s.unsent = [];
+      s.ended = true;
       this.send(buf);
       return;
     }
     this.sendHeaders(s.id, block);
-    s.unsent = msg;
     this.sendData(s);
   }
 
@@ -190,47 +231,60 @@ export class H2Session {
     }
   }
 
-  /** Sends as much of the stream's unsent request as the flow-control windows allow. */
-  private sendData(s: UnaryStream): void {
-    let rest = s.unsent!;
-    while (rest.length > 0) {
-      const n = Math.min(rest.length, this.peerMaxFrame, s.sendWindow, this.connSendWindow);
+  /** Sends as much of the stream's unsent bytes as the flow-control windows allow, then END_STREAM if due. */
+  private sendData(s: SessionStream): void {
+    while (s.unsent.length > 0) {
+      const head = s.unsent[0]!;
+      const n = Math.min(head.length, this.peerMaxFrame, s.sendWindow, this.connSendWindow);
       if (n <= 0) break;
-      const last = n === rest.length;
-      this.send(frame(FrameType.DATA, last ? Flag.END_STREAM : 0, s.id, rest.subarray(0, n)));
+      const endNow = s.ending && n === head.length && s.unsent.length === 1;
+      this.send(frame(FrameType.DATA, endNow ? Flag.END_STREAM : 0, s.id, head.subarray(0, n)));
       s.sendWindow -= n;
       this.connSendWindow -= n;
-      rest = rest.subarray(n);
+      if (n === head.length) s.unsent.shift();
+      else s.unsent[0] = head.subarray(n);
+      if (endNow) s.ended = true;
     }
-    if (rest.length === 0 && s.message.length === 0) this.send(frame(FrameType.DATA, Flag.END_STREAM, s.id));
-    if (rest.length === 0) {
-      s.unsent = undefined;
+    if (s.unsent.length > 0) {
+      this.blocked.add(s);
       return;
     }
-    s.unsent = rest;
-    this.blocked.add(s);
+    if (s.ending && !s.ended) {
+      this.send(frame(FrameType.DATA, Flag.END_STREAM, s.id));
+      s.ended = true;
+    }
   }
 
   private flushBlocked(): void {
     // A copy: a call still short of window adds itself back.
     const waiting = [...this.blocked];
     this.blocked.clear();
-    for (const s of waiting) if (!s.done && s.unsent) this.sendData(s);
+    for (const s of waiting) if (!s.done) this.sendData(s);
   }
 
-  /** Abandons a call: the server is told to stop with RST_STREAM(CANCEL). */
-  cancel(s: UnaryStream): void {
+  /** Abandons a call or stream: the server is told to stop with RST_STREAM(CANCEL). */
+  cancel(s: SessionStream): void {
     if (s.done) return;
-    s.done = true;
     const q = this.queued.indexOf(s);
     if (q >= 0) {
       this.queued.splice(q, 1);
+      this.forget(s);
+      this.startQueued();
       return;
     }
-    this.streams.delete(s.id);
-    this.blocked.delete(s);
+    this.forget(s);
     if (this.state !== "closed") this.send(rstStreamFrame(s.id, H2Error.CANCEL));
     this.startQueued();
+  }
+
+  /** Ends the session's bookkeeping of a stream (its handlers are the caller's business). */
+  private forget(s: SessionStream): void {
+    if (s.done) return;
+    s.done = true;
+    this.streams.delete(s.id);
+    this.blocked.delete(s);
+    s.unsent = [];
+    if (s.deadline !== Infinity) this.timed--;
   }
 
   private send(b: Buffer): void {
@@ -361,11 +415,12 @@ export class H2Session {
       if (payload.length === 0 || payload[0]! >= payload.length) throw new Error("bad DATA padding");
       data = payload.subarray(1, payload.length - payload[0]!);
     }
-    if (data.length > 0) {
-      s.chunks.push(data);
-      s.received += data.length;
-    }
-    if (flags & Flag.END_STREAM) this.finish(s, "the server ended the call without trailers");
+    // Padding never reaches the consumer: it goes back to the window at once.
+    s.recvUnacked += s.windowOnReceipt ? payload.length : payload.length - data.length;
+    this.giveBack(s);
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (endStream) this.closedByServer(s);
+    s.onData(data, endStream);
   }
 
   private onHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
@@ -373,43 +428,31 @@ export class H2Session {
     const fields = this.decoder.decode(block);
     const s = this.streams.get(id);
     if (!s) return;
-    for (let i = 0; i < fields.length; i += 2) {
-      const name = fields[i]!;
-      if (name === ":status") s.httpStatus = fields[i + 1];
-      else if (name === "content-type") s.contentType = fields[i + 1];
-      else if (name === "grpc-status") s.grpcStatus = fields[i + 1];
-      else if (name === "grpc-message") s.grpcMessage = fields[i + 1];
-    }
-    if (endStream) this.finish(s, undefined);
+    if (endStream) this.closedByServer(s);
+    s.onHeaders(fields, endStream);
   }
 
-  private finish(s: UnaryStream, problem: string | undefined): void {
-    this.streams.delete(s.id);
-    this.blocked.delete(s);
-    if (s.unsent) this.send(rstStreamFrame(s.id, H2Error.CANCEL));
+  /** The server ended the stream: if we had not finished sending, we stop (RST_STREAM). */
+  private closedByServer(s: SessionStream): void {
+    const cut = !s.ended;
+    this.forget(s);
+    if (cut) this.send(rstStreamFrame(s.id, H2Error.CANCEL));
     this.startQueued();
-    if (s.done) return;
-    const result = s.outcome(problem);
-    if (result instanceof CallFailure) return this.fail(s, result);
-    s.done = true;
-    deliver(s, undefined, result);
   }
 
-  private fail(s: UnaryStream, failure: CallFailure): void {
+  private fail(s: SessionStream, failure: CallFailure): void {
     if (s.done) return;
-    s.done = true;
-    this.blocked.delete(s);
-    deliver(s, failure, undefined);
+    this.forget(s);
+    s.onFailure(failure);
   }
 
   private onReset(id: number, code: number): void {
     const s = this.streams.get(id);
     if (!s) return;
-    this.streams.delete(id);
-    this.blocked.delete(s);
+    this.forget(s);
     this.startQueued();
     const what = `the server reset the call (HTTP/2 error ${code})`;
-    if (code === H2Error.REFUSED_STREAM) return this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `${what}: refused before processing`, true));
+    if (code === H2Error.REFUSED_STREAM) return s.onFailure(new CallFailure(GrpcCode.UNAVAILABLE, `${what}: refused before processing`, true));
     const grpcCode =
       code === H2Error.CANCEL
         ? GrpcCode.CANCELLED
@@ -418,7 +461,7 @@ export class H2Session {
           : code === H2Error.INADEQUATE_SECURITY
             ? GrpcCode.PERMISSION_DENIED
             : GrpcCode.INTERNAL;
-    this.fail(s, new CallFailure(grpcCode, what, false));
+    s.onFailure(new CallFailure(grpcCode, what, false));
   }
 
   private onSettings(payload: Buffer): void {
@@ -451,17 +494,14 @@ export class H2Session {
     const reason = `the server is closing the connection (GOAWAY ${code}${debug ? `: ${debug}` : ""})`;
     // Calls above the last stream id were never processed: safe to send elsewhere.
     for (const s of [...this.streams.values()]) {
-      if (s.id > this.goAwayLastId) {
-        this.streams.delete(s.id);
-        this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, reason, true));
-      }
+      if (s.id > this.goAwayLastId) this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, reason, true));
     }
     for (const s of this.queued.splice(0)) this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, reason, true));
     if (this.streams.size === 0) this.close();
   }
 
   private startQueued(): void {
-    while (this.queued.length > 0 && this.streams.size < this.maxConcurrent && this.usable) this.start(this.queued.shift()!);
+    while (this.queued.length > 0 && this.streams.size < this.maxConcurrent && this.usable) this.open(this.queued.shift()!);
     if (this.active > 0 || this.state === "closed") return;
     if (this.draining) this.close();
     else if (!this.pingOutstanding) this.socket.unref();
@@ -473,18 +513,30 @@ export class H2Session {
     if (this.active === 0) this.close();
   }
 
-  private armSweep(): void {
+  /** Schedules the sweep in `delayMs` unless one is due sooner. */
+  private armSweep(delayMs = SWEEP_MS): void {
+    const at = Date.now() + delayMs;
+    if (this.sweepTimer !== undefined) {
+      if (this.sweepAt <= at) return;
+      clearTimeout(this.sweepTimer);
+    }
+    this.sweepAt = at;
     // Unreferenced: while calls run the socket keeps the process alive.
-    if (this.sweepTimer === undefined) this.sweepTimer = setTimeout(this.sweep, SWEEP_MS).unref();
+    this.sweepTimer = setTimeout(this.sweep, delayMs).unref();
   }
 
-  /** Runs while calls are open: expires deadlines and sends keep-alive pings. */
+  /**
+   * Runs while calls or streams are open: expires deadlines (every 25 ms while calls with
+   * one run) and sends keep-alive pings (when due).
+   */
   private readonly sweep = (): void => {
     this.sweepTimer = undefined;
     if (this.state === "closed") return;
     const now = Date.now();
-    for (const s of this.streams.values()) if (s.deadline <= now) this.expire(s);
-    if (this.queued.length > 0) for (const s of [...this.queued]) if (s.deadline <= now) this.expire(s);
+    if (this.timed > 0) {
+      for (const s of this.streams.values()) if (s.deadline <= now) this.expire(s);
+      if (this.queued.length > 0) for (const s of [...this.queued]) if (s.deadline <= now) this.expire(s);
+    }
     const { intervalMs, timeoutMs } = this.settings.keepAlive;
     if (this.pingOutstanding && now - this.lastPingSent >= timeoutMs) {
       // Bytes read since the ping prove the connection alive. Else, before giving up, let the
@@ -507,13 +559,17 @@ export class H2Session {
         this.send(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
       }
     }
-    if (this.active > 0 || this.pingOutstanding) this.armSweep();
+    if (this.timed > 0) this.armSweep();
+    else if (this.active > 0 || this.pingOutstanding) {
+      const due = this.pingOutstanding ? this.lastPingSent + timeoutMs : this.lastPingSent + intervalMs;
+      this.armSweep(Math.max(SWEEP_MS, due - now));
+    }
   };
 
-  private expire(s: UnaryStream): void {
+  private expire(s: SessionStream): void {
     const started = s.id !== 0;
     this.cancel(s);
-    deliver(s, new CallFailure(GrpcCode.DEADLINE_EXCEEDED, "deadline exceeded", !started), undefined);
+    s.onFailure(new CallFailure(GrpcCode.DEADLINE_EXCEEDED, "deadline exceeded", !started));
   }
 
   /** Ends the session: GOAWAY, then the socket closes once written. Open calls fail. */
@@ -554,13 +610,3 @@ export class H2Session {
   }
 }
 
-/** Runs a call's callback; its exceptions are the caller's, not a protocol error of this connection. */
-function deliver(s: UnaryStream, failure: CallFailure | undefined, message: Buffer | undefined): void {
-  try {
-    s.callback(failure, message);
-  } catch (e) {
-    process.nextTick(() => {
-      throw e;
-    });
-  }
-}

@@ -1,60 +1,34 @@
-/** One unary gRPC call on an HTTP/2 stream: what is sent, what came back, and what it means. */
+/** One unary gRPC call on an HTTP/2 stream: the answer as it arrives, and what it means. */
 import { GrpcCode } from "../../errors.js";
-import type { H2Session } from "./session.js";
-
-/** How a call failed, in gRPC terms, and whether the request provably never reached the server. */
-export class CallFailure extends Error {
-  constructor(
-    readonly code: number,
-    readonly details: string,
-    readonly neverSent: boolean,
-  ) {
-    super(details);
-  }
-}
+import { CallFailure, SessionStream } from "./session-stream.js";
 
 /** Called once per call with its failure or its response message. */
 export type UnaryCallback = (failure: CallFailure | undefined, message: Buffer | undefined) => void;
 
-/** A started call: it can be cancelled (the server is told with RST_STREAM). */
-export interface H2Call {
-  cancel(): void;
-}
-
-/** The state of one call: its stream id, windows, and the answer as it arrives. */
-export class UnaryStream implements H2Call {
-  /** 0 until the call starts on a stream. */
-  id = 0;
-  chunks: Buffer[] = [];
-  received = 0;
+/** The answer's status fields, as headers and trailers bring them. */
+export class GrpcStatus {
   httpStatus: string | undefined;
   contentType: string | undefined;
   grpcStatus: string | undefined;
   grpcMessage: string | undefined;
-  sendWindow = 0;
-  /** Request bytes (gRPC-framed) not yet sent because of flow control. */
-  unsent: Buffer | undefined;
-  done = false;
 
-  constructor(
-    readonly session: H2Session,
-    readonly headerBlock: Buffer,
-    readonly message: Buffer,
-    readonly deadline: number,
-    readonly callback: UnaryCallback,
-  ) {}
-
-  cancel(): void {
-    this.session.cancel(this);
+  read(fields: string[]): void {
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i]!;
+      if (name === ":status") this.httpStatus = fields[i + 1];
+      else if (name === "content-type") this.contentType = fields[i + 1];
+      else if (name === "grpc-status") this.grpcStatus = fields[i + 1];
+      else if (name === "grpc-message") this.grpcMessage = fields[i + 1];
+    }
   }
 
   /**
-   * Once the server ended the stream: the response message, or why there is none.
-   * `problem` describes an end without trailers.
+   * The failure the answer reports, or undefined for OK. `problem` describes an end without
+   * trailers. As gRPC's HTTP/2 protocol says, a non-200 HTTP status is not a gRPC answer (a
+   * proxy or a server that is not gRPC), whatever grpc-status it carries; nor is a foreign
+   * content-type.
    */
-  outcome(problem: string | undefined): Buffer | CallFailure {
-    // As gRPC's HTTP/2 protocol says: a non-200 HTTP status is not a gRPC answer (a proxy or
-    // a server that is not gRPC), whatever grpc-status it carries; nor is a foreign content-type.
+  failure(problem: string | undefined): CallFailure | undefined {
     const http = this.httpStatus;
     if (http !== undefined && http !== "200") return new CallFailure(codeOfHttpStatus(http), `the server answered HTTP status ${http}`, false);
     const type = this.contentType;
@@ -62,13 +36,66 @@ export class UnaryStream implements H2Call {
     const status = this.grpcStatus;
     if (status === undefined) return new CallFailure(GrpcCode.INTERNAL, problem ?? "the server ended the call without a gRPC status", false);
     const code = status === "" ? GrpcCode.UNKNOWN : Number(status);
-    if (code !== GrpcCode.OK) return new CallFailure(Number.isInteger(code) ? code : GrpcCode.UNKNOWN, decodeGrpcMessage(this.grpcMessage ?? ""), false);
+    if (code === GrpcCode.OK) return undefined;
+    return new CallFailure(Number.isInteger(code) ? code : GrpcCode.UNKNOWN, decodeGrpcMessage(this.grpcMessage ?? ""), false);
+  }
+}
+
+/** A unary call: the request goes out whole; the answer is gathered, then handed over once. */
+export class UnaryStream extends SessionStream {
+  private readonly status = new GrpcStatus();
+  private chunks: Buffer[] = [];
+  private received = 0;
+  private answered = false;
+
+  constructor(
+    headerBlock: Buffer,
+    deadline: number,
+    private readonly callback: UnaryCallback,
+  ) {
+    super(headerBlock, deadline, true);
+  }
+
+  onHeaders(fields: string[], endStream: boolean): void {
+    this.status.read(fields);
+    if (endStream) this.answer(undefined);
+  }
+
+  onData(data: Buffer, endStream: boolean): void {
+    if (data.length > 0) {
+      this.chunks.push(data);
+      this.received += data.length;
+    }
+    if (endStream) this.answer("the server ended the call without trailers");
+  }
+
+  onFailure(failure: CallFailure): void {
+    this.deliver(failure, undefined);
+  }
+
+  private answer(problem: string | undefined): void {
+    const failure = this.status.failure(problem);
+    if (failure) return this.deliver(failure, undefined);
     const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.received);
-    if (all.length < 5) return new CallFailure(GrpcCode.INTERNAL, "the server sent no response message", false);
-    if (all[0] !== 0) return new CallFailure(GrpcCode.INTERNAL, "the server sent a compressed message without being asked to", false);
+    this.chunks = [];
+    if (all.length < 5) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the server sent no response message", false), undefined);
+    if (all[0] !== 0) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the server sent a compressed message without being asked to", false), undefined);
     const len = all.readUInt32BE(1);
-    if (all.length < 5 + len) return new CallFailure(GrpcCode.INTERNAL, "the response message is truncated", false);
-    return all.subarray(5, 5 + len);
+    if (all.length < 5 + len) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the response message is truncated", false), undefined);
+    this.deliver(undefined, all.subarray(5, 5 + len));
+  }
+
+  /** Runs the callback once; its exceptions are the caller's, not a protocol error of the connection. */
+  private deliver(failure: CallFailure | undefined, message: Buffer | undefined): void {
+    if (this.answered) return;
+    this.answered = true;
+    try {
+      this.callback(failure, message);
+    } catch (e) {
+      process.nextTick(() => {
+        throw e;
+      });
+    }
   }
 }
 
