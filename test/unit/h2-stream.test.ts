@@ -1,0 +1,154 @@
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { EtcdError, GrpcCode, NoLeaderError } from "../../src/errors.js";
+import * as M from "../../src/methods.js";
+import { WatchRequest, WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
+import { Connection } from "../../src/transport/connection.js";
+import { Flag, FrameType, frame, Setting } from "../../src/transport/h2/frames.js";
+import { encodeHeaders } from "../../src/transport/h2/hpack.js";
+import { CallFailure, SessionStream } from "../../src/transport/h2/session-stream.js";
+import { STREAM_WINDOW } from "../../src/transport/h2/session.js";
+import { GrpcStream } from "../../src/transport/grpc-stream.js";
+import { FakeH2Server, grpcMessage } from "./h2-fake-server.js";
+
+/** A stream that only records what the session hands it. */
+class Recorder extends SessionStream {
+  data: Buffer[] = [];
+  endedWith: string | undefined;
+  private waiting: { n: number; resolve: () => void } | undefined;
+  /** Resolves once `n` DATA frames arrived. */
+  frames(n: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting = { n, resolve };
+      this.check();
+    });
+  }
+  private check(): void {
+    if (this.waiting && this.data.length >= this.waiting.n) this.waiting.resolve();
+  }
+  onHeaders(_fields: string[], endStream: boolean): void {
+    if (endStream) this.endedWith = "trailers";
+  }
+  onData(data: Buffer): void {
+    this.data.push(Buffer.from(data));
+    this.check();
+  }
+  onFailure(failure: CallFailure): void {
+    this.endedWith = failure.details;
+  }
+}
+
+const watchResponse = (watchId: bigint, revision: bigint): Buffer =>
+  grpcMessage(
+    Buffer.from(
+      WatchResponse.encode({
+        header: { clusterId: 1n, memberId: 1n, revision, raftTerm: 1n },
+        watchId,
+        created: false,
+        canceled: false,
+        compactRevision: 0n,
+        cancelReason: "",
+        fragment: false,
+        events: [],
+      }).finish(),
+    ),
+  );
+
+describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
+  let server: FakeH2Server;
+  let conn: Connection;
+  beforeEach(async () => {
+    server = new FakeH2Server();
+    await server.start([[Setting.MAX_FRAME_SIZE, 16_384]]);
+    conn = new Connection({ raw: `127.0.0.1:${server.port}`, target: `127.0.0.1:${server.port}`, host: "127.0.0.1", port: server.port, secure: false }, { keepAlive: { intervalMs: 10_000, timeoutMs: 5000 } });
+    await conn.connect(Date.now() + 5000);
+  });
+  afterEach(async () => {
+    conn.close();
+    await server.close();
+  });
+
+  it("gives a stream's window back only as its consumer reads", async () => {
+    const r = new Recorder(conn.headerBlock("/x/Y", true, undefined), Infinity, false);
+    conn.openStream(r, undefined, false);
+    const { stream } = await server.request(1);
+    const chunk = Buffer.alloc(16_000, 1);
+    const frames = Math.ceil((STREAM_WINDOW * 0.75) / chunk.length);
+    server.write(...Array.from({ length: frames }, () => frame(FrameType.DATA, 0, stream, chunk)));
+    await r.frames(frames);
+    // Nothing was read yet: the stream's window is not given back.
+    assert.equal(server.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream).length, 0);
+    r.session!.consumed(r, frames * chunk.length);
+    const update = await server.next((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream);
+    assert.equal(update.payload.readUInt32BE(0), frames * chunk.length);
+    r.cancel();
+  });
+
+  it("a bidirectional stream writes messages, half-closes, splits and joins messages across frames, and ends on trailers", async () => {
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    s.write({ requestUnion: { $case: "progressRequest", value: {} } });
+    const { stream } = await server.request(1);
+    const data = await server.next((f) => f.type === FrameType.DATA && f.stream === stream);
+    assert.deepEqual(WatchRequest.decode(data.payload.subarray(5)).requestUnion, { $case: "progressRequest", value: {} });
+    s.end();
+    await server.next((f) => f.type === FrameType.DATA && f.stream === stream && (f.flags & Flag.END_STREAM) !== 0);
+    const three = Buffer.concat([watchResponse(1n, 10n), watchResponse(2n, 11n), watchResponse(3n, 12n)]);
+    server.write(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])),
+      frame(FrameType.DATA, 0, stream, three.subarray(0, 3)),
+      frame(FrameType.DATA, 0, stream, three.subarray(3, 40)),
+      frame(FrameType.DATA, 0, stream, three.subarray(40)),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", "0"]])),
+    );
+    const got: bigint[] = [];
+    for await (const m of s) got.push(m.header!.revision);
+    assert.deepEqual(got, [10n, 11n, 12n]);
+  });
+
+  it("a stream ended by the server with an error throws it typed after the messages before it, and marks the endpoint", async () => {
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    s.write({ requestUnion: { $case: "progressRequest", value: {} } });
+    const { stream } = await server.request(1);
+    server.write(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])),
+      frame(FrameType.DATA, 0, stream, watchResponse(1n, 10n)),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", String(GrpcCode.UNAVAILABLE)], ["grpc-message", "etcdserver: no leader"]])),
+    );
+    const got: bigint[] = [];
+    let error: unknown;
+    try {
+      for await (const m of s) got.push(m.header!.revision);
+    } catch (e) {
+      error = e;
+    }
+    assert.deepEqual(got, [10n]);
+    assert.ok(error instanceof NoLeaderError, String(error));
+    assert.ok(conn.avoided(), "the next stream goes elsewhere");
+  });
+
+  it("cancel() resets the stream and ends the iteration normally; a lost connection is a typed error", async () => {
+    const a = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    a.write({ requestUnion: { $case: "progressRequest", value: {} } });
+    const ra = await server.request(1);
+    const iterating = (async () => {
+      const out: unknown[] = [];
+      for await (const m of a) out.push(m);
+      return out;
+    })();
+    a.cancel();
+    assert.deepEqual(await iterating, []);
+    const rst = await server.next((f) => f.type === FrameType.RST_STREAM && f.stream === ra.stream);
+    assert.ok(rst);
+    const b = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    b.write({ requestUnion: { $case: "progressRequest", value: {} } });
+    await server.request(2);
+    server.socket!.destroy();
+    let error: unknown;
+    try {
+      for await (const _ of b) assert.fail("no message was sent");
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof EtcdError && error.code === GrpcCode.UNAVAILABLE, String(error));
+  });
+});
