@@ -8,16 +8,15 @@
  * clients, three rounds; the medians are reported and written to docs/benchmarks.md.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { startEtcd } from "../src/testing/index.js";
+import { writeSection } from "./doc-section.js";
 import { median } from "./stats.js";
 
 const ROUNDS = 3;
 const CLIENTS = ["etcd-ts", "etcd3"] as const;
 const SCENARIOS = ["seq-put", "put", "get"] as const;
 const worker = fileURLToPath(new URL("./kv-worker.ts", import.meta.url));
-const doc = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
 const load = process.env.BENCH_PERF_LOAD ?? "xl";
 
 type Row = Record<string, number | string>;
@@ -86,12 +85,4 @@ ${perf.trim()}
 `;
 
 console.log(section);
-let text = readFileSync(doc, "utf8");
-const start = text.indexOf("## KV: etcd-ts vs etcd3 vs etcdctl");
-if (start >= 0) {
-  const end = text.indexOf("\n## ", start + 1);
-  text = text.slice(0, start) + section.trimEnd() + (end >= 0 ? `\n\n${text.slice(end + 1)}` : "\n");
-} else {
-  text = `${text.trimEnd()}\n\n${section}`;
-}
-writeFileSync(doc, text);
+writeSection(section);

@@ -5,7 +5,7 @@
  *
  *   npm run bench:memory
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeSection } from "./doc-section.js";
 import { Etcd } from "../src/index.js";
 
 const KEYS = 100_000;
@@ -76,9 +76,5 @@ const section = [
   `| watch deliveries/s (1,000 watchers × 100 puts) | ${median("deliveries").toLocaleString("en")} | ${results.map((r) => r.deliveries).join(", ")} |`,
   "",
 ].join("\n");
-const doc = readFileSync("docs/benchmarks.md", "utf8");
-const start = doc.indexOf("## Embedded store (mem://)");
-const next = start < 0 ? -1 : doc.indexOf("\n## ", start + 1);
-const updated = start < 0 ? `${doc.trimEnd()}\n\n${section}` : `${doc.slice(0, start)}${section}${next < 0 ? "" : doc.slice(next + 1)}`;
-writeFileSync("docs/benchmarks.md", updated);
+writeSection(section);
 console.log(section);
