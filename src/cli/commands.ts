@@ -24,6 +24,8 @@ function need(args: string[], n: number, usage: string): void {
   if (args.length < n) throw new InvalidArgumentError(`missing arguments; usage: ${usage}`);
 }
 const hex = (n: bigint): string => n.toString(16);
+/** Lease ids as etcdctl prints them (%016x). */
+const leaseHex = (n: bigint): string => n.toString(16).padStart(16, "0");
 
 const sortTargets: Record<string, SortTarget> = { KEY: "key", CREATE: "create", MODIFY: "mod", VALUE: "value", VERSION: "version" };
 
@@ -162,31 +164,31 @@ const lease: Command = {
     switch (sub) {
       case "grant": {
         const g = await etcd.leases.grant(Number(arg));
-        return fmt === "json" ? json({ header: headerJson(g.header), ID: g.id, TTL: g.ttl }) : `lease ${hex(g.id)} granted with TTL(${g.ttl}s)`;
+        return fmt === "json" ? json({ header: headerJson(g.header), ID: g.id, TTL: g.ttl }) : `lease ${leaseHex(g.id)} granted with TTL(${g.ttl}s)`;
       }
       case "revoke":
         await etcd.leases.revoke(id());
-        return `lease ${arg} revoked`;
+        return `lease ${leaseHex(id())} revoked`;
       case "timetolive": {
         const t = await etcd.leases.timeToLive(id(), { keys: bool(f, "keys") });
-        if (!t) return `lease ${arg} already expired`;
+        if (!t) return `lease ${leaseHex(id())} already expired`;
         const keys = bool(f, "keys") ? `, attached keys(${"[" + t.keys.map(String).join(" ") + "]"})` : "";
-        return `lease ${arg} granted with TTL(${t.grantedTtl}s), remaining(${t.ttl}s)${keys}`;
+        return `lease ${leaseHex(id())} granted with TTL(${t.grantedTtl}s), remaining(${t.ttl}s)${keys}`;
       }
       case "list": {
         const ids = await etcd.leases.list();
-        return [`found ${ids.length} leases`, ...ids.map(hex)].join("\n");
+        return [`found ${ids.length} leases`, ...ids.map(leaseHex)].join("\n");
       }
       case "keep-alive": {
         if (bool(f, "once")) {
           const k = await etcd.leases.keepAliveOnce(id());
-          return `lease ${arg} keepalived with TTL(${k.ttl})`;
+          return `lease ${leaseHex(id())} keepalived with TTL(${k.ttl})`;
         }
         const controller = new AbortController();
         process.once("SIGINT", () => controller.abort());
         while (!controller.signal.aborted) {
           const k = await etcd.leases.keepAliveOnce(id());
-          process.stdout.write(`lease ${arg} keepalived with TTL(${k.ttl})\n`);
+          process.stdout.write(`lease ${leaseHex(id())} keepalived with TTL(${k.ttl})\n`);
           await new Promise((r) => setTimeout(r, Math.max(500, (k.ttl * 1000) / 3)));
         }
         return "";

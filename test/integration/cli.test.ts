@@ -68,7 +68,14 @@ describe("the etcd-ts command, compared with etcdctl", () => {
     const [tOurs, tTheirs] = await both(["lease", "timetolive", id, "--keys"]);
     assert.equal(tOurs.replace(/remaining\(\d+s\)/, "remaining"), tTheirs.replace(/remaining\(\d+s\)/, "remaining"));
     assert.match((await run("etcd-ts", ["lease", "list", ...ep])).out, new RegExp(id));
-    assert.equal((await run("etcd-ts", ["lease", "revoke", id, ...ep])).out, `lease ${id} revoked\n`);
+    assert.equal((await run("etcd-ts", ["lease", "revoke", id, ...ep])).out, `lease ${id.padStart(16, "0")} revoked\n`);
+    // Lease ids print as etcdctl prints them, with leading zeros (%016x).
+    const small = (BigInt(`0x${id}`) % 0xfffn) + 1n;
+    await env.client().leases.grant(60, { id: small });
+    const [sOurs, sTheirs] = await both(["lease", "timetolive", small.toString(16)]);
+    assert.equal(sOurs.replace(/remaining\(\d+s\)/, "remaining"), sTheirs.replace(/remaining\(\d+s\)/, "remaining"));
+    assert.match(sOurs, /^lease 0{13}[0-9a-f]{3} granted/);
+    assert.equal((await run("etcd-ts", ["lease", "revoke", small.toString(16), ...ep])).out, `lease ${small.toString(16).padStart(16, "0")} revoked\n`);
   });
 
   it("watch prints events as etcdctl does; lock runs a command while holding; elect interoperates with etcdctl", async () => {

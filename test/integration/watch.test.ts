@@ -255,10 +255,11 @@ describe("watches on a real etcd", () => {
     const etcd = env.client();
     const p = uniquePrefix("hwm");
     const endpoint = env.cluster().endpoints[0]!;
-    const before = await watchers(endpoint);
     const slow = etcd.watch(p, { prefix: true, highWaterMark: 50, owner: "slow" });
     const fast = etcd.watch(p, { prefix: true });
     await Promise.all([slow.ready, fast.ready]);
+    // Both are registered on the server now (earlier tests' watchers can only go away).
+    const withBoth = await watchers(endpoint);
     const total = 1000;
     for (let i = 0; i < total; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => etcd.put(`${p}${i + j}`, `v${i + j}`)));
     // The other watch on the same stream got everything while the slow one read nothing.
@@ -267,7 +268,7 @@ describe("watches on a real etcd", () => {
     assert.equal(info.paused, true);
     assert.ok(info.buffered < total, `buffered ${info.buffered} batches`);
     // Paused means cancelled on the server: the fast watch is gone too (take broke out of it).
-    await waitUntil(async () => (await watchers(endpoint)) === before, "no watcher left on the server");
+    await waitUntil(async () => (await watchers(endpoint)) <= withBoth - 2, "both watchers gone from the server");
     // Reading now resumes it from where it stopped: every change once, in order.
     const { lines } = await take(slow, total);
     assert.equal(lines.length, total);
