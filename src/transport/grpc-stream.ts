@@ -15,10 +15,19 @@ export function grpcFrame(body: Uint8Array): Buffer {
   return framed;
 }
 
-/** The HTTP/2 side of a stream: splits DATA into gRPC messages and hands them to its owner. */
+/**
+ * The HTTP/2 side of a stream: gathers gRPC messages from DATA frames and hands them to its
+ * owner. Flow control: bytes of a message still arriving go back to the server's window at
+ * once (or a message larger than the window could never complete); the bytes a message
+ * completes with are given back when the consumer reads it.
+ */
 class StreamCall<Req, Res> extends SessionStream {
   readonly status = new GrpcStatus();
-  private pending: Buffer | undefined;
+  /** The message being gathered: its parts, their total, and its full size once its prefix is known. */
+  private parts: Buffer[] = [];
+  private have = 0;
+  private need = 5;
+  private prefixRead = false;
 
   constructor(
     headerBlock: Buffer,
@@ -29,21 +38,44 @@ class StreamCall<Req, Res> extends SessionStream {
 
   onHeaders(fields: string[], endStream: boolean): void {
     this.status.read(fields);
-    if (endStream) this.owner.ended(this.status.failure(undefined));
+    if (!endStream) return;
+    const failure = this.status.failure(undefined);
+    if (!failure && this.have > 0) return this.owner.ended(new CallFailure(GrpcCode.INTERNAL, "the stream ended inside a message", false));
+    this.owner.ended(failure);
   }
 
   onData(data: Buffer, endStream: boolean): void {
-    let buf = this.pending === undefined ? data : Buffer.concat([this.pending, data]);
-    this.pending = undefined;
-    while (buf.length >= 5) {
-      const len = buf.readUInt32BE(1);
-      if (buf.length < 5 + len) break;
-      if (buf[0] !== 0) return this.protocolError("the server sent a compressed message without being asked to");
-      this.owner.received(buf.subarray(5, 5 + len), 5 + len);
-      buf = buf.subarray(5 + len);
+    let off = 0;
+    // Where the current message's bytes begin in this frame.
+    let segment = 0;
+    while (off < data.length) {
+      const take = Math.min(this.need - this.have, data.length - off);
+      this.parts.push(data.subarray(off, off + take));
+      this.have += take;
+      off += take;
+      if (this.have < this.need) break;
+      if (!this.prefixRead) {
+        const prefix = this.joined();
+        if (prefix[0] !== 0) return this.protocolError("the server sent a compressed message without being asked to");
+        this.prefixRead = true;
+        this.need = 5 + prefix.readUInt32BE(1);
+        if (this.have < this.need) continue;
+      }
+      // Complete: the bytes it took from this frame are given back once it is read.
+      this.owner.received(this.joined().subarray(5), off - segment);
+      this.parts = [];
+      this.have = 0;
+      this.need = 5;
+      this.prefixRead = false;
+      segment = off;
     }
-    if (buf.length > 0) this.pending = buf;
+    if (this.have > 0) this.session?.consumed(this, data.length - segment);
     if (endStream) this.owner.ended(new CallFailure(GrpcCode.INTERNAL, "the server ended the stream without trailers", false));
+  }
+
+  private joined(): Buffer {
+    if (this.parts.length !== 1) this.parts = [Buffer.concat(this.parts, this.have)];
+    return this.parts[0]!;
   }
 
   onFailure(failure: CallFailure): void {
@@ -91,6 +123,11 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     signal?.addEventListener("abort", this.onAbort, { once: true });
     const first = method.requestStream ? undefined : grpcFrame(method.encode(request as Req));
     conn.openStream(this.call, first, !method.requestStream);
+  }
+
+  /** True when the stream ended already (for example it could not start). */
+  get finishedAlready(): boolean {
+    return this.released;
   }
 
   private readonly onAbort = (): void => {

@@ -295,7 +295,8 @@ export class GrpcTransport implements Transport {
         token,
         (used) => this.token?.invalidate(used),
       );
-      this.streams.add(s as GrpcStream<unknown, unknown>);
+      // A stream that failed as it opened has already reported itself done.
+      if (!s.finishedAlready) this.streams.add(s as GrpcStream<unknown, unknown>);
       return s;
     }
     throw new UnavailableError(`no endpoint could open a stream: ${lastError?.message ?? "unknown error"}`, {

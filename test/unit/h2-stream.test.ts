@@ -126,6 +126,74 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     assert.ok(conn.avoided(), "the next stream goes elsewhere");
   });
 
+  it("a message larger than the stream window arrives whole from a server that respects flow control", { timeout: 30_000 }, async () => {
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    s.write({ requestUnion: { $case: "progressRequest", value: {} } });
+    const { stream } = await server.request(1);
+    const big = Buffer.alloc(STREAM_WINDOW + 2_000_000, 7);
+    const body = grpcMessage(
+      Buffer.from(
+        WatchResponse.encode({
+          header: { clusterId: 1n, memberId: 1n, revision: 5n, raftTerm: 1n },
+          watchId: 1n,
+          created: false,
+          canceled: false,
+          compactRevision: 0n,
+          cancelReason: "",
+          fragment: false,
+          events: [{ type: 0, kv: { key: Buffer.from("k"), value: big, createRevision: 5n, modRevision: 5n, version: 1n, lease: 0n }, prevKv: undefined }],
+        }).finish(),
+      ),
+    );
+    const messages = Buffer.concat([body, watchResponse(1n, 6n)]);
+    server.write(frame(FrameType.HEADERS, Flag.END_HEADERS, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])));
+    const reading = (async () => {
+      const got: number[] = [];
+      for await (const m of s) {
+        got.push(m.events[0]?.kv?.value.length ?? 0);
+        if (got.length === 2) break;
+      }
+      return got;
+    })();
+    // Send as the client's stream window allows (the connection window is far larger).
+    let window = STREAM_WINDOW;
+    let sent = 0;
+    while (sent < messages.length) {
+      if (window === 0) {
+        const before = server.frames.length;
+        const update = await server.next((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream, before);
+        window += update.payload.readUInt32BE(0);
+        continue;
+      }
+      const n = Math.min(16_384, window, messages.length - sent);
+      server.write(frame(FrameType.DATA, 0, stream, messages.subarray(sent, sent + n)));
+      sent += n;
+      window -= n;
+    }
+    assert.deepEqual(await reading, [big.length, 0]);
+  });
+
+  it("a stream that ends inside a message is an error, not a silent loss", async () => {
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    s.write({ requestUnion: { $case: "progressRequest", value: {} } });
+    const { stream } = await server.request(1);
+    const one = watchResponse(1n, 10n);
+    server.write(
+      frame(FrameType.HEADERS, Flag.END_HEADERS, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])),
+      frame(FrameType.DATA, 0, stream, Buffer.concat([one, one.subarray(0, 8)])),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", "0"]])),
+    );
+    const got: bigint[] = [];
+    let error: unknown;
+    try {
+      for await (const m of s) got.push(m.header!.revision);
+    } catch (e) {
+      error = e;
+    }
+    assert.deepEqual(got, [10n]);
+    assert.match(String(error), /ended inside a message/);
+  });
+
   it("cancel() resets the stream and ends the iteration normally; a lost connection is a typed error", async () => {
     const a = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
     a.write({ requestUnion: { $case: "progressRequest", value: {} } });

@@ -515,7 +515,8 @@ export class H2Session {
 
   /** Schedules the sweep in `delayMs` unless one is due sooner. */
   private armSweep(delayMs = SWEEP_MS): void {
-    const at = Date.now() + delayMs;
+    // Monotonic, so a wall-clock jump cannot leave a far-off sweep in place of a near one.
+    const at = performance.now() + delayMs;
     if (this.sweepTimer !== undefined) {
       if (this.sweepAt <= at) return;
       clearTimeout(this.sweepTimer);
@@ -541,7 +542,10 @@ export class H2Session {
     if (this.pingOutstanding && now - this.lastPingSent >= timeoutMs) {
       // Bytes read since the ping prove the connection alive. Else, before giving up, let the
       // event loop read what may be waiting (after a stalled loop, timers run before reads).
-      if (this.lastRead >= this.lastPingSent) this.pingOutstanding = false;
+      if (this.lastRead >= this.lastPingSent) {
+        this.pingOutstanding = false;
+        if (this.active === 0) this.socket.unref();
+      }
       else {
         setImmediate(() => {
           if (this.state !== "closed" && this.pingOutstanding && this.lastRead < this.lastPingSent) {
