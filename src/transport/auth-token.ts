@@ -4,6 +4,8 @@
  *
  * One login is shared by every call that needs a token at the same time. A call (or
  * stream) answered "invalid auth token" drops the token it used; the next one logs in again.
+ * A JWT token carries its expiry: past 80 % of its lifetime the client logs in again in the
+ * background while calls keep using it, so an expiry costs no refused call.
  */
 export interface Credentials {
   username: string;
@@ -12,6 +14,9 @@ export interface Credentials {
 
 export class AuthToken {
   private token: string | undefined;
+  /** When to log in again ahead of time, and when the token is no longer usable (ms; Infinity: unknown). */
+  private refreshAt = Infinity;
+  private expiresAt = Infinity;
   private pending: Promise<string> | undefined;
   private readonly login: () => Promise<string>;
 
@@ -23,12 +28,21 @@ export class AuthToken {
     this.login = () => authenticate(username, password);
   }
 
-  /** The current token, logging in first when there is none. */
+  /** The current token, logging in first when there is none (or it has expired). */
   get(): Promise<string> {
-    if (this.token !== undefined) return Promise.resolve(this.token);
+    const now = Date.now();
+    if (this.token !== undefined && now < this.expiresAt) {
+      // Near its end: a fresh one is fetched meanwhile; a failure shows at the next real login.
+      if (now >= this.refreshAt) this.loginOnce().catch(() => undefined);
+      return Promise.resolve(this.token);
+    }
+    return this.loginOnce();
+  }
+
+  private loginOnce(): Promise<string> {
     this.pending ??= this.login().then(
       (t) => {
-        this.token = t;
+        this.set(t);
         this.pending = undefined;
         return t;
       },
@@ -40,13 +54,37 @@ export class AuthToken {
     return this.pending;
   }
 
+  private set(token: string): void {
+    this.token = token;
+    const now = Date.now();
+    const exp = jwtExpiry(token);
+    // A lifetime of zero or less means the clocks disagree: then only a refusal tells.
+    const lifetime = exp === undefined ? 0 : exp - now;
+    this.expiresAt = lifetime > 0 ? now + lifetime : Infinity;
+    this.refreshAt = lifetime > 0 ? now + lifetime * 0.8 : Infinity;
+  }
+
   /** Forgets the current token, whichever it is. */
   invalidateAll(): void {
     this.token = undefined;
+    this.refreshAt = this.expiresAt = Infinity;
   }
 
   /** Forgets `used` if it is still the current token (it was refused as invalid or expired). */
   invalidate(used: string): void {
-    if (this.token === used) this.token = undefined;
+    if (this.token === used) this.invalidateAll();
+  }
+}
+
+/** The expiry (ms since epoch) of a JWT token, or undefined (etcd's simple tokens carry none). */
+export function jwtExpiry(token: string): number | undefined {
+  const parts = token.split(".");
+  if (parts.length !== 3) return undefined;
+  try {
+    const payload: unknown = JSON.parse(Buffer.from(parts[1]!, "base64url").toString("utf8"));
+    const exp = typeof payload === "object" && payload !== null ? (payload as { exp?: unknown }).exp : undefined;
+    return typeof exp === "number" && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }
