@@ -4,19 +4,25 @@
  *
  * One login is shared by every call that needs a token at the same time. A call (or
  * stream) answered "invalid auth token" drops the token it used; the next one logs in again.
- * A JWT token carries its expiry: past 80 % of its lifetime the client logs in again in the
- * background while calls keep using it, so an expiry costs no refused call.
+ * A JWT token carries its expiry: past half its lifetime the client logs in again in the
+ * background while calls keep using it, and it stops sending it shortly before it expires,
+ * so an expiry normally costs no refused call.
  */
 export interface Credentials {
   username: string;
   password: string;
 }
 
+/** How long before a token's expiry the client stops sending it. */
+const SAFETY_MS = 50;
+
 export class AuthToken {
   private token: string | undefined;
   /** When to log in again ahead of time, and when the token is no longer usable (ms; Infinity: unknown). */
   private refreshAt = Infinity;
   private expiresAt = Infinity;
+  /** The current token's expiry as it states it (ms), if it states one. */
+  private exp: number | undefined;
   private pending: Promise<string> | undefined;
   private readonly login: () => Promise<string>;
 
@@ -58,10 +64,18 @@ export class AuthToken {
     this.token = token;
     const now = Date.now();
     const exp = jwtExpiry(token);
+    // A login that brought no later expiry (expiries count in whole seconds) is not repeated early.
+    const gained = exp !== this.exp;
+    this.exp = exp;
     // A lifetime of zero or less means the clocks disagree: then only a refusal tells.
     const lifetime = exp === undefined ? 0 : exp - now;
-    this.expiresAt = lifetime > 0 ? now + lifetime : Infinity;
-    this.refreshAt = lifetime > 0 ? now + lifetime * 0.8 : Infinity;
+    if (lifetime <= 0) {
+      this.refreshAt = this.expiresAt = Infinity;
+      return;
+    }
+    this.refreshAt = gained ? now + lifetime / 2 : Infinity;
+    // Stop sending it a little early: a call sent just before the expiry arrives after it.
+    this.expiresAt = gained && lifetime > 2 * SAFETY_MS ? now + lifetime - SAFETY_MS : now + lifetime;
   }
 
   /** Forgets the current token, whichever it is. */
