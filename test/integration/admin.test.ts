@@ -36,18 +36,18 @@ describe("cluster and maintenance APIs on a real three-member cluster", () => {
     const fourth = await pending.start(initial);
 
     // etcd refuses to promote a learner that has not caught up yet: retry, bounded.
-    let promoted = false;
+    let promoted: Awaited<ReturnType<typeof etcd.cluster.promote>> | undefined;
     for (let i = 0; i < 100 && !promoted; i++) {
       try {
-        await etcd.cluster.promote(added.member.id);
-        promoted = true;
+        promoted = await etcd.cluster.promote(added.member.id);
       } catch (e) {
         assert.ok(e instanceof EtcdError && /learner/i.test(e.message), String(e));
         await new Promise((r) => setTimeout(r, 100));
       }
     }
     assert.ok(promoted, "the learner was promoted");
-    const afterPromote = (await etcd.cluster.members()).find((m) => m.id === added.member.id);
+    // The answer's list (the member that applied it); another member's list may lag a moment.
+    const afterPromote = promoted.members.find((m) => m.id === added.member.id);
     assert.equal(afterPromote?.isLearner, false);
     assert.equal(afterPromote?.name, pending.name);
 
@@ -57,7 +57,14 @@ describe("cluster and maintenance APIs on a real three-member cluster", () => {
 
     const removed = await etcd.cluster.remove(added.member.id);
     assert.equal(removed.members.length, 3);
-    assert.ok(!(await etcd.cluster.members()).some((m) => m.id === added.member.id));
+    assert.ok(!removed.members.some((m) => m.id === added.member.id));
+    // Member lists are served from each member's own view (etcd 3.4 has no linearizable
+    // MemberList): a follower may show the removal a moment later. Bounded.
+    const gone = Date.now() + 5000;
+    while ((await etcd.cluster.members()).some((m) => m.id === added.member.id)) {
+      assert.ok(Date.now() < gone, "every member shows the removal");
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await fourth.kill();
     await assert.rejects(etcd.cluster.add([]), InvalidArgumentError);
     await assert.rejects(etcd.cluster.add(["not a url"]), InvalidArgumentError);
