@@ -28,11 +28,6 @@ export interface ConnectionSettings {
   keepAlive: KeepAliveOptions;
 }
 
-function toBuffer(v: string | Uint8Array | undefined): Buffer | undefined {
-  if (v === undefined) return undefined;
-  return typeof v === "string" ? Buffer.from(v) : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
-
 /**
  * Everything the client keeps for one endpoint, with the health the balancer needs: the
  * HTTP/2 session its calls and streams run on (a new one when it closes or drains).
@@ -71,12 +66,7 @@ export class Connection {
   private currentSession(): H2Session {
     const open = this.session;
     if (open && open.state !== "closed" && !open.draining) return open;
-    const tls = this.settings.tls;
-    const s = new H2Session({
-      endpoint: this.endpoint,
-      tls: tls && { ca: toBuffer(tls.ca), cert: toBuffer(tls.cert), key: toBuffer(tls.key), serverName: tls.serverName },
-      keepAlive: this.settings.keepAlive,
-    });
+    const s = new H2Session({ endpoint: this.endpoint, tls: this.settings.tls, keepAlive: this.settings.keepAlive });
     s.onClosed = () => {
       this.sessions.delete(s);
       if (this.session === s) this.session = undefined;

@@ -7,6 +7,7 @@
 import { connect } from "node:tls";
 import type { Endpoint } from "./endpoint.js";
 import type { TlsOptions } from "./connection.js";
+import { tlsConnectOptions } from "./tls-options.js";
 
 /**
  * Resolves to the TLS failure's description, or `undefined` when TLS itself works (or the
@@ -14,15 +15,7 @@ import type { TlsOptions } from "./connection.js";
  */
 export function probeTls(endpoint: Endpoint, tls: TlsOptions | undefined, timeoutMs = 2000): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const socket = connect({
-      host: endpoint.host,
-      port: endpoint.port,
-      ca: pem(tls?.ca),
-      cert: pem(tls?.cert),
-      key: pem(tls?.key),
-      servername: tls?.serverName ?? (/^[\d.:]+$/.test(endpoint.host) ? undefined : endpoint.host),
-      ALPNProtocols: ["h2"],
-    });
+    const socket = connect(tlsConnectOptions(endpoint, tls));
     let done = false;
     const finish = (result: string | undefined): void => {
       if (done) return;
@@ -38,9 +31,4 @@ export function probeTls(endpoint: Endpoint, tls: TlsOptions | undefined, timeou
     socket.once("error", (e: NodeJS.ErrnoException) => finish(e.code === "ECONNREFUSED" || e.code === "ECONNRESET" ? undefined : e.message));
     socket.once("close", () => finish(undefined));
   });
-}
-
-function pem(v: string | Uint8Array | undefined): string | Buffer | undefined {
-  if (v === undefined || typeof v === "string") return v;
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }

@@ -107,11 +107,9 @@ export class WatchHub implements WatchCarrier {
 
   remove(w: Watcher): void {
     if (!this.all.delete(w)) return;
-    if (w.watchId !== undefined) {
-      this.byId.delete(w.watchId);
-      if (this.all.size > 0) this.stream.write({ requestUnion: { $case: "cancelRequest", value: { watchId: w.watchId } } });
-    }
+    // The last watch gone: the stream itself ends, no cancel needed.
     if (this.all.size === 0) this.idle();
+    else this.forget(w);
   }
 
   pause(w: Watcher): void {

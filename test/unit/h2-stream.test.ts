@@ -54,6 +54,17 @@ const watchResponse = (watchId: bigint, revision: bigint): Buffer =>
     ),
   );
 
+/** Reads a watch stream to its end: the revisions it delivered, and the error it ended with. */
+async function readToEnd(s: GrpcStream<WatchRequest, WatchResponse>): Promise<{ got: bigint[]; error: unknown }> {
+  const got: bigint[] = [];
+  try {
+    for await (const m of s) got.push(m.header!.revision);
+    return { got, error: undefined };
+  } catch (error) {
+    return { got, error };
+  }
+}
+
 describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   let server: FakeH2Server;
   let conn: Connection;
@@ -114,13 +125,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
       frame(FrameType.DATA, 0, stream, watchResponse(1n, 10n)),
       frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", String(GrpcCode.UNAVAILABLE)], ["grpc-message", "etcdserver: no leader"]])),
     );
-    const got: bigint[] = [];
-    let error: unknown;
-    try {
-      for await (const m of s) got.push(m.header!.revision);
-    } catch (e) {
-      error = e;
-    }
+    const { got, error } = await readToEnd(s);
     assert.deepEqual(got, [10n]);
     assert.ok(error instanceof NoLeaderError, String(error));
     assert.ok(conn.avoided(), "the next stream goes elsewhere");
@@ -183,13 +188,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
       frame(FrameType.DATA, 0, stream, Buffer.concat([one, one.subarray(0, 8)])),
       frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", "0"]])),
     );
-    const got: bigint[] = [];
-    let error: unknown;
-    try {
-      for await (const m of s) got.push(m.header!.revision);
-    } catch (e) {
-      error = e;
-    }
+    const { got, error } = await readToEnd(s);
     assert.deepEqual(got, [10n]);
     assert.match(String(error), /ended inside a message/);
   });

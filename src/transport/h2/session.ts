@@ -6,6 +6,8 @@
  */
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import type { TlsOptions } from "../connection.js";
+import { tlsConnectOptions } from "../tls-options.js";
 import { GrpcCode } from "../../errors.js";
 import type { Endpoint } from "../endpoint.js";
 import {
@@ -41,7 +43,7 @@ export const STREAM_WINDOW = 4 * 1024 * 1024;
 export interface SessionSettings {
   endpoint: Endpoint;
   /** For https endpoints: CA, client certificate and key, server name. */
-  tls?: { ca?: string | Buffer | undefined; cert?: string | Buffer | undefined; key?: string | Buffer | undefined; serverName?: string | undefined } | undefined;
+  tls?: TlsOptions | undefined;
   keepAlive: { intervalMs: number; timeoutMs: number };
 }
 
@@ -52,8 +54,6 @@ export class H2Session {
   draining = false;
   /** Resolves when the server's first SETTINGS arrived; rejects if the connection fails first. */
   readonly ready: Promise<void>;
-  /** Why the session closed (set once closed). */
-  closeReason: string | undefined;
   /** Called once when the session has closed. */
   onClosed: (() => void) | undefined;
 
@@ -109,19 +109,7 @@ export class H2Session {
       );
     };
     if (endpoint.secure) {
-      const isIp = /^[\d.]+$|:/.test(endpoint.host);
-      this.socket = tlsConnect(
-        {
-          host: endpoint.host,
-          port: endpoint.port,
-          ca: tls?.ca,
-          cert: tls?.cert,
-          key: tls?.key,
-          servername: tls?.serverName ?? (isIp ? undefined : endpoint.host),
-          ALPNProtocols: ["h2"],
-        },
-        onConnect,
-      );
+      this.socket = tlsConnect(tlsConnectOptions(endpoint, tls), onConnect);
     } else {
       this.socket = netConnect({ host: endpoint.host, port: endpoint.port }, onConnect);
     }
@@ -598,7 +586,6 @@ export class H2Session {
   private finishAll(reason: string): void {
     const wasConnecting = this.state === "connecting";
     this.state = "closed";
-    this.closeReason = reason;
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     this.sweepTimer = undefined;
     const where = this.settings.endpoint.raw;
