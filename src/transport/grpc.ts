@@ -91,6 +91,10 @@ export class GrpcTransport implements Transport {
     });
   }
 
+  avoid(endpoint: string): void {
+    this.balancer.all.find((c) => c.endpoint.raw === endpoint)?.markFailed();
+  }
+
   private async authenticate(name: string, password: string): Promise<string> {
     const res = await this.unary(M.Auth.authenticate, { name, password }, {});
     return res.token;

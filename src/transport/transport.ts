@@ -95,6 +95,11 @@ export interface Transport {
   setEndpoints?(endpoints: string[]): void;
   /** The state of each endpoint's connection, for `info()`. */
   connections?(): ConnectionInfo[];
+  /**
+   * Marks an endpoint as failing (it answers too late, for example), so that the next
+   * calls and streams go to other members for a while (with back-off).
+   */
+  avoid?(endpoint: string): void;
   /** Ends every call and stream; resolves once every connection is closed. */
   close(): Promise<void>;
   readonly closed: boolean;
