@@ -46,6 +46,12 @@ export interface EtcdOptions {
   callTimeoutMs?: number;
   /** HTTP/2 pings that detect a dead or frozen member. Default every 10 s, 5 s to answer. */
   keepAlive?: Partial<KeepAliveOptions>;
+  /**
+   * The largest answer accepted, in bytes: a larger one fails with
+   * `ResponseTooLargeError` before it is buffered. Default 64 MiB (a range of about
+   * 40,000 keys of etcd's largest values); page bigger ranges with `limit` or raise this.
+   */
+  maxReceiveMessageBytes?: number;
   /** Retry attempts and back-off for calls that are safe to repeat. */
   retry?: RetryOptions;
   /** CA, client certificate and server name for `https://` endpoints. */

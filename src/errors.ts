@@ -115,6 +115,27 @@ export class LeaseExistsError extends EtcdError {}
 /** The request is larger than the server accepts (`--max-request-bytes`). */
 export class RequestTooLargeError extends EtcdError {}
 
+/**
+ * An answer was larger than the client accepts (`maxReceiveMessageBytes`): the call failed
+ * before the message was buffered. Page the range (`limit`) or raise the option.
+ */
+export class ResponseTooLargeError extends EtcdError {}
+
+/**
+ * The member broke the HTTP/2 or gRPC protocol, or a limit the client enforces (header
+ * size, floods, flow control): the connection was closed with a GOAWAY naming the HTTP/2
+ * error (`http2Code`) and the member is avoided for a while. A proxy or server in front of
+ * etcd that misbehaves shows up as this error.
+ */
+export class ProtocolError extends UnavailableError {
+  /** The HTTP/2 error code sent in the GOAWAY (RFC 9113 §7), when the connection was closed. */
+  readonly http2Code: number | undefined;
+  constructor(message: string, details: EtcdErrorDetails & { http2Code?: number } = {}) {
+    super(message, details);
+    this.http2Code = details.http2Code;
+  }
+}
+
 /** The authenticated user lacks the permission for this request. */
 export class PermissionDeniedError extends EtcdError {}
 
