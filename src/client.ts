@@ -78,6 +78,12 @@ function positiveMs(v: number | undefined, fallback: number, what: string): numb
   return v;
 }
 
+function positiveInt(v: number | undefined, fallback: number, what: string): number {
+  if (v === undefined) return fallback;
+  if (!Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(`${what} must be a positive integer`);
+  return v;
+}
+
 function credentials(auth: EtcdOptions["auth"]): Credentials | undefined {
   if (auth === undefined) return undefined;
   if (typeof auth !== "object" || auth === null || typeof auth.username !== "string" || auth.username === "" || typeof auth.password !== "string") {
@@ -120,6 +126,7 @@ function makeTransport(o: EtcdOptions): Transport {
     },
     tls: o.tls,
     auth: credentials(o.auth),
+    maxReceiveMessageBytes: positiveInt(o.maxReceiveMessageBytes, grpcDefaults.maxReceiveMessageBytes, "maxReceiveMessageBytes"),
   });
 }
 

@@ -33,24 +33,39 @@ export class Balancer {
 
   /**
    * The connection for an attempt. `tried` holds connections that already failed this
-   * call; they are used again only when nothing else is left.
+   * call; they are used again only when nothing else is left. A member that is connected
+   * and answering is preferred: one still connecting is connected in the background
+   * meanwhile, and one whose calls wait without any answer (a stalling peer) gets new calls
+   * only when no other will do (grpc-go's round robin likewise picks only ready members).
    */
   pick(tried: ReadonlySet<Connection> = new Set()): Connection {
-    const now = Date.now();
+    const now = performance.now();
     const usable = (c: Connection): boolean => !c.avoided(now) && !tried.has(c);
+    const good = (c: Connection): boolean => usable(c) && c.ready() && !c.stalled(now);
     if (this.mode === "pinned") {
-      if (this.pinned && usable(this.pinned)) return this.pinned;
-      const candidates = this.connections.filter(usable);
-      this.pinned = randomOf(candidates) ?? this.leastAvoided(tried);
+      const pinned = this.pinned;
+      if (pinned && usable(pinned) && !pinned.stalled(now)) return pinned;
+      const candidates = this.connections.filter(good);
+      const fallback = this.connections.filter(usable);
+      this.pinned = randomOf(candidates) ?? randomOf(fallback) ?? this.leastAvoided(tried);
       return this.pinned;
     }
     const n = this.connections.length;
+    let fallback = -1;
     for (let i = 0; i < n; i++) {
-      const c = this.connections[(this.next + i) % n]!;
-      if (usable(c)) {
-        this.next = (this.next + i + 1) % n;
+      const at = (this.next + i) % n;
+      const c = this.connections[at]!;
+      if (!usable(c)) continue;
+      if (good(c)) {
+        this.next = (at + 1) % n;
         return c;
       }
+      if (!c.ready()) c.warmUp();
+      if (fallback < 0) fallback = at;
+    }
+    if (fallback >= 0) {
+      this.next = (fallback + 1) % n;
+      return this.connections[fallback]!;
     }
     return this.leastAvoided(tried);
   }

@@ -1,7 +1,13 @@
+/**
+ * Everything the client keeps for one endpoint: its HTTP/2 session, the request headers of
+ * its calls, and the health the balancer judges it by.
+ */
 import type { Endpoint } from "./endpoint.js";
 import { encodeHeaders } from "./h2/hpack.js";
-import { H2Session, type H2Call, type UnaryCallback } from "./h2/session.js";
+import { H2Session, type H2Call } from "./h2/session.js";
 import type { SessionStream } from "./h2/session-stream.js";
+import { grpcTimeoutField } from "./grpc/timeout.js";
+import { UnaryCall, type UnaryCallback } from "./grpc/unary-call.js";
 
 /** TLS settings for `https://` endpoints. */
 export interface TlsOptions {
@@ -26,7 +32,19 @@ export interface KeepAliveOptions {
 export interface ConnectionSettings {
   tls?: TlsOptions | undefined;
   keepAlive: KeepAliveOptions;
+  /** The largest answer message accepted. */
+  maxMessageBytes: number;
+  /** How long establishing a connection (TCP, TLS, HTTP/2 preface) may take. */
+  dialTimeoutMs: number;
 }
+
+/**
+ * How long calls may wait on a member without a single frame of an answer before new calls
+ * prefer other members (they still go there when every member is that slow).
+ */
+const STALL_MS = 1000;
+/** Ejection back-off: doubles per consecutive failure from 100 ms, up to this. */
+const MAX_AVOID_MS = 30_000;
 
 /**
  * Everything the client keeps for one endpoint, with the health the balancer needs: the
@@ -41,7 +59,7 @@ export class Connection {
   private tokenBlock: { token: string; block: Buffer } | undefined;
   /** Calls and streams currently running on this connection. */
   inFlight = 0;
-  /** Until this time (ms since epoch) the balancer avoids this endpoint. */
+  /** Until this time (`performance.now()`) the balancer avoids this endpoint. */
   avoidUntil = 0;
   /** Consecutive failures, for the avoidance back-off. */
   failures = 0;
@@ -54,6 +72,12 @@ export class Connection {
   /** True when a call or stream can start at once. */
   ready(): boolean {
     return this.session?.usable === true;
+  }
+
+  /** True when calls here have waited a while without any answer (a stalling peer). */
+  stalled(now: number): boolean {
+    const s = this.session;
+    return s !== undefined && s.stalledFor(now) > STALL_MS;
   }
 
   /** The state of the session, for `info()`. */
@@ -86,9 +110,11 @@ export class Connection {
     if (s.state === "ready") return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        s.destroy("connect timed out");
-        reject(new Error("connect timed out"));
-      }, Math.max(0, deadline - Date.now()));
+        // Whatever stage it is at (TCP, TLS, the server's preface), it took too long.
+        s.destroy(`connecting took longer than ${Math.round(deadline - started)} ms`);
+        reject(s.closeReason ?? new Error("connect timed out"));
+      }, Math.max(0, deadline - performance.now()));
+      const started = performance.now();
       s.ready.then(
         () => {
           clearTimeout(timer);
@@ -102,9 +128,24 @@ export class Connection {
     });
   }
 
-  /** Starts a unary call on the current session (`message` is gRPC-framed). */
+  /**
+   * Connects in the background, so that a call can meanwhile go to a member that is ready;
+   * a failure marks the endpoint failed.
+   */
+  warmUp(): void {
+    if (this.ready() || this.session?.state === "connecting") return;
+    this.connect(performance.now() + this.settings.dialTimeoutMs).catch(() => this.markFailed());
+  }
+
+  /**
+   * Starts a unary call on the current session (`message` is gRPC-framed). The request
+   * carries its remaining time as `grpc-timeout`, so servers and proxies learn the deadline.
+   */
   unary(path: string, message: Buffer, requireLeader: boolean, token: string | undefined, deadline: number, callback: UnaryCallback): H2Call {
-    return this.currentSession().unary(this.headerBlock(path, requireLeader, token), message, deadline, callback);
+    const block = this.headerBlock(path, requireLeader, token);
+    const call = new UnaryCall(Buffer.concat([block, grpcTimeoutField(deadline - performance.now())]), deadline, this.settings.maxMessageBytes, callback);
+    this.currentSession().start(call, message, true);
+    return call;
   }
 
   /** Starts a stream on the current session. */
@@ -138,13 +179,17 @@ export class Connection {
   }
 
   /** True when the balancer should not pick this endpoint now. */
-  avoided(now = Date.now()): boolean {
+  avoided(now = performance.now()): boolean {
     return this.avoidUntil > now;
   }
 
+  /**
+   * The endpoint failed (refused, broke, broke the protocol, let a call expire without a
+   * word): it is avoided for a while, twice as long after each consecutive failure.
+   */
   markFailed(): void {
     this.failures++;
-    this.avoidUntil = Date.now() + Math.min(100 * 2 ** (this.failures - 1), 5000);
+    this.avoidUntil = performance.now() + Math.min(100 * 2 ** Math.min(this.failures - 1, 20), MAX_AVOID_MS);
   }
 
   markHealthy(): void {

@@ -5,11 +5,12 @@ import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
 import { Balancer, type Balancing } from "./balancer.js";
 import { Connection, type ConnectionSettings, type KeepAliveOptions, type TlsOptions } from "./connection.js";
 import { parseEndpoints, type Endpoint } from "./endpoint.js";
-import { CallFailure } from "./h2/session.js";
-import { grpcFrame, GrpcStream } from "./grpc-stream.js";
+import { grpcFrame } from "./grpc/message.js";
+import { CallFailure, errorFromCallFailure } from "./grpc/status.js";
+import { GrpcStream } from "./grpc/stream.js";
 import * as M from "../methods.js";
 import { AuthToken, type Credentials } from "./auth-token.js";
-import { errorFromStatus, isEndpointFailure } from "./status-error.js";
+import { isEndpointFailure } from "./status-error.js";
 import type { ConnectionInfo, Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
 
 /** Settings of the gRPC transport (the client options, validated and defaulted). */
@@ -25,6 +26,8 @@ export interface GrpcTransportOptions {
   tls?: TlsOptions | undefined;
   /** Log in with these and send the token with every call and stream. */
   auth?: Credentials | undefined;
+  /** The largest answer message accepted. */
+  maxReceiveMessageBytes: number;
 }
 
 export const grpcDefaults = {
@@ -33,6 +36,11 @@ export const grpcDefaults = {
   callTimeoutMs: 30_000,
   keepAlive: { intervalMs: 10_000, timeoutMs: 5000 },
   retry: defaultRetry,
+  // etcd's answers are bounded by what a range returns: 64 MiB holds ~40,000 values of
+  // etcd's largest request size (1.5 MiB) — far beyond a sensible page — while keeping what
+  // one hostile answer can make us buffer small. grpc-js defaults to 4 MiB, grpc-go's
+  // etcd client to 2 GiB.
+  maxReceiveMessageBytes: 64 * 1024 * 1024,
 };
 
 interface Pending {
@@ -55,7 +63,7 @@ export class GrpcTransport implements Transport {
     this.options = { ...options, auth: undefined };
     const token = this.token;
     this.reauthenticate = token && ((): void => token.invalidateAll());
-    this.settings = { tls: options.tls, keepAlive: options.keepAlive };
+    this.settings = { tls: options.tls, keepAlive: options.keepAlive, maxMessageBytes: options.maxReceiveMessageBytes, dialTimeoutMs: options.dialTimeoutMs };
     this.balancer = new Balancer(
       options.endpoints.map((e) => new Connection(e, this.settings)),
       options.balancing,
@@ -81,7 +89,7 @@ export class GrpcTransport implements Transport {
   }
 
   connections(): ConnectionInfo[] {
-    const now = Date.now();
+    const now = performance.now();
     return this.balancer.all.map((c) => {
       const session = c.sessionState();
       const retryInMs = Math.max(0, c.avoidUntil - now);
@@ -113,7 +121,8 @@ export class GrpcTransport implements Transport {
     if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
       throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
     }
-    const deadline = Date.now() + timeoutMs;
+    const started = performance.now();
+    const deadline = started + timeoutMs;
     const readOnly = (options.retry ?? method.retry) === "read";
     const message = grpcFrame(method.encode(request));
     const retry = this.options.retry;
@@ -121,17 +130,19 @@ export class GrpcTransport implements Transport {
     let lastError: EtcdError | undefined;
     const target = options.endpoint === undefined ? undefined : this.connectionFor(options.endpoint, method.rpc);
     let reauthenticated = false;
+    /** Endpoints this call could not even connect to. */
+    const unreachable = new Set<Connection>();
 
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
       if (attempt > 1) {
-        const wait = Math.min(backoffDelay(attempt - 1, retry), deadline - Date.now());
+        const wait = Math.min(backoffDelay(attempt - 1, retry), deadline - performance.now());
         if (wait > 0) await sleep(wait, signal);
         if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc, cause: lastError });
       }
       if (tried.size >= this.balancer.all.length) tried.clear();
       const conn = target ?? this.balancer.pick(tried);
       const ctx = { rpc: method.rpc, endpoint: conn.endpoint.raw, readOnly, neverSent: true };
-      if (Date.now() >= deadline) break;
+      if (performance.now() >= deadline) break;
       if (!conn.ready()) {
         try {
           await this.ready(conn, deadline, signal);
@@ -139,10 +150,15 @@ export class GrpcTransport implements Transport {
           if (e instanceof EtcdError) throw e;
           conn.markFailed();
           tried.add(conn);
+          unreachable.add(conn);
           lastError = new UnavailableError(`cannot connect to ${conn.endpoint.raw}: ${(e as Error).message}`, {
             ...ctx,
             code: GrpcCode.UNAVAILABLE,
+            cause: e,
           });
+          // dialTimeoutMs bounds how long a call waits for connections: once no endpoint
+          // could be reached for that long, it fails (with the connection error as cause).
+          if (unreachable.size >= this.balancer.all.length && performance.now() - started >= this.options.dialTimeoutMs) throw lastError;
           continue;
         }
       }
@@ -162,8 +178,10 @@ export class GrpcTransport implements Transport {
           attempt--;
           continue;
         }
-        const err = errorFromStatus(e.code, e.details, { ...ctx, neverSent: e.neverSent }, e);
-        if (!isEndpointFailure(e.code, e.details)) throw err;
+        const err = errorFromCallFailure(e, { ...ctx, neverSent: e.neverSent });
+        // A peer that let the call expire without a single frame is ejected for a while.
+        if (e.silent && e.code === GrpcCode.DEADLINE_EXCEEDED) conn.markFailed();
+        if (!isEndpointFailure(e.code, e.details) && e.kind !== "protocol") throw err;
         await this.throwIfTls(conn, e, method.rpc);
         conn.markFailed();
         tried.add(conn);
@@ -171,7 +189,7 @@ export class GrpcTransport implements Transport {
         if (err.outcomeUnknown) throw err;
       }
     }
-    if (lastError && !(Date.now() >= deadline)) throw lastError;
+    if (lastError && !(performance.now() >= deadline)) throw lastError;
     throw new DeadlineExceededError(`deadline of ${timeoutMs} ms exceeded`, {
       rpc: method.rpc,
       endpoint: lastError?.endpoint,
@@ -210,7 +228,7 @@ export class GrpcTransport implements Transport {
   }
 
   private async connect(conn: Connection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
-    const dialDeadline = Math.min(deadline, Date.now() + this.options.dialTimeoutMs);
+    const dialDeadline = Math.min(deadline, performance.now() + this.options.dialTimeoutMs);
     const connecting = conn.connect(dialDeadline);
     if (!signal) return connecting;
     return new Promise<void>((resolve, reject) => {
@@ -279,7 +297,7 @@ export class GrpcTransport implements Transport {
       if (tried.size >= this.balancer.all.length) tried.clear();
       const conn = target ?? this.balancer.pick(tried);
       try {
-        await this.ready(conn, Date.now() + this.options.dialTimeoutMs, signal);
+        await this.ready(conn, performance.now() + this.options.dialTimeoutMs, signal);
       } catch (e) {
         if (e instanceof EtcdError) throw e;
         conn.markFailed();
@@ -298,6 +316,7 @@ export class GrpcTransport implements Transport {
         (done) => this.streams.delete(done as GrpcStream<unknown, unknown>),
         token,
         (used) => this.token?.invalidate(used),
+        this.options.maxReceiveMessageBytes,
       );
       // A stream that failed as it opened has already reported itself done.
       if (!s.finishedAlready) this.streams.add(s as GrpcStream<unknown, unknown>);

@@ -4,6 +4,7 @@
  * caller can never change the store's data. Failures go through the same classification as
  * etcd's, so both backends throw the same error classes.
  */
+import { AsyncQueue } from "../async-queue.js";
 import { ClientClosedError, DeadlineExceededError, InvalidArgumentError } from "../errors.js";
 import { memoryStore, type MemoryBackend } from "../memory/backend.js";
 import { StoreError } from "../memory/errors.js";
@@ -32,10 +33,8 @@ function copy<T>(value: T): T {
 
 /** A stream answered in-process: what the store sends is queued until read. */
 class MemoryStream<Req, Res> implements Stream<Req, Res> {
-  private readonly queue: Res[] = [];
-  private wake: (() => void) | undefined;
+  private readonly queue = new AsyncQueue<Res>({ onLeave: () => this.cancel() });
   private ended = false;
-  private error: Error | undefined;
 
   constructor(
     readonly endpoint: string,
@@ -48,15 +47,12 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
   }
 
   push(res: Res): void {
-    if (this.ended) return;
-    this.queue.push(copy(res));
-    this.wake?.();
+    if (!this.ended) this.queue.push(copy(res));
   }
 
+  /** Ends the stream with `error` once what was sent before it has been read. */
   fail(error: Error): void {
-    if (this.ended) return;
-    this.error = error;
-    this.finish();
+    if (this.finish()) this.queue.end(error);
   }
 
   write(request: Req): void {
@@ -66,34 +62,18 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
   end(): void {}
 
   cancel(): void {
-    this.finish();
+    if (this.finish()) this.queue.end();
   }
 
-  private finish(): void {
-    if (this.ended) return;
+  private finish(): boolean {
+    if (this.ended) return false;
     this.ended = true;
     this.onEnd();
-    this.wake?.();
+    return true;
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Res> {
-    try {
-      for (;;) {
-        const next = this.queue.shift();
-        if (next !== undefined) {
-          yield next;
-          continue;
-        }
-        if (this.ended) {
-          if (this.error) throw this.error;
-          return;
-        }
-        await new Promise<void>((r) => (this.wake = r));
-        this.wake = undefined;
-      }
-    } finally {
-      this.finish();
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Res> {
+    return this.queue[Symbol.asyncIterator]();
   }
 }
 

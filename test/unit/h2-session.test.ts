@@ -5,7 +5,9 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import { GrpcCode } from "../../src/errors.js";
 import { Flag, FrameType, frame, goAwayFrame, H2Error, rstStreamFrame, Setting, windowUpdateFrame } from "../../src/transport/h2/frames.js";
 import { encodeHeaders, HpackDecoder } from "../../src/transport/h2/hpack.js";
-import { H2Session, type CallFailure } from "../../src/transport/h2/session.js";
+import { H2Session } from "../../src/transport/h2/session.js";
+import type { CallFailure } from "../../src/transport/grpc/status.js";
+import { UnaryCall, type UnaryCallback } from "../../src/transport/grpc/unary-call.js";
 import { FakeH2Server, grpcMessage } from "./h2-fake-server.js";
 
 interface Outcome {
@@ -21,8 +23,14 @@ const HEADER_BLOCK = encodeHeaders([
   ["content-type", "application/grpc"],
 ]);
 
+function unary(session: H2Session, body: Buffer, timeoutMs: number, callback: UnaryCallback): UnaryCall {
+  const c = new UnaryCall(HEADER_BLOCK, performance.now() + timeoutMs, 64 * 1024 * 1024, callback);
+  session.start(c, grpcMessage(body), true);
+  return c;
+}
+
 function call(session: H2Session, body: Buffer, timeoutMs = 10_000): Promise<Outcome> {
-  return new Promise((resolve) => session.unary(HEADER_BLOCK, grpcMessage(body), Date.now() + timeoutMs, (failure, message) => resolve({ failure, message })));
+  return new Promise((resolve) => unary(session, body, timeoutMs, (failure, message) => resolve({ failure, message })));
 }
 
 describe("HTTP/2 unary session (scripted server)", () => {
@@ -229,7 +237,7 @@ describe("HTTP/2 unary session (scripted server)", () => {
   it("a cancelled call resets its stream and never calls back", async () => {
     const s = await open();
     let called = false;
-    const c = s.unary(HEADER_BLOCK, grpcMessage(Buffer.from("x")), Date.now() + 10_000, () => (called = true));
+    const c = unary(s, Buffer.from("x"), 10_000, () => (called = true));
     const { stream } = await server.request(1);
     c.cancel();
     await server.next((f) => f.type === FrameType.RST_STREAM && f.stream === stream);
@@ -284,9 +292,11 @@ describe("HTTP/2 unary session (scripted server)", () => {
     const script = `
       import { H2Session } from "./src/transport/h2/session.ts";
       import { encodeHeaders } from "./src/transport/h2/hpack.ts";
+      import { UnaryCall } from "./src/transport/grpc/unary-call.ts";
       const s = new H2Session({ endpoint: { raw: "x", target: "x", host: "127.0.0.1", port: ${server.port}, secure: false }, keepAlive: { intervalMs: 10000, timeoutMs: 5000 } });
       await s.ready;
-      s.unary(encodeHeaders([[":method", "POST"], [":path", "/a"]]), Buffer.alloc(5), Date.now() + 10000, (failure, message) => console.log(failure ? "failed" : "answered " + message));
+      const block = encodeHeaders([[":method", "POST"], [":path", "/a"]]);
+      s.start(new UnaryCall(block, performance.now() + 10000, 1000000, (failure, message) => console.log(failure ? "failed" : "answered " + message)), Buffer.alloc(5), true);
     `;
     const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
     let out = "";

@@ -6,9 +6,9 @@ import { WatchRequest, WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
 import { Connection } from "../../src/transport/connection.js";
 import { Flag, FrameType, frame, Setting } from "../../src/transport/h2/frames.js";
 import { encodeHeaders } from "../../src/transport/h2/hpack.js";
-import { CallFailure, SessionStream } from "../../src/transport/h2/session-stream.js";
+import { SessionStream, type StreamFailure } from "../../src/transport/h2/session-stream.js";
 import { STREAM_WINDOW } from "../../src/transport/h2/session.js";
-import { GrpcStream } from "../../src/transport/grpc-stream.js";
+import { GrpcStream } from "../../src/transport/grpc/stream.js";
 import { FakeH2Server, grpcMessage } from "./h2-fake-server.js";
 
 /** A stream that only records what the session hands it. */
@@ -33,8 +33,8 @@ class Recorder extends SessionStream {
     this.data.push(Buffer.from(data));
     this.check();
   }
-  onFailure(failure: CallFailure): void {
-    this.endedWith = failure.details;
+  onFailure(failure: StreamFailure): void {
+    this.endedWith = failure.message;
   }
 }
 
@@ -71,8 +71,8 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   beforeEach(async () => {
     server = new FakeH2Server();
     await server.start([[Setting.MAX_FRAME_SIZE, 16_384]]);
-    conn = new Connection({ raw: `127.0.0.1:${server.port}`, target: `127.0.0.1:${server.port}`, host: "127.0.0.1", port: server.port, secure: false }, { keepAlive: { intervalMs: 10_000, timeoutMs: 5000 } });
-    await conn.connect(Date.now() + 5000);
+    conn = new Connection({ raw: `127.0.0.1:${server.port}`, target: `127.0.0.1:${server.port}`, host: "127.0.0.1", port: server.port, secure: false }, { keepAlive: { intervalMs: 10_000, timeoutMs: 5000 }, maxMessageBytes: 64 * 1024 * 1024, dialTimeoutMs: 5000 });
+    await conn.connect(performance.now() + 5000);
   });
   afterEach(async () => {
     conn.close();
@@ -96,7 +96,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a bidirectional stream writes messages, half-closes, splits and joins messages across frames, and ends on trailers", async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const data = await server.next((f) => f.type === FrameType.DATA && f.stream === stream);
@@ -117,7 +117,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a stream ended by the server with an error throws it typed after the messages before it, and marks the endpoint", async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     server.write(
@@ -132,7 +132,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a message larger than the stream window arrives whole from a server that respects flow control", { timeout: 30_000 }, async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const big = Buffer.alloc(STREAM_WINDOW + 2_000_000, 7);
@@ -179,7 +179,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a stream that ends inside a message is an error, not a silent loss", async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const one = watchResponse(1n, 10n);
@@ -194,7 +194,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("cancel() resets the stream and ends the iteration normally; a lost connection is a typed error", async () => {
-    const a = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const a = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
     a.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const ra = await server.request(1);
     const iterating = (async () => {
@@ -206,7 +206,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     assert.deepEqual(await iterating, []);
     const rst = await server.next((f) => f.type === FrameType.RST_STREAM && f.stream === ra.stream);
     assert.ok(rst);
-    const b = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const b = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
     b.write({ requestUnion: { $case: "progressRequest", value: {} } });
     await server.request(2);
     server.socket!.destroy();

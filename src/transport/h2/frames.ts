@@ -27,6 +27,7 @@ export const Setting = {
   MAX_CONCURRENT_STREAMS: 0x3,
   INITIAL_WINDOW_SIZE: 0x4,
   MAX_FRAME_SIZE: 0x5,
+  MAX_HEADER_LIST_SIZE: 0x6,
 } as const;
 
 export const H2Error = {
@@ -34,6 +35,9 @@ export const H2Error = {
   PROTOCOL_ERROR: 0x1,
   INTERNAL_ERROR: 0x2,
   FLOW_CONTROL_ERROR: 0x3,
+  SETTINGS_TIMEOUT: 0x4,
+  STREAM_CLOSED: 0x5,
+  FRAME_SIZE_ERROR: 0x6,
   REFUSED_STREAM: 0x7,
   CANCEL: 0x8,
   COMPRESSION_ERROR: 0x9,
@@ -85,6 +89,12 @@ export function rstStreamFrame(stream: number, code: number): Buffer {
   const payload = Buffer.allocUnsafe(4);
   payload.writeUInt32BE(code, 0);
   return frame(FrameType.RST_STREAM, 0, stream, payload);
+}
+
+/** The name of an HTTP/2 error code, for messages. */
+export function h2ErrorName(code: number): string {
+  for (const [name, value] of Object.entries(H2Error)) if (value === code) return name;
+  return `0x${code.toString(16)}`;
 }
 
 export function goAwayFrame(lastStream: number, code: number): Buffer {

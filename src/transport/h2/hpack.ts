@@ -29,6 +29,13 @@ export const staticNameIndex: ReadonlyMap<string, number> = new Map(
 /** A malformed header block: a connection error (COMPRESSION_ERROR) of the peer. */
 export class HpackError extends Error {}
 
+/**
+ * A header block that decodes to more than the announced SETTINGS_MAX_HEADER_LIST_SIZE:
+ * decoding stops at once (a block of back-references to one large table entry would
+ * otherwise cost memory and CPU far beyond its own size).
+ */
+export class HeaderListTooLargeError extends Error {}
+
 /** The size an entry counts for in a dynamic table (RFC 7541 §4.1). */
 function entrySize(name: string, value: string): number {
   return name.length + value.length + 32;
@@ -46,9 +53,19 @@ export class HpackDecoder {
     this.limit = maxTableSize;
   }
 
-  /** Decodes one complete header block into a flat list: name, value, name, value… */
-  decode(block: Buffer): string[] {
+  /**
+   * Decodes one complete header block into a flat list: name, value, name, value… Throws
+   * {@link HeaderListTooLargeError} as soon as the fields exceed `maxListSize` (counted as
+   * RFC 7541 §4.1 sizes them).
+   */
+  decode(block: Buffer, maxListSize = Infinity): string[] {
     const out: string[] = [];
+    let listSize = 0;
+    const push = (name: string, value: string): void => {
+      listSize += entrySize(name, value);
+      if (listSize > maxListSize) throw new HeaderListTooLargeError(`header list larger than ${maxListSize} bytes`);
+      out.push(name, value);
+    };
     let pos = 0;
     const end = block.length;
     const readInt = (prefixBits: number): number => {
@@ -79,12 +96,12 @@ export class HpackDecoder {
       const b = block[pos]!;
       if (b & 0x80) {
         const [name, value] = this.entry(readInt(7));
-        out.push(name, value);
+        push(name, value);
       } else if (b & 0x40) {
         const index = readInt(6);
         const name = index === 0 ? readString() : this.entry(index)[0];
         const value = readString();
-        out.push(name, value);
+        push(name, value);
         this.add(name, value);
       } else if (b & 0x20) {
         if (fieldsSeen) throw new HpackError("table size update after a header field");
@@ -96,7 +113,7 @@ export class HpackDecoder {
       } else {
         const index = readInt(4);
         const name = index === 0 ? readString() : this.entry(index)[0];
-        out.push(name, readString());
+        push(name, readString());
       }
       fieldsSeen = true;
     }

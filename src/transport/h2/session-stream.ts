@@ -1,18 +1,34 @@
-/** What an HTTP/2 session needs from each call or stream it carries. */
+/** What an HTTP/2 session needs from each stream it carries, and how it reports a stream's end. */
 import type { H2Session } from "./session.js";
 
-/** How a call failed, in gRPC terms, and whether the request provably never reached the server. */
-export class CallFailure extends Error {
+/**
+ * How an HTTP/2 stream ended without the server finishing it, in HTTP/2 terms only (the gRPC
+ * layer maps it to a status):
+ * - `refused`: the server refused it before processing (REFUSED_STREAM, above a GOAWAY's
+ *   last stream id, or the connection was not open): it provably never reached the server;
+ * - `reset`: the server reset it with `http2Code`;
+ * - `lost`: the connection broke (closed, timed out, keep-alive unanswered);
+ * - `protocol`: the peer broke the protocol or a limit; we closed the connection (or reset
+ *   the stream) with `http2Code`;
+ * - `deadline`: its deadline passed; we reset it.
+ */
+export type StreamEndKind = "refused" | "reset" | "lost" | "protocol" | "deadline";
+
+export class StreamFailure extends Error {
   constructor(
-    readonly code: number,
-    readonly details: string,
+    readonly kind: StreamEndKind,
+    message: string,
+    /** The request provably never reached the server. */
     readonly neverSent: boolean,
+    /** The HTTP/2 error code involved, if any. */
+    readonly http2Code?: number,
+    options?: ErrorOptions,
   ) {
-    super(details);
+    super(message, options);
   }
 }
 
-/** A started call or stream: it can be cancelled (the server is told with RST_STREAM). */
+/** A started stream: it can be cancelled (the server is told with RST_STREAM). */
 export interface H2Call {
   cancel(): void;
 }
@@ -27,6 +43,8 @@ export abstract class SessionStream implements H2Call {
   id = 0;
   session: H2Session | undefined;
   sendWindow = 0;
+  /** What the server may still send before we give window back (our receive window). */
+  recvWindow = 0;
   /** Bytes waiting for flow-control window, in order. */
   unsent: Buffer[] = [];
   /** END_STREAM is to follow the unsent bytes. */
@@ -37,11 +55,14 @@ export abstract class SessionStream implements H2Call {
   done = false;
   /** Received bytes not yet given back to the server's window for this stream. */
   recvUnacked = 0;
+  /** Any frame of the answer arrived (the server is working on it). */
+  answered = false;
 
   /**
+   * `deadline` is on the monotonic clock (`performance.now()`), `Infinity` for none.
    * `windowOnReceipt`: give received bytes back to the stream window as they arrive (a
-   * unary call buffers its answer anyway) instead of as the consumer reads them (streams,
-   * so that a slow reader slows the server down).
+   * unary call buffers its answer anyway, bounded by its message size limit) instead of as
+   * the consumer reads them (streams, so that a slow reader slows the server down).
    */
   constructor(
     readonly headerBlock: Buffer,
@@ -55,5 +76,5 @@ export abstract class SessionStream implements H2Call {
 
   abstract onHeaders(fields: string[], endStream: boolean): void;
   abstract onData(data: Buffer, endStream: boolean): void;
-  abstract onFailure(failure: CallFailure): void;
+  abstract onFailure(failure: StreamFailure): void;
 }

@@ -1,14 +1,14 @@
 /**
- * One HTTP/2 connection to one member, carrying its gRPC calls and streams: every KV,
- * lease and admin call, watches and lease keep-alives. It speaks the frames directly on a
- * TCP or TLS socket (no node:http2, no grpc-js), which costs a fraction of the CPU per
- * call (docs/benchmarks.md).
+ * One HTTP/2 connection (RFC 9113) to one member: the frames, HPACK, flow control both ways,
+ * keep-alive pings and the limits a peer is held to (./limits.ts). It speaks the frames on a
+ * TCP or TLS socket (no node:http2), which costs a fraction of the CPU per call
+ * (docs/benchmarks.md). It knows nothing of gRPC: streams are told what arrives and, when
+ * they end early, why in HTTP/2 terms (StreamFailure).
  */
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { TlsOptions } from "../connection.js";
 import { tlsConnectOptions } from "../tls-options.js";
-import { GrpcCode } from "../../errors.js";
 import type { Endpoint } from "../endpoint.js";
 import {
   DEFAULT_MAX_FRAME,
@@ -19,6 +19,7 @@ import {
   frame,
   goAwayFrame,
   H2Error,
+  h2ErrorName,
   MAX_WINDOW,
   PREFACE,
   rstStreamFrame,
@@ -27,13 +28,12 @@ import {
   windowUpdateFrame,
   writeFrameHeader,
 } from "./frames.js";
-import { HpackDecoder, HpackError } from "./hpack.js";
+import { HeaderListTooLargeError, HpackDecoder, HpackError } from "./hpack.js";
 import { HuffmanError } from "./huffman.js";
-import { CallFailure, type H2Call, type SessionStream } from "./session-stream.js";
-import { UnaryStream, type UnaryCallback } from "./unary-stream.js";
+import { MAX_CONTINUATIONS, MAX_HEADER_BLOCK_BYTES, MAX_HEADER_LIST_SIZE, MAX_IDLE_FRAMES_PER_SECOND, MAX_PENDING_CONTROL_REPLIES } from "./limits.js";
+import { StreamFailure, type SessionStream } from "./session-stream.js";
 
-export { CallFailure, type H2Call } from "./session-stream.js";
-export type { UnaryCallback } from "./unary-stream.js";
+export { StreamFailure, type H2Call } from "./session-stream.js";
 
 /** How often deadlines are checked while calls with one are open. */
 const SWEEP_MS = 25;
@@ -47,15 +47,27 @@ export interface SessionSettings {
   keepAlive: { intervalMs: number; timeoutMs: number };
 }
 
-/** An HTTP/2 client connection for gRPC calls and streams. */
+/** The peer broke the protocol or a limit: the connection ends with GOAWAY(`code`). */
+class PeerError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An HTTP/2 client connection. Times are on the monotonic clock (`performance.now()`). */
 export class H2Session {
   state: "connecting" | "ready" | "closed" = "connecting";
-  /** No new calls: the server sent GOAWAY, stream ids ran out, or the session is closing. */
+  /** No new streams: the server sent GOAWAY, stream ids ran out, or the session is closing. */
   draining = false;
   /** Resolves when the server's first SETTINGS arrived; rejects if the connection fails first. */
   readonly ready: Promise<void>;
   /** Called once when the session has closed. */
   onClosed: (() => void) | undefined;
+  /** Why the session closed, once it has. */
+  closeReason: StreamFailure | undefined;
 
   private readonly socket: Socket;
   private readonly decoder = new HpackDecoder();
@@ -70,20 +82,36 @@ export class H2Session {
   private peerInitialWindow = DEFAULT_WINDOW;
   private peerMaxFrame = DEFAULT_MAX_FRAME;
   private connSendWindow = DEFAULT_WINDOW;
+  /** What the server may still send on the connection before we give window back. */
+  private connRecvWindow = MAX_WINDOW;
   private recvUnacked = 0;
   private goAwayLastId = MAX_WINDOW;
   private inbuf: Buffer | undefined;
   private out: Buffer[] = [];
   private flushQueued = false;
+  /** The header block being gathered from HEADERS + CONTINUATION frames. */
   private headerStream = 0;
   private headerParts: Buffer[] = [];
+  private headerBytes = 0;
+  private headerContinuations = 0;
   private headerEndStream = false;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepAt = 0;
   private lastPingSent = 0;
-  /** When bytes last arrived: any frame proves the connection alive, not only a ping's answer. */
-  private lastRead = 0;
   private pingOutstanding = false;
+  /** The payload of our last ping: only its acknowledgement proves the peer alive. */
+  private readonly pingPayload = Buffer.alloc(8);
+  private pingCount = 0;
+  /** Control replies written since the socket's buffer was last empty (flood detection). */
+  private pendingControl = 0;
+  private waitingDrain = false;
+  /** Frames that carried nothing for a call, in the current one-second window. */
+  private idleFrames = 0;
+  private idleWindowStart = 0;
+  /** Deadline-bound streams started and not answered by a single frame yet. */
+  private unanswered = 0;
+  /** Since when the oldest of those has waited, or the last first answer came (the later). */
+  private quietSince = 0;
   private resolveReady!: () => void;
   private rejectReady!: (e: Error) => void;
 
@@ -103,6 +131,7 @@ export class H2Session {
           settingsFrame([
             [Setting.ENABLE_PUSH, 0],
             [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
+            [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE],
           ]),
           windowUpdateFrame(0, MAX_WINDOW - DEFAULT_WINDOW),
         ]),
@@ -114,48 +143,50 @@ export class H2Session {
       this.socket = netConnect({ host: endpoint.host, port: endpoint.port }, onConnect);
     }
     this.socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    this.socket.on("error", (e: Error) => this.destroy(e.message));
+    this.socket.on("error", (e: Error) => this.destroy(e.message, e));
     this.socket.on("close", () => this.destroy("connection closed"));
     this.socket.on("end", () => this.destroy("connection closed by the server"));
   }
 
-  /** True when new calls may start here. */
+  /** True when new streams may start here. */
   get usable(): boolean {
-    return this.state === "ready" && !this.draining;
+    // A peer allowing no streams at all cannot serve us; it is not waited for.
+    return this.state === "ready" && !this.draining && this.maxConcurrent > 0;
   }
 
-  /** Calls running (or waiting for a stream slot) on this session. */
+  /** Streams running (or waiting for a stream slot) on this session. */
   get active(): number {
     return this.streams.size + this.queued.length;
   }
 
   /**
-   * Starts a unary call: `headerBlock` is the HPACK-encoded request header block,
-   * `message` the gRPC-framed request. The callback runs exactly once unless the call is
-   * cancelled first.
+   * How long calls with a deadline have waited here without the server sending a single
+   * frame of any of them (0 when none waits): a peer that accepts calls and never answers
+   * is noticed by this before the calls' deadlines.
    */
-  unary(headerBlock: Buffer, message: Buffer, deadline: number, callback: UnaryCallback): H2Call {
-    const s = new UnaryStream(headerBlock, deadline, callback);
-    this.start(s, message, true);
-    return s;
+  stalledFor(now: number): number {
+    return this.unanswered > 0 ? now - this.quietSince : 0;
   }
 
   /**
-   * Starts a stream: `first` (gRPC-framed bytes) goes out right after the headers, then
-   * END_STREAM when `end`. The stream's handlers receive what comes back.
+   * Starts a stream: `first` goes out right after the headers, then END_STREAM when `end`.
+   * The stream's handlers receive what comes back.
    */
   start(s: SessionStream, first: Buffer | undefined, end: boolean): void {
     s.session = this;
     if (!this.usable) {
       s.done = true;
-      s.onFailure(new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${this.settings.endpoint.raw} is not open`, true));
+      s.onFailure(new StreamFailure("refused", `connection to ${this.settings.endpoint.raw} is not open`, true));
       return;
     }
-    // The socket holds the process open only while calls and streams run.
+    // The socket holds the process open only while streams run.
     if (this.active === 0) this.socket.ref();
     if (first) s.unsent.push(first);
     s.ending = end;
-    if (s.deadline !== Infinity) this.timed++;
+    if (s.deadline !== Infinity) {
+      this.timed++;
+      if (this.unanswered++ === 0) this.quietSince = performance.now();
+    }
     if (this.streams.size >= this.maxConcurrent) this.queued.push(s);
     else this.open(s);
     this.armSweep();
@@ -177,7 +208,10 @@ export class H2Session {
 
   private giveBack(s: SessionStream): void {
     if (s.recvUnacked < STREAM_WINDOW / 2) return;
-    if (!s.done && this.state !== "closed") this.send(windowUpdateFrame(s.id, s.recvUnacked));
+    if (!s.done && this.state !== "closed") {
+      this.send(windowUpdateFrame(s.id, s.recvUnacked));
+      s.recvWindow += s.recvUnacked;
+    }
     s.recvUnacked = 0;
   }
 
@@ -186,11 +220,12 @@ export class H2Session {
     this.nextId += 2;
     if (this.nextId > MAX_WINDOW) this.draining = true;
     s.sendWindow = this.peerInitialWindow;
+    s.recvWindow = STREAM_WINDOW;
     this.streams.set(s.id, s);
     const block = s.headerBlock;
     const msg = s.unsent.length === 1 ? s.unsent[0]! : undefined;
     if (msg && s.ending && block.length <= this.peerMaxFrame && msg.length <= this.peerMaxFrame && msg.length <= s.sendWindow && msg.length <= this.connSendWindow) {
-      // A unary call: one HEADERS and one DATA frame, written as one buffer.
+      // A request in one piece: one HEADERS and one DATA frame, written as one buffer.
       const buf = Buffer.allocUnsafe(2 * FRAME_HEADER + block.length + msg.length);
       writeFrameHeader(buf, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS, s.id);
       block.copy(buf, FRAME_HEADER);
@@ -244,14 +279,19 @@ export class H2Session {
   }
 
   private flushBlocked(): void {
-    // A copy: a call still short of window adds itself back.
+    // A copy: a stream still short of window adds itself back.
     const waiting = [...this.blocked];
     this.blocked.clear();
     for (const s of waiting) if (!s.done) this.sendData(s);
   }
 
-  /** Abandons a call or stream: the server is told to stop with RST_STREAM(CANCEL). */
+  /** Abandons a stream: the server is told to stop with RST_STREAM(CANCEL). */
   cancel(s: SessionStream): void {
+    this.reset(s, H2Error.CANCEL);
+  }
+
+  /** Ends a stream from this side with RST_STREAM(`code`); its handlers are not called. */
+  reset(s: SessionStream, code: number): void {
     if (s.done) return;
     const q = this.queued.indexOf(s);
     if (q >= 0) {
@@ -261,7 +301,8 @@ export class H2Session {
       return;
     }
     this.forget(s);
-    if (this.state !== "closed") this.send(rstStreamFrame(s.id, H2Error.CANCEL));
+    // Our own decision, not a reply the peer extracted: it does not count towards a flood.
+    if (this.state !== "closed") this.send(rstStreamFrame(s.id, code));
     this.startQueued();
   }
 
@@ -272,7 +313,10 @@ export class H2Session {
     this.streams.delete(s.id);
     this.blocked.delete(s);
     s.unsent = [];
-    if (s.deadline !== Infinity) this.timed--;
+    if (s.deadline !== Infinity) {
+      this.timed--;
+      if (!s.answered) this.unanswered--;
+    }
   }
 
   private send(b: Buffer): void {
@@ -284,6 +328,18 @@ export class H2Session {
     }
   }
 
+  /**
+   * Sends a reply the peer's frames oblige us to (acknowledgements, resets). A peer that makes
+   * us owe more of them than MAX_PENDING_CONTROL_REPLIES while not reading our socket floods
+   * us: the connection ends (nghttp2 does the same).
+   */
+  private sendControl(b: Buffer): void {
+    if (++this.pendingControl > MAX_PENDING_CONTROL_REPLIES) {
+      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `flood: more than ${MAX_PENDING_CONTROL_REPLIES} control replies pending while the peer does not read`);
+    }
+    this.send(b);
+  }
+
   private readonly flush = (): void => {
     this.flushQueued = false;
     if (this.state === "closed" || this.out.length === 0) {
@@ -293,18 +349,27 @@ export class H2Session {
     const chunk = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
     this.out = [];
     this.socket.write(chunk);
+    if (this.socket.writableLength === 0) this.pendingControl = 0;
+    else if (!this.waitingDrain) {
+      this.waitingDrain = true;
+      this.socket.once("drain", () => {
+        this.waitingDrain = false;
+        this.pendingControl = 0;
+      });
+    }
   };
 
   private onData(chunk: Buffer): void {
-    this.lastRead = Date.now();
+    if (this.state === "closed") return;
     const buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
     this.inbuf = undefined;
     let off = 0;
     try {
-      while (buf.length - off >= FRAME_HEADER && this.state !== "closed") {
+      while (buf.length - off >= FRAME_HEADER && !this.isClosed()) {
         const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
-        // We never announce a larger SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2).
-        if (len > DEFAULT_MAX_FRAME) throw new Error(`frame of ${len} bytes exceeds the maximum frame size`);
+        // We never announce a larger SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2): checked on the
+        // header, before a byte of the payload is buffered.
+        if (len > DEFAULT_MAX_FRAME) throw new PeerError(H2Error.FRAME_SIZE_ERROR, `frame of ${len} bytes exceeds the maximum frame size`);
         if (buf.length - off < FRAME_HEADER + len) break;
         const type = buf[off + 3]!;
         const flags = buf[off + 4]!;
@@ -314,121 +379,275 @@ export class H2Session {
         this.onFrame(type, flags, id, payload);
       }
     } catch (e) {
-      const code = e instanceof HpackError || e instanceof HuffmanError ? H2Error.COMPRESSION_ERROR : H2Error.PROTOCOL_ERROR;
-      this.send(goAwayFrame(0, code));
-      this.flush();
-      this.destroy(`protocol error from the server: ${(e as Error).message}`);
+      this.peerFailed(e);
       return;
     }
     if (off < buf.length) this.inbuf = off === 0 ? buf : buf.subarray(off);
   }
 
-  private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
-    if (this.headerStream !== 0 && type !== FrameType.CONTINUATION) throw new Error("header block interrupted");
-    switch (type) {
-      case FrameType.DATA:
-        return this.onDataFrame(flags, id, payload);
-      case FrameType.HEADERS: {
-        if (id === 0) throw new Error("HEADERS on stream 0");
-        let start = 0;
-        let end = payload.length;
-        if (flags & Flag.PADDED) {
-          start = 1;
-          end -= payload[0]!;
-        }
-        if (flags & Flag.PRIORITY) start += 5;
-        if (start > end) throw new Error("bad HEADERS padding");
-        const block = payload.subarray(start, end);
-        if (flags & Flag.END_HEADERS) return this.onHeaderBlock(id, block, (flags & Flag.END_STREAM) !== 0);
-        this.headerStream = id;
-        this.headerParts = [Buffer.from(block)];
-        this.headerEndStream = (flags & Flag.END_STREAM) !== 0;
-        return;
-      }
-      case FrameType.CONTINUATION: {
-        if (id !== this.headerStream || id === 0) throw new Error("unexpected CONTINUATION");
-        this.headerParts.push(Buffer.from(payload));
-        if (!(flags & Flag.END_HEADERS)) return;
-        const block = Buffer.concat(this.headerParts);
-        this.headerStream = 0;
-        this.headerParts = [];
-        return this.onHeaderBlock(id, block, this.headerEndStream);
-      }
-      case FrameType.RST_STREAM:
-        return this.onReset(id, payload.readUInt32BE(0));
-      case FrameType.SETTINGS:
-        if (!(flags & Flag.ACK)) this.onSettings(payload);
-        return;
-      case FrameType.PING:
-        if (payload.length !== 8) throw new Error("PING payload is not 8 bytes");
-        if (flags & Flag.ACK) {
-          this.pingOutstanding = false;
-          if (this.active === 0) this.socket.unref();
-        }
-        else this.send(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(payload)));
-        return;
-      case FrameType.GOAWAY:
-        return this.onGoAway(payload.readUInt32BE(0) & 0x7fffffff, payload.readUInt32BE(4), payload.subarray(8).toString());
-      case FrameType.WINDOW_UPDATE: {
-        const inc = payload.readUInt32BE(0) & 0x7fffffff;
-        if (id === 0) {
-          if (inc === 0) throw new Error("WINDOW_UPDATE of 0 on the connection");
-          this.connSendWindow += inc;
-          if (this.connSendWindow > MAX_WINDOW) throw new Error("connection window above 2^31-1");
-        } else {
-          const s = this.streams.get(id);
-          if (s) s.sendWindow += inc;
-        }
-        if (this.blocked.size > 0) this.flushBlocked();
-        return;
-      }
-      case FrameType.PUSH_PROMISE:
-        throw new Error("PUSH_PROMISE although push is disabled");
-      default:
-        return; // PRIORITY and unknown frame types are ignored.
+  /** A method, so that the compiler does not narrow the state across calls that change it. */
+  private isClosed(): boolean {
+    return this.state === "closed";
+  }
+
+  /** The peer broke the protocol or a limit: GOAWAY with the matching code, and the connection ends. */
+  private peerFailed(e: unknown): void {
+    const code =
+      e instanceof PeerError
+        ? e.code
+        : e instanceof HeaderListTooLargeError
+          ? H2Error.ENHANCE_YOUR_CALM
+          : e instanceof HpackError || e instanceof HuffmanError
+            ? H2Error.COMPRESSION_ERROR
+            : H2Error.PROTOCOL_ERROR;
+    if (this.state === "closed") return;
+    this.send(goAwayFrame(this.nextId > 1 ? this.nextId - 2 : 0, code));
+    this.flush();
+    const failure = new StreamFailure("protocol", `protocol error from the server (${h2ErrorName(code)}): ${(e as Error).message}`, false, code);
+    this.finishAll(failure);
+    // The GOAWAY is given a moment to leave; a peer that does not read gets no longer.
+    this.socket.end();
+    this.socket.unref();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  /** A frame that did nothing for any stream; too many of them in a second is an attack. */
+  private idleFrame(what: string): void {
+    const now = performance.now();
+    if (now - this.idleWindowStart > 1000) {
+      this.idleWindowStart = now;
+      this.idleFrames = 0;
+    }
+    if (++this.idleFrames > MAX_IDLE_FRAMES_PER_SECOND) {
+      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `flood: more than ${MAX_IDLE_FRAMES_PER_SECOND} frames without content in a second (last: ${what})`);
     }
   }
 
+  private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
+    if (this.headerStream !== 0 && type !== FrameType.CONTINUATION) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
+    switch (type) {
+      case FrameType.DATA:
+        return this.onDataFrame(flags, id, payload);
+      case FrameType.HEADERS:
+        return this.onHeadersFrame(flags, id, payload);
+      case FrameType.CONTINUATION:
+        return this.onContinuation(flags, id, payload);
+      case FrameType.RST_STREAM:
+        if (payload.length !== 4) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "RST_STREAM payload is not 4 bytes");
+        if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "RST_STREAM on stream 0");
+        this.checkNotIdle(id, "RST_STREAM");
+        return this.onReset(id, payload.readUInt32BE(0));
+      case FrameType.SETTINGS:
+        return this.onSettingsFrame(flags, id, payload);
+      case FrameType.PING:
+        return this.onPing(flags, id, payload);
+      case FrameType.GOAWAY:
+        if (id !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "GOAWAY on a stream");
+        if (payload.length < 8) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "GOAWAY payload shorter than 8 bytes");
+        return this.onGoAway(payload.readUInt32BE(0) & 0x7fffffff, payload.readUInt32BE(4), payload.toString("latin1", 8, Math.min(payload.length, 8 + 256)));
+      case FrameType.WINDOW_UPDATE:
+        return this.onWindowUpdate(id, payload);
+      case FrameType.PUSH_PROMISE:
+        throw new PeerError(H2Error.PROTOCOL_ERROR, "PUSH_PROMISE although push is disabled");
+      case FrameType.PRIORITY:
+        if (payload.length !== 5) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PRIORITY payload is not 5 bytes");
+        return this.idleFrame("PRIORITY");
+      default:
+        // Unknown frame types are ignored (RFC 9113 §4.1), within the idle-frame budget.
+        return this.idleFrame(`frame type ${type}`);
+    }
+  }
+
+  /** A stream id we never opened is "idle": the server may not send on it (and cannot open streams). */
+  private checkNotIdle(id: number, what: string): void {
+    if (id % 2 === 0 || id >= this.nextId) throw new PeerError(H2Error.PROTOCOL_ERROR, `${what} on stream ${id}, which the client never opened`);
+  }
+
   private onDataFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "DATA on stream 0");
+    this.checkNotIdle(id, "DATA");
+    // Flow control counts the whole payload, padding included (RFC 9113 §6.9).
+    if (payload.length > this.connRecvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "DATA beyond the connection's receive window");
+    this.connRecvWindow -= payload.length;
     this.recvUnacked += payload.length;
     if (this.recvUnacked >= MAX_WINDOW / 2) {
       this.send(windowUpdateFrame(0, this.recvUnacked));
+      this.connRecvWindow += this.recvUnacked;
       this.recvUnacked = 0;
     }
-    if (id === 0) throw new Error("DATA on stream 0");
-    const s = this.streams.get(id);
-    if (!s) return;
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (payload.length === 0 && !endStream) this.idleFrame("empty DATA");
     let data = payload;
     if (flags & Flag.PADDED) {
-      if (payload.length === 0 || payload[0]! >= payload.length) throw new Error("bad DATA padding");
+      if (payload.length === 0 || payload[0]! >= payload.length) throw new PeerError(H2Error.PROTOCOL_ERROR, "bad DATA padding");
       data = payload.subarray(1, payload.length - payload[0]!);
     }
+    const s = this.streams.get(id);
+    if (!s) return; // A stream we ended; its window no longer matters.
+    if (payload.length > s.recvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, `DATA beyond stream ${id}'s receive window`);
+    s.recvWindow -= payload.length;
+    this.answered(s);
     // Padding never reaches the consumer: it goes back to the window at once.
     s.recvUnacked += s.windowOnReceipt ? payload.length : payload.length - data.length;
     this.giveBack(s);
-    const endStream = (flags & Flag.END_STREAM) !== 0;
     if (endStream) this.closedByServer(s);
     s.onData(data, endStream);
   }
 
+  private onHeadersFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "HEADERS on stream 0");
+    this.checkNotIdle(id, "HEADERS");
+    let start = 0;
+    let end = payload.length;
+    if (flags & Flag.PADDED) {
+      if (payload.length < 1) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "padded HEADERS without a pad length");
+      start = 1;
+      end -= payload[0]!;
+    }
+    if (flags & Flag.PRIORITY) start += 5;
+    // The padding must leave room for the pad length and priority fields (RFC 9113 §6.2).
+    if (start > end) throw new PeerError(H2Error.PROTOCOL_ERROR, "HEADERS padding longer than the frame");
+    const block = payload.subarray(start, end);
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (flags & Flag.END_HEADERS) return this.onHeaderBlock(id, block, endStream);
+    this.headerStream = id;
+    this.headerParts = [Buffer.from(block)];
+    this.headerBytes = block.length;
+    this.headerContinuations = 0;
+    this.headerEndStream = endStream;
+    this.checkHeaderBlock();
+  }
+
+  private onContinuation(flags: number, id: number, payload: Buffer): void {
+    if (id !== this.headerStream || id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "unexpected CONTINUATION");
+    this.headerContinuations++;
+    this.headerBytes += payload.length;
+    this.checkHeaderBlock();
+    this.headerParts.push(Buffer.from(payload));
+    if (!(flags & Flag.END_HEADERS)) return;
+    const block = Buffer.concat(this.headerParts);
+    this.headerStream = 0;
+    this.headerParts = [];
+    return this.onHeaderBlock(id, block, this.headerEndStream);
+  }
+
+  /** A header block is bounded before it is gathered: in bytes and in CONTINUATION frames. */
+  private checkHeaderBlock(): void {
+    if (this.headerContinuations > MAX_CONTINUATIONS) {
+      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `header block in more than ${MAX_CONTINUATIONS} CONTINUATION frames`);
+    }
+    if (this.headerBytes > MAX_HEADER_BLOCK_BYTES) throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `header block larger than ${MAX_HEADER_BLOCK_BYTES} bytes`);
+  }
+
   private onHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
-    // Every block is decoded, even of a call nobody waits for: the table is shared.
-    const fields = this.decoder.decode(block);
+    // Every block is decoded, even of a stream nobody waits for: the table is shared.
+    const fields = this.decoder.decode(block, MAX_HEADER_LIST_SIZE);
     const s = this.streams.get(id);
     if (!s) return;
+    this.answered(s);
     if (endStream) this.closedByServer(s);
     s.onHeaders(fields, endStream);
+  }
+
+  /** The first frame of an answer: the peer is not stalling this stream. */
+  private answered(s: SessionStream): void {
+    if (s.answered) return;
+    s.answered = true;
+    if (s.deadline !== Infinity) {
+      this.unanswered--;
+      this.quietSince = performance.now();
+    }
+  }
+
+  private onSettingsFrame(flags: number, id: number, payload: Buffer): void {
+    if (id !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "SETTINGS on a stream");
+    if (flags & Flag.ACK) {
+      if (payload.length !== 0) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "SETTINGS acknowledgement with a payload");
+      return;
+    }
+    if (payload.length % 6 !== 0) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "SETTINGS payload not a multiple of 6 bytes");
+    if (this.state !== "connecting") this.idleFrame("SETTINGS");
+    for (let i = 0; i < payload.length; i += 6) {
+      const key = payload.readUInt16BE(i);
+      const value = payload.readUInt32BE(i + 2);
+      if (key === Setting.ENABLE_PUSH) {
+        // A server may not enable push (RFC 9113 §6.5.2).
+        if (value !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value} from a server`);
+      } else if (key === Setting.MAX_CONCURRENT_STREAMS) this.maxConcurrent = value;
+      else if (key === Setting.MAX_FRAME_SIZE) {
+        if (value < DEFAULT_MAX_FRAME || value > 2 ** 24 - 1) throw new PeerError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value} out of range`);
+        this.peerMaxFrame = value;
+      } else if (key === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value} out of range`);
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const s of this.streams.values()) {
+          s.sendWindow += delta;
+          if (s.sendWindow > MAX_WINDOW) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE pushes a stream window past 2^31-1");
+        }
+      }
+    }
+    this.sendControl(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    if (this.state === "connecting") {
+      this.state = "ready";
+      this.resolveReady();
+    }
+    this.startQueued();
+    if (this.blocked.size > 0) this.flushBlocked();
+    // A peer that withdraws every stream slot cannot serve what waits for one.
+    if (this.maxConcurrent === 0 && this.queued.length > 0) {
+      for (const s of this.queued.splice(0)) this.fail(s, new StreamFailure("refused", "the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)", true));
+    }
+  }
+
+  private onPing(flags: number, id: number, payload: Buffer): void {
+    if (id !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "PING on a stream");
+    if (payload.length !== 8) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PING payload is not 8 bytes");
+    if (flags & Flag.ACK) {
+      // Only the answer to our own ping proves the peer alive; any other is noise.
+      if (!this.pingOutstanding || !payload.equals(this.pingPayload)) return this.idleFrame("PING acknowledgement of no ping of ours");
+      this.pingOutstanding = false;
+      if (this.active === 0) this.socket.unref();
+      return;
+    }
+    this.idleFrame("PING");
+    this.sendControl(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(payload)));
+  }
+
+  private onWindowUpdate(id: number, payload: Buffer): void {
+    if (payload.length !== 4) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "WINDOW_UPDATE payload is not 4 bytes");
+    const inc = payload.readUInt32BE(0) & 0x7fffffff;
+    if (id === 0) {
+      if (inc === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
+      this.connSendWindow += inc;
+      if (this.connSendWindow > MAX_WINDOW) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "connection window above 2^31-1");
+    } else {
+      this.checkNotIdle(id, "WINDOW_UPDATE");
+      const s = this.streams.get(id);
+      if (!s) return this.idleFrame("WINDOW_UPDATE of an ended stream");
+      // Stream errors (RFC 9113 §6.9, §6.9.1): this stream is reset, the connection stays.
+      if (inc === 0) return this.streamError(s, H2Error.PROTOCOL_ERROR, "WINDOW_UPDATE of 0");
+      s.sendWindow += inc;
+      if (s.sendWindow > MAX_WINDOW) return this.streamError(s, H2Error.FLOW_CONTROL_ERROR, "stream window above 2^31-1");
+    }
+    if (this.blocked.size > 0) this.flushBlocked();
+  }
+
+  /** The peer broke the protocol on one stream: it is reset with `code` and fails. */
+  private streamError(s: SessionStream, code: number, message: string): void {
+    this.reset(s, code);
+    s.onFailure(new StreamFailure("protocol", `protocol error from the server on stream ${s.id} (${h2ErrorName(code)}): ${message}`, false, code));
   }
 
   /** The server ended the stream: if we had not finished sending, we stop (RST_STREAM). */
   private closedByServer(s: SessionStream): void {
     const cut = !s.ended;
     this.forget(s);
-    if (cut) this.send(rstStreamFrame(s.id, H2Error.CANCEL));
+    if (cut) this.sendControl(rstStreamFrame(s.id, H2Error.CANCEL));
     this.startQueued();
   }
 
-  private fail(s: SessionStream, failure: CallFailure): void {
+  private fail(s: SessionStream, failure: StreamFailure): void {
     if (s.done) return;
     this.forget(s);
     s.onFailure(failure);
@@ -436,55 +655,23 @@ export class H2Session {
 
   private onReset(id: number, code: number): void {
     const s = this.streams.get(id);
-    if (!s) return;
+    if (!s) return this.idleFrame("RST_STREAM of an ended stream");
     this.forget(s);
     this.startQueued();
-    const what = `the server reset the call (HTTP/2 error ${code})`;
-    if (code === H2Error.REFUSED_STREAM) return s.onFailure(new CallFailure(GrpcCode.UNAVAILABLE, `${what}: refused before processing`, true));
-    const grpcCode =
-      code === H2Error.CANCEL
-        ? GrpcCode.CANCELLED
-        : code === H2Error.ENHANCE_YOUR_CALM
-          ? GrpcCode.RESOURCE_EXHAUSTED
-          : code === H2Error.INADEQUATE_SECURITY
-            ? GrpcCode.PERMISSION_DENIED
-            : GrpcCode.INTERNAL;
-    s.onFailure(new CallFailure(grpcCode, what, false));
-  }
-
-  private onSettings(payload: Buffer): void {
-    for (let i = 0; i + 6 <= payload.length; i += 6) {
-      const key = payload.readUInt16BE(i);
-      const value = payload.readUInt32BE(i + 2);
-      if (key === Setting.MAX_CONCURRENT_STREAMS) this.maxConcurrent = value;
-      else if (key === Setting.MAX_FRAME_SIZE) {
-        if (value < DEFAULT_MAX_FRAME || value > 2 ** 24 - 1) throw new Error(`SETTINGS_MAX_FRAME_SIZE ${value} out of range`);
-        this.peerMaxFrame = value;
-      } else if (key === Setting.INITIAL_WINDOW_SIZE) {
-        if (value > MAX_WINDOW) throw new Error(`SETTINGS_INITIAL_WINDOW_SIZE ${value} out of range`);
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const s of this.streams.values()) s.sendWindow += delta;
-      }
-    }
-    this.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
-    if (this.state === "connecting") {
-      this.state = "ready";
-      this.resolveReady();
-    }
-    this.startQueued();
-    if (this.blocked.size > 0) this.flushBlocked();
+    const what = `the server reset the stream (${h2ErrorName(code)})`;
+    if (code === H2Error.REFUSED_STREAM) return s.onFailure(new StreamFailure("refused", `${what}: refused before processing`, true, code));
+    s.onFailure(new StreamFailure("reset", what, false, code));
   }
 
   private onGoAway(lastId: number, code: number, debug: string): void {
     this.draining = true;
     this.goAwayLastId = Math.min(this.goAwayLastId, lastId);
-    const reason = `the server is closing the connection (GOAWAY ${code}${debug ? `: ${debug}` : ""})`;
-    // Calls above the last stream id were never processed: safe to send elsewhere.
+    const reason = `the server is closing the connection (GOAWAY ${h2ErrorName(code)}${debug ? `: ${debug}` : ""})`;
+    // Streams above the last stream id were never processed: safe to send elsewhere.
     for (const s of [...this.streams.values()]) {
-      if (s.id > this.goAwayLastId) this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, reason, true));
+      if (s.id > this.goAwayLastId) this.fail(s, new StreamFailure("refused", reason, true, code));
     }
-    for (const s of this.queued.splice(0)) this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, reason, true));
+    for (const s of this.queued.splice(0)) this.fail(s, new StreamFailure("refused", reason, true, code));
     if (this.streams.size === 0) this.close();
   }
 
@@ -495,7 +682,7 @@ export class H2Session {
     else if (!this.pingOutstanding) this.socket.unref();
   }
 
-  /** Lets the session finish the calls it carries, then close; no new calls start on it. */
+  /** Lets the session finish the streams it carries, then close; no new streams start on it. */
   drain(): void {
     this.draining = true;
     if (this.active === 0) this.close();
@@ -503,52 +690,48 @@ export class H2Session {
 
   /** Schedules the sweep in `delayMs` unless one is due sooner. */
   private armSweep(delayMs = SWEEP_MS): void {
-    // Monotonic, so a wall-clock jump cannot leave a far-off sweep in place of a near one.
     const at = performance.now() + delayMs;
     if (this.sweepTimer !== undefined) {
       if (this.sweepAt <= at) return;
       clearTimeout(this.sweepTimer);
     }
     this.sweepAt = at;
-    // Unreferenced: while calls run the socket keeps the process alive.
+    // Unreferenced: while streams run the socket keeps the process alive.
     this.sweepTimer = setTimeout(this.sweep, delayMs).unref();
   }
 
   /**
-   * Runs while calls or streams are open: expires deadlines (every 25 ms while calls with
-   * one run) and sends keep-alive pings (when due).
+   * Runs while streams are open: expires deadlines (every 25 ms while calls with one run)
+   * and sends keep-alive pings (when due). Liveness needs the acknowledgement of our ping:
+   * a peer that sends other frames but never answers pings is not alive (grpc-go judges
+   * it the same way).
    */
   private readonly sweep = (): void => {
     this.sweepTimer = undefined;
     if (this.state === "closed") return;
-    const now = Date.now();
+    const now = performance.now();
     if (this.timed > 0) {
       for (const s of this.streams.values()) if (s.deadline <= now) this.expire(s);
       if (this.queued.length > 0) for (const s of [...this.queued]) if (s.deadline <= now) this.expire(s);
     }
     const { intervalMs, timeoutMs } = this.settings.keepAlive;
     if (this.pingOutstanding && now - this.lastPingSent >= timeoutMs) {
-      // Bytes read since the ping prove the connection alive. Else, before giving up, let the
-      // event loop read what may be waiting (after a stalled loop, timers run before reads).
-      if (this.lastRead >= this.lastPingSent) {
-        this.pingOutstanding = false;
-        if (this.active === 0) this.socket.unref();
-      }
-      else {
-        setImmediate(() => {
-          if (this.state !== "closed" && this.pingOutstanding && this.lastRead < this.lastPingSent) {
-            this.destroy(`keep-alive ping not answered within ${timeoutMs} ms`);
-          } else this.armSweep();
-        });
-        return;
-      }
+      // Before giving up, let the event loop read what may be waiting: after a stalled loop,
+      // timers run before reads, and the acknowledgement may be in the socket already.
+      setImmediate(() => {
+        if (this.state !== "closed" && this.pingOutstanding) {
+          this.destroy(`keep-alive ping not answered within ${timeoutMs} ms`);
+        } else this.armSweep();
+      });
+      return;
     }
     if (this.active > 0 && !this.pingOutstanding && now - this.lastPingSent >= intervalMs) {
-      if (this.lastPingSent === 0) this.lastPingSent = now; // the first interval starts with the first call
+      if (this.lastPingSent === 0) this.lastPingSent = now; // the first interval starts with the first stream
       else {
         this.lastPingSent = now;
         this.pingOutstanding = true;
-        this.send(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+        this.pingPayload.writeUInt32BE(++this.pingCount >>> 0, 4);
+        this.send(frame(FrameType.PING, 0, 0, this.pingPayload));
       }
     }
     if (this.timed > 0) this.armSweep();
@@ -560,44 +743,45 @@ export class H2Session {
 
   private expire(s: SessionStream): void {
     const started = s.id !== 0;
+    const silent = !s.answered;
     this.cancel(s);
-    s.onFailure(new CallFailure(GrpcCode.DEADLINE_EXCEEDED, "deadline exceeded", !started));
+    const what = silent ? "deadline exceeded with no answer from the server" : "deadline exceeded";
+    s.onFailure(new StreamFailure("deadline", what, !started));
   }
 
-  /** Ends the session: GOAWAY, then the socket closes once written. Open calls fail. */
+  /** Ends the session: GOAWAY, then the socket closes once written. Open streams fail. */
   close(): void {
     if (this.state === "closed") return;
     this.draining = true;
     this.send(goAwayFrame(0, H2Error.NO_ERROR));
     this.flush();
-    this.finishAll("the client closed the connection");
+    this.finishAll(new StreamFailure("lost", "the client closed the connection", false));
     this.socket.end(() => this.socket.destroy());
     // A frozen server never closes its side; the client must not wait for it.
     this.socket.unref();
   }
 
-  /** The connection is gone: every open call fails. */
-  destroy(reason: string): void {
+  /** The connection is gone: every open stream fails. `cause` is the socket's error, if any. */
+  destroy(reason: string, cause?: Error): void {
     if (this.state === "closed") return;
-    this.finishAll(reason);
+    this.finishAll(new StreamFailure("lost", `connection to ${this.settings.endpoint.raw} lost: ${reason}`, false, undefined, cause && { cause }));
     this.socket.destroy();
   }
 
-  private finishAll(reason: string): void {
+  private finishAll(failure: StreamFailure): void {
     const wasConnecting = this.state === "connecting";
     this.state = "closed";
+    this.closeReason = failure;
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     this.sweepTimer = undefined;
-    const where = this.settings.endpoint.raw;
-    if (wasConnecting) this.rejectReady(new Error(reason));
-    const calls = [...this.streams.values()];
+    if (wasConnecting) this.rejectReady(failure);
+    const streams = [...this.streams.values()];
     this.streams.clear();
-    for (const s of calls) {
+    for (const s of streams) {
       const neverSent = s.id > this.goAwayLastId;
-      this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${where} lost: ${reason}`, neverSent));
+      this.fail(s, neverSent ? new StreamFailure("refused", failure.message, true, failure.http2Code) : failure);
     }
-    for (const s of this.queued.splice(0)) this.fail(s, new CallFailure(GrpcCode.UNAVAILABLE, `connection to ${where} lost: ${reason}`, true));
+    for (const s of this.queued.splice(0)) this.fail(s, new StreamFailure("refused", failure.message, true, failure.http2Code));
     this.onClosed?.();
   }
 }
-

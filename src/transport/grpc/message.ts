@@ -1,0 +1,90 @@
+/**
+ * gRPC's length-prefixed messages (gRPC over HTTP/2: a compressed flag, a 4-byte length,
+ * the bytes): the one encoder and the one decoder, for unary calls and streams alike.
+ */
+import { CallFailure } from "./status.js";
+import { GrpcCode } from "../../errors.js";
+
+/** A gRPC-framed message. */
+export function grpcFrame(body: Uint8Array): Buffer {
+  const framed = Buffer.allocUnsafe(5 + body.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(body.length, 1);
+  framed.set(body, 5);
+  return framed;
+}
+
+/**
+ * Gathers messages from the DATA of one stream. The length prefix is checked against
+ * `maxMessageBytes` as soon as it is whole, before any byte of the message is kept (grpc-js
+ * and grpc-go check it there too), so a peer announcing 4 GiB costs nothing.
+ */
+export class MessageDecoder {
+  private parts: Buffer[] = [];
+  private have = 0;
+  private need = 5;
+  private prefixRead = false;
+
+  constructor(private readonly maxMessageBytes: number) {}
+
+  /** True while a message has begun and not completed. */
+  get partial(): boolean {
+    return this.have > 0;
+  }
+
+  /**
+   * Feeds one chunk of DATA. `onMessage` receives each completed message with how many of
+   * its bytes (prefix included) came in this chunk. Returns how many bytes of the chunk
+   * belong to a message still incomplete. Throws a {@link CallFailure} for a message the
+   * client will not take (too large, compressed).
+   */
+  push(data: Buffer, onMessage: (message: Buffer, bytesInChunk: number) => void): number {
+    let off = 0;
+    // Where the current message's bytes begin in this chunk.
+    let segment = 0;
+    while (off < data.length) {
+      const take = Math.min(this.need - this.have, data.length - off);
+      this.parts.push(data.subarray(off, off + take));
+      this.have += take;
+      off += take;
+      if (this.have < this.need) break;
+      if (!this.prefixRead) {
+        const prefix = this.joined();
+        // We never ask for compression (no grpc-accept-encoding), so none may come.
+        if (prefix[0] !== 0) throw new CallFailure(GrpcCode.INTERNAL, "the server sent a compressed message without being asked to", false, "protocol");
+        const length = prefix.readUInt32BE(1);
+        if (length > this.maxMessageBytes) {
+          throw new CallFailure(
+            GrpcCode.RESOURCE_EXHAUSTED,
+            `the server's answer of ${length} bytes exceeds maxReceiveMessageBytes (${this.maxMessageBytes})`,
+            false,
+            "too-large",
+          );
+        }
+        this.prefixRead = true;
+        this.need = 5 + length;
+        this.parts = [];
+        if (this.have < this.need) continue;
+      }
+      const message = this.need === 5 ? Buffer.alloc(0) : this.joinedBody();
+      const inChunk = off - segment;
+      this.parts = [];
+      this.have = 0;
+      this.need = 5;
+      this.prefixRead = false;
+      segment = off;
+      onMessage(message, inChunk);
+    }
+    return this.have > 0 ? data.length - segment : 0;
+  }
+
+  private joined(): Buffer {
+    if (this.parts.length !== 1) this.parts = [Buffer.concat(this.parts, this.have)];
+    return this.parts[0]!;
+  }
+
+  /** The body of the completed message (the prefix's parts were dropped once read). */
+  private joinedBody(): Buffer {
+    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.have - 5);
+  }
+}

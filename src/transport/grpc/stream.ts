@@ -1,0 +1,194 @@
+/**
+ * A gRPC stream (bidirectional or server-streaming) on an endpoint's HTTP/2 session, as an
+ * async iterable of decoded messages.
+ */
+import { AsyncQueue } from "../../async-queue.js";
+import { ClientClosedError, EtcdError, GrpcCode, InvalidTokenError, NoLeaderError } from "../../errors.js";
+import { abortedError } from "../abort.js";
+import type { Connection } from "../connection.js";
+import { H2Error } from "../h2/frames.js";
+import { SessionStream, type StreamFailure } from "../h2/session-stream.js";
+import { isEndpointFailure } from "../status-error.js";
+import type { Method, Stream } from "../transport.js";
+import { grpcFrame, MessageDecoder } from "./message.js";
+import { CallFailure, errorFromCallFailure, failureOfStream, GrpcStatus } from "./status.js";
+
+/**
+ * The HTTP/2 side of a stream: checks the answer's headers before any body, gathers
+ * messages and hands them to its owner. Flow control: bytes of a message still arriving go
+ * back to the server's window at once (or a message larger than the window could never
+ * complete); the bytes a message completes with are given back when the consumer reads it.
+ */
+class StreamCall<Req, Res> extends SessionStream {
+  readonly status = new GrpcStatus();
+  private readonly decoder: MessageDecoder;
+  private headersSeen = false;
+
+  constructor(
+    headerBlock: Buffer,
+    maxMessageBytes: number,
+    private readonly owner: GrpcStream<Req, Res>,
+  ) {
+    super(headerBlock, Infinity, false);
+    this.decoder = new MessageDecoder(maxMessageBytes);
+  }
+
+  onHeaders(fields: string[], endStream: boolean): void {
+    this.status.read(fields);
+    if (!this.headersSeen) {
+      this.headersSeen = true;
+      const early = this.status.headerFailure();
+      if (early) return this.stop(early, endStream);
+    }
+    if (!endStream) return;
+    const failure = this.status.failure(undefined);
+    if (!failure && this.decoder.partial) return this.owner.ended(new CallFailure(GrpcCode.INTERNAL, "the stream ended inside a message", false, "protocol"));
+    this.owner.ended(failure);
+  }
+
+  onData(data: Buffer, endStream: boolean): void {
+    if (!this.headersSeen) return this.stop(new CallFailure(GrpcCode.INTERNAL, "the server sent DATA before headers", false, "protocol"), endStream);
+    let pending: number;
+    try {
+      pending = this.decoder.push(data, (message, size) => this.owner.received(message, size));
+    } catch (e) {
+      return this.stop(e as CallFailure, endStream);
+    }
+    if (pending > 0) this.session?.consumed(this, pending);
+    if (endStream) this.owner.ended(new CallFailure(GrpcCode.INTERNAL, "the server ended the stream without trailers", false, "protocol"));
+  }
+
+  onFailure(failure: StreamFailure): void {
+    this.owner.ended(failureOfStream(failure));
+  }
+
+  private stop(failure: CallFailure, ended: boolean): void {
+    if (!ended) this.session?.reset(this, failure.kind === "too-large" ? H2Error.CANCEL : H2Error.PROTOCOL_ERROR);
+    this.owner.ended(failure);
+  }
+}
+
+/**
+ * The server's window for the stream is given back as the consumer reads, so a slow
+ * consumer (a snapshot written to a slow disk) slows the server down instead of filling
+ * memory. The iterator ends when the server ends the stream or after `cancel()`; it throws
+ * a typed error when the stream fails, the signal aborts or the client closes.
+ */
+export class GrpcStream<Req, Res> implements Stream<Req, Res> {
+  readonly endpoint: string;
+  private readonly call: StreamCall<Req, Res>;
+  private readonly queue: AsyncQueue<{ message: Res; size: number }>;
+  private finished = false;
+  private released = false;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly method: Method<Req, Res>,
+    request: Req | undefined,
+    private readonly signal: AbortSignal | undefined,
+    private readonly onDone: (s: GrpcStream<Req, Res>) => void,
+    private readonly token: string | undefined,
+    private readonly onInvalidToken: (token: string) => void,
+    maxMessageBytes: number,
+  ) {
+    this.endpoint = conn.endpoint.raw;
+    this.queue = new AsyncQueue({
+      onRead: ({ size }) => {
+        if (!this.finished) this.call.session?.consumed(this.call, size);
+      },
+      onLeave: () => this.stop(undefined),
+    });
+    this.call = new StreamCall(conn.headerBlock(method.path, true, token), maxMessageBytes, this);
+    conn.inFlight++;
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+    const first = method.requestStream ? undefined : grpcFrame(method.encode(request as Req));
+    conn.openStream(this.call, first, !method.requestStream);
+  }
+
+  /** True when the stream ended already (for example it could not start). */
+  get finishedAlready(): boolean {
+    return this.released;
+  }
+
+  private readonly onAbort = (): void => {
+    this.stop(abortedError(this.signal!, { rpc: this.method.rpc, endpoint: this.endpoint }));
+  };
+
+  /** @internal A message arrived (`size` bytes on the wire, given back once it is read). */
+  received(bytes: Buffer, size: number): void {
+    if (this.finished) return;
+    let message: Res;
+    try {
+      message = this.method.decode(bytes);
+    } catch (e) {
+      this.call.session?.reset(this.call, H2Error.PROTOCOL_ERROR);
+      return this.ended(new CallFailure(GrpcCode.INTERNAL, `cannot decode a message: ${(e as Error).message}`, false, "protocol"));
+    }
+    this.queue.push({ message, size });
+  }
+
+  /** @internal The stream ended: normally (`undefined`) or with a failure. */
+  ended(failure: CallFailure | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.release();
+    this.queue.end(failure && this.error(failure));
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.conn.inFlight--;
+    this.signal?.removeEventListener("abort", this.onAbort);
+    this.onDone(this);
+  }
+
+  /** Ends the stream from this side (the server is told with RST_STREAM); the iterator ends at once. */
+  private stop(error: EtcdError | undefined): void {
+    this.call.cancel();
+    this.finished = true;
+    this.release();
+    this.queue.interrupt(error);
+  }
+
+  write(request: Req): void {
+    if (this.finished || !this.method.requestStream) return;
+    this.call.session?.write(this.call, grpcFrame(this.method.encode(request)), false);
+  }
+
+  end(): void {
+    if (this.finished || !this.method.requestStream) return;
+    this.call.session?.write(this.call, undefined, true);
+  }
+
+  cancel(): void {
+    if (!this.finished) this.stop(undefined);
+  }
+
+  /** Ends the stream because the client is closing; the iterator then throws ClientClosedError. */
+  closeByClient(): void {
+    this.stop(new ClientClosedError("the client was closed", { rpc: this.method.rpc, endpoint: this.endpoint }));
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Res> {
+    const inner = this.queue[Symbol.asyncIterator]();
+    return {
+      next: async () => {
+        const r = await inner.next();
+        return r.done ? { done: true, value: undefined } : { done: false, value: r.value.message };
+      },
+      return: async () => {
+        await inner.return?.();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  private error(failure: CallFailure): EtcdError {
+    const err = errorFromCallFailure(failure, { rpc: this.method.rpc, endpoint: this.endpoint, readOnly: true, neverSent: false });
+    // The next stream should open elsewhere: this member is down, cut off, leaderless or broken.
+    if (isEndpointFailure(failure.code, failure.details) || failure.kind === "protocol" || err instanceof NoLeaderError) this.conn.markFailed();
+    if (err instanceof InvalidTokenError && this.token !== undefined) this.onInvalidToken(this.token);
+    return err;
+  }
+}

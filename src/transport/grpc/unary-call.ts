@@ -1,0 +1,83 @@
+/** One unary gRPC call on an HTTP/2 stream: the request goes out whole; exactly one message comes back. */
+import { GrpcCode } from "../../errors.js";
+import { H2Error } from "../h2/frames.js";
+import { SessionStream, type StreamFailure } from "../h2/session-stream.js";
+import { MessageDecoder } from "./message.js";
+import { CallFailure, failureOfStream, GrpcStatus } from "./status.js";
+
+/** Called once per call with its failure or its response message. */
+export type UnaryCallback = (failure: CallFailure | undefined, message: Buffer | undefined) => void;
+
+export class UnaryCall extends SessionStream {
+  private readonly status = new GrpcStatus();
+  private readonly decoder: MessageDecoder;
+  private message: Buffer | undefined;
+  private headersSeen = false;
+  private delivered = false;
+
+  constructor(
+    headerBlock: Buffer,
+    deadline: number,
+    maxMessageBytes: number,
+    private readonly callback: UnaryCallback,
+  ) {
+    super(headerBlock, deadline, true);
+    this.decoder = new MessageDecoder(maxMessageBytes);
+  }
+
+  onHeaders(fields: string[], endStream: boolean): void {
+    this.status.read(fields);
+    if (!this.headersSeen) {
+      this.headersSeen = true;
+      const early = this.status.headerFailure();
+      if (early) return this.stop(early, endStream);
+    }
+    if (endStream) this.answer(undefined);
+  }
+
+  onData(data: Buffer, endStream: boolean): void {
+    if (!this.headersSeen) return this.stop(new CallFailure(GrpcCode.INTERNAL, "the server sent DATA before headers", false, "protocol"), endStream);
+    try {
+      this.decoder.push(data, (message) => {
+        if (this.message !== undefined) throw new CallFailure(GrpcCode.INTERNAL, "the server sent more than one message to a unary call", false, "protocol");
+        this.message = message;
+      });
+    } catch (e) {
+      return this.stop(e as CallFailure, endStream);
+    }
+    if (endStream) this.answer("the server ended the call without trailers");
+  }
+
+  onFailure(failure: StreamFailure): void {
+    const f = failureOfStream(failure);
+    f.silent = !this.answered;
+    this.deliver(f, undefined);
+  }
+
+  /** The answer is unacceptable: the stream is reset (unless the server ended it) and the call fails. */
+  private stop(failure: CallFailure, ended: boolean): void {
+    if (!ended) this.session?.reset(this, failure.kind === "too-large" ? H2Error.CANCEL : H2Error.PROTOCOL_ERROR);
+    this.deliver(failure, undefined);
+  }
+
+  private answer(problem: string | undefined): void {
+    const failure = this.status.failure(problem);
+    if (failure) return this.deliver(failure, undefined);
+    if (this.decoder.partial) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the response message is truncated", false, "protocol"), undefined);
+    if (this.message === undefined) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the server sent no response message", false, "protocol"), undefined);
+    this.deliver(undefined, this.message);
+  }
+
+  /** Runs the callback once; its exceptions are the caller's, not a protocol error of the connection. */
+  private deliver(failure: CallFailure | undefined, message: Buffer | undefined): void {
+    if (this.delivered) return;
+    this.delivered = true;
+    try {
+      this.callback(failure, message);
+    } catch (e) {
+      process.nextTick(() => {
+        throw e;
+      });
+    }
+  }
+}
