@@ -93,8 +93,9 @@ export class GrpcTransport implements Transport {
     return this.balancer.all.map((c) => {
       const session = c.sessionState();
       const retryInMs = Math.max(0, c.avoidUntil - now);
+      // An ejected member is "backing off" even while its connection stays open: new calls avoid it.
       const state: ConnectionInfo["state"] =
-        session === "connected" ? "connected" : session === "connecting" ? "connecting" : retryInMs > 0 ? "backing off" : "idle";
+        retryInMs > 0 ? "backing off" : session === "connected" ? "connected" : session === "connecting" ? "connecting" : "idle";
       return { endpoint: c.endpoint.raw, state, retryInMs: state === "backing off" ? retryInMs : 0, inFlight: c.inFlight };
     });
   }
