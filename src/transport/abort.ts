@@ -1,3 +1,4 @@
+/** Aborting through an AbortSignal: the typed error a call rejects with, and a sleep that a signal ends. */
 import { AbortedError, type EtcdErrorDetails } from "../errors.js";
 
 /** The typed error for an aborted call; the signal's reason is its `cause`. */

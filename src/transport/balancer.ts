@@ -1,3 +1,4 @@
+/** Which member the next attempt of a call or stream goes to: round robin or pinned, healthy members first. */
 import type { Connection } from "./connection.js";
 
 /**

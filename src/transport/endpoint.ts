@@ -1,3 +1,4 @@
+/** Endpoints as users write them (`host:port`, `http://`, `https://`), parsed and checked once. */
 import { InvalidArgumentError } from "../errors.js";
 
 /** An endpoint as given by the user, parsed. */

@@ -1,3 +1,9 @@
+/**
+ * The transport to real etcd members: gRPC over our own HTTP/2 sessions (./h2, ./grpc).
+ * Here live the call's whole life: picking a member, connecting within the dial timeout,
+ * the deadline, the auth token, and the retry rules (reads on any endpoint failure, writes
+ * only when provably never sent).
+ */
 import { ClientClosedError, DeadlineExceededError, EtcdError, GrpcCode, InvalidArgumentError, TlsError, UnavailableError } from "../errors.js";
 import { probeTls } from "./tls-probe.js";
 import { abortedError, sleep } from "./abort.js";
@@ -47,7 +53,7 @@ interface Pending {
   cancel(): void;
 }
 
-/** The transport to real etcd members: gRPC over our own HTTP/2 sessions (src/transport/h2). */
+/** The gRPC transport: one connection per member, calls and streams balanced over them. */
 export class GrpcTransport implements Transport {
   private readonly balancer: Balancer;
   private readonly pending = new Set<Pending>();

@@ -1,3 +1,4 @@
+/** gRPC status codes and etcd's error strings, turned into the typed errors of ../errors.ts (both backends). */
 import {
   AuthFailedError,
   CompactedError,
