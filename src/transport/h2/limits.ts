@@ -32,9 +32,10 @@ export const MAX_CONTINUATIONS = 8;
 export const MAX_PENDING_CONTROL_REPLIES = 1000;
 
 /**
- * Frames that carry nothing for any call (empty DATA, unknown types, PRIORITY, PINGs and
- * SETTINGS we must answer, acknowledgements of pings we never sent) allowed within one
- * second. node:http2 ends a session after 1,000 invalid frames; a real etcd sends a
- * handful a minute.
+ * Frames that carry nothing for any call (empty DATA, unknown types, PRIORITY,
+ * acknowledgements of pings we never sent) allowed within one second. node:http2 ends a
+ * session after 1,000 invalid frames; a real etcd sends none of these. (PINGs and SETTINGS
+ * are not counted: grpc-go pings per burst of data; their replies are bounded instead by
+ * MAX_PENDING_CONTROL_REPLIES.)
  */
 export const MAX_IDLE_FRAMES_PER_SECOND = 1000;

@@ -566,7 +566,6 @@ export class H2Session {
       return;
     }
     if (payload.length % 6 !== 0) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "SETTINGS payload not a multiple of 6 bytes");
-    if (this.state !== "connecting") this.idleFrame("SETTINGS");
     for (let i = 0; i < payload.length; i += 6) {
       const key = payload.readUInt16BE(i);
       const value = payload.readUInt32BE(i + 2);
@@ -610,7 +609,9 @@ export class H2Session {
       if (this.active === 0) this.socket.unref();
       return;
     }
-    this.idleFrame("PING");
+    // Not counted as an idle frame: grpc-go servers ping for every burst of DATA they read
+    // (bandwidth estimation), thousands a second under load. Only unanswered replies piling
+    // up while the peer does not read are a flood (sendControl).
     this.sendControl(frame(FrameType.PING, Flag.ACK, 0, Buffer.from(payload)));
   }
 
@@ -624,7 +625,7 @@ export class H2Session {
     } else {
       this.checkNotIdle(id, "WINDOW_UPDATE");
       const s = this.streams.get(id);
-      if (!s) return this.idleFrame("WINDOW_UPDATE of an ended stream");
+      if (!s) return; // A stream that ended: its window no longer matters.
       // Stream errors (RFC 9113 §6.9, §6.9.1): this stream is reset, the connection stays.
       if (inc === 0) return this.streamError(s, H2Error.PROTOCOL_ERROR, "WINDOW_UPDATE of 0");
       s.sendWindow += inc;
@@ -655,7 +656,7 @@ export class H2Session {
 
   private onReset(id: number, code: number): void {
     const s = this.streams.get(id);
-    if (!s) return this.idleFrame("RST_STREAM of an ended stream");
+    if (!s) return; // Both sides ended it; they can cross.
     this.forget(s);
     this.startQueued();
     const what = `the server reset the stream (${h2ErrorName(code)})`;
