@@ -348,8 +348,9 @@ export class H2Session {
     }
     const chunk = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
     this.out = [];
-    this.socket.write(chunk);
-    if (this.socket.writableLength === 0) this.pendingControl = 0;
+    // Replies count towards a flood only while the socket is backed up (a write returned
+    // false); 'drain' comes once it has emptied.
+    if (this.socket.write(chunk)) this.pendingControl = 0;
     else if (!this.waitingDrain) {
       this.waitingDrain = true;
       this.socket.once("drain", () => {
