@@ -143,7 +143,7 @@ export class Connection {
    */
   unary(path: string, message: Buffer, requireLeader: boolean, token: string | undefined, deadline: number, callback: UnaryCallback): H2Call {
     const block = this.headerBlock(path, requireLeader, token);
-    const call = new UnaryCall(Buffer.concat([block, grpcTimeoutField(deadline - performance.now())]), deadline, this.settings.maxMessageBytes, callback);
+    const call = new UnaryCall(block, deadline, this.settings.maxMessageBytes, callback, grpcTimeoutField(deadline - performance.now()));
     this.currentSession().start(call, message, true);
     return call;
   }

@@ -10,7 +10,8 @@ export type UnaryCallback = (failure: CallFailure | undefined, message: Buffer |
 
 export class UnaryCall extends SessionStream {
   private readonly status = new GrpcStatus();
-  private readonly decoder: MessageDecoder;
+  /** Made only when the answer does not come as one whole message in one DATA frame. */
+  private decoder: MessageDecoder | undefined;
   private message: Buffer | undefined;
   private headersSeen = false;
   private delivered = false;
@@ -18,11 +19,11 @@ export class UnaryCall extends SessionStream {
   constructor(
     headerBlock: Buffer,
     deadline: number,
-    maxMessageBytes: number,
+    private readonly maxMessageBytes: number,
     private readonly callback: UnaryCallback,
+    headerTail?: Buffer,
   ) {
-    super(headerBlock, deadline, true);
-    this.decoder = new MessageDecoder(maxMessageBytes);
+    super(headerBlock, deadline, true, headerTail);
   }
 
   onHeaders(fields: string[], endStream: boolean): void {
@@ -37,8 +38,14 @@ export class UnaryCall extends SessionStream {
 
   onData(data: Buffer, endStream: boolean): void {
     if (!this.headersSeen) return this.stop(new CallFailure(GrpcCode.INTERNAL, "the server sent DATA before headers", false, "protocol"), endStream);
+    // The usual answer: the whole message in one frame, taken without copying.
+    if (this.decoder === undefined && this.message === undefined && data.length >= 5 && data[0] === 0 && data.readUInt32BE(1) === data.length - 5 && data.length - 5 <= this.maxMessageBytes) {
+      this.message = data.subarray(5);
+      if (endStream) this.answer("the server ended the call without trailers");
+      return;
+    }
     try {
-      this.decoder.push(data, (message) => {
+      (this.decoder ??= new MessageDecoder(this.maxMessageBytes)).push(data, (message) => {
         if (this.message !== undefined) throw new CallFailure(GrpcCode.INTERNAL, "the server sent more than one message to a unary call", false, "protocol");
         this.message = message;
       });
@@ -63,7 +70,7 @@ export class UnaryCall extends SessionStream {
   private answer(problem: string | undefined): void {
     const failure = this.status.failure(problem);
     if (failure) return this.deliver(failure, undefined);
-    if (this.decoder.partial) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the response message is truncated", false, "protocol"), undefined);
+    if (this.decoder?.partial) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the response message is truncated", false, "protocol"), undefined);
     if (this.message === undefined) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the server sent no response message", false, "protocol"), undefined);
     this.deliver(undefined, this.message);
   }

@@ -68,6 +68,8 @@ export abstract class SessionStream implements H2Call {
     readonly headerBlock: Buffer,
     readonly deadline: number,
     readonly windowOnReceipt: boolean,
+    /** Fields appended to the shared `headerBlock` for this stream only (saves a copy of the block). */
+    readonly headerTail?: Buffer,
   ) {}
 
   cancel(): void {

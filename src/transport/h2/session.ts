@@ -223,13 +223,16 @@ export class H2Session {
     s.recvWindow = STREAM_WINDOW;
     this.streams.set(s.id, s);
     const block = s.headerBlock;
+    const tail = s.headerTail;
+    const blockLength = block.length + (tail ? tail.length : 0);
     const msg = s.unsent.length === 1 ? s.unsent[0]! : undefined;
-    if (msg && s.ending && block.length <= this.peerMaxFrame && msg.length <= this.peerMaxFrame && msg.length <= s.sendWindow && msg.length <= this.connSendWindow) {
+    if (msg && s.ending && blockLength <= this.peerMaxFrame && msg.length <= this.peerMaxFrame && msg.length <= s.sendWindow && msg.length <= this.connSendWindow) {
       // A request in one piece: one HEADERS and one DATA frame, written as one buffer.
-      const buf = Buffer.allocUnsafe(2 * FRAME_HEADER + block.length + msg.length);
-      writeFrameHeader(buf, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS, s.id);
+      const buf = Buffer.allocUnsafe(2 * FRAME_HEADER + blockLength + msg.length);
+      writeFrameHeader(buf, 0, blockLength, FrameType.HEADERS, Flag.END_HEADERS, s.id);
       block.copy(buf, FRAME_HEADER);
-      const at = FRAME_HEADER + block.length;
+      if (tail) tail.copy(buf, FRAME_HEADER + block.length);
+      const at = FRAME_HEADER + blockLength;
       writeFrameHeader(buf, at, msg.length, FrameType.DATA, Flag.END_STREAM, s.id);
       msg.copy(buf, at + FRAME_HEADER);
       s.sendWindow -= msg.length;
@@ -239,7 +242,7 @@ export class H2Session {
       this.send(buf);
       return;
     }
-    this.sendHeaders(s.id, block);
+    this.sendHeaders(s.id, tail ? Buffer.concat([block, tail]) : block);
     this.sendData(s);
   }
 
