@@ -180,3 +180,12 @@ export async function nextPut(etcd: Etcd, name: string): Promise<{ next: Promise
     })(),
   };
 }
+
+/** Polls `check` until it holds (for state only observable by polling, such as server metrics); fails after `timeoutMs`. */
+export async function waitUntil(check: () => Promise<boolean> | boolean, what = "condition", timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} not reached in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

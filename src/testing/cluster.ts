@@ -25,6 +25,34 @@ export interface StartEtcdOptions {
    * `clientCertAuth` clients must present a certificate signed by `caFile`.
    */
   tls?: { certFile: string; keyFile: string; caFile: string; clientCertAuth?: boolean };
+  /**
+   * Also start `etcd grpc-proxy start` in front of the members (or of the `ETCD_ENDPOINTS`
+   * cluster), on its own free port; its endpoint is {@link EtcdCluster.proxyEndpoint}. Not
+   * available together with `tls`.
+   */
+  grpcProxy?: boolean | GrpcProxyOptions;
+}
+
+/** Options of the grpc-proxy started with {@link StartEtcdOptions.grpcProxy}. */
+export interface GrpcProxyOptions {
+  /** Extra command-line flags for `etcd grpc-proxy start`, e.g. `["--namespace", "app/"]`. */
+  extraArgs?: string[];
+}
+
+/** The `etcd grpc-proxy` process of a cluster started with {@link StartEtcdOptions.grpcProxy}. */
+export interface EtcdProxy {
+  /** `127.0.0.1:port`, ready to pass to the client. */
+  readonly endpoint: string;
+  readonly logFile: string;
+  /** The running process id, or undefined while the proxy is stopped. */
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** Kills the process with a signal (default SIGKILL) and waits until it has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the proxy gracefully (SIGTERM; SIGKILL after 5 s). */
+  stop(): Promise<void>;
+  /** Starts the proxy again on the same port and waits until it serves. */
+  restart(): Promise<void>;
 }
 
 /** One etcd process of a cluster started by the harness. */
@@ -73,6 +101,10 @@ export interface EtcdCluster extends AsyncDisposable {
   readonly members: EtcdMember[];
   /** True when the cluster is an existing one named by `ETCD_ENDPOINTS`. */
   readonly external: boolean;
+  /** The grpc-proxy's endpoint (`127.0.0.1:port`) when started with `grpcProxy`, else undefined. */
+  readonly proxyEndpoint: string | undefined;
+  /** The grpc-proxy process when started with `grpcProxy`, else undefined. */
+  readonly proxy: EtcdProxy | undefined;
   /** Stops every process and removes the temporary directory. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -108,7 +140,7 @@ function installExitHook(): void {
   }
 }
 
-class Member implements EtcdMember {
+class Member implements EtcdMember, EtcdProxy {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
@@ -182,7 +214,12 @@ class Member implements EtcdMember {
   async restart(): Promise<void> {
     if (this.child) await this.kill();
     this.spawn();
-    await waitHealthy([this], Date.now() + 30_000, false);
+    // A proxy must reach the members to be of use; a member only has to serve (it may wait for peers).
+    await waitHealthy([this], Date.now() + 30_000, this.isProxy);
+  }
+
+  get isProxy(): boolean {
+    return this.peerUrl === "";
   }
 
   async stop(): Promise<void> {
@@ -222,14 +259,14 @@ function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body
 async function waitHealthy(members: Member[], deadline: number, needLeader = true): Promise<void> {
   for (const m of members) {
     for (;;) {
-      if (!m.running) throw new Error(`etcd member ${m.name} exited during start-up:\n${m.tailLog()}`);
+      if (!m.running) throw new Error(`etcd ${m.isProxy ? "" : "member "}${m.name} exited during start-up:\n${m.tailLog()}`);
       try {
         const res = await httpGet(`${m.healthUrl}/health`, 1000);
         if (!needLeader || (res.status === 200 && /"health":\s*"true"/.test(res.body))) break;
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`etcd member ${m.name} did not become healthy:\n${m.tailLog()}`);
+      if (Date.now() > deadline) throw new Error(`etcd ${m.isProxy ? "" : "member "}${m.name} did not become healthy:\n${m.tailLog()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -240,28 +277,80 @@ function defaultBaseParent(): string {
   return existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
 }
 
+/** An `etcd grpc-proxy start` process (not started yet) in front of `endpoints`, on a free port. */
+async function makeProxy(binary: string, base: string, endpoints: string[], options: GrpcProxyOptions): Promise<Member> {
+  const [port] = await freePorts(1);
+  const url = `http://127.0.0.1:${port}`;
+  const args = [
+    "grpc-proxy", "start",
+    `--endpoints=${endpoints.join(",")}`,
+    `--listen-addr=127.0.0.1:${port}`,
+    // Its default is a directory in the working directory.
+    `--data-dir=${join(base, "grpc-proxy")}`,
+    ...(options.extraArgs ?? []),
+  ];
+  // An empty peer URL marks it as the proxy (see Member.isProxy); it serves /health on its client port.
+  return new Member("grpc-proxy", url, "", join(base, "grpc-proxy"), join(base, "grpc-proxy.log"), binary, args);
+}
+
+/** A new temporary directory for a cluster's files, removed by `killLive` if the process dies first. */
+function newBaseDir(): string {
+  const base = mkdtempSync(join(defaultBaseParent(), "etcd-ts-"));
+  liveDirs.add(base);
+  return base;
+}
+
+/** Starts `proxy` and waits until it serves (its /health answers through the members). */
+async function startProxy(proxy: Member, deadline: number): Promise<void> {
+  proxy.spawn();
+  await waitHealthy([proxy], deadline);
+}
+
 /**
  * Starts a real etcd cluster on free loopback ports with temporary data directories and
  * waits until it is healthy. When `ETCD_ENDPOINTS` is set (and `allowExternal` is not
- * false) it returns that cluster instead and starts nothing.
+ * false) it returns that cluster instead and starts no member. With `grpcProxy` it also
+ * starts an `etcd grpc-proxy` in front of the members and waits until it serves.
  *
  * Every process is stopped by `close()`, and killed if the test process exits first.
  */
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdCluster> {
+  const proxyOptions = options.grpcProxy === true ? {} : options.grpcProxy || undefined;
+  if (proxyOptions && options.tls) throw new Error("grpcProxy together with tls is not supported by the harness");
   const external = process.env.ETCD_ENDPOINTS;
   if (external && options.allowExternal !== false) {
     const endpoints = external.split(",").map((e) => e.trim()).filter(Boolean);
-    const close = async (): Promise<void> => undefined;
     const newMember = (): Promise<PendingMember> => Promise.reject(new Error("cannot add members to an external cluster (ETCD_ENDPOINTS)"));
-    return { endpoints, members: [], external: true, newMember, close, [Symbol.asyncDispose]: close };
+    if (!proxyOptions) {
+      const close = async (): Promise<void> => undefined;
+      return { endpoints, members: [], external: true, proxyEndpoint: undefined, proxy: undefined, newMember, close, [Symbol.asyncDispose]: close };
+    }
+    installExitHook();
+    const base = options.baseDir ?? newBaseDir();
+    const proxy = await makeProxy(findExecutable("etcd", options.binary ?? process.env.ETCD_BINARY), base, endpoints, proxyOptions);
+    let closed: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closed ??= (async () => {
+        await proxy.stop();
+        if (options.baseDir === undefined) {
+          rmSync(base, { recursive: true, force: true });
+          liveDirs.delete(base);
+        }
+      })());
+    try {
+      await startProxy(proxy, Date.now() + (options.startTimeoutMs ?? 30_000));
+    } catch (e) {
+      await close();
+      throw e;
+    }
+    return { endpoints, members: [], external: true, proxyEndpoint: proxy.endpoint, proxy, newMember, close, [Symbol.asyncDispose]: close };
   }
   const count = options.members ?? 1;
   if (!Number.isInteger(count) || count < 1) throw new Error(`members must be a positive integer, got ${count}`);
   const binary = findExecutable("etcd", options.binary ?? process.env.ETCD_BINARY);
   installExitHook();
   const ownsBase = options.baseDir === undefined;
-  const base = options.baseDir ?? mkdtempSync(join(defaultBaseParent(), "etcd-ts-"));
-  if (ownsBase) liveDirs.add(base);
+  const base = options.baseDir ?? newBaseDir();
   const ports = await freePorts(count * 2);
   const token = `etcd-ts-${process.pid}-${Date.now().toString(36)}`;
   const names = Array.from({ length: count }, (_, i) => `m${i}`);
@@ -318,9 +407,11 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     };
   };
 
+  const proxy = proxyOptions && (await makeProxy(binary, base, members.map((m) => m.endpoint), proxyOptions));
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closed ??= (async () => {
+      await proxy?.stop();
       await Promise.all(members.map((m) => m.stop()));
       if (ownsBase) {
         rmSync(base, { recursive: true, force: true });
@@ -329,7 +420,9 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     })());
   try {
     for (const m of members) m.spawn();
-    await waitHealthy(members, Date.now() + (options.startTimeoutMs ?? 30_000));
+    const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+    await waitHealthy(members, deadline);
+    if (proxy) await startProxy(proxy, deadline);
   } catch (e) {
     await close();
     throw e;
@@ -338,6 +431,8 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     endpoints: members.map((m) => m.endpoint),
     members,
     external: false,
+    proxyEndpoint: proxy?.endpoint,
+    proxy,
     newMember,
     close,
     [Symbol.asyncDispose]: close,

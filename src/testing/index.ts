@@ -8,6 +8,6 @@
  * const etcd = new Etcd({ endpoints: cluster.endpoints });
  * ```
  */
-export { startEtcd, type EtcdCluster, type EtcdMember, type PendingMember, type StartEtcdOptions } from "./cluster.js";
+export { startEtcd, type EtcdCluster, type EtcdMember, type EtcdProxy, type GrpcProxyOptions, type PendingMember, type StartEtcdOptions } from "./cluster.js";
 export { EtcdNotInstalledError } from "./find-etcd.js";
 export { freePorts } from "./ports.js";

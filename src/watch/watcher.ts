@@ -50,7 +50,7 @@ export interface WatchInfo {
 export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   /** Next revision to ask for when the watch is (re)created; 0n = "from now". */
   nextRevision: bigint;
-  /** The id of this watch on the current stream, once requested. */
+  /** The id the server gave this watch on the current stream, once it answered the creation. */
   watchId: bigint | undefined;
   /** Confirmed by etcd on the current stream. */
   isCreated = false;
@@ -134,8 +134,9 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   created(revision: bigint): void {
     this.isCreated = true;
     this.reauthenticated = false;
-    // A watch "from now" is pinned to its creation revision, so a resume misses nothing.
-    if (this.nextRevision === 0n) this.nextRevision = revision + 1n;
+    // A watch "from now" is pinned to its creation revision, so a resume misses nothing
+    // (unless the answer had no revision: pinning to 1 would replay all history).
+    if (this.nextRevision === 0n && revision > 0n) this.nextRevision = revision + 1n;
     this.resolveReady();
   }
 
