@@ -163,7 +163,7 @@ export class Etcd extends KV implements AsyncDisposable {
     super(makeTransport(options));
     this.balancing = options.balancing ?? grpcDefaults.balancing;
     this.callTimeoutMs = positiveMs(options.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs");
-    this.leases = new Leases(this.transport);
+    this.leases = new Leases(this.transport, this.callTimeoutMs);
     this.hub = new WatchHub(this.transport);
     this.cluster = new ClusterApi(this.transport);
     this.maintenance = new MaintenanceApi(this.transport);

@@ -58,6 +58,20 @@ export class ResilientStream<Req, Res> {
     this.current = undefined;
   }
 
+  /**
+   * Abandons the current stream and opens a new one at once (no back-off), for an owner that
+   * found the stream too slow. With `avoidCurrent` the transport is first told to avoid the
+   * current endpoint for a while, so the new stream goes to another member. No-op when the
+   * stream is not running.
+   */
+  restart(options: { avoidCurrent?: boolean } = {}): void {
+    if (!this.running) return;
+    const endpoint = this.current?.endpoint;
+    if (options.avoidCurrent && endpoint !== undefined) this.transport.avoid?.(endpoint);
+    this.stop();
+    this.start();
+  }
+
   /** Sends on the open stream. Without one the message is dropped: `opened` re-sends state. */
   write(request: Req): void {
     this.current?.write(request);
@@ -78,6 +92,8 @@ export class ResilientStream<Req, Res> {
         let received = false;
         this.handlers.opened(stream);
         for await (const message of stream) {
+          // Stopped or restarted: what the abandoned stream still delivers is not for the owner.
+          if (signal.aborted) break;
           if (!received) {
             received = true;
             failures = 0;

@@ -1,12 +1,29 @@
 /**
  * Keeps leases alive over one LeaseKeepAlive stream shared by every lease of a client.
  *
- * Each lease is refreshed about every TTL/3 (using the TTL of the last answer). Its
- * deadline is the time the last answered refresh was *sent* plus the TTL: the server
- * restarted the lease's clock no earlier than that, so until then the lease is certainly
- * alive. A lease not refreshed by its deadline is declared lost, never silently kept.
- * When the stream breaks it is re-opened (on another member when possible) and every
- * lease is refreshed at once.
+ * Deadlines. etcd answers the refreshes of one lease on one stream in the order they were
+ * sent, so each lease keeps a FIFO of the send times of its unanswered refreshes and every
+ * answer is matched to its own send. The lease's deadline is the send time of the answered
+ * refresh plus the TTL in the answer (etcd restarted the lease's clock no earlier than that
+ * send, so until then the lease is certainly alive); it never moves backwards. A lease not
+ * refreshed by its deadline is declared lost, never silently kept. An answer with TTL ≤ 0
+ * means etcd no longer has the lease. Times come from a monotonic clock.
+ *
+ * Refreshes. After an answer the next refresh is due at `min(now + TTL/3, deadline − TTL/3)`,
+ * so even a late answer leaves two thirds of the TTL for the next one. Refreshes due within
+ * a few milliseconds of each other go out together, and the leases wait in a binary heap
+ * ordered by when they next need attention: an answer costs O(1), a refresh O(log n).
+ *
+ * Failover. An answer more than TTL/3 late (the TTL of that lease) means the member is
+ * frozen or cannot reach its leader: the stream is abandoned at once, its member avoided
+ * for a while, and the stream re-opened on another one, without waiting for the connection's
+ * ping timeout. When the stream is re-opened (after that or after a break), the FIFOs are
+ * cleared (those answers will never come) and every lease is refreshed at once. Until the
+ * new stream answers, its answers are late sooner (0.5 s, then 1 s, 2 s, …, at most TTL/3):
+ * when the frozen member was the raft leader, the others forward keep-alives to it until
+ * they have elected a new one, and a stream whose first refreshes went that way stays stuck
+ * (etcd handles a stream's keep-alives one at a time), so the keeper moves again rather than
+ * wait another TTL/3.
  */
 import { LeaseLostError } from "../errors.js";
 import * as M from "../methods.js";
@@ -22,23 +39,58 @@ export interface Kept {
   lost(error: LeaseLostError): void;
 }
 
+/** Time and timers for the keeper: monotonic milliseconds. Tests pass a fake one. */
+export interface KeeperClock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The real clock: `performance.now()` (monotonic) and Node's timers. */
+export const monotonicClock: KeeperClock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** Refreshes due within this many milliseconds of each other are sent together. */
+const BATCH_MS = 25;
+/** After a move for lateness, a stream that has not answered yet is late after this × 2^(moves − 1) ms (at most TTL/3). */
+const PROBATION_MS = 500;
+
 interface Entry {
-  kept: Kept;
+  readonly kept: Kept;
   ttlMs: number;
+  deadline: number;
   /** When the next refresh is due. */
   nextSend: number;
-  /** When the oldest unanswered refresh was sent (0 when none is outstanding). */
-  sentAt: number;
-  deadline: number;
+  /** Send times of the refreshes not answered yet on the current stream, oldest first. */
+  readonly sent: number[];
+  /** When the entry is queued in the heap for (Infinity when it is not queued). */
+  due: number;
+}
+
+/** A heap item; stale when its entry is gone or was queued again for another time. */
+interface Item {
+  at: number;
+  entry: Entry;
 }
 
 export class LeaseKeeper {
   private readonly entries = new Map<bigint, Entry>();
   private readonly stream: ResilientStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
-  private timer: NodeJS.Timeout | undefined;
+  /** Binary min-heap on `at`. */
+  private heap: Item[] = [];
+  private timer: unknown;
   private timerAt = Infinity;
+  private ticking = false;
+  /** Moves for lateness since the last answer (0 while the stream answers). */
+  private lateMoves = 0;
 
-  constructor(transport: Transport) {
+  constructor(
+    transport: Transport,
+    private readonly clock: KeeperClock = monotonicClock,
+  ) {
     this.stream = new ResilientStream(transport, M.Lease.leaseKeepAlive, {
       opened: () => this.refreshAll(),
       message: (res) => this.answered(res),
@@ -57,19 +109,29 @@ export class LeaseKeeper {
     return this.stream.endpoint;
   }
 
+  /** The keeper's clock (monotonic milliseconds), for the `since` of {@link LeaseKeeper.add}. */
+  now(): number {
+    return this.clock.now();
+  }
+
   /**
    * Starts keeping `kept` alive. `ttlSeconds` is the lease's current TTL and `since` the time
-   * etcd last set it (the grant's send time), which gives the first deadline.
+   * (on this keeper's clock, see {@link LeaseKeeper.now}) etcd last set it — the grant's send
+   * time — which gives the first deadline.
    */
   add(kept: Kept, ttlSeconds: number, since: number): void {
     const ttlMs = ttlSeconds * 1000;
-    this.entries.set(kept.id, { kept, ttlMs, nextSend: since + ttlMs / 3, sentAt: 0, deadline: since + ttlMs });
+    const deadline = since + ttlMs;
+    const entry: Entry = { kept, ttlMs, deadline, nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3), sent: [], due: Infinity };
+    this.entries.set(kept.id, entry);
     this.stream.start();
-    this.schedule();
+    this.queue(entry, this.stream.open ? entry.nextSend : deadline);
+    this.arm();
   }
 
   /** Stops keeping the lease alive (it is released or revoked). */
   remove(id: bigint): void {
+    // Its heap item goes stale and is dropped when it comes up.
     this.entries.delete(id);
     if (this.entries.size === 0) this.idle();
   }
@@ -82,22 +144,33 @@ export class LeaseKeeper {
 
   private idle(): void {
     this.stream.stop();
-    if (this.timer) clearTimeout(this.timer);
+    this.heap = [];
+    this.disarm();
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Infinity;
   }
 
+  /** A new stream is open: nothing sent before is answered any more; refresh every lease now. */
   private refreshAll(): void {
-    const now = Date.now();
+    const now = this.clock.now();
+    this.heap = [];
     for (const e of this.entries.values()) {
+      e.sent.length = 0;
       e.nextSend = now;
-      // An answer to a refresh sent on the broken stream will never come.
-      e.sentAt = 0;
+      e.due = now;
+      // Every item at the same time: already a heap.
+      this.heap.push({ at: now, entry: e });
     }
+    this.disarm();
     this.tick();
   }
 
   private answered(res: LeaseKeepAliveResponse): void {
+    this.lateMoves = 0;
     const e = this.entries.get(res.ID);
     if (!e) return;
     if (res.TTL <= 0n) {
@@ -106,51 +179,136 @@ export class LeaseKeeper {
       if (this.entries.size === 0) this.idle();
       return;
     }
-    const now = Date.now();
-    e.ttlMs = Number(res.TTL) * 1000;
-    if (e.sentAt > 0) e.deadline = Math.max(e.deadline, e.sentAt + e.ttlMs);
-    e.sentAt = 0;
-    e.nextSend = now + e.ttlMs / 3;
-    e.kept.refreshed(Number(res.TTL));
-    this.schedule();
+    const now = this.clock.now();
+    const ttlSeconds = Number(res.TTL);
+    e.ttlMs = ttlSeconds * 1000;
+    const sentAt = e.sent.shift();
+    if (sentAt !== undefined && sentAt + e.ttlMs > e.deadline) e.deadline = sentAt + e.ttlMs;
+    e.nextSend = Math.min(now + e.ttlMs / 3, e.deadline - e.ttlMs / 3);
+    // Usually the entry is already queued for no later than this (its late check).
+    if (e.nextSend < e.due) {
+      this.queue(e, e.nextSend);
+      this.arm();
+    }
+    e.kept.refreshed(ttlSeconds);
   }
 
   private tick(): void {
-    // Also called directly (stream re-opened): the pending timer must not outlive it.
-    if (this.timer) clearTimeout(this.timer);
+    if (this.ticking) return;
+    this.ticking = true;
     this.timer = undefined;
     this.timerAt = Infinity;
-    const now = Date.now();
-    for (const [id, e] of this.entries) {
+    try {
+      this.run();
+    } finally {
+      this.ticking = false;
+    }
+    if (this.entries.size === 0) this.idle();
+    else this.arm();
+  }
+
+  /** Handles every entry due now (refreshes due within BATCH_MS are sent early, together). */
+  private run(): void {
+    const now = this.clock.now();
+    const horizon = now + BATCH_MS;
+    const later: Entry[] = [];
+    let late = false;
+    while (this.heap.length > 0 && this.heap[0]!.at <= horizon) {
+      const { at, entry: e } = this.pop();
+      if (at !== e.due || this.entries.get(e.kept.id) !== e) continue;
+      e.due = Infinity;
       if (now >= e.deadline) {
-        this.entries.delete(id);
+        this.entries.delete(e.kept.id);
         e.kept.lost(
-          new LeaseLostError(`lease ${id.toString(16)} could not be refreshed before its deadline; it must be assumed expired`, {
-            leaseId: id,
+          new LeaseLostError(`lease ${e.kept.id.toString(16)} could not be refreshed before its deadline; it must be assumed expired`, {
+            leaseId: e.kept.id,
             reason: "unrefreshed",
             endpoint: this.stream.endpoint,
           }),
         );
         continue;
       }
-      if (now >= e.nextSend && this.stream.open) {
-        this.stream.write({ ID: id });
-        if (e.sentAt === 0) e.sentAt = now;
-        // Should no answer come, try again after another third of the TTL.
+      if (this.stream.open && e.sent.length > 0 && now >= e.sent[0]! + this.lateAfter(e)) late = true;
+      if (this.stream.open && !late && e.nextSend <= horizon) {
+        this.stream.write({ ID: e.kept.id });
+        e.sent.push(now);
+        // Unless an answer comes first, look again when it is late.
         e.nextSend = now + e.ttlMs / 3;
       }
+      const next = this.whenDue(e);
+      // Due again within the batch window (a deadline not reached yet): after this round.
+      if (next <= horizon) {
+        e.due = next;
+        later.push(e);
+      } else this.queue(e, next);
     }
-    if (this.entries.size === 0) this.idle();
-    else this.schedule();
+    for (const e of later) this.push({ at: e.due, entry: e });
+    if (late) {
+      // An answer is more than TTL/3 late: this member is frozen or cut off from its leader.
+      // Move to another one now; the new stream refreshes every lease (refreshAll).
+      this.lateMoves++;
+      this.stream.restart({ avoidCurrent: true });
+    }
   }
 
-  /** One timer for the earliest refresh or deadline of all leases. */
-  private schedule(): void {
-    let at = Infinity;
-    for (const e of this.entries.values()) at = Math.min(at, this.stream.open ? e.nextSend : Infinity, e.deadline);
+  /** When the entry next needs attention: its refresh, its late check, or its deadline. */
+  private whenDue(e: Entry): number {
+    if (!this.stream.open) return e.deadline;
+    const lateAt = e.sent.length > 0 ? e.sent[0]! + this.lateAfter(e) : Infinity;
+    return Math.min(e.nextSend, lateAt, e.deadline);
+  }
+
+  /** How long after its send an answer is late. */
+  private lateAfter(e: Entry): number {
+    const third = e.ttlMs / 3;
+    return this.lateMoves === 0 ? third : Math.min(third, PROBATION_MS * 2 ** (this.lateMoves - 1));
+  }
+
+  private queue(e: Entry, at: number): void {
+    e.due = at;
+    this.push({ at, entry: e });
+  }
+
+  /** One timer, for the earliest item in the heap. */
+  private arm(): void {
+    if (this.ticking) return;
+    const at = this.heap.length > 0 ? this.heap[0]!.at : Infinity;
     if (at >= this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => this.tick(), Math.max(0, at - Date.now()));
+    this.timer = this.clock.setTimeout(() => this.tick(), Math.max(0, at - this.clock.now()));
+  }
+
+  private push(item: Item): void {
+    const h = this.heap;
+    let i = h.length;
+    h.push(item);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.at <= item.at) break;
+      h[i] = h[parent]!;
+      i = parent;
+    }
+    h[i] = item;
+  }
+
+  private pop(): Item {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const r = l + 1;
+        const c = r < h.length && h[r]!.at < h[l]!.at ? r : l;
+        if (h[c]!.at >= last.at) break;
+        h[i] = h[c]!;
+        i = c;
+      }
+      h[i] = last;
+    }
+    return top;
   }
 }

@@ -6,7 +6,7 @@ import { header } from "../results.js";
 import { callOptions, type CallOptions, type Transport } from "../transport/transport.js";
 import type { ResponseHeader } from "../types.js";
 import { positive, type Int64 } from "../validate.js";
-import { LeaseKeeper } from "./keeper.js";
+import { LeaseKeeper, type KeeperClock } from "./keeper.js";
 import { Lease } from "./lease.js";
 
 /** etcd's upper bound on a lease TTL, in seconds. */
@@ -63,8 +63,16 @@ export class Leases {
   private readonly keeper: LeaseKeeper;
   private readonly handles = new Set<Lease>();
 
-  constructor(private readonly transport: Transport) {
-    this.keeper = new LeaseKeeper(transport);
+  /**
+   * `callTimeoutMs` is the client's default deadline (for `keepAliveOnce`, which runs on a
+   * stream of its own); `clock` is for tests of the keeper.
+   */
+  constructor(
+    private readonly transport: Transport,
+    private readonly callTimeoutMs = 30_000,
+    clock?: KeeperClock,
+  ) {
+    this.keeper = new LeaseKeeper(transport, clock);
   }
 
   /** Grants a lease of `ttl` seconds. It is not kept alive; see {@link Leases.keep}. */
@@ -99,16 +107,23 @@ export class Leases {
     return res.leases.map((l) => l.ID);
   }
 
-  /** Refreshes a lease once. A lease that is gone is a {@link LeaseNotFoundError}. */
+  /**
+   * Refreshes a lease once. A lease that is gone is a {@link LeaseNotFoundError}; no answer
+   * within `timeoutMs` (default: the client's `callTimeoutMs`) is a {@link DeadlineExceededError}.
+   */
   async keepAliveOnce(id: Int64, options: CallOptions = {}): Promise<LeaseKeepAliveResult> {
     const ID = leaseId(id);
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+    const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
+    if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
+      throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+    }
+    const timeout = AbortSignal.timeout(timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     try {
       return await this.keepAliveOnceOn(ID, signal);
     } catch (e) {
       if (e instanceof AbortedError && timeout.aborted && !options.signal?.aborted) {
-        throw new DeadlineExceededError("the keep-alive got no answer before its deadline", { rpc: e.rpc, endpoint: e.endpoint, cause: e });
+        throw new DeadlineExceededError(`the keep-alive got no answer within ${timeoutMs} ms`, { rpc: e.rpc, endpoint: e.endpoint, cause: e });
       }
       throw e;
     }
@@ -134,7 +149,8 @@ export class Leases {
    * client closes. All kept leases of a client share one keep-alive stream.
    */
   async keep(ttl: number, options: GrantOptions = {}): Promise<Lease> {
-    const since = Date.now();
+    // The grant's send time on the keeper's (monotonic) clock: etcd set the TTL no earlier.
+    const since = this.keeper.now();
     const granted = await this.grant(ttl, options);
     const lease = new Lease(granted.id, granted.ttl, { revoke: (id, o) => this.revoke(id, o), release: (l) => this.forget(l) });
     this.handles.add(lease);
