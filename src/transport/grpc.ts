@@ -4,7 +4,7 @@
  * the deadline, the auth token, and the retry rules (reads on any endpoint failure, writes
  * only when provably never sent).
  */
-import { ClientClosedError, DeadlineExceededError, EtcdError, GrpcCode, InvalidArgumentError, TlsError, UnavailableError } from "../errors.js";
+import { ClientClosedError, DeadlineExceededError, EtcdError, GrpcCode, InvalidArgumentError, ProtocolError, TlsError, UnavailableError } from "../errors.js";
 import { probeTls } from "./tls-probe.js";
 import { abortedError, sleep } from "./abort.js";
 import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
@@ -12,6 +12,7 @@ import { Balancer, type Balancing } from "./balancer.js";
 import { Connection, type ConnectionSettings, type KeepAliveOptions, type TlsOptions } from "./connection.js";
 import { parseEndpoints, type Endpoint } from "./endpoint.js";
 import { grpcFrame } from "./grpc/message.js";
+import { StreamFailure } from "./h2/session-stream.js";
 import { CallFailure, errorFromCallFailure } from "./grpc/status.js";
 import { GrpcStream } from "./grpc/stream.js";
 import * as M from "../methods.js";
@@ -51,6 +52,13 @@ export const grpcDefaults = {
 
 interface Pending {
   cancel(): void;
+}
+
+/** Why a connection could not be made, typed: a peer that broke HTTP/2 while connecting is a ProtocolError. */
+function connectError(conn: Connection, e: unknown, rpc: string): UnavailableError {
+  const details = { rpc, endpoint: conn.endpoint.raw, code: GrpcCode.UNAVAILABLE, cause: e };
+  if (e instanceof StreamFailure && e.kind === "protocol") return new ProtocolError(e.message, { ...details, http2Code: e.http2Code });
+  return new UnavailableError(`cannot connect to ${conn.endpoint.raw}: ${(e as Error).message}`, details);
 }
 
 /** The gRPC transport: one connection per member, calls and streams balanced over them. */
@@ -158,11 +166,7 @@ export class GrpcTransport implements Transport {
           conn.markFailed();
           tried.add(conn);
           unreachable.add(conn);
-          lastError = new UnavailableError(`cannot connect to ${conn.endpoint.raw}: ${(e as Error).message}`, {
-            ...ctx,
-            code: GrpcCode.UNAVAILABLE,
-            cause: e,
-          });
+          lastError = connectError(conn, e, method.rpc);
           // dialTimeoutMs bounds how long a call waits for connections: once no endpoint
           // could be reached for that long, it fails (with the connection error as cause).
           if (unreachable.size >= this.balancer.all.length && performance.now() - started >= this.options.dialTimeoutMs) throw lastError;
@@ -309,7 +313,7 @@ export class GrpcTransport implements Transport {
         if (e instanceof EtcdError) throw e;
         conn.markFailed();
         tried.add(conn);
-        lastError = e as Error;
+        lastError = connectError(conn, e, method.rpc);
         continue;
       }
       const pendingToken = this.tokenFor(method as Method<unknown, unknown>);
@@ -329,6 +333,7 @@ export class GrpcTransport implements Transport {
       if (!s.finishedAlready) this.streams.add(s as GrpcStream<unknown, unknown>);
       return s;
     }
+    if (lastError instanceof ProtocolError) throw lastError;
     throw new UnavailableError(`no endpoint could open a stream: ${lastError?.message ?? "unknown error"}`, {
       rpc: method.rpc,
       code: GrpcCode.UNAVAILABLE,
