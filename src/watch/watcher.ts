@@ -1,4 +1,5 @@
 /** One watch: a buffered, single-consumer async iterable of batches. */
+import { AsyncQueue } from "../async-queue.js";
 import { InvalidArgumentError, type EtcdError } from "../errors.js";
 import type { WatchBatch } from "../types.js";
 import type { WatchSpec } from "./options.js";
@@ -65,13 +66,16 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   /** Unread events (a batch without events counts as one), for backpressure. */
   private unread = 0;
 
-  private readonly queue: WatchBatch[] = [];
-  private head = 0;
-  private wake: (() => void) | undefined;
+  private readonly queue = new AsyncQueue<WatchBatch>({
+    onRead: (batch) => {
+      this.unread -= weight(batch);
+      if (this.paused && !this.finished && this.unread * 2 <= this.spec.highWaterMark) this.carrier.resume(this);
+    },
+    // The consumer left the loop (break, return, a throw in its body): the watch ends.
+    onLeave: () => this.cancel(),
+    secondConsumer: () => new InvalidArgumentError("a watch has one consumer; it is already being iterated"),
+  });
   private finished = false;
-  private error: EtcdError | undefined;
-  private errorThrown = false;
-  private iterating = false;
   private resolveReady!: () => void;
   private rejectReady!: (e: EtcdError) => void;
   private resolveClosed!: (e: EtcdError | undefined) => void;
@@ -112,7 +116,7 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
       options,
       lastRevision: this.nextRevision > 0n ? this.nextRevision - 1n : 0n,
       created: this.isCreated,
-      buffered: this.queue.length - this.head,
+      buffered: this.queue.size,
       paused: this.paused,
       endpoint,
     };
@@ -148,7 +152,6 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
     this.queue.push(batch);
     this.unread += weight(batch);
     if (!this.paused && this.unread >= this.spec.highWaterMark) this.carrier.pause(this);
-    this.wake?.();
   }
 
   /** @internal A progress notice for this watch: everything up to `revision` was delivered. */
@@ -160,45 +163,20 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   end(error: EtcdError | undefined): void {
     if (this.finished) return;
     this.finished = true;
-    this.error = error;
     this.signal?.removeEventListener("abort", this.onAbort);
     if (error) this.rejectReady(error);
     else this.resolveReady();
     this.resolveClosed(error);
     // Batches not yet read are dropped when the consumer stopped; kept when an error ends it.
-    if (!error) this.queue.length = this.head = this.unread = 0;
-    this.wake?.();
+    if (error) this.queue.end(error);
+    else {
+      this.queue.interrupt();
+      this.unread = 0;
+    }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
-    if (this.iterating) throw new InvalidArgumentError("a watch has one consumer; it is already being iterated");
-    this.iterating = true;
-    try {
-      for (;;) {
-        if (this.head < this.queue.length) {
-          const batch = this.queue[this.head++]!;
-          if (this.head > 1024 && this.head * 2 > this.queue.length) {
-            this.queue.splice(0, this.head);
-            this.head = 0;
-          }
-          this.unread -= weight(batch);
-          if (this.paused && !this.finished && this.unread * 2 <= this.spec.highWaterMark) this.carrier.resume(this);
-          yield batch;
-          continue;
-        }
-        if (this.finished) {
-          if (this.error && !this.errorThrown) {
-            this.errorThrown = true;
-            throw this.error;
-          }
-          return;
-        }
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = undefined;
-      }
-    } finally {
-      this.cancel();
-    }
+  [Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
+    return this.queue[Symbol.asyncIterator]();
   }
 }
 
