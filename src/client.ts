@@ -279,7 +279,11 @@ export class Etcd extends KV implements AsyncDisposable {
     return this.hub.cancelOwner(owner);
   }
 
-  /** Asks etcd for a progress notice on the watch stream; resolves to its revision. */
+  /**
+   * Asks etcd for a progress notice on the watch stream; resolves to its revision. Needs an
+   * open watch. Rejects with `NotSupportedError` where the server assigns its own watch ids
+   * (etcd's grpc-proxy, which never answers progress requests).
+   */
   requestProgress(): Promise<bigint> {
     return this.hub.requestProgress();
   }
