@@ -73,6 +73,24 @@ export class GrpcStatus {
   contentType: string | undefined;
   grpcStatus: string | undefined;
   grpcMessage: string | undefined;
+  /** A header block arrived (the answer's headers; any later one is the trailers). */
+  seen = false;
+
+  /**
+   * Reads a header block; for the first one, returns the failure its headers already show
+   * (see headerFailure), so that no body of a non-gRPC answer is ever parsed.
+   */
+  readBlock(fields: string[]): CallFailure | undefined {
+    this.read(fields);
+    if (this.seen) return undefined;
+    this.seen = true;
+    return this.headerFailure();
+  }
+
+  /** The failure for DATA that came before any headers. */
+  static dataBeforeHeaders(): CallFailure {
+    return new CallFailure(GrpcCode.INTERNAL, "the server sent DATA before headers", false, "protocol");
+  }
 
   read(fields: string[]): void {
     for (let i = 0; i < fields.length; i += 2) {

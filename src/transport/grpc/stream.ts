@@ -22,7 +22,6 @@ import { CallFailure, errorFromCallFailure, failureOfStream, GrpcStatus } from "
 class StreamCall<Req, Res> extends SessionStream {
   readonly status = new GrpcStatus();
   private readonly decoder: MessageDecoder;
-  private headersSeen = false;
 
   constructor(
     headerBlock: Buffer,
@@ -34,12 +33,8 @@ class StreamCall<Req, Res> extends SessionStream {
   }
 
   onHeaders(fields: string[], endStream: boolean): void {
-    this.status.read(fields);
-    if (!this.headersSeen) {
-      this.headersSeen = true;
-      const early = this.status.headerFailure();
-      if (early) return this.stop(early, endStream);
-    }
+    const early = this.status.readBlock(fields);
+    if (early) return this.stop(early, endStream);
     if (!endStream) return;
     const failure = this.status.failure(undefined);
     if (!failure && this.decoder.partial) return this.owner.ended(new CallFailure(GrpcCode.INTERNAL, "the stream ended inside a message", false, "protocol"));
@@ -47,7 +42,7 @@ class StreamCall<Req, Res> extends SessionStream {
   }
 
   onData(data: Buffer, endStream: boolean): void {
-    if (!this.headersSeen) return this.stop(new CallFailure(GrpcCode.INTERNAL, "the server sent DATA before headers", false, "protocol"), endStream);
+    if (!this.status.seen) return this.stop(GrpcStatus.dataBeforeHeaders(), endStream);
     let pending: number;
     try {
       pending = this.decoder.push(data, (message, size) => this.owner.received(message, size));

@@ -13,7 +13,6 @@ export class UnaryCall extends SessionStream {
   /** Made only when the answer does not come as one whole message in one DATA frame. */
   private decoder: MessageDecoder | undefined;
   private message: Buffer | undefined;
-  private headersSeen = false;
   private delivered = false;
 
   constructor(
@@ -27,17 +26,13 @@ export class UnaryCall extends SessionStream {
   }
 
   onHeaders(fields: string[], endStream: boolean): void {
-    this.status.read(fields);
-    if (!this.headersSeen) {
-      this.headersSeen = true;
-      const early = this.status.headerFailure();
-      if (early) return this.stop(early, endStream);
-    }
+    const early = this.status.readBlock(fields);
+    if (early) return this.stop(early, endStream);
     if (endStream) this.answer(undefined);
   }
 
   onData(data: Buffer, endStream: boolean): void {
-    if (!this.headersSeen) return this.stop(new CallFailure(GrpcCode.INTERNAL, "the server sent DATA before headers", false, "protocol"), endStream);
+    if (!this.status.seen) return this.stop(GrpcStatus.dataBeforeHeaders(), endStream);
     // The usual answer: the whole message in one frame, taken without copying.
     if (this.decoder === undefined && this.message === undefined && data.length >= 5 && data[0] === 0 && data.readUInt32BE(1) === data.length - 5 && data.length - 5 <= this.maxMessageBytes) {
       this.message = data.subarray(5);
