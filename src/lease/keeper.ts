@@ -53,7 +53,12 @@ export const monotonicClock: KeeperClock = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-/** Refreshes due within this many milliseconds of each other are sent together. */
+/**
+ * Refreshes due within this long of each other are sent together: a lease's refresh may go
+ * out early by up to 1/10 of its refresh interval (TTL/3), at most BATCH_MAX_MS.
+ */
+const BATCH_MAX_MS = 200;
+/** The timer's wake-up is checked against this window, so it never spins on a deadline. */
 const BATCH_MS = 25;
 /** After a move for lateness, a stream that has not answered yet is late after this × 2^(moves − 1) ms (at most TTL/3). */
 const PROBATION_MS = 500;
@@ -66,21 +71,17 @@ interface Entry {
   nextSend: number;
   /** Send times of the refreshes not answered yet on the current stream, oldest first. */
   readonly sent: number[];
-  /** When the entry is queued in the heap for (Infinity when it is not queued). */
+  /** When the entry next needs attention: its place in the heap. */
   due: number;
-}
-
-/** A heap item; stale when its entry is gone or was queued again for another time. */
-interface Item {
-  at: number;
-  entry: Entry;
+  /** Its index in the heap, -1 when not in it. */
+  pos: number;
 }
 
 export class LeaseKeeper {
   private readonly entries = new Map<bigint, Entry>();
   private readonly stream: ResilientStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
-  /** Binary min-heap on `at`. */
-  private heap: Item[] = [];
+  /** Binary min-heap of the entries on `due`; each entry is in it at most once. */
+  private heap: Entry[] = [];
   private timer: unknown;
   private timerAt = Infinity;
   private ticking = false;
@@ -122,7 +123,9 @@ export class LeaseKeeper {
   add(kept: Kept, ttlSeconds: number, since: number): void {
     const ttlMs = ttlSeconds * 1000;
     const deadline = since + ttlMs;
-    const entry: Entry = { kept, ttlMs, deadline, nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3), sent: [], due: Infinity };
+    const entry: Entry = { kept, ttlMs, deadline, nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3), sent: [], due: Infinity, pos: -1 };
+    const old = this.entries.get(kept.id);
+    if (old) this.unqueue(old);
     this.entries.set(kept.id, entry);
     this.stream.start();
     this.queue(entry, this.stream.open ? entry.nextSend : deadline);
@@ -131,7 +134,9 @@ export class LeaseKeeper {
 
   /** Stops keeping the lease alive (it is released or revoked). */
   remove(id: bigint): void {
-    // Its heap item goes stale and is dropped when it comes up.
+    const e = this.entries.get(id);
+    if (!e) return;
+    this.unqueue(e);
     this.entries.delete(id);
     if (this.entries.size === 0) this.idle();
   }
@@ -144,6 +149,7 @@ export class LeaseKeeper {
 
   private idle(): void {
     this.stream.stop();
+    for (const e of this.heap) e.pos = -1;
     this.heap = [];
     this.disarm();
   }
@@ -162,8 +168,9 @@ export class LeaseKeeper {
       e.sent.length = 0;
       e.nextSend = now;
       e.due = now;
-      // Every item at the same time: already a heap.
-      this.heap.push({ at: now, entry: e });
+      // Every entry due at the same time: already a heap.
+      e.pos = this.heap.length;
+      this.heap.push(e);
     }
     this.disarm();
     this.tick();
@@ -174,6 +181,7 @@ export class LeaseKeeper {
     const e = this.entries.get(res.ID);
     if (!e) return;
     if (res.TTL <= 0n) {
+      this.unqueue(e);
       this.entries.delete(res.ID);
       e.kept.lost(new LeaseLostError(`lease ${res.ID.toString(16)} expired or was revoked`, { leaseId: res.ID, reason: "expired" }));
       if (this.entries.size === 0) this.idle();
@@ -207,16 +215,14 @@ export class LeaseKeeper {
     else this.arm();
   }
 
-  /** Handles every entry due now (refreshes due within BATCH_MS are sent early, together). */
+  /** Handles every entry due now (and refreshes due soon, sent early, together). */
   private run(): void {
     const now = this.clock.now();
-    const horizon = now + BATCH_MS;
+    const horizon = now + BATCH_MAX_MS;
     const later: Entry[] = [];
     let late = false;
-    while (this.heap.length > 0 && this.heap[0]!.at <= horizon) {
-      const { at, entry: e } = this.pop();
-      if (at !== e.due || this.entries.get(e.kept.id) !== e) continue;
-      e.due = Infinity;
+    while (this.heap.length > 0 && this.heap[0]!.due <= horizon) {
+      const e = this.pop();
       if (now >= e.deadline) {
         this.entries.delete(e.kept.id);
         e.kept.lost(
@@ -229,7 +235,7 @@ export class LeaseKeeper {
         continue;
       }
       if (this.stream.open && e.sent.length > 0 && now >= e.sent[0]! + this.lateAfter(e)) late = true;
-      if (this.stream.open && !late && e.nextSend <= horizon) {
+      if (this.stream.open && !late && e.nextSend <= now + Math.max(BATCH_MS, Math.min(BATCH_MAX_MS, e.ttlMs / 30))) {
         this.stream.write({ ID: e.kept.id });
         e.sent.push(now);
         // Unless an answer comes first, look again when it is late.
@@ -242,7 +248,7 @@ export class LeaseKeeper {
         later.push(e);
       } else this.queue(e, next);
     }
-    for (const e of later) this.push({ at: e.due, entry: e });
+    for (const e of later) if (this.entries.get(e.kept.id) === e) this.queue(e, e.due);
     if (late) {
       // An answer is more than TTL/3 late: this member is frozen or cut off from its leader.
       // Move to another one now; the new stream refreshes every lease (refreshAll).
@@ -264,51 +270,88 @@ export class LeaseKeeper {
     return this.lateMoves === 0 ? third : Math.min(third, PROBATION_MS * 2 ** (this.lateMoves - 1));
   }
 
+  /** Puts the entry in the heap for `at`, or moves it there. */
   private queue(e: Entry, at: number): void {
+    const h = this.heap;
+    if (e.pos < 0) {
+      e.due = at;
+      e.pos = h.length;
+      h.push(e);
+      this.up(e.pos);
+      return;
+    }
+    const earlier = at < e.due;
     e.due = at;
-    this.push({ at, entry: e });
+    if (earlier) this.up(e.pos);
+    else this.down(e.pos);
+  }
+
+  private unqueue(e: Entry): void {
+    const i = e.pos;
+    if (i < 0) return;
+    e.pos = -1;
+    const h = this.heap;
+    const last = h.pop()!;
+    if (i === h.length) return;
+    h[i] = last;
+    last.pos = i;
+    this.up(i);
+    this.down(last.pos);
   }
 
   /** One timer, for the earliest item in the heap. */
   private arm(): void {
     if (this.ticking) return;
-    const at = this.heap.length > 0 ? this.heap[0]!.at : Infinity;
+    const at = this.heap.length > 0 ? this.heap[0]!.due : Infinity;
     if (at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = this.clock.setTimeout(() => this.tick(), Math.max(0, at - this.clock.now()));
   }
 
-  private push(item: Item): void {
-    const h = this.heap;
-    let i = h.length;
-    h.push(item);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (h[parent]!.at <= item.at) break;
-      h[i] = h[parent]!;
-      i = parent;
-    }
-    h[i] = item;
-  }
-
-  private pop(): Item {
+  private pop(): Entry {
     const h = this.heap;
     const top = h[0]!;
+    top.pos = -1;
     const last = h.pop()!;
     if (h.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= h.length) break;
-        const r = l + 1;
-        const c = r < h.length && h[r]!.at < h[l]!.at ? r : l;
-        if (h[c]!.at >= last.at) break;
-        h[i] = h[c]!;
-        i = c;
-      }
-      h[i] = last;
+      h[0] = last;
+      last.pos = 0;
+      this.down(0);
     }
     return top;
+  }
+
+  private up(i: number): void {
+    const h = this.heap;
+    const e = h[i]!;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = h[parent]!;
+      if (p.due <= e.due) break;
+      h[i] = p;
+      p.pos = i;
+      i = parent;
+    }
+    h[i] = e;
+    e.pos = i;
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    const e = h[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && h[r]!.due < h[l]!.due ? r : l;
+      const child = h[c]!;
+      if (child.due >= e.due) break;
+      h[i] = child;
+      child.pos = i;
+      i = c;
+    }
+    h[i] = e;
+    e.pos = i;
   }
 }

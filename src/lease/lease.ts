@@ -3,10 +3,13 @@ import { LeaseLostError, LeaseNotFoundError } from "../errors.js";
 import type { CallOptions } from "../transport/transport.js";
 import type { Kept } from "./keeper.js";
 
-/** What a handle needs from the lease API. */
+/** What a handle needs from the lease API (one object shared by every handle of a client). */
 export interface LeaseOwner {
   revoke(id: bigint, options?: CallOptions): Promise<unknown>;
+  /** Stop keeping the lease alive. */
   release(lease: Lease): void;
+  /** The lease ended, for any reason (released, revoked or lost). */
+  ended(lease: Lease): void;
 }
 
 /**
@@ -19,17 +22,15 @@ export interface LeaseOwner {
  * it) or when it could not be refreshed before its deadline.
  */
 export class Lease implements Kept, AsyncDisposable {
-  private readonly controller = new AbortController();
-  private resolveClosed!: (error: LeaseLostError | undefined) => void;
+  // The signal and the `closed` promise are made when first asked for: a client may keep
+  // tens of thousands of leases whose handles nobody looks at.
+  private controller: AbortController | undefined;
+  private closedPromise: Promise<LeaseLostError | undefined> | undefined;
+  private resolveClosed: ((error: LeaseLostError | undefined) => void) | undefined;
   private currentTtl: number;
   private ended = false;
+  private endError: LeaseLostError | undefined;
   private revoking: Promise<void> | undefined;
-
-  /**
-   * Resolves when the lease stops being kept alive: to the {@link LeaseLostError} when it was
-   * lost, to `undefined` when this client revoked or released it. Never rejects.
-   */
-  readonly closed: Promise<LeaseLostError | undefined>;
 
   constructor(
     /** The lease id (etcd's int64). */
@@ -39,11 +40,23 @@ export class Lease implements Kept, AsyncDisposable {
     private readonly owner: LeaseOwner,
   ) {
     this.currentTtl = grantedTtl;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  }
+
+  /**
+   * Resolves when the lease stops being kept alive: to the {@link LeaseLostError} when it was
+   * lost, to `undefined` when this client revoked or released it. Never rejects.
+   */
+  get closed(): Promise<LeaseLostError | undefined> {
+    this.closedPromise ??= this.ended ? Promise.resolve(this.endError) : new Promise((resolve) => (this.resolveClosed = resolve));
+    return this.closedPromise;
   }
 
   /** Aborts when the lease ends for any reason; pass it to work that must not outlive the lease. */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.ended) this.controller.abort(this.abortReason());
+    }
     return this.controller.signal;
   }
 
@@ -91,10 +104,16 @@ export class Lease implements Kept, AsyncDisposable {
     return this.revoke();
   }
 
+  private abortReason(): LeaseLostError {
+    return this.endError ?? new LeaseLostError(`lease ${this.id.toString(16)} was released`, { leaseId: this.id, reason: "released" });
+  }
+
   private end(error: LeaseLostError | undefined): void {
     if (this.ended) return;
     this.ended = true;
-    this.controller.abort(error ?? new LeaseLostError(`lease ${this.id.toString(16)} was released`, { leaseId: this.id, reason: "released" }));
-    this.resolveClosed(error);
+    this.endError = error;
+    this.owner.ended(this);
+    this.controller?.abort(this.abortReason());
+    this.resolveClosed?.(error);
   }
 }

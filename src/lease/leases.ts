@@ -7,7 +7,7 @@ import { callOptions, type CallOptions, type Transport } from "../transport/tran
 import type { ResponseHeader } from "../types.js";
 import { positive, type Int64 } from "../validate.js";
 import { LeaseKeeper, type KeeperClock } from "./keeper.js";
-import { Lease } from "./lease.js";
+import { Lease, type LeaseOwner } from "./lease.js";
 
 /** etcd's upper bound on a lease TTL, in seconds. */
 export const MAX_LEASE_TTL = 9_000_000_000;
@@ -62,6 +62,12 @@ function leaseId(id: Int64): bigint {
 export class Leases {
   private readonly keeper: LeaseKeeper;
   private readonly handles = new Set<Lease>();
+  /** What every handle calls back (one object for all of them). */
+  private readonly owner: LeaseOwner = {
+    revoke: (id, o) => this.revoke(id, o),
+    release: (l) => this.keeper.remove(l.id),
+    ended: (l) => this.handles.delete(l),
+  };
 
   /**
    * `callTimeoutMs` is the client's default deadline (for `keepAliveOnce`, which runs on a
@@ -152,9 +158,8 @@ export class Leases {
     // The grant's send time on the keeper's (monotonic) clock: etcd set the TTL no earlier.
     const since = this.keeper.now();
     const granted = await this.grant(ttl, options);
-    const lease = new Lease(granted.id, granted.ttl, { revoke: (id, o) => this.revoke(id, o), release: (l) => this.forget(l) });
+    const lease = new Lease(granted.id, granted.ttl, this.owner);
     this.handles.add(lease);
-    void lease.closed.then(() => this.handles.delete(lease));
     this.keeper.add(lease, granted.ttl, since);
     return lease;
   }
@@ -167,11 +172,6 @@ export class Leases {
   /** The endpoint the shared keep-alive stream runs on, when it is open. */
   get keepAliveEndpoint(): string | undefined {
     return this.keeper.endpoint;
-  }
-
-  private forget(lease: Lease): void {
-    this.handles.delete(lease);
-    this.keeper.remove(lease.id);
   }
 
   /**

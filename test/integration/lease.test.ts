@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { createServer, type Socket } from "node:net";
 import { describe, it } from "node:test";
-import { InvalidArgumentError, LeaseExistsError, LeaseLostError, LeaseNotFoundError, MAX_LEASE_TTL } from "../../src/index.js";
+import { DeadlineExceededError, Etcd, InvalidArgumentError, LeaseExistsError, LeaseLostError, LeaseNotFoundError, MAX_LEASE_TTL } from "../../src/index.js";
 import { elapse, etcdctl, metric, uniquePrefix, useCluster } from "../helpers.js";
 
 const env = useCluster({ allowExternal: false });
@@ -167,6 +168,38 @@ describe("a lease that cannot be refreshed", () => {
       assert.ok(lease.signal.aborted);
     } finally {
       member.resume();
+    }
+  });
+});
+
+describe("keepAliveOnce against a member that never answers", () => {
+  it("fails with DeadlineExceededError after the call's timeoutMs, else after the client's callTimeoutMs", async () => {
+    // Accepts connections and never sends a byte: not even the HTTP/2 preface.
+    const sockets = new Set<Socket>();
+    const server = createServer((s) => {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => sockets.delete(s));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    const etcd = new Etcd({ endpoints: [`127.0.0.1:${port}`], callTimeoutMs: 700, dialTimeoutMs: 60_000 });
+    try {
+      await assert.rejects(etcd.leases.keepAliveOnce(1n, { timeoutMs: 300 }), (e: unknown) => {
+        assert.ok(e instanceof DeadlineExceededError, String(e));
+        assert.match(e.message, /300 ms/);
+        return true;
+      });
+      await assert.rejects(etcd.leases.keepAliveOnce(1n), (e: unknown) => {
+        assert.ok(e instanceof DeadlineExceededError, String(e));
+        assert.match(e.message, /700 ms/, "the client's callTimeoutMs");
+        return true;
+      });
+      await assert.rejects(etcd.leases.keepAliveOnce(1n, { timeoutMs: 0 }), InvalidArgumentError);
+    } finally {
+      await etcd.close();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
