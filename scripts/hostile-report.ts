@@ -34,8 +34,8 @@ function timeOf(r: CaseResult): string {
   const ms =
     typeof n.firstEventMs === "number"
       ? n.firstEventMs
-      : typeof (n.loop as { ms?: number } | undefined)?.ms === "number"
-        ? (n.loop as { ms: number }).ms
+      : typeof (n.loop as { callMs?: number } | undefined)?.callMs === "number"
+        ? (n.loop as { callMs: number }).callMs
         : (r.facts.primary?.ms ?? r.facts.ms);
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

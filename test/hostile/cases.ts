@@ -73,6 +73,8 @@ export const SLACK_MS = 1500;
 export const RSS_LIMIT_MB = 64;
 
 const UNARY_MS = 4000;
+/** The event-loop stall allowed in the HPACK-bomb case (generous: the machine is shared). */
+const LOOP_STALL_LIMIT_MS = 1000;
 /** How long the consumer of the window-overrun case stays stuck. */
 const STUCK_MS = 3000;
 const RANGE_REQUEST = Buffer.from([0x0a, 0x01, 0x6b]); // RangeRequest { key: "k" }
@@ -264,6 +266,7 @@ export const cases: HostileCase[] = [
       });
     },
     expect: protocolError(H2.ENHANCE_YOUR_CALM),
+    check: (f) => ((f.loopStallMs ?? 0) > LOOP_STALL_LIMIT_MS ? [`the event loop stalled ${f.loopStallMs} ms (limit ${LOOP_STALL_LIMIT_MS} ms)`] : []),
   }),
   unaryCase({
     name: "ping-flood",
@@ -577,7 +580,7 @@ export const cases: HostileCase[] = [
   },
   {
     name: "stalled-preface",
-    title: "accepts TCP, never sends SETTINGS; 50 gets (2 s deadline) with [peer, etcd]",
+    title: "accepts TCP, never sends SETTINGS; 50 gets (2 s deadline, 150 ms apart) with [peer, etcd]",
     needsHealthy: true,
     async peer(c) {
       await c.hold(120_000);
@@ -589,7 +592,7 @@ export const cases: HostileCase[] = [
   },
   {
     name: "stalled-calls",
-    title: "completes the preface, answers PING, never answers a call; 50 gets (2 s deadline) with [peer, etcd]",
+    title: "completes the preface, answers PING, never answers a call; 50 gets (2 s deadline, 150 ms apart) with [peer, etcd]",
     needsHealthy: true,
     async peer(c) {
       await c.settings();
@@ -610,6 +613,7 @@ export const cases: HostileCase[] = [
       const etcd = new Etcd({ endpoints: [ctx.hostile], dialTimeoutMs: 1000 });
       facts.primary = await attempt(() => etcd.get("hostile/k", { timeoutMs: 20_000 }));
       await closeBounded(etcd, facts.notes);
+      await mixedReads(ctx, facts, 4, 3000, { dialTimeoutMs: 1000 });
     },
     expect: { error: ["UnavailableError", "DeadlineExceededError"], withinMs: 5000 },
     grpcJs: { kind: "unary", timeoutMs: 20_000 },
@@ -625,6 +629,7 @@ export const cases: HostileCase[] = [
       const etcd = new Etcd({ endpoints: [ctx.hostile], dialTimeoutMs: 1000 });
       facts.primary = await attempt(() => etcd.get("hostile/k", { timeoutMs: 20_000 }));
       await closeBounded(etcd, facts.notes);
+      await mixedReads(ctx, facts, 4, 3000, { dialTimeoutMs: 1000 });
     },
     expect: { error: ["UnavailableError", "DeadlineExceededError"], withinMs: 5000 },
     check: (f) => {
@@ -698,30 +703,37 @@ function watchMoved(f: Facts, p: HostilePeer, limitMs: number): string[] {
   return out;
 }
 
+/** Pause between the loop's gets: the loop then outlasts a first back-off, so re-dials of the bad member are exercised too. */
+export const LOOP_PAUSE_MS = 150;
+
 async function loopOfGets(ctx: ClientContext, facts: Facts): Promise<void> {
   const etcd = new Etcd({ endpoints: [ctx.hostile, ctx.healthy!] });
   const t0 = performance.now();
   let ok = 0;
+  let callMs = 0;
   const states = new Set<string>();
   const errors: string[] = [];
   for (let i = 0; i < 50; i++) {
+    if (i > 0) await sleep(LOOP_PAUSE_MS);
     const r = await attempt(() => etcd.get("hostile/loop", { timeoutMs: 2000 }));
+    callMs += r.ms;
     if (r.ok) ok++;
     else if (errors.length < 3) errors.push(r.error!.name);
     for (const e of etcd.info().endpoints) if (e.endpoint === ctx.hostile) states.add(e.state);
   }
   const ms = Math.round(performance.now() - t0);
-  facts.notes.loop = { ok, calls: 50, ms, hostileStates: [...states], errors };
-  facts.outcome = `${ok}/50 ok in ${(ms / 1000).toFixed(1)} s; peer shown as ${[...states].join(", ")}`;
+  facts.notes.loop = { ok, calls: 50, ms, callMs, hostileStates: [...states], errors };
+  facts.outcome = `${ok}/50 ok, ${(callMs / 1000).toFixed(1)} s in calls; peer shown as ${[...states].join(", ")}`;
   await closeBounded(etcd, facts.notes);
 }
 
 function loopCheck(f: Facts): string[] {
-  const l = f.notes.loop as { ok: number; ms: number; hostileStates: string[] } | undefined;
+  const l = f.notes.loop as { ok: number; callMs: number; hostileStates: string[] } | undefined;
   if (!l) return ["the loop did not run"];
   const out: string[] = [];
   if (l.ok < 45) out.push(`at least 45 of 50 gets should succeed, ${l.ok} did`);
-  if (l.ms > 30_000) out.push(`the loop should end well before 50 x 2 s, it took ${l.ms} ms`);
+  // 50 x 2 s if every call waited out its deadline; a few may (until the member is judged).
+  if (l.callMs > 20_000) out.push(`the 50 gets should take well under 50 x 2 s, they took ${l.callMs} ms`);
   if (!l.hostileStates.includes("backing off")) out.push(`info() should show the stalling endpoint as "backing off" (seen: ${l.hostileStates.join(", ")})`);
   return out;
 }

@@ -43,6 +43,8 @@ export interface Facts {
   uncaught: string[];
   rssBaseMB: number;
   rssPeakMB: number;
+  /** The longest event-loop delay seen while the client half ran. */
+  loopStallMs?: number;
   ms: number;
 }
 

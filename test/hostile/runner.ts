@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { HostilePeer } from "./peer.js";
 import { RSS_LIMIT_MB, SLACK_MS, type HostileCase } from "./cases.js";
 import type { ClientContext, Facts } from "./client-side.js";
@@ -52,6 +53,9 @@ export async function runClientHalf(c: HostileCase, ctx: ClientContext, client: 
   const base = process.memoryUsage.rss();
   let peak = base;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
+  // The longest the event loop was held up (an HPACK bomb decoded in one go would show here).
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const t0 = performance.now();
   try {
     const work = client === "etcd-ts" ? c.client(ctx, facts) : grpcJsHalf(c.grpcJs, ctx, facts);
@@ -63,11 +67,13 @@ export async function runClientHalf(c: HostileCase, ctx: ClientContext, client: 
     // Late failures (a rejection after the call settled) count too.
     await new Promise((resolve) => setTimeout(resolve, 100));
     clearInterval(sampler);
+    loop.disable();
     process.off("uncaughtException", onUncaught);
     process.off("unhandledRejection", onUncaught);
   }
   peak = Math.max(peak, process.memoryUsage.rss());
   facts.ms = Math.round(performance.now() - t0);
+  facts.loopStallMs = Math.round(loop.max / 1e6);
   facts.rssBaseMB = Math.round(base / MB);
   facts.rssPeakMB = Math.round(peak / MB);
   return facts;
