@@ -10,9 +10,10 @@
  * means etcd no longer has the lease. Times come from a monotonic clock.
  *
  * Refreshes. After an answer the next refresh is due at `min(now + TTL/3, deadline − TTL/3)`,
- * so even a late answer leaves two thirds of the TTL for the next one. Refreshes due within
- * a few milliseconds of each other go out together, and the leases wait in a binary heap
- * ordered by when they next need attention: an answer costs O(1), a refresh O(log n).
+ * so even a late answer leaves two thirds of the TTL for the next one. Refreshes due soon
+ * go out together with the ones due now (a refresh may go early by TTL/30, at most 200 ms),
+ * and the leases wait in a binary heap ordered by when they next need attention (refresh,
+ * late check or deadline): an answer costs O(1), a refresh O(log n).
  *
  * Failover. An answer more than TTL/3 late (the TTL of that lease) means the member is
  * frozen or cannot reach its leader: the stream is abandoned at once, its member avoided

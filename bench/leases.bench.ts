@@ -1,0 +1,69 @@
+/**
+ * Lease keep-alive cost: etcd-ts vs the etcd3 package on one single-member etcd, in one run.
+ *
+ *   npm run bench:leases
+ *
+ * Each client runs in a fresh process (bench/leases-worker.ts): it grants 10,000 leases of
+ * TTL 6 s, keeps them alive, and after a warm-up measures its own CPU (process.cpuUsage)
+ * and RSS over a steady window. Three rounds, alternating clients; medians go to
+ * docs/benchmarks.md. LEASES, TTL, WARMUP_S, WINDOW_S and ROUNDS can be set in the environment.
+ */
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { startEtcd } from "../src/testing/index.js";
+import { writeSection } from "./doc-section.js";
+import { median } from "./stats.js";
+
+const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
+const ROUNDS = env("ROUNDS", 3);
+const LEASES = env("LEASES", 10_000);
+const TTL = env("TTL", 6);
+const WARMUP_S = env("WARMUP_S", 10);
+const WINDOW_S = env("WINDOW_S", 30);
+const CLIENTS = ["etcd-ts", "etcd3"] as const;
+const worker = fileURLToPath(new URL("./leases-worker.ts", import.meta.url));
+
+type Row = { client: string; grantMs: number; baseRssMb: number; cpu: number; rssMb: number; rssMaxMb: number; addedRssMb: number; lost: number };
+
+const cluster = await startEtcd({ allowExternal: false });
+const rows: Row[] = [];
+try {
+  const endpoint = cluster.endpoints[0]!;
+  for (let r = 1; r <= ROUNDS; r++) {
+    for (const client of r % 2 === 1 ? CLIENTS : [...CLIENTS].reverse()) {
+      const args = [...process.execArgv, worker, client, endpoint, String(LEASES), String(TTL), String(WARMUP_S), String(WINDOW_S)];
+      const res = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 600_000 });
+      const line = res.stdout.trim().split("\n").pop() ?? "";
+      if (res.status !== 0 || !line.startsWith("{")) throw new Error(`${client} worker failed: ${res.stderr}`);
+      const row = JSON.parse(line) as Row;
+      rows.push(row);
+      console.error(`round ${r}: ${line}`);
+    }
+  }
+} finally {
+  await cluster.close();
+}
+
+const of = (client: string, field: keyof Row, scale = 1): number[] => rows.filter((r) => r.client === client).map((r) => Number(r[field]) * scale);
+const fmt = (v: number[], digits = 1): string => `${median(v).toFixed(digits)} (${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)})`;
+const ratio = (field: keyof Row): string => (median(of("etcd-ts", field)) / median(of("etcd3", field))).toFixed(2);
+const line = (label: string, field: keyof Row, scale = 1): string => `| ${label} | ${fmt(of("etcd-ts", field, scale))} | ${fmt(of("etcd3", field, scale))} | ${ratio(field)} |`;
+const section = `## Lease keep-alive: etcd-ts vs etcd3
+
+Command: \`npm run bench:leases\`. Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, one member started by the
+test harness. Each client in a fresh process grants ${LEASES.toLocaleString("en")} leases of TTL ${TTL} s and keeps them alive;
+after ${WARMUP_S} s it measures its own CPU (\`process.cpuUsage\`, user + system, as % of one core) and its RSS
+(median of one sample a second) over ${WINDOW_S} s. "Added by the leases" is that RSS minus the RSS once connected,
+before the first grant (the workers run under tsx, whose loader alone holds tens of MiB in either process).
+Median of ${ROUNDS} rounds (min–max). Leases lost: etcd-ts ${of("etcd-ts", "lost").join(", ")}; etcd3 ${of("etcd3", "lost").join(", ")}.
+
+| measure | etcd-ts | etcd3 | etcd-ts / etcd3 |
+|---|---:|---:|---:|
+${line("CPU, % of one core", "cpu", 100)}
+${line("RSS MiB, connected, no lease", "baseRssMb")}
+${line("RSS MiB, keeping the leases", "rssMb")}
+${line("RSS MiB, highest sample", "rssMaxMb")}
+${line("RSS MiB added by the leases", "addedRssMb")}
+`;
+console.log(section);
+if (process.env.NO_DOC === undefined) writeSection(section);
