@@ -185,11 +185,13 @@ export class Connection {
 
   /**
    * The endpoint failed (refused, broke, broke the protocol, let a call expire without a
-   * word): it is avoided for a while, twice as long after each consecutive failure.
+   * word): it is avoided for a while, twice as long after each consecutive failure, from
+   * `baseMs` (a member that lets calls expire in silence costs a whole deadline per probe,
+   * so it starts at a second).
    */
-  markFailed(): void {
+  markFailed(baseMs = 100): void {
     this.failures++;
-    this.avoidUntil = performance.now() + Math.min(100 * 2 ** Math.min(this.failures - 1, 20), MAX_AVOID_MS);
+    this.avoidUntil = performance.now() + Math.min(baseMs * 2 ** Math.min(this.failures - 1, 20), MAX_AVOID_MS);
   }
 
   markHealthy(): void {

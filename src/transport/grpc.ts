@@ -191,7 +191,7 @@ export class GrpcTransport implements Transport {
         }
         const err = errorFromCallFailure(e, { ...ctx, neverSent: e.neverSent });
         // A peer that let the call expire without a single frame is ejected for a while.
-        if (e.silent && e.code === GrpcCode.DEADLINE_EXCEEDED) conn.markFailed();
+        if (e.silent && e.code === GrpcCode.DEADLINE_EXCEEDED) conn.markFailed(1000);
         if (!isEndpointFailure(e.code, e.details) && e.kind !== "protocol") throw err;
         await this.throwIfTls(conn, e, method.rpc);
         conn.markFailed();
