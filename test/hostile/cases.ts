@@ -276,8 +276,12 @@ export const cases: HostileCase[] = [
       const r = await firstRequest(c);
       if (!r) return;
       c.pauseReading();
-      const payload = Buffer.alloc(8);
-      await c.flood((i) => frame(FrameType.PING, 0, 0, (payload.writeUInt32BE(i >>> 0, 4), payload)), { ms: 12_000, stallMs: 3000 });
+      const ping = (i: number): Buffer => {
+        const payload = Buffer.alloc(8);
+        payload.writeUInt32BE(i >>> 0, 4);
+        return frame(FrameType.PING, 0, 0, payload);
+      };
+      await c.flood(ping, { ms: 12_000, stallMs: 3000 });
       c.resumeReading();
       await c.hold(5000);
     },
@@ -300,7 +304,7 @@ export const cases: HostileCase[] = [
   }),
   {
     name: "data-beyond-window",
-    title: "32 MiB of DATA on a stream whose consumer is not reading (window 4 MiB), flow control ignored",
+    title: "32 MiB of DATA ignoring flow control on a snapshot stream whose consumer is stuck for 3 s (window 4 MiB)",
     isolate: true,
     async peer(c) {
       const r = await firstRequest(c);

@@ -215,6 +215,15 @@ export function outcomeOf(r: CaseResult): string {
   if (p.ok) return "ok (success)";
   const e = p.error!;
   const h2 = e.http2Code !== undefined ? ` (HTTP/2 0x${e.http2Code.toString(16)})` : "";
-  const msg = e.message.replace(/\s*\[.*?\]\s*/g, " ").replace(/\s+/g, " ").trim();
-  return `${e.name}${h2}: ${msg.length > 70 ? `${msg.slice(0, 67)}...` : msg}`;
+  const msg = e.message
+    .replace(/\s*\[.*?\]\s*/g, " ")
+    .replace(/^protocol error from the server( on stream \d+)? \([A-Z_]+\): /, "")
+    // grpc-js appends timing details to a deadline's message.
+    .replace(/(Deadline exceeded after [\d.]+s),.*$/, "$1")
+    // Ports and timestamps change every run.
+    .replace(/127\.0\.0\.1:\d+/g, "the peer")
+    .replace(/ ?\(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, "")
+    .replace(/\s+/g, " ")
+    .trim();
+  return `${e.name}${h2}: ${msg.length > 90 ? `${msg.slice(0, 87)}...` : msg}`;
 }
