@@ -9,6 +9,8 @@
  * docs/benchmarks.md. LEASES, TTL, WARMUP_S, WINDOW_S and ROUNDS can be set in the environment.
  */
 import { spawnSync } from "node:child_process";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startEtcd } from "../src/testing/index.js";
 import { writeSection } from "./doc-section.js";
@@ -21,7 +23,18 @@ const TTL = env("TTL", 6);
 const WARMUP_S = env("WARMUP_S", 10);
 const WINDOW_S = env("WINDOW_S", 30);
 const CLIENTS = ["etcd-ts", "etcd3"] as const;
-const worker = fileURLToPath(new URL("./leases-worker.ts", import.meta.url));
+// The workers run on plain node, not under tsx (whose loader alone holds tens of MiB): the
+// worker is bundled once with esbuild (the compiler tsx itself uses), libraries left external.
+// Inside node_modules, so that the bundle resolves the external libraries as the sources do.
+const built = fileURLToPath(new URL("../node_modules/.cache/etcd-ts-bench/", import.meta.url));
+mkdirSync(built, { recursive: true });
+const worker = join(built, "leases-worker.mjs");
+const bundle = spawnSync(
+  fileURLToPath(new URL("../node_modules/esbuild/bin/esbuild", import.meta.url)),
+  [fileURLToPath(new URL("./leases-worker.ts", import.meta.url)), "--bundle", "--platform=node", "--format=esm", "--packages=external", "--target=node20", `--outfile=${worker}`],
+  { encoding: "utf8" },
+);
+if (bundle.status !== 0) throw new Error(`cannot bundle the worker: ${bundle.stderr}`);
 
 type Row = { client: string; grantMs: number; baseRssMb: number; cpu: number; rssMb: number; rssMaxMb: number; addedRssMb: number; lost: number };
 
@@ -31,7 +44,7 @@ try {
   const endpoint = cluster.endpoints[0]!;
   for (let r = 1; r <= ROUNDS; r++) {
     for (const client of r % 2 === 1 ? CLIENTS : [...CLIENTS].reverse()) {
-      const args = [...process.execArgv, worker, client, endpoint, String(LEASES), String(TTL), String(WARMUP_S), String(WINDOW_S)];
+      const args = [worker, client, endpoint, String(LEASES), String(TTL), String(WARMUP_S), String(WINDOW_S)];
       const res = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 600_000 });
       const line = res.stdout.trim().split("\n").pop() ?? "";
       if (res.status !== 0 || !line.startsWith("{")) throw new Error(`${client} worker failed: ${res.stderr}`);
@@ -42,6 +55,7 @@ try {
   }
 } finally {
   await cluster.close();
+  rmSync(built, { recursive: true, force: true });
 }
 
 const of = (client: string, field: keyof Row, scale = 1): number[] => rows.filter((r) => r.client === client).map((r) => Number(r[field]) * scale);
@@ -54,7 +68,7 @@ Command: \`npm run bench:leases\`. Run ${new Date().toISOString().slice(0, 10)},
 test harness. Each client in a fresh process grants ${LEASES.toLocaleString("en")} leases of TTL ${TTL} s and keeps them alive;
 after ${WARMUP_S} s it measures its own CPU (\`process.cpuUsage\`, user + system, as % of one core) and its RSS
 (median of one sample a second) over ${WINDOW_S} s. "Added by the leases" is that RSS minus the RSS once connected,
-before the first grant (the workers run under tsx, whose loader alone holds tens of MiB in either process).
+before the first grant. The workers run on plain node (bundled with esbuild, libraries external).
 Median of ${ROUNDS} rounds (min–max). Leases lost: etcd-ts ${of("etcd-ts", "lost").join(", ")}; etcd3 ${of("etcd3", "lost").join(", ")}.
 
 | measure | etcd-ts | etcd3 | etcd-ts / etcd3 |
