@@ -42,12 +42,12 @@ export class ResilientStream<Req, Res> {
     return this.current !== undefined;
   }
 
-  /** Starts the stream (no-op while it runs). */
-  start(): void {
+  /** Starts the stream (no-op while it runs), after `delayMs` when given. */
+  start(delayMs = 0): void {
     if (this.running) return;
     const control = new AbortController();
     this.running = control;
-    void this.run(control.signal);
+    void this.run(control.signal, delayMs);
   }
 
   /** Stops the stream; a later `start()` opens a fresh one. */
@@ -59,17 +59,18 @@ export class ResilientStream<Req, Res> {
   }
 
   /**
-   * Abandons the current stream and opens a new one at once (no back-off), for an owner that
-   * found the stream too slow. With `avoidCurrent` the transport is first told to avoid the
-   * current endpoint for a while, so the new stream goes to another member. No-op when the
-   * stream is not running.
+   * Abandons the current stream and opens a new one, for an owner that found the stream too
+   * slow or out of step with it: at once, or after `delayMs` (an owner backing off from a
+   * server that keeps misbehaving). With `avoidCurrent` the transport is first told to avoid
+   * the current endpoint for a while, so the new stream goes to another member. No-op when
+   * the stream is not running.
    */
-  restart(options: { avoidCurrent?: boolean } = {}): void {
+  restart(options: { avoidCurrent?: boolean; delayMs?: number } = {}): void {
     if (!this.running) return;
     const endpoint = this.current?.endpoint;
     if (options.avoidCurrent && endpoint !== undefined) this.transport.avoid?.(endpoint);
     this.stop();
-    this.start();
+    this.start(options.delayMs);
   }
 
   /** Sends on the open stream. Without one the message is dropped: `opened` re-sends state. */
@@ -77,7 +78,14 @@ export class ResilientStream<Req, Res> {
     this.current?.write(request);
   }
 
-  private async run(signal: AbortSignal): Promise<void> {
+  private async run(signal: AbortSignal, delayMs: number): Promise<void> {
+    if (delayMs > 0) {
+      try {
+        await sleep(delayMs, signal);
+      } catch {
+        return;
+      }
+    }
     let failures = 0;
     while (!signal.aborted) {
       let error: EtcdError;

@@ -28,6 +28,7 @@
  */
 import { LeaseLostError } from "../errors.js";
 import * as M from "../methods.js";
+import { DueHeap, type Due } from "./due-heap.js";
 import { ResilientStream } from "../resilient-stream.js";
 import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from "../rpc/etcdserverpb/rpc.js";
 import type { Transport } from "../transport/transport.js";
@@ -64,7 +65,7 @@ const BATCH_MS = 25;
 /** After a move for lateness, a stream that has not answered yet is late after this × 2^(moves − 1) ms (at most TTL/3). */
 const PROBATION_MS = 500;
 
-interface Entry {
+interface Entry extends Due {
   readonly kept: Kept;
   ttlMs: number;
   deadline: number;
@@ -72,17 +73,13 @@ interface Entry {
   nextSend: number;
   /** Send times of the refreshes not answered yet on the current stream, oldest first. */
   readonly sent: number[];
-  /** When the entry next needs attention: its place in the heap. */
-  due: number;
-  /** Its index in the heap, -1 when not in it. */
-  pos: number;
 }
 
 export class LeaseKeeper {
   private readonly entries = new Map<bigint, Entry>();
   private readonly stream: ResilientStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
-  /** Binary min-heap of the entries on `due`; each entry is in it at most once. */
-  private heap: Entry[] = [];
+  /** The entries by when they next need attention; each is in it at most once. */
+  private readonly heap = new DueHeap<Entry>();
   private timer: unknown;
   private timerAt = Infinity;
   private ticking = false;
@@ -126,10 +123,10 @@ export class LeaseKeeper {
     const deadline = since + ttlMs;
     const entry: Entry = { kept, ttlMs, deadline, nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3), sent: [], due: Infinity, pos: -1 };
     const old = this.entries.get(kept.id);
-    if (old) this.unqueue(old);
+    if (old) this.heap.delete(old);
     this.entries.set(kept.id, entry);
     this.stream.start();
-    this.queue(entry, this.stream.open ? entry.nextSend : deadline);
+    this.heap.set(entry, this.stream.open ? entry.nextSend : deadline);
     this.arm();
   }
 
@@ -137,7 +134,7 @@ export class LeaseKeeper {
   remove(id: bigint): void {
     const e = this.entries.get(id);
     if (!e) return;
-    this.unqueue(e);
+    this.heap.delete(e);
     this.entries.delete(id);
     if (this.entries.size === 0) this.idle();
   }
@@ -150,8 +147,7 @@ export class LeaseKeeper {
 
   private idle(): void {
     this.stream.stop();
-    for (const e of this.heap) e.pos = -1;
-    this.heap = [];
+    this.heap.clear();
     this.disarm();
   }
 
@@ -164,14 +160,11 @@ export class LeaseKeeper {
   /** A new stream is open: nothing sent before is answered any more; refresh every lease now. */
   private refreshAll(): void {
     const now = this.clock.now();
-    this.heap = [];
+    this.heap.clear();
     for (const e of this.entries.values()) {
       e.sent.length = 0;
       e.nextSend = now;
-      e.due = now;
-      // Every entry due at the same time: already a heap.
-      e.pos = this.heap.length;
-      this.heap.push(e);
+      this.heap.set(e, now);
     }
     this.disarm();
     this.tick();
@@ -182,7 +175,7 @@ export class LeaseKeeper {
     const e = this.entries.get(res.ID);
     if (!e) return;
     if (res.TTL <= 0n) {
-      this.unqueue(e);
+      this.heap.delete(e);
       this.entries.delete(res.ID);
       e.kept.lost(new LeaseLostError(`lease ${res.ID.toString(16)} expired or was revoked`, { leaseId: res.ID, reason: "expired" }));
       if (this.entries.size === 0) this.idle();
@@ -196,7 +189,7 @@ export class LeaseKeeper {
     e.nextSend = Math.min(now + e.ttlMs / 3, e.deadline - e.ttlMs / 3);
     // Usually the entry is already queued for no later than this (its late check).
     if (e.nextSend < e.due) {
-      this.queue(e, e.nextSend);
+      this.heap.set(e, e.nextSend);
       this.arm();
     }
     e.kept.refreshed(ttlSeconds);
@@ -222,8 +215,8 @@ export class LeaseKeeper {
     const horizon = now + BATCH_MAX_MS;
     const later: Entry[] = [];
     let late = false;
-    while (this.heap.length > 0 && this.heap[0]!.due <= horizon) {
-      const e = this.pop();
+    while (this.heap.nextDue <= horizon) {
+      const e = this.heap.pop();
       if (now >= e.deadline) {
         this.entries.delete(e.kept.id);
         e.kept.lost(
@@ -247,9 +240,9 @@ export class LeaseKeeper {
       if (next <= horizon) {
         e.due = next;
         later.push(e);
-      } else this.queue(e, next);
+      } else this.heap.set(e, next);
     }
-    for (const e of later) if (this.entries.get(e.kept.id) === e) this.queue(e, e.due);
+    for (const e of later) if (this.entries.get(e.kept.id) === e) this.heap.set(e, e.due);
     if (late) {
       // An answer is more than TTL/3 late: this member is frozen or cut off from its leader.
       // Move to another one now; the new stream refreshes every lease (refreshAll).
@@ -271,88 +264,13 @@ export class LeaseKeeper {
     return this.lateMoves === 0 ? third : Math.min(third, PROBATION_MS * 2 ** (this.lateMoves - 1));
   }
 
-  /** Puts the entry in the heap for `at`, or moves it there. */
-  private queue(e: Entry, at: number): void {
-    const h = this.heap;
-    if (e.pos < 0) {
-      e.due = at;
-      e.pos = h.length;
-      h.push(e);
-      this.up(e.pos);
-      return;
-    }
-    const earlier = at < e.due;
-    e.due = at;
-    if (earlier) this.up(e.pos);
-    else this.down(e.pos);
-  }
-
-  private unqueue(e: Entry): void {
-    const i = e.pos;
-    if (i < 0) return;
-    e.pos = -1;
-    const h = this.heap;
-    const last = h.pop()!;
-    if (i === h.length) return;
-    h[i] = last;
-    last.pos = i;
-    this.up(i);
-    this.down(last.pos);
-  }
-
   /** One timer, for the earliest item in the heap. */
   private arm(): void {
     if (this.ticking) return;
-    const at = this.heap.length > 0 ? this.heap[0]!.due : Infinity;
+    const at = this.heap.nextDue;
     if (at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = this.clock.setTimeout(() => this.tick(), Math.max(0, at - this.clock.now()));
-  }
-
-  private pop(): Entry {
-    const h = this.heap;
-    const top = h[0]!;
-    top.pos = -1;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      last.pos = 0;
-      this.down(0);
-    }
-    return top;
-  }
-
-  private up(i: number): void {
-    const h = this.heap;
-    const e = h[i]!;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const p = h[parent]!;
-      if (p.due <= e.due) break;
-      h[i] = p;
-      p.pos = i;
-      i = parent;
-    }
-    h[i] = e;
-    e.pos = i;
-  }
-
-  private down(i: number): void {
-    const h = this.heap;
-    const e = h[i]!;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= h.length) break;
-      const r = l + 1;
-      const c = r < h.length && h[r]!.due < h[l]!.due ? r : l;
-      const child = h[c]!;
-      if (child.due >= e.due) break;
-      h[i] = child;
-      child.pos = i;
-      i = c;
-    }
-    h[i] = e;
-    e.pos = i;
   }
 }

@@ -93,7 +93,6 @@ export class WatchHub implements WatchCarrier {
   private honoursIds: boolean | undefined;
   /** Protocol errors since the last answer that made sense: repeated ones back off. */
   private violations = 0;
-  private restartTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** What the last re-creation of the stream for a protocol error was about (for diagnostics and tests). */
   lastProtocolError: string | undefined;
@@ -116,7 +115,7 @@ export class WatchHub implements WatchCarrier {
     }
     this.all.add(w);
     if (this.stream.open) this.create(w);
-    else this.startStream();
+    else this.stream.start();
     return w;
   }
 
@@ -180,7 +179,7 @@ export class WatchHub implements WatchCarrier {
     w.paused = false;
     if (!this.all.has(w)) return;
     if (this.stream.open) this.create(w);
-    else this.startStream();
+    else this.stream.start();
   }
 
   /** Ends every watch normally and stops the stream (the client is closing). */
@@ -220,8 +219,6 @@ export class WatchHub implements WatchCarrier {
   }
 
   private idle(error: EtcdError = new EtcdError("the watch stream closed before the progress notice came: no watch is left", { rpc: M.Watch.watch.rpc })): void {
-    clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
     this.clearStreamState();
     this.stream.stop();
     for (const waiter of this.progressWaiters.splice(0)) waiter.reject(error);
@@ -233,10 +230,6 @@ export class WatchHub implements WatchCarrier {
     this.unsent = [];
     this.cancelling.clear();
     this.honoursIds = undefined;
-  }
-
-  private startStream(): void {
-    if (this.restartTimer === undefined) this.stream.start();
   }
 
   private create(w: Watcher): void {
@@ -345,14 +338,8 @@ export class WatchHub implements WatchCarrier {
     this.violations++;
     this.lastProtocolError = what;
     this.clearStreamState();
-    this.stream.stop();
-    if (this.all.size === 0) return;
-    const delay = this.violations <= 1 ? 0 : Math.min(MAX_VIOLATION_DELAY_MS, 50 * 2 ** (this.violations - 2));
-    if (delay === 0) return this.stream.start();
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      if (this.all.size > 0 && !this.closed) this.stream.start();
-    }, delay);
+    if (this.all.size === 0) return this.stream.stop();
+    this.stream.restart({ delayMs: this.violations <= 1 ? 0 : Math.min(MAX_VIOLATION_DELAY_MS, 50 * 2 ** (this.violations - 2)) });
   }
 
   private progressUnsupported(): NotSupportedError {
@@ -397,8 +384,7 @@ export class WatchHub implements WatchCarrier {
     if ((error instanceof InvalidTokenError || error instanceof PermissionDeniedError) && this.transport.reauthenticate && !w.reauthenticated) {
       w.reauthenticated = true;
       this.transport.reauthenticate();
-      this.stream.stop();
-      this.stream.start();
+      this.stream.restart();
       return;
     }
     this.all.delete(w);
