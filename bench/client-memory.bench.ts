@@ -8,11 +8,11 @@
  * after two full garbage collections. Three rounds, alternating clients; medians go to
  * docs/benchmarks.md.
  */
-import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startEtcd } from "../src/testing/index.js";
 import { writeSection } from "./doc-section.js";
-import { median } from "./stats.js";
+import { median, spread } from "./stats.js";
+import { clientOrder, runWorker } from "./workers.js";
 
 const ROUNDS = 3;
 const WATCHERS = 1000;
@@ -27,13 +27,10 @@ const rows: Row[] = [];
 try {
   const endpoint = cluster.endpoints[0]!;
   for (let r = 1; r <= ROUNDS; r++) {
-    for (const client of r % 2 === 1 ? CLIENTS : [...CLIENTS].reverse()) {
-      const res = spawnSync(process.execPath, ["--expose-gc", ...process.execArgv, worker, client, endpoint, String(WATCHERS), String(LEASES)], { encoding: "utf8", timeout: 300_000 });
-      const line = res.stdout.trim().split("\n").pop() ?? "";
-      if (res.status !== 0 || !line.startsWith("{")) throw new Error(`${client} worker failed: ${res.stderr}`);
-      const row = JSON.parse(line) as Row;
+    for (const client of clientOrder(CLIENTS, r)) {
+      const row = runWorker<Row>(["--expose-gc", ...process.execArgv, worker, client, endpoint, String(WATCHERS), String(LEASES)], client);
       rows.push(row);
-      console.error(`round ${r}: ${line}`);
+      console.error(`round ${r}: ${JSON.stringify(row)}`);
     }
   }
 } finally {
@@ -41,7 +38,7 @@ try {
 }
 
 const of = (client: string, field: keyof Row): number[] => rows.filter((r) => r.client === client).map((r) => Number(r[field]));
-const fmt = (v: number[], digits = 1): string => `${median(v).toFixed(digits)} (${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)})`;
+const fmt = (v: number[], digits = 1): string => spread(v, digits);
 const ratio = (field: keyof Row): string => (median(of("etcd-ts", field)) / median(of("etcd3", field))).toFixed(2);
 const line = (label: string, field: keyof Row): string => `| ${label} | ${fmt(of("etcd-ts", field))} | ${fmt(of("etcd3", field))} | ${ratio(field)} |`;
 const section = `## Client memory: etcd-ts vs etcd3

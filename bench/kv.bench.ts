@@ -11,7 +11,8 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startEtcd } from "../src/testing/index.js";
 import { writeSection } from "./doc-section.js";
-import { median } from "./stats.js";
+import { median, spread } from "./stats.js";
+import { clientOrder, runWorker } from "./workers.js";
 
 const ROUNDS = 3;
 const CLIENTS = ["etcd-ts", "etcd3"] as const;
@@ -21,11 +22,8 @@ const load = process.env.BENCH_PERF_LOAD ?? "xl";
 
 type Row = Record<string, number | string>;
 
-function runWorker(client: string, scenario: string, endpoint: string): Row {
-  const r = spawnSync(process.execPath, [...process.execArgv, worker, client, scenario, endpoint], { encoding: "utf8", timeout: 300_000 });
-  const line = r.stdout.trim().split("\n").pop() ?? "";
-  if (r.status !== 0 || !line.startsWith("{")) throw new Error(`worker ${client} ${scenario} failed: ${r.stderr}`);
-  return JSON.parse(line) as Row;
+function runScenario(client: string, scenario: string, endpoint: string): Row {
+  return runWorker<Row>([...process.execArgv, worker, client, scenario, endpoint], `${client} ${scenario}`);
 }
 
 const cluster = await startEtcd({ allowExternal: false });
@@ -35,8 +33,8 @@ try {
   const endpoint = cluster.endpoints[0]!;
   for (let round = 1; round <= ROUNDS; round++) {
     for (const scenario of SCENARIOS) {
-      for (const client of round % 2 === 1 ? CLIENTS : [...CLIENTS].reverse()) {
-        const row = runWorker(client, scenario, endpoint);
+      for (const client of clientOrder(CLIENTS, round)) {
+        const row = runScenario(client, scenario, endpoint);
         results.push(row);
         console.error(`round ${round}: ${JSON.stringify(row)}`);
       }
@@ -50,7 +48,7 @@ try {
 
 const pick = (client: string, scenario: string, field: string): number[] =>
   results.filter((r) => r.client === client && r.scenario === scenario).map((r) => Number(r[field]));
-const fmt = (v: number[], digits = 0): string => `${median(v).toFixed(digits)} (${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)})`;
+const fmt = (v: number[], digits = 0): string => spread(v, digits);
 const ratio = (a: number[], b: number[]): string => (median(a) / median(b)).toFixed(2);
 
 const ts = (s: string, f: string): number[] => pick("etcd-ts", s, f);

@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startEtcd } from "../src/testing/index.js";
 import { writeSection } from "./doc-section.js";
-import { median } from "./stats.js";
+import { median, spread } from "./stats.js";
+import { clientOrder, runWorker } from "./workers.js";
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const ROUNDS = env("ROUNDS", 3);
@@ -43,14 +44,10 @@ const rows: Row[] = [];
 try {
   const endpoint = cluster.endpoints[0]!;
   for (let r = 1; r <= ROUNDS; r++) {
-    for (const client of r % 2 === 1 ? CLIENTS : [...CLIENTS].reverse()) {
-      const args = [worker, client, endpoint, String(LEASES), String(TTL), String(WARMUP_S), String(WINDOW_S)];
-      const res = spawnSync(process.execPath, args, { encoding: "utf8", timeout: 600_000 });
-      const line = res.stdout.trim().split("\n").pop() ?? "";
-      if (res.status !== 0 || !line.startsWith("{")) throw new Error(`${client} worker failed: ${res.stderr}`);
-      const row = JSON.parse(line) as Row;
+    for (const client of clientOrder(CLIENTS, r)) {
+      const row = runWorker<Row>([worker, client, endpoint, String(LEASES), String(TTL), String(WARMUP_S), String(WINDOW_S)], client, 600_000);
       rows.push(row);
-      console.error(`round ${r}: ${line}`);
+      console.error(`round ${r}: ${JSON.stringify(row)}`);
     }
   }
 } finally {
@@ -59,7 +56,7 @@ try {
 }
 
 const of = (client: string, field: keyof Row, scale = 1): number[] => rows.filter((r) => r.client === client).map((r) => Number(r[field]) * scale);
-const fmt = (v: number[], digits = 1): string => `${median(v).toFixed(digits)} (${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)})`;
+const fmt = (v: number[], digits = 1): string => spread(v, digits);
 const ratio = (field: keyof Row): string => (median(of("etcd-ts", field)) / median(of("etcd3", field))).toFixed(2);
 const line = (label: string, field: keyof Row, scale = 1): string => `| ${label} | ${fmt(of("etcd-ts", field, scale))} | ${fmt(of("etcd3", field, scale))} | ${ratio(field)} |`;
 const section = `## Lease keep-alive: etcd-ts vs etcd3

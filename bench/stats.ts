@@ -7,3 +7,8 @@ export function percentile(sorted: number[], p: number): number {
 export function median(values: number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);
 }
+
+/** "median (min–max)" with `digits` decimals, as the benchmark tables show a figure over rounds. */
+export function spread(values: number[], digits: number): string {
+  return `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)})`;
+}

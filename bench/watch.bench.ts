@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 import { Etcd } from "../src/index.js";
 import { startEtcd } from "../src/testing/index.js";
 import { writeSection } from "./doc-section.js";
-import { median } from "./stats.js";
+import { median, spread } from "./stats.js";
+import { clientOrder } from "./workers.js";
 
 const ROUNDS = 3;
 const EVENTS = 20_000;
@@ -56,7 +57,7 @@ try {
   const writer = new Etcd({ endpoints: [endpoint] });
   try {
     for (let r = 1; r <= ROUNDS; r++) {
-      for (const client of r % 2 === 1 ? CLIENTS : [...CLIENTS].reverse()) {
+      for (const client of clientOrder(CLIENTS, r)) {
         const row = await round(client, endpoint, writer);
         rows.push(row);
         console.error(`round ${r}: ${JSON.stringify(row)}`);
@@ -70,7 +71,7 @@ try {
 }
 
 const of = (client: string, field: keyof Row): number[] => rows.filter((r) => r.client === client).map((r) => Number(r[field]));
-const fmt = (v: number[]): string => `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)})`;
+const fmt = (v: number[]): string => spread(v, 0);
 const ratio = (field: keyof Row): string => (median(of("etcd-ts", field)) / median(of("etcd3", field))).toFixed(2);
 const section = `## Watch delivery: etcd-ts vs etcd3
 
