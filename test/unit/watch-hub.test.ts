@@ -88,6 +88,21 @@ const cancelOf = (watchId: bigint): WatchRequest => ({ requestUnion: { $case: "c
 const lines = (events: { kv: { key: Buffer; modRevision: bigint } }[]): string[] => events.map((e) => `${e.kv.key.toString()}@${e.kv.modRevision}`);
 
 /** Reads batches of `w` until `count` events came; returns them as key@revision. */
+/** A hub with watches on "a" and "b", both created at revision 5 on its first stream (ids as etcd honours them). */
+async function twoCreated(): Promise<{ t: FakeTransport; hub: WatchHub; a: Watcher; b: Watcher; s: Awaited<ReturnType<FakeTransport["opened"]>>; ia: bigint; ib: bigint }> {
+  const t = new FakeTransport();
+  const hub = new WatchHub(t);
+  const a = hub.watch(watchSpec("a", {}), undefined);
+  const b = hub.watch(watchSpec("b", {}), undefined);
+  const s = await t.opened(1);
+  s.push(response(created(s.sent[0]!).watchId, 5, { created: true }));
+  await t.opened(1, 2);
+  const [ia, ib] = s.sent.map((r) => created(r).watchId) as [bigint, bigint];
+  s.push(response(ib, 5, { created: true }));
+  await Promise.all([a.ready, b.ready]);
+  return { t, hub, a, b, s, ia, ib };
+}
+
 async function take(w: Watcher, count: number): Promise<string[]> {
   const seen: string[] = [];
   for await (const b of w) {
@@ -228,16 +243,7 @@ describe("the watch hub (scripted stream)", () => {
   });
 
   it("ignores late events for a watch it cancelled while the cancel is in flight", async () => {
-    const t = new FakeTransport();
-    const hub = new WatchHub(t);
-    const a = hub.watch(watchSpec("a", {}), undefined);
-    const b = hub.watch(watchSpec("b", {}), undefined);
-    const s = await t.opened(1);
-    s.push(response(created(s.sent[0]!).watchId, 5, { created: true }));
-    await t.opened(1, 2);
-    const [ia, ib] = s.sent.map((r) => created(r).watchId) as [bigint, bigint];
-    s.push(response(ib, 5, { created: true }));
-    await Promise.all([a.ready, b.ready]);
+    const { t, hub, a, b, s, ia, ib } = await twoCreated();
     a.cancel();
     assert.deepEqual(s.sent[2], cancelOf(ia));
     s.push(response(ia, 6, { events: [put("a", 6)] }));
@@ -411,16 +417,7 @@ describe("the watch hub (scripted stream)", () => {
   });
 
   it("stops its stream when the last watch is cancelled, and sends a cancel for the others", async () => {
-    const t = new FakeTransport();
-    const hub = new WatchHub(t);
-    const a = hub.watch(watchSpec("a", {}), undefined);
-    const b = hub.watch(watchSpec("b", {}), undefined);
-    const s = await t.opened(1);
-    s.push(response(created(s.sent[0]!).watchId, 5, { created: true }));
-    await t.opened(1, 2);
-    const [ia, ib] = s.sent.map((r) => created(r).watchId) as [bigint, bigint];
-    s.push(response(ib, 5, { created: true }));
-    await Promise.all([a.ready, b.ready]);
+    const { hub, a, b, s, ia } = await twoCreated();
     a.cancel();
     assert.deepEqual(s.sent[2], cancelOf(ia));
     b.cancel();
