@@ -4,6 +4,7 @@ import type { LeaseLostError } from "../../src/index.js";
 import { LeaseKeeper, type KeeperClock, type Kept } from "../../src/lease/keeper.js";
 import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from "../../src/rpc/etcdserverpb/rpc.js";
 import type { Method, Stream, Transport } from "../../src/transport/transport.js";
+import { ScriptedStream } from "../scripted-stream.js";
 
 /** Lets promise callbacks and the streams' async iterators run. */
 async function settle(): Promise<void> {
@@ -45,41 +46,19 @@ class FakeClock implements KeeperClock {
 type Sent = { id: bigint; at: number };
 
 /** A scripted LeaseKeepAlive stream: records what the keeper sends (with the fake time); the test answers or breaks it. */
-class FakeStream implements Stream<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
+class FakeStream extends ScriptedStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse> {
   readonly sent: Sent[] = [];
-  cancelled = false;
-  private readonly inbox: Array<LeaseKeepAliveResponse | Error | null> = [];
-  private wake: (() => void) | undefined;
   constructor(
     readonly endpoint: string,
     private readonly clock: FakeClock,
-  ) {}
+  ) {
+    super();
+  }
   write(r: LeaseKeepAliveRequest): void {
     this.sent.push({ id: r.ID, at: this.clock.now() });
   }
-  end(): void {}
-  cancel(): void {
-    this.cancelled = true;
-    this.push(null);
-  }
   answer(id: bigint, ttl: number): void {
     this.push({ header: undefined, ID: id, TTL: BigInt(ttl) });
-  }
-  push(item: LeaseKeepAliveResponse | Error | null): void {
-    this.inbox.push(item);
-    this.wake?.();
-  }
-  async *[Symbol.asyncIterator](): AsyncIterator<LeaseKeepAliveResponse> {
-    for (;;) {
-      const item = this.inbox.shift();
-      if (item === undefined) {
-        await new Promise<void>((r) => (this.wake = r));
-        continue;
-      }
-      if (item === null) return;
-      if (item instanceof Error) throw item;
-      yield item;
-    }
   }
 }
 

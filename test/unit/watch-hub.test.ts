@@ -6,39 +6,14 @@ import { Event_EventType, type Event } from "../../src/rpc/mvccpb/kv.js";
 import type { Method, Stream, Transport } from "../../src/transport/transport.js";
 import { WatchHub } from "../../src/watch/hub.js";
 import { watchSpec } from "../../src/watch/options.js";
+import { ScriptedStream } from "../scripted-stream.js";
 
 /** A scripted Watch stream: records what the client sends; the test pushes responses or breaks it. */
-class FakeStream implements Stream<WatchRequest, WatchResponse> {
+class FakeStream extends ScriptedStream<WatchRequest, WatchResponse> {
   readonly endpoint = "fake:1";
   readonly sent: WatchRequest[] = [];
-  private readonly inbox: Array<WatchResponse | Error | null> = [];
-  private wake: (() => void) | undefined;
-  private cancelled = false;
   write(r: WatchRequest): void {
     this.sent.push(r);
-  }
-  end(): void {}
-  /** Like the gRPC stream: after a cancel nothing more is yielded, even what was already received. */
-  cancel(): void {
-    this.cancelled = true;
-    this.push(null);
-  }
-  push(item: WatchResponse | Error | null): void {
-    this.inbox.push(item);
-    this.wake?.();
-  }
-  async *[Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
-    for (;;) {
-      if (this.cancelled) return;
-      const item = this.inbox.shift();
-      if (item === undefined) {
-        await new Promise<void>((r) => (this.wake = r));
-        continue;
-      }
-      if (item === null) return;
-      if (item instanceof Error) throw item;
-      yield item;
-    }
   }
 }
 
