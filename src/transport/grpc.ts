@@ -17,7 +17,6 @@ import { CallFailure, errorFromCallFailure } from "./grpc/status.js";
 import { GrpcStream } from "./grpc/stream.js";
 import * as M from "../methods.js";
 import { AuthToken, type Credentials } from "./auth-token.js";
-import { isEndpointFailure } from "./status-error.js";
 import type { ConnectionInfo, Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
 
 /** Settings of the gRPC transport (the client options, validated and defaulted). */
@@ -192,7 +191,7 @@ export class GrpcTransport implements Transport {
         const err = errorFromCallFailure(e, { ...ctx, neverSent: e.neverSent });
         // A peer that let the call expire without a single frame is ejected for a while.
         if (e.silent && e.code === GrpcCode.DEADLINE_EXCEEDED) conn.markFailed(1000);
-        if (!isEndpointFailure(e.code, e.details) && e.kind !== "protocol") throw err;
+        if (!e.endpointFailed) throw err;
         await this.throwIfTls(conn, e, method.rpc);
         conn.markFailed();
         tried.add(conn);

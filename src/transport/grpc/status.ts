@@ -6,7 +6,7 @@
 import { EtcdError, GrpcCode, ProtocolError, ResponseTooLargeError } from "../../errors.js";
 import { H2Error } from "../h2/frames.js";
 import type { StreamFailure } from "../h2/session-stream.js";
-import { errorFromStatus, type FailureContext } from "../status-error.js";
+import { errorFromStatus, isEndpointFailure, type FailureContext } from "../status-error.js";
 
 /**
  * How a call failed, in gRPC terms, and whether the request provably never reached the
@@ -28,6 +28,11 @@ export class CallFailure extends Error {
 
   /** True when the server sent not a single frame of the answer (a deadline on a silent peer). */
   silent = false;
+
+  /** This member could not serve the call (down, cut off, or broke the protocol): try another. */
+  get endpointFailed(): boolean {
+    return this.kind === "protocol" || isEndpointFailure(this.code, this.details);
+  }
 }
 
 /** An HTTP/2 stream failure as a gRPC status (gRPC's mapping of RST_STREAM codes). */

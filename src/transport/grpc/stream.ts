@@ -8,7 +8,6 @@ import { abortedError } from "../abort.js";
 import type { Connection } from "../connection.js";
 import { H2Error } from "../h2/frames.js";
 import { SessionStream, type StreamFailure } from "../h2/session-stream.js";
-import { isEndpointFailure } from "../status-error.js";
 import type { Method, Stream } from "../transport.js";
 import { grpcFrame, MessageDecoder } from "./message.js";
 import { CallFailure, errorFromCallFailure, failureOfStream, GrpcStatus } from "./status.js";
@@ -182,7 +181,7 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
   private error(failure: CallFailure): EtcdError {
     const err = errorFromCallFailure(failure, { rpc: this.method.rpc, endpoint: this.endpoint, readOnly: true, neverSent: false });
     // The next stream should open elsewhere: this member is down, cut off, leaderless or broken.
-    if (isEndpointFailure(failure.code, failure.details) || failure.kind === "protocol" || err instanceof NoLeaderError) this.conn.markFailed();
+    if (failure.endpointFailed || err instanceof NoLeaderError) this.conn.markFailed();
     if (err instanceof InvalidTokenError && this.token !== undefined) this.onInvalidToken(this.token);
     return err;
   }
