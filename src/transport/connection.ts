@@ -69,6 +69,11 @@ export class Connection {
     private readonly settings: ConnectionSettings,
   ) {}
 
+  /** The largest answer message accepted from this member. */
+  get maxMessageBytes(): number {
+    return this.settings.maxMessageBytes;
+  }
+
   /** True when a call or stream can start at once. */
   ready(): boolean {
     return this.session?.usable === true;

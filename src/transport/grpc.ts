@@ -326,7 +326,6 @@ export class GrpcTransport implements Transport {
         (done) => this.streams.delete(done as GrpcStream<unknown, unknown>),
         token,
         (used) => this.token?.invalidate(used),
-        this.options.maxReceiveMessageBytes,
       );
       // A stream that failed as it opened has already reported itself done.
       if (!s.finishedAlready) this.streams.add(s as GrpcStream<unknown, unknown>);

@@ -96,7 +96,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a bidirectional stream writes messages, half-closes, splits and joins messages across frames, and ends on trailers", async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const data = await server.next((f) => f.type === FrameType.DATA && f.stream === stream);
@@ -117,7 +117,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a stream ended by the server with an error throws it typed after the messages before it, and marks the endpoint", async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     server.write(
@@ -132,7 +132,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a message larger than the stream window arrives whole from a server that respects flow control", { timeout: 30_000 }, async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const big = Buffer.alloc(STREAM_WINDOW + 2_000_000, 7);
@@ -179,7 +179,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a stream that ends inside a message is an error, not a silent loss", async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
+    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const one = watchResponse(1n, 10n);
@@ -194,7 +194,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("cancel() resets the stream and ends the iteration normally; a lost connection is a typed error", async () => {
-    const a = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
+    const a = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
     a.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const ra = await server.request(1);
     const iterating = (async () => {
@@ -206,7 +206,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     assert.deepEqual(await iterating, []);
     const rst = await server.next((f) => f.type === FrameType.RST_STREAM && f.stream === ra.stream);
     assert.ok(rst);
-    const b = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined, 64 * 1024 * 1024);
+    const b = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
     b.write({ requestUnion: { $case: "progressRequest", value: {} } });
     await server.request(2);
     server.socket!.destroy();
