@@ -31,6 +31,12 @@ export interface LeaseIndex {
 
 const MAX_TXN_OPS = 128;
 
+/** The branch a transaction takes, and those of the transactions nested in that branch, in order. */
+interface TxnPath {
+  succeeded: boolean;
+  nested: TxnPath[];
+}
+
 type Reader = { read(range: { key: Uint8Array; rangeEnd: Uint8Array }, revision?: bigint): KeyValue[] };
 
 export class KvService {
@@ -96,17 +102,28 @@ export class KvService {
 
   txn(r: TxnRequest): TxnResponse {
     checkTxn(r);
-    const succeeded = r.compare.every((c) => this.holds(c));
-    const ops = succeeded ? r.success : r.failure;
-    // Every put is checked before anything is applied, so a refused txn writes nothing.
-    this.checkOps(ops);
+    // As etcd: every compare, nested ones included, is evaluated against the store as it was
+    // before the transaction, and the branches taken are checked before anything is applied
+    // (puts, then ranges), so a refused transaction writes nothing.
+    const path = this.pathOf(r);
+    this.checkPuts(r, path);
+    this.checkRanges(r, path);
     const w = this.store.write();
-    const responses = this.runOps(w, ops);
+    const responses = this.runOps(w, path.succeeded ? r.success : r.failure, path);
     w.commit();
-    return { header: this.header(), succeeded, responses };
+    return { header: this.header(), succeeded: path.succeeded, responses };
   }
 
-  private runOps(w: WriteBatch, ops: RequestOp[]): ResponseOp[] {
+  /** The branch each transaction of the tree takes, decided on the store before any write. */
+  private pathOf(t: TxnRequest): TxnPath {
+    const succeeded = t.compare.every((c) => this.holds(c));
+    const nested: TxnPath[] = [];
+    for (const op of succeeded ? t.success : t.failure) if (op.request?.$case === "requestTxn") nested.push(this.pathOf(op.request.value));
+    return { succeeded, nested };
+  }
+
+  private runOps(w: WriteBatch, ops: RequestOp[], path: TxnPath): ResponseOp[] {
+    let n = 0;
     return ops.map((op): ResponseOp => {
       const req = op.request;
       switch (req?.$case) {
@@ -118,9 +135,9 @@ export class KvService {
           return { response: { $case: "responseDeleteRange", value: { ...this.deleteOn(w, req.value), header: this.header(w.revision) } } };
         case "requestTxn": {
           const t = req.value;
-          const ok = t.compare.every((c) => this.holdsOn(w, c));
+          const sub = path.nested[n++]!;
           // etcd leaves the revision of a nested transaction's header at 0.
-          return { response: { $case: "responseTxn", value: { header: this.header(0n), succeeded: ok, responses: this.runOps(w, ok ? t.success : t.failure) } } };
+          return { response: { $case: "responseTxn", value: { header: this.header(0n), succeeded: sub.succeeded, responses: this.runOps(w, sub.succeeded ? t.success : t.failure, sub) } } };
         }
         default:
           throw storeErrors.unimplemented("request op");
@@ -128,15 +145,32 @@ export class KvService {
     });
   }
 
-  private checkOps(ops: RequestOp[]): void {
-    for (const op of ops) {
+  /** Visits the operations of the branches `path` takes, nested transactions included. */
+  private static walk(t: TxnRequest, path: TxnPath, visit: (op: RequestOp) => void): void {
+    let n = 0;
+    for (const op of path.succeeded ? t.success : t.failure) {
+      visit(op);
+      if (op.request?.$case === "requestTxn") KvService.walk(op.request.value, path.nested[n++]!, visit);
+    }
+  }
+
+  private checkPuts(t: TxnRequest, path: TxnPath): void {
+    KvService.walk(t, path, (op) => {
       const req = op.request;
       if (req?.$case === "requestPut") this.checkPut(this.store, req.value);
-      else if (req?.$case === "requestTxn") {
-        const t = req.value;
-        this.checkOps(t.compare.every((c) => this.holds(c)) ? t.success : t.failure);
-      } else if ((req?.$case === "requestRange" || req?.$case === "requestDeleteRange") && req.value.key.length === 0) throw storeErrors.emptyKey();
-    }
+      else if ((req?.$case === "requestRange" || req?.$case === "requestDeleteRange") && req.value.key.length === 0) throw storeErrors.emptyKey();
+    });
+  }
+
+  /** As etcd: a range at a revision after the store's (before this txn) or below the compaction fails the txn. */
+  private checkRanges(t: TxnRequest, path: TxnPath): void {
+    KvService.walk(t, path, (op) => {
+      if (op.request?.$case !== "requestRange") return;
+      const rev = op.request.value.revision;
+      if (rev <= 0n) return;
+      if (rev > this.store.revision) throw storeErrors.futureRevision();
+      if (rev < this.store.compacted) throw storeErrors.compacted();
+    });
   }
 
   private checkPut(reader: { latest(key: Uint8Array): KeyValue | undefined }, r: PutRequest): void {
@@ -162,11 +196,7 @@ export class KvService {
   }
 
   private holds(c: Compare): boolean {
-    return this.holdsOn(this.store, c);
-  }
-
-  private holdsOn(reader: Reader, c: Compare): boolean {
-    const kvs = reader.read(c);
+    const kvs = this.store.read(c);
     if (kvs.length === 0) {
       // As etcd: a value compare on a missing key always fails; other targets compare zero.
       if (c.target === Compare_CompareTarget.VALUE) return false;

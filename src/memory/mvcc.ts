@@ -190,9 +190,12 @@ export class WriteBatch {
     return this.store.latest(key);
   }
 
-  /** Live key-values of `range`, this write's changes included, in key order. */
-  read(range: KeyRange): KeyValue[] {
-    if (this.changes.length === 0) return this.store.read(range);
+  /**
+   * Live key-values of `range` in key order: at `revision` when given (a committed revision:
+   * this write's changes are not part of it), else now with this write's changes included.
+   */
+  read(range: KeyRange, revision = 0n): KeyValue[] {
+    if (revision > 0n || this.changes.length === 0) return this.store.read(range, revision);
     const base = new Map(this.store.read(range).map((kv) => [id(kv.key), kv]));
     for (const [k, kv] of this.pending) {
       if (!inRangeId(k, range)) continue;
