@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import * as es from "./gen/protobuf-es/etcdserverpb/rpc_pb.js";
 import * as tsU8 from "../../src/rpc/etcdserverpb/rpc.js";
 import * as tsNode from "./gen/ts-proto-node-buffer/etcdserverpb/rpc.js";
+import * as tsBufWire from "./gen/ts-proto-bufbuild-wire/etcdserverpb/rpc.js";
 
 const N_KVS = 1000;
 const value = Buffer.alloc(256, 0x61);
@@ -30,7 +31,10 @@ interface Candidate {
   encodeRange(): Uint8Array;
   decodeRange(bytes: Uint8Array): unknown;
   encodePut(): Uint8Array;
+  /** The hot message of kept leases: a LeaseKeepAliveResponse with its header. */
+  decodeKeepAlive(bytes: Uint8Array): unknown;
 }
+const keepAlive = tsU8.LeaseKeepAliveResponse.encode({ header, ID: 7_587_869_000_000_000_001n, TTL: 6n }).finish();
 // grpc-js hands decoders a Buffer; decoding from one makes every bytes field a Buffer view.
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
@@ -50,18 +54,28 @@ const candidates: Candidate[] = [
     encodeRange: () => tsNode.RangeResponse.encode(tsNodeRange).finish(),
     decodeRange: (b) => tsNode.RangeResponse.decode(b),
     encodePut: () => tsNode.PutRequest.encode(put).finish(),
+    decodeKeepAlive: (b) => tsNode.LeaseKeepAliveResponse.decode(b),
   },
   {
-    name: "ts-proto env=both (chosen)",
+    name: "ts-proto env=both, @bufbuild/protobuf/wire",
+    encodeRange: () => tsBufWire.RangeResponse.encode(tsU8Range).finish(),
+    decodeRange: (b) => tsBufWire.RangeResponse.decode(b),
+    encodePut: () => tsBufWire.PutRequest.encode({ ...put, key: esPut.key, value: esPut.value }).finish(),
+    decodeKeepAlive: (b) => tsBufWire.LeaseKeepAliveResponse.decode(b),
+  },
+  {
+    name: "ts-proto env=both, src/protobuf-wire.ts (chosen)",
     encodeRange: () => tsU8.RangeResponse.encode(tsU8Range).finish(),
     decodeRange: (b) => tsU8.RangeResponse.decode(b),
     encodePut: () => tsU8.PutRequest.encode({ ...put, key: esPut.key, value: esPut.value }).finish(),
+    decodeKeepAlive: (b) => tsU8.LeaseKeepAliveResponse.decode(b),
   },
   {
     name: "protobuf-es",
     encodeRange: () => toBinary(es.RangeResponseSchema, esRange),
     decodeRange: (b) => fromBinary(es.RangeResponseSchema, b),
     encodePut: () => toBinary(es.PutRequestSchema, esPut),
+    decodeKeepAlive: (b) => fromBinary(es.LeaseKeepAliveResponseSchema, b),
   },
 ];
 
@@ -84,8 +98,8 @@ const only = process.argv[2];
 const reference = asBuffer(candidates[0]!.encodeRange());
 if (only === undefined) {
   console.log(`RangeResponse: ${N_KVS} kvs x 256-byte values = ${reference.length} bytes; node ${process.version}`);
-  console.log("| generator | encode RangeResponse /s | decode RangeResponse /s | encode PutRequest /s |");
-  console.log("|---|---:|---:|---:|");
+  console.log("| generator | encode RangeResponse /s | decode RangeResponse /s | encode PutRequest /s | decode LeaseKeepAliveResponse /s |");
+  console.log("|---|---:|---:|---:|---:|");
   for (let i = 0; i < candidates.length; i++) {
     const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), String(i)], { stdio: ["ignore", "inherit", "inherit"] });
     if (child.status !== 0) process.exit(child.status ?? 1);
@@ -101,6 +115,7 @@ if (only === undefined) {
     opsPerSec(() => c.encodeRange(), 200).toFixed(0),
     opsPerSec(() => c.decodeRange(reference), 200).toFixed(0),
     opsPerSec(() => c.encodePut(), 100_000).toFixed(0),
+    opsPerSec(() => c.decodeKeepAlive(keepAlive), 100_000).toFixed(0),
   ];
   console.log(`| ${row.join(" | ")} |`);
 }

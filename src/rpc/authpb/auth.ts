@@ -5,7 +5,7 @@
 // source: authpb/auth.proto
 
 /* eslint-disable */
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter } from "../../protobuf-wire.js";
 
 export const protobufPackage = "authpb";
 

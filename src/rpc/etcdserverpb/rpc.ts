@@ -5,7 +5,7 @@
 // source: etcdserverpb/rpc.proto
 
 /* eslint-disable */
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter } from "../../protobuf-wire.js";
 import { Permission, UserAddOptions } from "../authpb/auth.js";
 import { Event, KeyValue } from "../mvccpb/kv.js";
 

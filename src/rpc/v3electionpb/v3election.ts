@@ -5,7 +5,7 @@
 // source: v3electionpb/v3election.proto
 
 /* eslint-disable */
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter } from "../../protobuf-wire.js";
 import { ResponseHeader } from "../etcdserverpb/rpc.js";
 import { KeyValue } from "../mvccpb/kv.js";
 

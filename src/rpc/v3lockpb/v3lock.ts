@@ -5,7 +5,7 @@
 // source: v3lockpb/v3lock.proto
 
 /* eslint-disable */
-import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { BinaryReader, BinaryWriter } from "../../protobuf-wire.js";
 import { ResponseHeader } from "../etcdserverpb/rpc.js";
 
 export const protobufPackage = "v3lockpb";
