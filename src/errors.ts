@@ -2,12 +2,17 @@
  * One rooted error hierarchy. Everything the library throws or rejects with is an
  * {@link EtcdError}; the subclass says what happened, the fields say where.
  *
- * Matching on a class is the supported way to branch on an error; the message text is for
- * people. Server errors are classified once, here, from the gRPC status code and etcd's
- * error strings.
+ * Matching on a class (`instanceof`) or on the stable string {@link EtcdError.code} is the
+ * supported way to branch on an error; the message text is for people. Server errors are
+ * classified once, here, from the gRPC status code and etcd's error strings.
+ *
+ * `instanceof` does not depend on which copy of etcd-ts built the error. A process can hold
+ * more than one copy (two installed versions, a bundled copy beside an installed one), so every
+ * error carries the codes of its class and of each ancestor under a `Symbol.for` key, and each
+ * class answers `instanceof` from those codes rather than from its prototype chain.
  */
 
-/** gRPC status codes, as numbers, so callers need not import grpc-js to read `code`. */
+/** gRPC status codes, as numbers, so callers need not import a gRPC library to read `grpcCode`. */
 export const GrpcCode = {
   OK: 0,
   CANCELLED: 1,
@@ -34,7 +39,9 @@ export interface EtcdErrorDetails {
   rpc?: string;
   /** The endpoint that answered or failed, as given in the client options. */
   endpoint?: string;
-  /** The gRPC status code, when the error came from gRPC. */
+  /** The gRPC status code, when the error came from gRPC (becomes the error's `grpcCode`). */
+  grpcCode?: number;
+  /** The gRPC status code under its older name; `grpcCode` wins when both are given. */
   code?: number;
   /**
    * True when the request may have been applied by the server even though the call
@@ -45,23 +52,70 @@ export interface EtcdErrorDetails {
   cause?: unknown;
 }
 
+/**
+ * The key under which an error carries the codes of its class and of each ancestor. Registered
+ * with `Symbol.for`, so every copy of etcd-ts in a process uses the same key.
+ */
+const kCodes = Symbol.for("etcd-ts.error.codes");
+
+/** The `code` a class declares itself (not one it inherits). */
+function ownCode(cls: object): string | undefined {
+  const code: unknown = Object.hasOwn(cls, "code") ? Reflect.get(cls, "code") : undefined;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** The codes of `cls` and each ancestor that declares its own `code`, most specific first. */
+function classCodes(cls: object): string[] {
+  const out: string[] = [];
+  for (let c: unknown = cls; typeof c === "function" && c !== Error; c = Object.getPrototypeOf(c)) {
+    const code = ownCode(c);
+    if (code !== undefined) out.push(code);
+  }
+  return out;
+}
+
 /** The root of every error etcd-ts produces. */
 export class EtcdError extends Error {
+  /**
+   * The stable code of this class (`"ETCD_ERROR"` here; each subclass declares its own, for
+   * example `"ETCD_COMPACTED"`). It never changes between versions; the message may.
+   */
+  static readonly code: string = "ETCD_ERROR";
+
+  /**
+   * True when `value` is an error of this class or a subclass, built by any copy of etcd-ts
+   * in the process. A subclass that declares no `code` of its own (one written outside
+   * etcd-ts) is matched by its prototype chain, as usual.
+   */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    const code = ownCode(this);
+    if (code !== undefined) {
+      const codes: unknown = typeof value === "object" && value !== null ? Reflect.get(value, kCodes) : undefined;
+      if (Array.isArray(codes)) return codes.includes(code);
+    }
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  /** The stable code of the error's class, for example `"ETCD_COMPACTED"` (see the README's error table). */
+  readonly code: string;
+  /** The gRPC status code, when the error came from gRPC (see {@link GrpcCode}). */
+  readonly grpcCode: number | undefined;
   /** The RPC, as `Service/Method`, when the error belongs to a call. */
   readonly rpc: string | undefined;
   /** The endpoint that answered or failed. */
   readonly endpoint: string | undefined;
-  /** The gRPC status code, when there was one. */
-  readonly code: number | undefined;
   /** True when a mutation may have been applied even though the call failed. */
   readonly outcomeUnknown: boolean;
 
   constructor(message: string, details: EtcdErrorDetails = {}) {
     super(decorate(message, details), details.cause === undefined ? undefined : { cause: details.cause });
+    const codes = classCodes(new.target);
+    Object.defineProperty(this, kCodes, { value: Object.freeze(codes), enumerable: false });
     this.name = new.target.name;
+    this.code = codes[0] ?? EtcdError.code;
+    this.grpcCode = details.grpcCode ?? details.code;
     this.rpc = details.rpc;
     this.endpoint = details.endpoint;
-    this.code = details.code;
     this.outcomeUnknown = details.outcomeUnknown ?? false;
   }
 }
@@ -73,25 +127,38 @@ function decorate(message: string, d: EtcdErrorDetails): string {
 }
 
 /** The caller passed something invalid; nothing was sent. Also etcd's own INVALID_ARGUMENT. */
-export class InvalidArgumentError extends EtcdError {}
+export class InvalidArgumentError extends EtcdError {
+  static override readonly code: string = "ETCD_INVALID_ARGUMENT";
+}
 
 /** The client was closed before or during the call. */
-export class ClientClosedError extends EtcdError {}
+export class ClientClosedError extends EtcdError {
+  static override readonly code: string = "ETCD_CLIENT_CLOSED";
+}
 
 /** The call was aborted through its `AbortSignal`; `cause` is the signal's reason. */
-export class AbortedError extends EtcdError {}
+export class AbortedError extends EtcdError {
+  static override readonly code: string = "ETCD_ABORTED";
+}
 
 /** The call did not finish before its deadline. For a mutation the outcome is unknown. */
-export class DeadlineExceededError extends EtcdError {}
+export class DeadlineExceededError extends EtcdError {
+  static override readonly code: string = "ETCD_DEADLINE_EXCEEDED";
+}
 
 /** No endpoint could serve the call (all down, unreachable, or the connection broke). */
-export class UnavailableError extends EtcdError {}
+export class UnavailableError extends EtcdError {
+  static override readonly code: string = "ETCD_UNAVAILABLE";
+}
 
 /** The member has no raft leader, so it refused the request before processing it. */
-export class NoLeaderError extends UnavailableError {}
+export class NoLeaderError extends UnavailableError {
+  static override readonly code: string = "ETCD_NO_LEADER";
+}
 
 /** The requested revision has been compacted away. */
 export class CompactedError extends EtcdError {
+  static override readonly code: string = "ETCD_COMPACTED";
   /** The revision the store was compacted at, when it could be learned. */
   readonly compactRevision: bigint | undefined;
   constructor(message: string, details: EtcdErrorDetails & { compactRevision?: bigint } = {}) {
@@ -101,25 +168,37 @@ export class CompactedError extends EtcdError {
 }
 
 /** The requested revision is newer than the store's current revision. */
-export class FutureRevisionError extends EtcdError {}
+export class FutureRevisionError extends EtcdError {
+  static override readonly code: string = "ETCD_FUTURE_REVISION";
+}
 
 /** `ignoreValue` / `ignoreLease` was used on a key that does not exist. */
-export class KeyNotFoundError extends EtcdError {}
+export class KeyNotFoundError extends EtcdError {
+  static override readonly code: string = "ETCD_KEY_NOT_FOUND";
+}
 
 /** The lease does not exist (expired, revoked, or never granted). */
-export class LeaseNotFoundError extends EtcdError {}
+export class LeaseNotFoundError extends EtcdError {
+  static override readonly code: string = "ETCD_LEASE_NOT_FOUND";
+}
 
 /** A lease with the requested id already exists. */
-export class LeaseExistsError extends EtcdError {}
+export class LeaseExistsError extends EtcdError {
+  static override readonly code: string = "ETCD_LEASE_EXISTS";
+}
 
 /** The request is larger than the server accepts (`--max-request-bytes`). */
-export class RequestTooLargeError extends EtcdError {}
+export class RequestTooLargeError extends EtcdError {
+  static override readonly code: string = "ETCD_REQUEST_TOO_LARGE";
+}
 
 /**
  * An answer was larger than the client accepts (`maxReceiveMessageBytes`): the call failed
  * before the message was buffered. Page the range (`limit`) or raise the option.
  */
-export class ResponseTooLargeError extends EtcdError {}
+export class ResponseTooLargeError extends EtcdError {
+  static override readonly code: string = "ETCD_RESPONSE_TOO_LARGE";
+}
 
 /**
  * The member broke the HTTP/2 or gRPC protocol, or a limit the client enforces (header
@@ -128,6 +207,7 @@ export class ResponseTooLargeError extends EtcdError {}
  * etcd that misbehaves shows up as this error.
  */
 export class ProtocolError extends UnavailableError {
+  static override readonly code: string = "ETCD_PROTOCOL";
   /** The HTTP/2 error code sent in the GOAWAY (RFC 9113 §7), when the connection was closed. */
   readonly http2Code: number | undefined;
   constructor(message: string, details: EtcdErrorDetails & { http2Code?: number } = {}) {
@@ -137,16 +217,24 @@ export class ProtocolError extends UnavailableError {
 }
 
 /** The authenticated user lacks the permission for this request. */
-export class PermissionDeniedError extends EtcdError {}
+export class PermissionDeniedError extends EtcdError {
+  static override readonly code: string = "ETCD_PERMISSION_DENIED";
+}
 
 /** Authentication failed: wrong user name or password, or auth is not enabled. */
-export class AuthFailedError extends EtcdError {}
+export class AuthFailedError extends EtcdError {
+  static override readonly code: string = "ETCD_AUTH_FAILED";
+}
 
 /** The auth token is invalid or expired. */
-export class InvalidTokenError extends EtcdError {}
+export class InvalidTokenError extends EtcdError {
+  static override readonly code: string = "ETCD_INVALID_TOKEN";
+}
 
 /** The server does not implement this call (for example a 3.5-only RPC on etcd 3.4). */
-export class NotSupportedError extends EtcdError {}
+export class NotSupportedError extends EtcdError {
+  static override readonly code: string = "ETCD_NOT_SUPPORTED";
+}
 
 /** Why a lease ended without the holder revoking it. */
 export type LeaseLossReason =
@@ -162,6 +250,7 @@ export type LeaseLossReason =
  * else), or it could not be refreshed before its deadline, so it must be assumed expired.
  */
 export class LeaseLostError extends EtcdError {
+  static override readonly code: string = "ETCD_LEASE_LOST";
   readonly leaseId: bigint;
   readonly reason: LeaseLossReason;
   constructor(message: string, details: EtcdErrorDetails & { leaseId: bigint; reason: LeaseLossReason }) {
@@ -176,13 +265,19 @@ export class LeaseLostError extends EtcdError {
  * trusted (wrong CA, wrong name) or the server refused the client certificate (missing or
  * not trusted). Not transient: fix the `tls` options.
  */
-export class TlsError extends EtcdError {}
+export class TlsError extends EtcdError {
+  static override readonly code: string = "ETCD_TLS";
+}
 
 /** The server cancelled a watch for a reason other than compaction (the reason is the message). */
-export class WatchCanceledError extends EtcdError {}
+export class WatchCanceledError extends EtcdError {
+  static override readonly code: string = "ETCD_WATCH_CANCELED";
+}
 
 /** A transaction was rejected as malformed (too many operations, a key written twice). */
-export class TxnRejectedError extends InvalidArgumentError {}
+export class TxnRejectedError extends InvalidArgumentError {
+  static override readonly code: string = "ETCD_TXN_REJECTED";
+}
 
 /**
  * True when repeating the call cannot apply a mutation twice and may succeed: the error

@@ -88,7 +88,7 @@ export class KV {
             return new CompactedError(`revision ${revision} has been compacted (the store is compacted up to revision ${r.compactRevision})`, {
               rpc: e.rpc,
               endpoint: e.endpoint,
-              code: e.code,
+              grpcCode: e.grpcCode,
               compactRevision: r.compactRevision,
               cause: e,
             });

@@ -133,10 +133,17 @@ export function selectKeys(key: Bytes, sel: KeySelector | undefined): { key: Buf
   return { key: k, rangeEnd: Buffer.alloc(0) };
 }
 
-/** Operations built (and so validated) by the builders below; anything else is refused in a txn. */
-const built = new WeakSet<object>();
+/**
+ * Marks operations built (and so validated) by the builders below; anything else is refused in
+ * a txn. The key is registered with `Symbol.for` so that an op built by another copy of etcd-ts
+ * in the same process (a bundled copy beside an installed one, two installed versions) is still
+ * recognised. The mark's value is the version of the op's shape: bump `OP_SHAPE` whenever
+ * `request` changes form, so that a copy building another shape is refused rather than misread.
+ */
+const kOp = Symbol.for("etcd-ts.op");
+const OP_SHAPE = 1;
 function brand<T extends Op>(o: T): T {
-  built.add(o);
+  Object.defineProperty(o, kOp, { value: OP_SHAPE, enumerable: false });
   return o;
 }
 
@@ -222,9 +229,10 @@ function checkList<T>(list: T[] | undefined, what: string): T[] {
 }
 
 function checkOp(o: unknown): asserts o is Op {
-  if (typeof o !== "object" || o === null || !built.has(o)) {
-    throw new InvalidArgumentError("transaction branches must hold operations built with op.*");
-  }
+  const shape: unknown = typeof o === "object" && o !== null ? Reflect.get(o, kOp) : undefined;
+  if (shape === OP_SHAPE) return;
+  if (shape === undefined) throw new InvalidArgumentError("transaction branches must hold operations built with op.*");
+  throw new InvalidArgumentError(`this operation was built by another version of etcd-ts (op shape ${String(shape)}, this copy reads ${OP_SHAPE}); build it with this copy's op.*`);
 }
 
 /** Converts an operation to its wire form inside a transaction. */

@@ -17,7 +17,9 @@ import { Session } from "./session.js";
 import { Bound, waitDeletes } from "./wait.js";
 
 /** This candidate is not (or no longer) the leader. */
-export class NotLeaderError extends EtcdError {}
+export class NotLeaderError extends EtcdError {
+  static override readonly code: string = "ETCD_NOT_LEADER";
+}
 
 /** Options of `etcd.election()`. */
 export interface ElectionOptions {

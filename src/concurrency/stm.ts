@@ -49,7 +49,9 @@ export interface StmTx {
 }
 
 /** The commit kept conflicting with other writers more than `maxRetries` times. */
-export class StmConflictError extends EtcdError {}
+export class StmConflictError extends EtcdError {
+  static override readonly code: string = "ETCD_STM_CONFLICT";
+}
 
 interface Read {
   key: Buffer;

@@ -63,12 +63,12 @@ export function errorFacts(e: unknown): ErrorFacts {
     causes.push(`${(c as Error).message ?? String(c)}${typeof code === "string" ? ` (${code})` : ""}`);
     c = (c as { cause?: unknown }).cause;
   }
-  const err = e as { code?: unknown; http2Code?: unknown; message?: unknown; name?: unknown } | null;
+  const err = e as { grpcCode?: unknown; http2Code?: unknown; message?: unknown; name?: unknown } | null;
   return {
     name: typeof err?.name === "string" ? err.name : String(e),
     classes,
     message: typeof err?.message === "string" ? err.message : String(e),
-    code: typeof err?.code === "number" ? err.code : undefined,
+    code: typeof err?.grpcCode === "number" ? err.grpcCode : undefined,
     http2Code: typeof err?.http2Code === "number" ? err.http2Code : undefined,
     causes,
     typed: e instanceof EtcdError,

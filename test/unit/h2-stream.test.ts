@@ -216,6 +216,6 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     } catch (e) {
       error = e;
     }
-    assert.ok(error instanceof EtcdError && error.code === GrpcCode.UNAVAILABLE, String(error));
+    assert.ok(error instanceof EtcdError && error.grpcCode === GrpcCode.UNAVAILABLE, String(error));
   });
 });

@@ -31,7 +31,7 @@ describe("gRPC status to typed error", () => {
       assert.ok(err instanceof E.EtcdError);
       assert.equal(err.rpc, "KV/Range");
       assert.equal(err.endpoint, "e:1");
-      assert.equal(err.code, code);
+      assert.equal(err.grpcCode, code);
       assert.match(err.message, /KV\/Range at e:1/);
     }
   });
