@@ -24,7 +24,8 @@ export const authErrors = {
   notEnabled: () => fail(GrpcCode.FAILED_PRECONDITION, "authentication is not enabled"),
   invalidToken: () => fail(GrpcCode.UNAUTHENTICATED, "invalid auth token"),
   denied: () => fail(GrpcCode.PERMISSION_DENIED, "permission denied"),
-  rootDelete: () => fail(GrpcCode.FAILED_PRECONDITION, "invalid auth management"),
+  /** Removing the root user, the root role or root's root role while auth is on (etcd: InvalidArgument). */
+  invalidAuthMgmt: () => fail(GrpcCode.INVALID_ARGUMENT, "invalid auth management"),
 };
 
 interface User {
@@ -53,6 +54,8 @@ export class AuthStore {
 
   disable(): void {
     this.enabled = false;
+    // As etcd: every token is forgotten, so none survives a disable and a new enable.
+    this.tokens.clear();
     this.revision++;
   }
 
@@ -95,16 +98,22 @@ export class AuthStore {
   }
 
   deleteUser(name: string): void {
-    if (this.enabled && name === "root") throw authErrors.rootDelete();
+    if (this.enabled && name === "root") throw authErrors.invalidAuthMgmt();
     this.user(name);
     this.users.delete(name);
-    for (const [t, u] of this.tokens) if (u === name) this.tokens.delete(t);
+    this.dropTokens(name);
     this.revision++;
   }
 
+  /** As etcd: the user's tokens end with the old password ("invalid auth token" from then on). */
   changePassword(name: string, password: string): void {
     this.user(name).password = password;
+    this.dropTokens(name);
     this.revision++;
+  }
+
+  private dropTokens(name: string): void {
+    for (const [t, u] of this.tokens) if (u === name) this.tokens.delete(t);
   }
 
   grantRole(name: string, role: string): void {
@@ -115,6 +124,8 @@ export class AuthStore {
   }
 
   revokeRole(name: string, role: string): void {
+    // Checked first, as etcd: without it nobody could administer auth any more.
+    if (this.enabled && name === "root" && role === "root") throw authErrors.invalidAuthMgmt();
     const user = this.user(name);
     if (!user.roles.delete(role)) throw authErrors.roleNotGranted();
     this.revision++;
@@ -137,6 +148,7 @@ export class AuthStore {
   }
 
   deleteRole(name: string): void {
+    if (this.enabled && name === "root") throw authErrors.invalidAuthMgmt();
     if (!this.roles.delete(name)) throw authErrors.roleMissing();
     for (const u of this.users.values()) u.roles.delete(name);
     this.revision++;

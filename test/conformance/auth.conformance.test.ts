@@ -74,6 +74,29 @@ const cases: Case[] = [
       };
     },
   },
+  {
+    name: "with auth on again: root keeps its role, a password change ends the user's tokens",
+    run: async (etcd: Etcd, p, _n, connect) => {
+      await etcd.auth.enable();
+      const root = connect({ auth: ROOT });
+      const u1 = connect({ auth: { username: "u1", password: "pw" } });
+      const prefix = `conf/${p.split("/")[1]!.replace(/\d+$/, (d) => String(Number(d) - 2).padStart(5, "0"))}/`;
+      const before = (await u1.get(`${prefix}k`))?.value;
+      const result = {
+        before,
+        revokeRootRole: await settle(root.auth.revokeRole("root", "root")),
+        deleteRootRole: await settle(root.auth.deleteRole("root")),
+        deleteRootUser: await settle(root.auth.deleteUser("root")),
+        rootStillAdmin: await settle(root.auth.getUser("root")),
+        changePassword: await root.auth.changePassword("u1", "pw2"),
+        // The old token is refused; the client's one re-login with the old password fails.
+        oldToken: await settle(u1.get(`${prefix}k`)),
+        newPassword: await settle(connect({ auth: { username: "u1", password: "pw2" } }).get(`${prefix}k`)),
+      };
+      await root.auth.disable();
+      return result;
+    },
+  },
 ];
 
 differential("auth", cases);
