@@ -3,7 +3,7 @@
  * roles with read/write permissions on keys and ranges, the root user and role, simple
  * tokens, and the permission checks of key-value requests.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
 import { GrpcCode } from "../errors.js";
 import { Permission_Type, type Permission } from "../rpc/authpb/auth.js";
 import type { RequestOp, TxnRequest } from "../rpc/etcdserverpb/rpc.js";
@@ -29,9 +29,39 @@ export const authErrors = {
 };
 
 interface User {
+  /** A salted hash (see `hashPassword`), never the password itself: it is written to the data dir. */
   password: string;
   noPassword: boolean;
   roles: Set<string>;
+}
+
+/**
+ * Everything auth keeps, as the journal of `serve --data-dir` records it (JSON): users with
+ * password hashes and roles, roles with permissions (key and range end in base64), the
+ * enabled flag and the auth revision. Tokens are not part of it: like etcd's simple tokens,
+ * they do not survive a restart.
+ */
+export interface AuthState {
+  enabled: boolean;
+  revision: string;
+  users: Array<{ name: string; password: string; noPassword: boolean; roles: string[] }>;
+  roles: Array<{ name: string; perms: Array<{ type: Permission_Type; key: string; rangeEnd: string }> }>;
+}
+
+// scrypt at a cost comparable to etcd's bcrypt (tens of milliseconds per hash).
+const SCRYPT = { N: 16384, r: 8, p: 1 };
+
+function hashPassword(password: string): string {
+  const salt = randomBytes(16);
+  return `scrypt$${salt.toString("base64")}$${scryptSync(password, salt, 32, SCRYPT).toString("base64")}`;
+}
+
+function passwordMatches(stored: string, password: string): boolean {
+  const [scheme, salt, hash] = stored.split("$");
+  if (scheme !== "scrypt" || salt === undefined || hash === undefined) return false;
+  const want = Buffer.from(hash, "base64");
+  const got = scryptSync(password, Buffer.from(salt, "base64"), want.length, SCRYPT);
+  return timingSafeEqual(got, want);
 }
 
 type Access = "read" | "write";
@@ -49,20 +79,20 @@ export class AuthStore {
     if (!root) throw authErrors.rootUserMissing();
     if (!root.roles.has("root")) throw authErrors.rootRoleMissing();
     this.enabled = true;
-    this.revision++;
+    this.changed();
   }
 
   disable(): void {
     this.enabled = false;
     // As etcd: every token is forgotten, so none survives a disable and a new enable.
     this.tokens.clear();
-    this.revision++;
+    this.changed();
   }
 
   authenticate(name: string, password: string): string {
     if (!this.enabled) throw authErrors.notEnabled();
     const user = this.users.get(name);
-    if (!user || user.noPassword || user.password !== password) throw authErrors.authFailed();
+    if (!user || user.noPassword || !passwordMatches(user.password, password)) throw authErrors.authFailed();
     const token = `${randomBytes(8).toString("hex")}.${this.revision}`;
     this.tokens.set(token, name);
     return token;
@@ -85,8 +115,8 @@ export class AuthStore {
   addUser(name: string, password: string, noPassword: boolean): void {
     if (name === "") throw authErrors.userEmpty();
     if (this.users.has(name)) throw authErrors.userExists();
-    this.users.set(name, { password, noPassword, roles: new Set() });
-    this.revision++;
+    this.users.set(name, { password: noPassword ? "" : hashPassword(password), noPassword, roles: new Set() });
+    this.changed();
   }
 
   getUser(name: string): string[] {
@@ -102,14 +132,14 @@ export class AuthStore {
     this.user(name);
     this.users.delete(name);
     this.dropTokens(name);
-    this.revision++;
+    this.changed();
   }
 
   /** As etcd: the user's tokens end with the old password ("invalid auth token" from then on). */
   changePassword(name: string, password: string): void {
-    this.user(name).password = password;
+    this.user(name).password = hashPassword(password);
     this.dropTokens(name);
-    this.revision++;
+    this.changed();
   }
 
   private dropTokens(name: string): void {
@@ -120,7 +150,7 @@ export class AuthStore {
     const user = this.user(name);
     if (role !== "root" && !this.roles.has(role)) throw authErrors.roleMissing();
     user.roles.add(role);
-    this.revision++;
+    this.changed();
   }
 
   revokeRole(name: string, role: string): void {
@@ -128,13 +158,13 @@ export class AuthStore {
     if (this.enabled && name === "root" && role === "root") throw authErrors.invalidAuthMgmt();
     const user = this.user(name);
     if (!user.roles.delete(role)) throw authErrors.roleNotGranted();
-    this.revision++;
+    this.changed();
   }
 
   addRole(name: string): void {
     if (this.roles.has(name)) throw authErrors.roleExists();
     this.roles.set(name, []);
-    this.revision++;
+    this.changed();
   }
 
   getRole(name: string): Permission[] {
@@ -151,7 +181,7 @@ export class AuthStore {
     if (this.enabled && name === "root") throw authErrors.invalidAuthMgmt();
     if (!this.roles.delete(name)) throw authErrors.roleMissing();
     for (const u of this.users.values()) u.roles.delete(name);
-    this.revision++;
+    this.changed();
   }
 
   grantPermission(role: string, perm: Permission): void {
@@ -160,7 +190,7 @@ export class AuthStore {
     if (same) same.permType = perm.permType;
     else perms.push({ permType: perm.permType, key: Buffer.from(perm.key), rangeEnd: Buffer.from(perm.rangeEnd) });
     perms.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
-    this.revision++;
+    this.changed();
   }
 
   revokePermission(role: string, key: Uint8Array, rangeEnd: Uint8Array): void {
@@ -168,7 +198,7 @@ export class AuthStore {
     const i = perms.findIndex((p) => Buffer.from(p.key).equals(Buffer.from(key)) && Buffer.from(p.rangeEnd).equals(Buffer.from(rangeEnd)));
     if (i < 0) throw authErrors.permNotGranted();
     perms.splice(i, 1);
-    this.revision++;
+    this.changed();
   }
 
   /** Throws "permission denied" unless `user` may `access` every key of `[key, rangeEnd)`. */
@@ -203,6 +233,36 @@ export class AuthStore {
     };
     ops(r.success);
     ops(r.failure);
+  }
+
+  /** Told of the whole state after every change (the journal of `serve --data-dir` records it). */
+  onChange: ((state: AuthState) => void) | undefined;
+
+  private changed(): void {
+    this.revision++;
+    this.onChange?.(this.snapshot());
+  }
+
+  /** The state to persist. */
+  snapshot(): AuthState {
+    const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
+    return {
+      enabled: this.enabled,
+      revision: String(this.revision),
+      users: [...this.users].map(([name, u]) => ({ name, password: u.password, noPassword: u.noPassword, roles: [...u.roles] })),
+      roles: [...this.roles].map(([name, perms]) => ({ name, perms: perms.map((p) => ({ type: p.permType, key: b64(p.key), rangeEnd: b64(p.rangeEnd) })) })),
+    };
+  }
+
+  /** Replaces everything with a persisted state (tokens issued before are forgotten). */
+  restore(state: AuthState): void {
+    this.enabled = state.enabled;
+    this.revision = BigInt(state.revision);
+    this.tokens.clear();
+    this.users.clear();
+    for (const u of state.users) this.users.set(u.name, { password: u.password, noPassword: u.noPassword, roles: new Set(u.roles) });
+    this.roles.clear();
+    for (const r of state.roles) this.roles.set(r.name, r.perms.map((p) => ({ permType: p.type, key: Buffer.from(p.key, "base64"), rangeEnd: Buffer.from(p.rangeEnd, "base64") })));
   }
 
   private user(name: string): User {

@@ -1,6 +1,6 @@
 /**
  * Durability for `etcd-ts serve --data-dir`: every committed revision, lease grant and
- * revoke, and compaction is appended to a log and synced to disk before the request is
+ * revoke, compaction and change of auth (the whole auth state, which is small) is appended to a log and synced to disk before the request is
  * answered, so an acknowledged write survives a kill -9. On start the log is replayed; a
  * torn last record (the process died while writing it) was never acknowledged and is
  * dropped.
@@ -8,6 +8,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { KeyValue } from "../rpc/mvccpb/kv.js";
+import type { AuthState } from "./auth.js";
 import type { MemoryBackend } from "./backend.js";
 import type { Change } from "./mvcc.js";
 
@@ -15,7 +16,8 @@ type Row =
   | { t: "rev"; c: Array<[0 | 1, string, string, string, string, string, string]> }
   | { t: "grant"; id: string; ttl: string }
   | { t: "revoke"; id: string }
-  | { t: "compact"; rev: string };
+  | { t: "compact"; rev: string }
+  | { t: "auth"; s: AuthState };
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
 
@@ -52,6 +54,7 @@ export class Journal {
     backend.store.listeners.add((_rev, changes) => j.append({ t: "rev", c: changes.map(encodeChange) }));
     backend.lessor.journal = (e) => j.append(e.type === "grant" ? { t: "grant", id: String(e.id), ttl: String(e.ttl) } : { t: "revoke", id: String(e.id) });
     backend.store.onCompact = (rev) => j.append({ t: "compact", rev: String(rev) });
+    backend.auth.onChange = (s) => j.append({ t: "auth", s });
     return j;
   }
 
@@ -89,6 +92,7 @@ function replay(text: string, backend: MemoryBackend): void {
       }
     } else if (row.t === "grant") backend.lessor.grant(BigInt(row.id), BigInt(row.ttl));
     else if (row.t === "revoke") backend.lessor.forget(BigInt(row.id));
+    else if (row.t === "auth") backend.auth.restore(row.s);
     else backend.store.compact(BigInt(row.rev));
   }
 }
