@@ -2,16 +2,21 @@
  * The embedded store served over gRPC as an etcd-compatible server: etcdctl, the Go client,
  * the etcd3 npm package or this client can talk to it. Every service of etcd's API is
  * registered; calls the store does not implement answer UNIMPLEMENTED.
+ *
+ * HTTP/2 is node's own server (nghttp2); gRPC on top of it is the project's framing. Each
+ * connection's inbound bytes pass through an {@link InboundRelay} that keeps nghttp2 from
+ * cutting off clients that reset many streams and from refusing the `:authority` etcdctl
+ * sends; the rapid-reset bound is the server's own ({@link ResetGuard}).
  */
-import * as grpc from "@grpc/grpc-js";
+import * as http2 from "node:http2";
+import * as net from "node:net";
 import { GrpcCode } from "../errors.js";
-import * as M from "../methods.js";
 import { memoryStore, type MemoryBackend } from "../memory/backend.js";
-import { StoreError } from "../memory/errors.js";
-import { MemoryWatchSession } from "../memory/watch-stream.js";
 import { Journal } from "../memory/journal.js";
-import type { LeaseKeepAliveRequest, WatchRequest } from "../rpc/etcdserverpb/rpc.js";
-import type { Method } from "../transport/transport.js";
+import { ServerCall } from "./grpc-call.js";
+import { handlers } from "./handlers.js";
+import { InboundRelay } from "./inbound-relay.js";
+import { ResetGuard } from "./reset-guard.js";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -21,6 +26,12 @@ export interface ServeOptions {
   store?: string;
   /** Keep the store in this directory: acknowledged writes survive a restart (and a kill -9). */
   dataDir?: string;
+  /**
+   * The largest request the server takes, in bytes (etcd's `--max-request-bytes`, default
+   * 1.5 MiB). As etcd, a gRPC message may exceed it by 512 KiB of overhead before it is
+   * refused with RESOURCE_EXHAUSTED.
+   */
+  maxRequestBytes?: number;
 }
 
 /** A running server. */
@@ -31,118 +42,105 @@ export interface EtcdServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-type AnyMethod = Method<unknown, unknown>;
+const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+/** How long a closing server lets unary calls in flight finish before cutting connections. */
+const SHUTDOWN_GRACE_MS = 1000;
 
-function status(e: unknown): Partial<grpc.StatusObject> {
-  if (e instanceof StoreError) return { code: e.code, details: e.message };
-  return { code: GrpcCode.UNKNOWN, details: e instanceof Error ? e.message : String(e) };
-}
+const SESSION_OPTIONS: http2.ServerOptions = {
+  // Megabytes. Node's default (10) counts the data queued for slow readers too: a few busy
+  // watch streams would make nghttp2 refuse new streams on the connection.
+  maxSessionMemory: 256,
+};
 
-function tokenOf(md: grpc.Metadata): string | undefined {
-  const v = md.get("token")[0];
-  return typeof v === "string" ? v : v?.toString();
-}
-
-function definition(m: AnyMethod): grpc.MethodDefinition<unknown, unknown> {
-  return {
-    path: m.path,
-    requestStream: m.requestStream,
-    responseStream: m.responseStream,
-    requestSerialize: (v: unknown) => Buffer.from(m.encode(v)),
-    requestDeserialize: (b: Buffer) => m.decodeRequest(b),
-    responseSerialize: (v: unknown) => Buffer.from(m.encodeResponse(v)),
-    responseDeserialize: (b: Buffer) => m.decode(b),
-  };
-}
-
-function unary(b: MemoryBackend, m: AnyMethod): grpc.handleUnaryCall<unknown, unknown> {
-  return (call, callback) => {
-    const controller = new AbortController();
-    call.on("cancelled", () => controller.abort());
-    try {
-      Promise.resolve(b.call(m.path, call.request, controller.signal, tokenOf(call.metadata))).then(
-        (res) => callback(null, res),
-        (e: unknown) => callback(status(e)),
-      );
-    } catch (e) {
-      callback(status(e));
-    }
-  };
-}
-
-function watch(b: MemoryBackend): grpc.handleBidiStreamingCall<unknown, unknown> {
-  return (call) => {
-    const token = tokenOf(call.metadata);
-    const session = new MemoryWatchSession(b.store, b.clock, (rev) => b.header(rev), (res) => call.write(res), (key, rangeEnd) =>
-      b.auth.check(b.auth.userOf(token), "read", key, rangeEnd),
-    );
-    call.on("data", (req: WatchRequest) => session.receive(req));
-    const end = (): void => {
-      session.close();
-      call.end();
-    };
-    call.on("end", end);
-    call.on("cancelled", () => session.close());
-    call.on("error", () => session.close());
-  };
-}
-
-function keepAlive(b: MemoryBackend): grpc.handleBidiStreamingCall<unknown, unknown> {
-  return (call) => {
-    call.on("data", (req: LeaseKeepAliveRequest) => call.write({ header: b.header(), ID: req.ID, TTL: b.lessor.keepAlive(req.ID) }));
-    call.on("end", () => call.end());
-    call.on("error", () => undefined);
-  };
-}
-
-function observe(b: MemoryBackend): grpc.handleServerStreamingCall<unknown, unknown> {
-  return (call) => {
-    const stop = b.recipes.observe((call.request as { name: Uint8Array }).name, (res) => call.write(res));
-    call.on("cancelled", stop);
-    call.on("error", stop);
-  };
-}
-
-function unimplemented(m: AnyMethod): grpc.UntypedHandleCall {
-  const answer = { code: GrpcCode.UNIMPLEMENTED, details: `${m.rpc} is not supported by the etcd-ts server` };
-  if (!m.requestStream && !m.responseStream) return ((_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(answer)) as grpc.UntypedHandleCall;
-  return ((call: grpc.ServerWritableStream<unknown, unknown>) => call.emit("error", answer)) as grpc.UntypedHandleCall;
+function splitListen(listen: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
+  if (!m) throw new Error(`listen address must be host:port, got ${JSON.stringify(listen)}`);
+  return { host: m[1]!, port: Number(m[2]) };
 }
 
 /** Starts serving an embedded store over gRPC. */
 export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   const backend = memoryStore(options.store ?? `serve-${process.pid}-${Date.now().toString(36)}`);
   const journal = options.dataDir === undefined ? undefined : Journal.open(options.dataDir, backend);
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 2 * 1024 * 1024 });
-  const services = [M.KV, M.Watch, M.Lease, M.Cluster, M.Maintenance, M.Auth, M.Lock, M.Election] as unknown as Array<Record<string, AnyMethod>>;
-  for (const svc of services) {
-    const defs: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-    const handlers: grpc.UntypedServiceImplementation = {};
-    for (const [key, m] of Object.entries(svc)) {
-      defs[key] = definition(m);
-      if (m.path === M.Watch.watch.path) handlers[key] = watch(backend) as grpc.UntypedHandleCall;
-      else if (m.path === M.Lease.leaseKeepAlive.path) handlers[key] = keepAlive(backend) as grpc.UntypedHandleCall;
-      else if (m.path === M.Election.observe.path) handlers[key] = observe(backend) as grpc.UntypedHandleCall;
-      else if (m.requestStream || m.responseStream) handlers[key] = unimplemented(m);
-      else handlers[key] = unary(backend, m) as grpc.UntypedHandleCall;
-    }
-    server.addService(defs as grpc.ServiceDefinition, handlers);
-  }
-  const listen = options.listen ?? "127.0.0.1:2379";
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  const host = listen.replace(/:\d+$/, "");
-  backend.clientUrls = [`http://${host}:${port}`];
+  const maxMessageBytes = (options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES) + GRPC_OVERHEAD_BYTES;
+  const routes = handlers(backend);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const streamingCalls = new Set<ServerCall>();
   let closing: Promise<void> | undefined;
+
+  const route = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void => {
+    stream.on("error", () => undefined);
+    if (headers[":method"] !== "POST") {
+      stream.respond({ ":status": 405 }, { endStream: true });
+      return;
+    }
+    if (!/^application\/grpc(?:$|[+;])/.test(String(headers["content-type"] ?? ""))) {
+      stream.respond({ ":status": 415 }, { endStream: true });
+      return;
+    }
+    const call = new ServerCall(stream, headers, maxMessageBytes);
+    const path = headers[":path"] ?? "";
+    const r = routes.get(path);
+    if (!r) {
+      const [, service = "", name = ""] = /^\/([^/]*)\/(.*)$/.exec(path) ?? [];
+      const known = [...routes.values()].some((x) => x.method.service === service);
+      return call.finish(GrpcCode.UNIMPLEMENTED, known ? `unknown method ${name} for service ${service}` : `unknown service ${service}`);
+    }
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") {
+      return call.finish(GrpcCode.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding "${String(encoding)}"`);
+    }
+    if (r.streaming) {
+      streamingCalls.add(call);
+      call.signal.addEventListener("abort", () => streamingCalls.delete(call), { once: true });
+    }
+    r.handle(call);
+  };
+
+  const tcp = net.createServer({ noDelay: true }, (socket) => {
+    if (closing) return socket.destroy();
+    const guard = new ResetGuard(() => {
+      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      setTimeout(() => session.destroy(), 100).unref();
+    });
+    const relay = new InboundRelay(socket, guard);
+    const session = http2.performServerHandshake(relay, SESSION_OPTIONS);
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+    session.on("error", () => undefined);
+    session.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+      if (guard.opened(stream)) route(stream, headers);
+    });
+  });
+
+  const { host, port: wanted } = splitListen(options.listen ?? "127.0.0.1:2379");
+  await new Promise<void>((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen(wanted, host, () => {
+      tcp.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (tcp.address() as net.AddressInfo).port;
+  const endpointHost = host.includes(":") ? `[${host}]` : host;
+  backend.clientUrls = [`http://${endpointHost}:${port}`];
+
   const close = (): Promise<void> =>
     (closing ??= new Promise<void>((resolve) => {
-      server.tryShutdown(() => {
+      const closed = new Promise<void>((r) => tcp.close(() => r()));
+      // Streams would hold a graceful close forever: they end now; unary calls may finish.
+      for (const call of streamingCalls) call.finish(GrpcCode.UNAVAILABLE, "etcd-ts server is shutting down");
+      for (const s of sessions) s.close();
+      const force = setTimeout(() => {
+        for (const s of sessions) s.destroy();
+      }, SHUTDOWN_GRACE_MS);
+      force.unref();
+      void closed.then(() => {
+        clearTimeout(force);
         journal?.close();
         resolve();
       });
-      // Open streams (watches) would hold a graceful shutdown forever.
-      setTimeout(() => server.forceShutdown(), 1000).unref();
     }));
-  return { endpoint: `${host}:${port}`, backend, close, [Symbol.asyncDispose]: close };
+  return { endpoint: `${endpointHost}:${port}`, backend, close, [Symbol.asyncDispose]: close };
 }

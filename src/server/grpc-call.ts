@@ -1,0 +1,148 @@
+/**
+ * One gRPC call on the server side, over one HTTP/2 stream of node's server: the request
+ * messages in (length-prefixed, size-checked before they are kept), the response messages
+ * out, the deadline from `grpc-timeout`, and the status in the trailers. `signal` aborts
+ * when the call ends for any reason (answered, cancelled by the client, past its deadline,
+ * server closing), so a handler stops its work there.
+ */
+import { type IncomingHttpHeaders, type ServerHttp2Stream, type OutgoingHttpHeaders } from "node:http2";
+import { GrpcCode } from "../errors.js";
+import { grpcFrame, MessageDecoder } from "../transport/grpc/message.js";
+import { CallFailure } from "../transport/grpc/status.js";
+
+/** gRPC's `grpc-timeout` value in milliseconds, or undefined when absent or malformed. */
+export function parseGrpcTimeout(value: string | undefined): number | undefined {
+  const m = value === undefined ? null : /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unitMs = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 }[m[2] as "H" | "M" | "S" | "m" | "u" | "n"];
+  return n * unitMs;
+}
+
+/** `grpc-message` as gRPC writes it: UTF-8, with bytes outside printable ASCII and `%` percent-encoded. */
+export function encodeGrpcMessage(message: string): string {
+  let out = "";
+  for (const byte of Buffer.from(message, "utf8")) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+// Node's timers take at most a signed 32-bit delay; a longer deadline is no deadline here.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class ServerCall {
+  private readonly controller = new AbortController();
+  /** Aborts when the call ends, however it ends. */
+  readonly signal: AbortSignal = this.controller.signal;
+  /** The auth token the client sent (`token` metadata), if any. */
+  readonly token: string | undefined;
+  private headersSent = false;
+  private ended = false;
+  private trailers: OutgoingHttpHeaders = {};
+  private deadline: NodeJS.Timeout | undefined;
+  private readonly decoder: MessageDecoder;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    private readonly maxMessageBytes: number,
+  ) {
+    const token = headers["token"];
+    this.token = Array.isArray(token) ? token[0] : token;
+    this.decoder = new MessageDecoder(maxMessageBytes);
+    const timeout = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
+    if (timeout !== undefined && timeout < MAX_TIMER_MS) {
+      this.deadline = setTimeout(() => this.finish(GrpcCode.DEADLINE_EXCEEDED, "context deadline exceeded"), Math.max(0, Math.ceil(timeout)));
+    }
+    // Closed before the status went out: the client cancelled, or the connection is gone.
+    stream.once("close", () => this.ended || this.end());
+    stream.on("error", () => undefined);
+  }
+
+  /** True once the call has ended (status sent, or the stream is gone). */
+  get done(): boolean {
+    return this.ended;
+  }
+
+  /** Bytes written and not yet taken by the client (held back by HTTP/2 flow control). */
+  get unread(): number {
+    return this.stream.writableLength;
+  }
+
+  /**
+   * Starts reading: `onMessage` gets each request message, `onHalfClose` the end of the
+   * client's side. A message over the size limit ends the call.
+   */
+  start(onMessage: (message: Buffer) => void, onHalfClose: () => void): void {
+    this.stream.on("data", (chunk: Buffer) => {
+      if (this.ended) return;
+      try {
+        this.decoder.push(chunk, (message) => this.ended || onMessage(message));
+      } catch (e) {
+        if (e instanceof CallFailure && e.kind === "too-large") {
+          const length = chunk.length >= 5 ? chunk.readUInt32BE(1) : 0;
+          this.finish(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${this.maxMessageBytes})`);
+        } else {
+          this.finish(GrpcCode.INTERNAL, "grpc: compressed message received without grpc-encoding");
+        }
+      }
+    });
+    this.stream.on("end", () => {
+      if (this.ended) return;
+      if (this.decoder.partial) this.finish(GrpcCode.INTERNAL, "grpc: the client's stream ended inside a message");
+      else onHalfClose();
+    });
+  }
+
+  /** Stops taking request messages until {@link resume} (back-pressure on the client). */
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  /** Calls `fn` once what was written has been taken by the transport. */
+  onDrain(fn: () => void): void {
+    this.stream.once("drain", fn);
+  }
+
+  /** Sends one response message; false when the client is not keeping up (see {@link unread}). */
+  send(message: Uint8Array): boolean {
+    if (this.ended) return false;
+    if (!this.headersSent) {
+      this.headersSent = true;
+      this.stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
+      this.stream.once("wantTrailers", () => this.stream.sendTrailers(this.trailers));
+    }
+    return this.stream.write(grpcFrame(message));
+  }
+
+  /** Ends the call with a status (after the messages sent). Later calls do nothing. */
+  finish(code: number, message = ""): void {
+    if (this.ended) return;
+    const status: OutgoingHttpHeaders = { "grpc-status": String(code) };
+    if (message !== "") status["grpc-message"] = encodeGrpcMessage(message);
+    const s = this.stream;
+    if (!s.destroyed && !s.closed) {
+      if (this.headersSent) {
+        this.trailers = status;
+        s.end();
+      } else {
+        // Trailers-only: the status in the one HEADERS frame that ends the stream.
+        s.respond({ ":status": 200, "content-type": "application/grpc", ...status }, { endStream: true });
+      }
+      // Whatever the client still sends is read and dropped until it ends or resets its side.
+      s.resume();
+    }
+    this.end();
+  }
+
+  private end(): void {
+    this.ended = true;
+    clearTimeout(this.deadline);
+    this.controller.abort();
+  }
+}
