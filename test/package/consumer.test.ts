@@ -20,7 +20,10 @@ function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): string {
   return String(r.stdout).trim();
 }
 
-/** Copies the files git knows of (committed or not, as they are now) without node_modules or dist. */
+/**
+ * Copies the files git knows of (committed or not, as they are now) without node_modules or
+ * dist, and commits them in a repository of the copy's own.
+ */
 function copyWorkingTree(to: string): void {
   const files = run("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: repo }).split("\0");
   for (const f of files) {
@@ -28,6 +31,11 @@ function copyWorkingTree(to: string): void {
     mkdirSync(dirname(join(to, f)), { recursive: true });
     copyFileSync(join(repo, f), join(to, f));
   }
+  // A repository of its own, for installing from git: one commit of the tree as it is.
+  const git = ["-c", "user.name=etcd-ts tests", "-c", "user.email=tests@etcd-ts.invalid", "-c", "commit.gpgsign=false"];
+  run("git", ["init", "-q"], { cwd: to });
+  run("git", ["add", "-A"], { cwd: to });
+  run("git", [...git, "commit", "-q", "-m", "the working tree"], { cwd: to });
   // The build needs the dev dependencies (typescript); the copy borrows the repository's.
   symlinkSync(join(repo, "node_modules"), join(to, "node_modules"), "dir");
 }
@@ -76,10 +84,11 @@ describe("the packed package, installed into an empty folder", { timeout: 300_00
   let tmp = "";
   let consumer = "";
   let packed: string[] = [];
+  let tree = "";
 
   before(() => {
     tmp = mkdtempSync(join(tmpdir(), "etcd-ts-package-"));
-    const tree = join(tmp, "tree");
+    tree = join(tmp, "tree");
     copyWorkingTree(tree);
     assert.equal(existsSync(join(tree, "dist")), false);
     const [pack] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: tree })) as Array<{ filename: string; files: Array<{ path: string }> }>;
@@ -180,6 +189,16 @@ etcd.put("k", "cjs").then(() => etcd.get("k")).then(async (kv) => {
       assert.ok(listed.includes(join(consumer, "node_modules", "etcd-ts", testing)), `${c.name}: etcd-ts/testing did not resolve to ${testing}\n${listed}`);
     });
   }
+
+  it("installs from its git repository, built by prepare", () => {
+    const fromGit = join(tmp, "from-git");
+    mkdirSync(fromGit);
+    writeFileSync(join(fromGit, "package.json"), `${JSON.stringify({ name: "from-git", version: "1.0.0", private: true })}\n`);
+    run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", `git+file://${tree}`], { cwd: fromGit });
+    assert.ok(existsSync(join(fromGit, "node_modules", "etcd-ts", "dist", "cjs", "index.js")), "dist/ was not built");
+    const out = run(process.execPath, ["-e", "const m = require('etcd-ts'); import('etcd-ts').then((e) => console.log(e.Etcd === m.Etcd, typeof require('etcd-ts/testing').startEtcd))"], { cwd: fromGit });
+    assert.equal(out, "true function");
+  });
 
   it("reads its licence and notice", () => {
     const root = join(consumer, "node_modules", "etcd-ts");
