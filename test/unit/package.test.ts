@@ -61,6 +61,28 @@ describe("package entry points", () => {
   });
 });
 
+describe("package metadata", () => {
+  it("locks no dependency, dev tools included, that refuses a Node version engines accepts", () => {
+    const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { engines: { node: string } };
+    const floor = Number(/^>=\s*(\d+)/.exec(pkg.engines.node)?.[1]);
+    assert.ok(floor >= 20, `engines.node ${pkg.engines.node}`);
+    const lock = JSON.parse(readFileSync("package-lock.json", "utf8")) as { packages: Record<string, { engines?: { node?: string } }> };
+    // npm ci warns EBADENGINE when a locked package's engines exclude the running Node.
+    const refusing = Object.entries(lock.packages)
+      .filter(([, p]) => typeof p.engines?.node === "string")
+      .filter(([, p]) => p.engines!.node!.split("||").every((range) => Number(/^\s*>=?\s*v?(\d+)/.exec(range)?.[1] ?? 0) > floor));
+    assert.deepEqual(refusing.map(([name, p]) => `${name} ${p.engines!.node}`), []);
+  });
+  it("names its licence, repository and the files it ships", () => {
+    const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { license: string; repository: { url: string }; files: string[] };
+    assert.equal(pkg.license, "Apache-2.0");
+    assert.match(readFileSync("LICENSE", "utf8"), /Apache License\s+Version 2\.0, January 2004/);
+    assert.match(readFileSync("NOTICE", "utf8"), /proto\//);
+    assert.match(pkg.repository.url, /^git\+https:\/\//);
+    assert.ok(pkg.files.includes("NOTICE") && pkg.files.includes("dist"));
+  });
+});
+
 describe("error codes", () => {
   const classes = Object.entries(api).filter(
     (e): e is [string, typeof api.EtcdError] => typeof e[1] === "function" && (e[1] === api.EtcdError || e[1].prototype instanceof api.EtcdError),
