@@ -131,8 +131,11 @@ export class KvService {
           return { response: { $case: "responseRange", value: this.rangeOn(w, req.value, w.changes.length > 0 ? w.revision : this.store.revision) } };
         case "requestPut":
           return { response: { $case: "responsePut", value: { ...this.putOn(w, req.value), header: this.header(w.revision) } } };
-        case "requestDeleteRange":
-          return { response: { $case: "responseDeleteRange", value: { ...this.deleteOn(w, req.value), header: this.header(w.revision) } } };
+        case "requestDeleteRange": {
+          const res = this.deleteOn(w, req.value);
+          // As etcd: the revision moves on only once the txn has changed something.
+          return { response: { $case: "responseDeleteRange", value: { ...res, header: this.header(w.changes.length > 0 ? w.revision : this.store.revision) } } };
+        }
         case "requestTxn": {
           const t = req.value;
           const sub = path.nested[n++]!;
@@ -157,7 +160,7 @@ export class KvService {
   private checkPuts(t: TxnRequest, path: TxnPath): void {
     KvService.walk(t, path, (op) => {
       const req = op.request;
-      if (req?.$case === "requestPut") this.checkPut(this.store, req.value);
+      if (req?.$case === "requestPut") this.checkPut(this.store, req.value, true);
       else if ((req?.$case === "requestRange" || req?.$case === "requestDeleteRange") && req.value.key.length === 0) throw storeErrors.emptyKey();
     });
   }
@@ -173,10 +176,15 @@ export class KvService {
     });
   }
 
-  private checkPut(reader: { latest(key: Uint8Array): KeyValue | undefined }, r: PutRequest): void {
+  /** As etcd: a put alone checks its lease before the key; a put in a txn the key first. */
+  private checkPut(reader: { latest(key: Uint8Array): KeyValue | undefined }, r: PutRequest, inTxn = false): void {
     if (r.key.length === 0) throw storeErrors.emptyKey();
+    const lease = (): void => {
+      if (r.lease !== 0n && !this.leases.exists(r.lease)) throw storeErrors.leaseNotFound();
+    };
+    if (!inTxn) lease();
     if ((r.ignoreValue || r.ignoreLease) && !reader.latest(r.key)) throw storeErrors.keyNotFound();
-    if (r.lease !== 0n && !this.leases.exists(r.lease)) throw storeErrors.leaseNotFound();
+    if (inTxn) lease();
   }
 
   private putOn(w: WriteBatch, r: PutRequest): Omit<PutResponse, "header"> {
