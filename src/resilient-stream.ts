@@ -99,14 +99,16 @@ export class ResilientStream<Req, Res> {
         this.current = opened = stream;
         let received = false;
         this.handlers.opened(stream);
-        for await (const message of stream) {
-          // Stopped or restarted: what the abandoned stream still delivers is not for the owner.
-          if (signal.aborted) break;
+        reading: for await (const batch of stream.batches()) {
           if (!received) {
             received = true;
             failures = 0;
           }
-          this.handlers.message(message);
+          for (const message of batch) {
+            // Stopped or restarted: what the abandoned stream still delivers is not for the owner.
+            if (signal.aborted) break reading;
+            this.handlers.message(message);
+          }
         }
         error = new UnavailableError("the server ended the stream", { rpc: this.method.rpc, endpoint: stream.endpoint });
       } catch (e) {

@@ -30,4 +30,8 @@ export abstract class ScriptedStream<Req, Res> implements Stream<Req, Res> {
   [Symbol.asyncIterator](): AsyncIterator<Res> {
     return this.queue[Symbol.asyncIterator]();
   }
+
+  batches(): AsyncIterable<Res[]> {
+    return this.queue.batches();
+  }
 }

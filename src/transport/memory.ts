@@ -75,6 +75,10 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
   [Symbol.asyncIterator](): AsyncIterator<Res> {
     return this.queue[Symbol.asyncIterator]();
   }
+
+  batches(): AsyncIterable<Res[]> {
+    return this.queue.batches();
+  }
 }
 
 export class MemoryTransport implements Transport {

@@ -70,6 +70,11 @@ export interface Stream<Req, Res> extends AsyncIterable<Res> {
   end(): void;
   /** Ends the stream from the client side; the iterator finishes without an error. */
   cancel(): void;
+  /**
+   * The messages as arrays of all that arrived since the last read (instead of iterating
+   * the stream itself; one or the other): one await per burst rather than per message.
+   */
+  batches(): AsyncIterable<Res[]>;
 }
 
 /** Options for opening a stream. */

@@ -43,26 +43,24 @@ export class MessageDecoder {
     // Where the current message's bytes begin in this chunk.
     let segment = 0;
     while (off < data.length) {
+      // The usual case: nothing pending and a whole message in the chunk, handed on as a view.
+      if (this.have === 0 && data.length - off >= 5) {
+        const end = off + 5 + this.lengthOf(data, off);
+        if (end <= data.length) {
+          const message = data.subarray(off + 5, end);
+          off = segment = end;
+          onMessage(message, 5 + message.length);
+          continue;
+        }
+      }
       const take = Math.min(this.need - this.have, data.length - off);
       this.parts.push(data.subarray(off, off + take));
       this.have += take;
       off += take;
       if (this.have < this.need) break;
       if (!this.prefixRead) {
-        const prefix = this.joined();
-        // We never ask for compression (no grpc-accept-encoding), so none may come.
-        if (prefix[0] !== 0) throw new CallFailure(GrpcCode.INTERNAL, "the server sent a compressed message without being asked to", false, "protocol");
-        const length = prefix.readUInt32BE(1);
-        if (length > this.maxMessageBytes) {
-          throw new CallFailure(
-            GrpcCode.RESOURCE_EXHAUSTED,
-            `the server's answer of ${length} bytes exceeds maxReceiveMessageBytes (${this.maxMessageBytes})`,
-            false,
-            "too-large",
-          );
-        }
         this.prefixRead = true;
-        this.need = 5 + length;
+        this.need = 5 + this.lengthOf(this.joined(), 0);
         this.parts = [];
         if (this.have < this.need) continue;
       }
@@ -76,6 +74,22 @@ export class MessageDecoder {
       onMessage(message, inChunk);
     }
     return this.have > 0 ? data.length - segment : 0;
+  }
+
+  /** The length in the prefix at `at`, once it is known to be acceptable. */
+  private lengthOf(prefix: Buffer, at: number): number {
+    // We never ask for compression (no grpc-accept-encoding), so none may come.
+    if (prefix[at] !== 0) throw new CallFailure(GrpcCode.INTERNAL, "the server sent a compressed message without being asked to", false, "protocol");
+    const length = prefix.readUInt32BE(at + 1);
+    if (length > this.maxMessageBytes) {
+      throw new CallFailure(
+        GrpcCode.RESOURCE_EXHAUSTED,
+        `the server's answer of ${length} bytes exceeds maxReceiveMessageBytes (${this.maxMessageBytes})`,
+        false,
+        "too-large",
+      );
+    }
+    return length;
   }
 
   private joined(): Buffer {

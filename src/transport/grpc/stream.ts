@@ -71,7 +71,8 @@ class StreamCall<Req, Res> extends SessionStream {
 export class GrpcStream<Req, Res> implements Stream<Req, Res> {
   readonly endpoint: string;
   private readonly call: StreamCall<Req, Res>;
-  private readonly queue: AsyncQueue<{ message: Res; size: number }>;
+  /** Decoded messages, each weighing its bytes on the wire (given back to the server's window when read). */
+  private readonly queue: AsyncQueue<Res>;
   private finished = false;
   private released = false;
 
@@ -86,7 +87,7 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
   ) {
     this.endpoint = conn.endpoint.raw;
     this.queue = new AsyncQueue({
-      onRead: ({ size }) => {
+      onRead: (_, size) => {
         if (!this.finished) this.call.session?.consumed(this.call, size);
       },
       onLeave: () => this.stop(undefined),
@@ -117,7 +118,7 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
       this.call.session?.reset(this.call, H2Error.PROTOCOL_ERROR);
       return this.ended(new CallFailure(GrpcCode.INTERNAL, `cannot decode a message: ${(e as Error).message}`, false, "protocol"));
     }
-    this.queue.push({ message, size });
+    this.queue.push(message, size);
   }
 
   /** @internal The stream ended: normally (`undefined`) or with a failure. */
@@ -164,17 +165,11 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Res> {
-    const inner = this.queue[Symbol.asyncIterator]();
-    return {
-      next: async () => {
-        const r = await inner.next();
-        return r.done ? { done: true, value: undefined } : { done: false, value: r.value.message };
-      },
-      return: async () => {
-        await inner.return?.();
-        return { done: true, value: undefined };
-      },
-    };
+    return this.queue[Symbol.asyncIterator]();
+  }
+
+  batches(): AsyncIterable<Res[]> {
+    return this.queue.batches();
   }
 
   private error(failure: CallFailure): EtcdError {
