@@ -70,7 +70,6 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   let closing: Promise<void> | undefined;
 
   const route = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void => {
-    stream.on("error", () => undefined);
     if (headers[":method"] !== "POST") {
       stream.respond({ ":status": 405 }, { endStream: true });
       return;
@@ -110,6 +109,7 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
     session.on("close", () => sessions.delete(session));
     session.on("error", () => undefined);
     session.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+      stream.on("error", () => undefined);
       if (guard.opened(stream)) route(stream, headers);
     });
   });
