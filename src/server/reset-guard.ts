@@ -19,8 +19,12 @@ import type { ServerHttp2Stream } from "node:http2";
 export const RESET_BURST = 10_000;
 /** Resets of live streams a second a connection may keep sending. */
 export const RESET_RATE = 1_000;
-/** Resets announced for streams not opened yet; more is not a client, it is garbage. */
-const MAX_PENDING = 10_000;
+/**
+ * Resets of streams not opened yet (their HEADERS are still on the way through nghttp2).
+ * A client has a few of these at a time; thousands are a flood. Kept small because each
+ * stream opened scans them.
+ */
+const MAX_PENDING = 2_000;
 
 export class ResetGuard {
   private readonly live = new Map<number, ServerHttp2Stream>();
