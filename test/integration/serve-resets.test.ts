@@ -219,7 +219,7 @@ describe("etcd-ts serve: clients that reset streams", () => {
     }
   });
 
-  it(`a rapid-reset flood (20,000 streams opened and reset in a burst) is cut off past ${RESET_BURST} resets; the server keeps serving others`, async () => {
+  it(`a rapid-reset flood (20,000 streams opened and reset in a burst, more than the ${RESET_BURST} allowed) is cut off; the server keeps serving others`, async () => {
     const raw = new RawClient(port());
     let sent = 0;
     try {
@@ -232,7 +232,8 @@ describe("etcd-ts serve: clients that reset streams", () => {
       await Promise.race([raw.closed, new Promise((r) => setTimeout(r, 10_000))]);
       assert.equal(raw.isClosed, true, "the flooding connection is closed");
       assert.equal(raw.goaway?.code, H2Error.ENHANCE_YOUR_CALM);
-      assert.ok(sent > RESET_BURST, `flood sent ${sent}`);
+      // Cut off before the server had taken the whole flood in.
+      assert.ok(raw.goaway !== undefined && raw.goaway.lastStream < 2 * sent - 1, `GOAWAY at stream ${raw.goaway?.lastStream} of ${2 * sent - 1}`);
     } finally {
       raw.destroy();
     }
