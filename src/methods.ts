@@ -3,18 +3,20 @@
  * service definitions, each with its retry class. Why each class: a read may run twice
  * on any member; a write must not, unless it provably never reached one.
  */
+import type { BinaryWriter } from "./protobuf-wire.js";
+import { grpcFramed, grpcWriter } from "./transport/grpc/message.js";
 import type { Method, RetryClass } from "./transport/transport.js";
 import { AuthDefinition, ClusterDefinition, KVDefinition, LeaseDefinition, MaintenanceDefinition, WatchDefinition } from "./rpc/etcdserverpb/rpc.js";
 import { LockDefinition } from "./rpc/v3lockpb/v3lock.js";
 import { ElectionDefinition } from "./rpc/v3electionpb/v3election.js";
 
 interface Codec<T> {
-  encode(message: T): { finish(): Uint8Array };
+  encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: Uint8Array): T;
 }
 /** Any generated message codec: accepts nothing in particular, yields something. */
 interface AnyCodec {
-  encode(message: never): { finish(): Uint8Array };
+  encode(message: never, writer?: BinaryWriter): BinaryWriter;
   decode(input: Uint8Array): unknown;
 }
 interface MethodDef {
@@ -48,9 +50,11 @@ function service<D extends ServiceDef>(def: D, retry: { readonly [K in keyof D["
       responseStream: m.responseStream,
       retry: retry[key as keyof D["methods"]],
       encode: (message) => req.encode(message).finish(),
+      frame: (message) => grpcFramed(req.encode(message, grpcWriter())),
       decode: (bytes) => res.decode(bytes),
       decodeRequest: (bytes) => req.decode(bytes),
       encodeResponse: (message) => res.encode(message).finish(),
+      frameResponse: (message) => grpcFramed(res.encode(message, grpcWriter())),
     };
   }
   return out as MethodsOf<D>;

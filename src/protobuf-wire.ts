@@ -195,30 +195,43 @@ export class BinaryReader {
 /** Writes one message. Nested messages are framed with `fork()` … `join()`. */
 export class BinaryWriter {
   private buf: Buffer;
-  private pos = 0;
-  /** Where each open `fork()` reserved its length byte. */
-  private readonly forks: number[] = [];
+  private pos: number;
+  /** Where each open `fork()` reserved its length byte (made on the first fork). */
+  private forks: number[] | undefined;
 
-  constructor(initialSize = 64) {
-    this.buf = Buffer.allocUnsafe(initialSize);
+  /**
+   * `headroom` bytes are left free in front of the message, for a framing the caller adds
+   * without copying the message (gRPC's 5-byte prefix): see {@link finishWithHeadroom}.
+   */
+  constructor(
+    initialSize = 64,
+    private readonly headroom = 0,
+  ) {
+    this.buf = Buffer.allocUnsafe(Math.max(initialSize, headroom + 16));
+    this.pos = headroom;
   }
 
   /** The encoded bytes (a view of the writer's buffer; the writer is not reused). */
   finish(): Uint8Array {
-    if (this.forks.length > 0) throw new Error("a fork() was not joined");
+    return this.finishWithHeadroom().subarray(this.headroom);
+  }
+
+  /** The encoded bytes preceded by the headroom, whose content the caller fills. */
+  finishWithHeadroom(): Buffer {
+    if (this.forks !== undefined && this.forks.length > 0) throw new Error("a fork() was not joined");
     return this.buf.subarray(0, this.pos);
   }
 
   /** Starts a length-delimited part; `join()` ends it. */
   fork(): this {
     this.reserve(1);
-    this.forks.push(this.pos++);
+    (this.forks ??= []).push(this.pos++);
     return this;
   }
 
   /** Ends the part the last `fork()` started, writing its length before it. */
   join(): this {
-    const at = this.forks.pop();
+    const at = this.forks?.pop();
     if (at === undefined) throw new Error("join() without fork()");
     const length = this.pos - at - 1;
     const extra = varintSize(length) - 1;

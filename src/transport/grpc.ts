@@ -11,7 +11,6 @@ import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
 import { Balancer, type Balancing } from "./balancer.js";
 import { Connection, type ConnectionSettings, type KeepAliveOptions, type TlsOptions } from "./connection.js";
 import { parseEndpoints, type Endpoint } from "./endpoint.js";
-import { grpcFrame } from "./grpc/message.js";
 import { StreamFailure } from "./h2/session-stream.js";
 import { CallFailure, errorFromCallFailure } from "./grpc/status.js";
 import { GrpcStream } from "./grpc/stream.js";
@@ -138,7 +137,7 @@ export class GrpcTransport implements Transport {
     const started = performance.now();
     const deadline = started + timeoutMs;
     const readOnly = (options.retry ?? method.retry) === "read";
-    const message = grpcFrame(method.encode(request));
+    const message = method.frame(request);
     const retry = this.options.retry;
     const tried = new Set<Connection>();
     let lastError: EtcdError | undefined;

@@ -24,10 +24,14 @@ export interface Method<Req, Res> {
   readonly responseStream: boolean;
   readonly retry: RetryClass;
   encode(request: Req): Uint8Array;
+  /** The request as a gRPC message (length prefix included), encoded in place. */
+  frame(request: Req): Buffer;
   decode(bytes: Uint8Array): Res;
   /** The server side of the codec (the etcd-compatible server decodes requests, encodes responses). */
   decodeRequest(bytes: Uint8Array): Req;
   encodeResponse(response: Res): Uint8Array;
+  /** The response as a gRPC message (length prefix included), encoded in place. */
+  frameResponse(response: Res): Buffer;
 }
 
 /** Options every call accepts. */

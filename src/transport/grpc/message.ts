@@ -4,6 +4,22 @@
  */
 import { CallFailure } from "./status.js";
 import { GrpcCode } from "../../errors.js";
+import { BinaryWriter } from "../../protobuf-wire.js";
+
+const PREFIX_BYTES = 5;
+
+/** A writer to encode a message into, leaving room for the prefix {@link grpcFramed} writes. */
+export function grpcWriter(): BinaryWriter {
+  return new BinaryWriter(64, PREFIX_BYTES);
+}
+
+/** The message written into a {@link grpcWriter}, framed in place (no copy). */
+export function grpcFramed(writer: BinaryWriter): Buffer {
+  const framed = writer.finishWithHeadroom();
+  framed[0] = 0;
+  framed.writeUInt32BE(framed.length - PREFIX_BYTES, 1);
+  return framed;
+}
 
 /** A gRPC-framed message. */
 export function grpcFrame(body: Uint8Array): Buffer {

@@ -9,7 +9,7 @@ import type { Connection } from "../connection.js";
 import { H2Error } from "../h2/frames.js";
 import { SessionStream, type StreamFailure } from "../h2/session-stream.js";
 import type { Method, Stream } from "../transport.js";
-import { grpcFrame, MessageDecoder } from "./message.js";
+import { MessageDecoder } from "./message.js";
 import { CallFailure, errorFromCallFailure, failureOfStream, GrpcStatus } from "./status.js";
 
 /**
@@ -95,7 +95,7 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     this.call = new StreamCall(conn.headerBlock(method.path, true, token), conn.maxMessageBytes, this);
     conn.inFlight++;
     signal?.addEventListener("abort", this.onAbort, { once: true });
-    const first = method.requestStream ? undefined : grpcFrame(method.encode(request as Req));
+    const first = method.requestStream ? undefined : method.frame(request as Req);
     conn.openStream(this.call, first, !method.requestStream);
   }
 
@@ -147,7 +147,7 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
 
   write(request: Req): void {
     if (this.finished || !this.method.requestStream) return;
-    this.call.session?.write(this.call, grpcFrame(this.method.encode(request)), false);
+    this.call.session?.write(this.call, this.method.frame(request), false);
   }
 
   end(): void {
