@@ -41,8 +41,6 @@ export interface EtcdErrorDetails {
   endpoint?: string;
   /** The gRPC status code, when the error came from gRPC (becomes the error's `grpcCode`). */
   grpcCode?: number;
-  /** The gRPC status code under its older name; `grpcCode` wins when both are given. */
-  code?: number;
   /**
    * True when the request may have been applied by the server even though the call
    * failed (a mutation that was sent and then lost its answer). Retrying it may apply it twice.
@@ -113,7 +111,7 @@ export class EtcdError extends Error {
     Object.defineProperty(this, kCodes, { value: Object.freeze(codes), enumerable: false });
     this.name = new.target.name;
     this.code = codes[0] ?? EtcdError.code;
-    this.grpcCode = details.grpcCode ?? details.code;
+    this.grpcCode = details.grpcCode;
     this.rpc = details.rpc;
     this.endpoint = details.endpoint;
     this.outcomeUnknown = details.outcomeUnknown ?? false;

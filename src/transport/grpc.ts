@@ -54,7 +54,7 @@ interface Pending {
 
 /** Why a connection could not be made, typed: a peer that broke HTTP/2 while connecting is a ProtocolError. */
 function connectError(conn: Connection, e: unknown, rpc: string): UnavailableError {
-  const details = { rpc, endpoint: conn.endpoint.raw, code: GrpcCode.UNAVAILABLE, cause: e };
+  const details = { rpc, endpoint: conn.endpoint.raw, grpcCode: GrpcCode.UNAVAILABLE, cause: e };
   if (e instanceof StreamFailure && e.kind === "protocol") return new ProtocolError(e.message, { ...details, http2Code: e.http2Code });
   return new UnavailableError(`cannot connect to ${conn.endpoint.raw}: ${(e as Error).message}`, details);
 }
@@ -202,7 +202,7 @@ export class GrpcTransport implements Transport {
     throw new DeadlineExceededError(`deadline of ${timeoutMs} ms exceeded`, {
       rpc: method.rpc,
       endpoint: lastError?.endpoint,
-      code: GrpcCode.DEADLINE_EXCEEDED,
+      grpcCode: GrpcCode.DEADLINE_EXCEEDED,
       cause: lastError,
       outcomeUnknown: !readOnly && lastError?.outcomeUnknown === true,
     });
@@ -333,7 +333,7 @@ export class GrpcTransport implements Transport {
     if (lastError instanceof ProtocolError) throw lastError;
     throw new UnavailableError(`no endpoint could open a stream: ${lastError?.message ?? "unknown error"}`, {
       rpc: method.rpc,
-      code: GrpcCode.UNAVAILABLE,
+      grpcCode: GrpcCode.UNAVAILABLE,
       cause: lastError,
     });
   }

@@ -51,7 +51,8 @@ const byMessage: ReadonlyArray<readonly [string, ErrorClass]> = [
   ["etcdserver: user name is empty", AuthFailedError],
   ["etcdserver: authentication is not enabled", AuthFailedError],
   ["etcdserver: invalid auth token", InvalidTokenError],
-  ["etcdserver: invalid auth management", InvalidTokenError],
+  // Refusing to strip root of its role or delete root while auth is on: a bad request, not a bad token.
+  ["etcdserver: invalid auth management", InvalidArgumentError],
   ["etcdserver: revision of auth store is old", InvalidTokenError],
   ["etcdserver: not capable", NotSupportedError],
 ];
@@ -70,7 +71,7 @@ const refusedBeforeApply = new Set([
 export function errorFromStatus(code: number, details: string, ctx: FailureContext, cause?: unknown): EtcdError {
   const message = details || `gRPC status ${code}`;
   const refused = ctx.neverSent || refusedBeforeApply.has(details);
-  const base: EtcdErrorDetails = { rpc: ctx.rpc, endpoint: ctx.endpoint, code, cause };
+  const base: EtcdErrorDetails = { rpc: ctx.rpc, endpoint: ctx.endpoint, grpcCode: code, cause };
   const matched = byMessage.find(([text]) => details === text || details.startsWith(`${text}:`));
   if (matched) {
     const [, Cls] = matched;

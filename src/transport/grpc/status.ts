@@ -62,7 +62,7 @@ export function failureOfStream(f: StreamFailure): CallFailure {
 
 /** The typed error for a failed call. */
 export function errorFromCallFailure(f: CallFailure, ctx: FailureContext): EtcdError {
-  const details = { rpc: ctx.rpc, endpoint: ctx.endpoint, code: f.code, cause: f };
+  const details = { rpc: ctx.rpc, endpoint: ctx.endpoint, grpcCode: f.code, cause: f };
   if (f.kind === "too-large") return new ResponseTooLargeError(f.details, details);
   if (f.kind === "protocol") {
     return new ProtocolError(f.details, { ...details, http2Code: f.http2Code, outcomeUnknown: !ctx.readOnly && !ctx.neverSent });
