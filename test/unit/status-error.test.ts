@@ -20,6 +20,7 @@ describe("gRPC status to typed error", () => {
       [7, "etcdserver: permission denied", E.PermissionDeniedError],
       [3, "etcdserver: authentication failed, invalid user ID or password", E.AuthFailedError],
       [16, "etcdserver: invalid auth token", E.InvalidTokenError],
+      [3, "etcdserver: invalid auth management", E.InvalidArgumentError],
       [12, "unknown service etcdserverpb.Auth", E.NotSupportedError],
       [4, "Deadline exceeded", E.DeadlineExceededError],
       [14, "etcdserver: request timed out", E.UnavailableError],
@@ -28,6 +29,8 @@ describe("gRPC status to typed error", () => {
     for (const [code, details, Cls] of table) {
       const err = errorFromStatus(code, details, read);
       assert.ok(err instanceof Cls, `${details} -> ${err.name}`);
+      // A refused auth change must not look like a stale token (the client would log in again).
+      if (Cls !== E.InvalidTokenError) assert.ok(!(err instanceof E.InvalidTokenError), `${details} is not a token error`);
       assert.ok(err instanceof E.EtcdError);
       assert.equal(err.rpc, "KV/Range");
       assert.equal(err.endpoint, "e:1");
