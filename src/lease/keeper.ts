@@ -71,8 +71,23 @@ interface Entry extends Due {
   deadline: number;
   /** When the next refresh is due. */
   nextSend: number;
-  /** Send times of the refreshes not answered yet on the current stream, oldest first. */
-  readonly sent: number[];
+  /** Send time of the oldest refresh not answered yet on the current stream; Infinity when none. */
+  oldestSent: number;
+  /** Send times of the other unanswered refreshes, oldest first: rare, so made only when needed. */
+  laterSent: number[] | undefined;
+}
+
+function noteSent(e: Entry, at: number): void {
+  if (e.oldestSent === Infinity) e.oldestSent = at;
+  else (e.laterSent ??= []).push(at);
+}
+
+/** Removes and returns the oldest unanswered send time (undefined when none). */
+function takeOldestSent(e: Entry): number | undefined {
+  const at = e.oldestSent;
+  if (at === Infinity) return undefined;
+  e.oldestSent = e.laterSent?.shift() ?? Infinity;
+  return at;
 }
 
 export class LeaseKeeper {
@@ -121,7 +136,7 @@ export class LeaseKeeper {
   add(kept: Kept, ttlSeconds: number, since: number): void {
     const ttlMs = ttlSeconds * 1000;
     const deadline = since + ttlMs;
-    const entry: Entry = { kept, ttlMs, deadline, nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3), sent: [], due: Infinity, pos: -1 };
+    const entry: Entry = { kept, ttlMs, deadline, nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3), oldestSent: Infinity, laterSent: undefined, due: Infinity, pos: -1 };
     const old = this.entries.get(kept.id);
     if (old) this.heap.delete(old);
     this.entries.set(kept.id, entry);
@@ -162,7 +177,8 @@ export class LeaseKeeper {
     const now = this.clock.now();
     this.heap.clear();
     for (const e of this.entries.values()) {
-      e.sent.length = 0;
+      e.oldestSent = Infinity;
+      e.laterSent = undefined;
       e.nextSend = now;
       this.heap.set(e, now);
     }
@@ -184,7 +200,7 @@ export class LeaseKeeper {
     const now = this.clock.now();
     const ttlSeconds = Number(res.TTL);
     e.ttlMs = ttlSeconds * 1000;
-    const sentAt = e.sent.shift();
+    const sentAt = takeOldestSent(e);
     if (sentAt !== undefined && sentAt + e.ttlMs > e.deadline) e.deadline = sentAt + e.ttlMs;
     e.nextSend = Math.min(now + e.ttlMs / 3, e.deadline - e.ttlMs / 3);
     // Usually the entry is already queued for no later than this (its late check).
@@ -228,10 +244,11 @@ export class LeaseKeeper {
         );
         continue;
       }
-      if (this.stream.open && e.sent.length > 0 && now >= e.sent[0]! + this.lateAfter(e)) late = true;
+      // (oldestSent is Infinity when nothing is unanswered: never late.)
+      if (this.stream.open && now >= e.oldestSent + this.lateAfter(e)) late = true;
       if (this.stream.open && !late && e.nextSend <= now + Math.max(BATCH_MS, Math.min(BATCH_MAX_MS, e.ttlMs / 30))) {
         this.stream.write({ ID: e.kept.id });
-        e.sent.push(now);
+        noteSent(e, now);
         // Unless an answer comes first, look again when it is late.
         e.nextSend = now + e.ttlMs / 3;
       }
@@ -254,7 +271,7 @@ export class LeaseKeeper {
   /** When the entry next needs attention: its refresh, its late check, or its deadline. */
   private whenDue(e: Entry): number {
     if (!this.stream.open) return e.deadline;
-    const lateAt = e.sent.length > 0 ? e.sent[0]! + this.lateAfter(e) : Infinity;
+    const lateAt = e.oldestSent + this.lateAfter(e);
     return Math.min(e.nextSend, lateAt, e.deadline);
   }
 
