@@ -5,15 +5,22 @@
  * named by ETCD_ENDPOINTS when it is set.
  *
  *   npm start
+ *
+ * On a cluster of yours it touches only keys under its own `tour-<time>/` prefix, removes them
+ * at the end, and never compacts: compaction discards history for the whole cluster, so the
+ * tour shows it on the embedded store only.
  */
-import { compare, CompactedError, Etcd, KeyNotFoundError, op } from "../src/index.js";
+import { compare, CompactedError, Etcd, FutureRevisionError, KeyNotFoundError, op } from "../src/index.js";
 
 const say = (text: string): void => console.log(text);
 
 const endpoints = process.env.ETCD_ENDPOINTS || "mem://tour";
-say(`talking to ${endpoints}${endpoints !== "mem://tour" ? " (from ETCD_ENDPOINTS)" : " (the embedded store: no etcd needed)"}\n`);
+const embedded = endpoints.startsWith("mem://");
+say(`talking to ${endpoints}${embedded ? " (the embedded store: no etcd needed)" : " (from ETCD_ENDPOINTS)"}`);
+say("the code of this tour is examples/tour.ts\n");
 await using etcd = new Etcd({ endpoints });
 const p = `tour-${Date.now().toString(36)}/`;
+if (!embedded) say(`every key the tour writes is under ${p}, and it deletes them when done\n`);
 
 say("1. Keys and values");
 const put = await etcd.put(`${p}config/color`, "blue");
@@ -44,17 +51,35 @@ try {
 } catch (e) {
   say(`   ignoreValue on a missing key -> ${e instanceof KeyNotFoundError ? "KeyNotFoundError" : String(e)}`);
 }
-const head = (await etcd.put(`${p}config/color`, "black")).header.revision;
-await etcd.compact(head);
 try {
-  await etcd.get(`${p}config/color`, { revision: before });
+  await etcd.get(`${p}config/color`, { revision: before + 1_000_000n });
 } catch (e) {
-  if (e instanceof CompactedError) say(`   reading revision ${before} after compaction -> CompactedError (compacted at ${e.compactRevision})`);
+  say(`   reading a revision the store has not reached -> ${e instanceof FutureRevisionError ? "FutureRevisionError" : String(e)}`);
+}
+if (embedded) {
+  const head = (await etcd.put(`${p}config/color`, "black")).header.revision;
+  await etcd.compact(head);
+  try {
+    await etcd.get(`${p}config/color`, { revision: before });
+  } catch (e) {
+    if (e instanceof CompactedError) say(`   reading revision ${before} after compaction -> CompactedError (compacted at ${e.compactRevision})`);
+  }
+} else {
+  say("   compaction skipped: etcd.compact() discards the history of the whole cluster, not just the tour's keys");
 }
 
 say("\n6. Service discovery: leases and a watch");
 const seenServices: string[] = [];
-const registry = etcd.watchWithCallback(`${p}services/`, (e) => void seenServices.push(`${e.type} ${e.kv.key.toString().slice(p.length)}`), { prefix: true });
+let sawThree: () => void = () => undefined;
+const threeSeen = new Promise<void>((resolve) => (sawThree = resolve));
+const registry = etcd.watchWithCallback(
+  `${p}services/`,
+  (e) => {
+    seenServices.push(`${e.type} ${e.kv.key.toString().slice(p.length)}`);
+    if (seenServices.length === 3) sawThree();
+  },
+  { prefix: true },
+);
 await registry.ready;
 const instances = await Promise.all(
   ["api-1", "api-2"].map(async (name) => {
@@ -66,29 +91,47 @@ const instances = await Promise.all(
 say(`   registered ${(await etcd.range(`${p}services/`, { prefix: true, countOnly: true })).count} instances, each on its own kept-alive lease`);
 await instances[0]!.revoke();
 say("   api-1 shuts down: its lease is revoked and its key disappears");
-while (seenServices.length < 3) await new Promise((r) => setImmediate(r));
+await threeSeen;
 registry.cancel();
 say(`   the watcher saw: ${seenServices.join(", ")}`);
 await instances[1]!.revoke();
 
-say("\n7. Leader election among three candidates, with a failover");
+say("\n7. Leader election among three candidates, with two failovers");
 const candidates = ["node-a", "node-b", "node-c"].map((name) => ({ name, election: etcd.election(`${p}leader`, { ttl: 10 }) }));
+// The observer reports every leader in order, also one that led only briefly: it reads the
+// next leader at the revision where the previous one stepped down.
 const observer = new AbortController();
-const leaders: string[] = [];
-const watching = (async () => {
-  for await (const kv of etcd.election(`${p}leader`).observe({ signal: observer.signal })) leaders.push(kv.value.toString());
+const observed: string[] = [];
+let sawAll: () => void = () => undefined;
+const allObserved = new Promise<void>((resolve) => (sawAll = resolve));
+const observing = (async () => {
+  for await (const kv of etcd.election(`${p}leader`).observe({ signal: observer.signal })) {
+    observed.push(kv.value.toString());
+    if (observed.length === candidates.length) sawAll();
+  }
 })();
-await candidates[0]!.election.campaign(candidates[0]!.name);
-const waiting = candidates.slice(1).map((c) => c.election.campaign(c.name).then(() => c.name));
-say(`   ${(await etcd.election(`${p}leader`).current())?.value} leads; the others wait`);
-await candidates[0]!.election.resign();
-const next = await Promise.race(waiting);
-say(`   node-a resigns: ${next} takes over`);
-for (const c of candidates) await c.election.resign();
-await Promise.allSettled(waiting);
+const [first, ...others] = candidates;
+await first!.election.campaign(first!.name);
+const leader = await etcd.election(`${p}leader`).current();
+// The others put their candidate keys and wait behind the leader; the tour goes on once both
+// keys are in (the next two puts under the election's prefix).
+let queued = 0;
+const linedUp = etcd.watchUntil(`${p}leader/`, () => ++queued === others.length, { prefix: true, noDelete: true, startRevision: leader!.modRevision + 1n });
+const waiting = others.map((c) => c.election.campaign(c.name).then(() => c));
+await linedUp;
+say(`   ${leader?.value} leads; ${others.map((c) => c.name).join(" and ")} wait behind it`);
+await first!.election.resign();
+const second = await Promise.race(waiting);
+say(`   ${first!.name} resigns: ${second.name} takes over`);
+await second.election.resign();
+const third = (await Promise.all(waiting)).find((c) => c !== second)!;
+say(`   ${second.name} resigns: ${third.name} takes over`);
+await third.election.resign();
+// The observer ends only when aborted; ending before it saw every leader is an error.
+await Promise.race([allObserved, observing.then(() => Promise.reject(new Error(`the observer ended after ${observed.join(" -> ")}`)))]);
 observer.abort();
-await watching;
-say(`   an observer saw the leaders in order: ${leaders.join(" -> ")}`);
+await observing;
+say(`   an observer saw the leaders in order: ${observed.join(" -> ")}`);
 
 say("\n8. Five workers share a counter under a lock");
 await etcd.put(`${p}counter`, "0");
