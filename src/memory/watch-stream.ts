@@ -10,6 +10,9 @@ import { StoreError } from "./errors.js";
 import type { Clock } from "./leases.js";
 import { inRange, type Change, type MvccStore } from "./mvcc.js";
 
+/** As etcd: a response replaying history carries the events of at most this many revisions. */
+const MAX_REPLAY_REVISIONS = 1000;
+
 /** etcd's default interval of progress notifications. */
 const PROGRESS_INTERVAL_MS = 10 * 60 * 1000;
 
@@ -82,7 +85,13 @@ export class MemoryWatchSession {
       return;
     }
     if (w.next <= this.store.revision) {
-      for (const { revision, changes } of this.store.history(req, w.next)) this.deliver(w, revision, changes);
+      // As etcd: history goes out in as few responses as its batch limit allows, each at the
+      // store's current revision (python-etcd3's watch_once_response reads only the first).
+      const revisions = this.store.history(req, w.next);
+      for (let i = 0; i < revisions.length; i += MAX_REPLAY_REVISIONS) {
+        const batch = revisions.slice(i, i + MAX_REPLAY_REVISIONS);
+        this.deliver(w, this.store.revision, batch.flatMap((r) => r.changes));
+      }
       w.next = this.store.revision + 1n;
     }
     if (req.progressNotify) {
