@@ -3,14 +3,17 @@
  * handlers that answer etcd's messages. Clients in one process that name the same store
  * share it.
  */
-import type { CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, ResponseHeader, TxnRequest } from "../rpc/etcdserverpb/rpc.js";
+import type { AlarmRequest, CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, ResponseHeader, TxnRequest } from "../rpc/etcdserverpb/rpc.js";
 import type { Permission } from "../rpc/authpb/auth.js";
+import * as M from "../methods.js";
+import { Alarms } from "./alarms.js";
 import { AuthStore } from "./auth.js";
 import { storeErrors } from "./errors.js";
 import { KvService } from "./kv.js";
 import { Lessor, systemClock, type Clock } from "./leases.js";
 import { MvccStore } from "./mvcc.js";
 import { Recipes, type WireLeaderKey } from "./recipes.js";
+import { checkDelete, checkPut, checkTxn, DEFAULT_MAX_REQUEST_BYTES, roughSize, txnReadOnly, validationErrors } from "./validate.js";
 
 type Handler = (request: never, signal: AbortSignal | undefined, user: string | undefined) => unknown;
 
@@ -26,6 +29,9 @@ export class MemoryBackend {
   readonly auth = new AuthStore();
   readonly clusterId = randomU64();
   readonly memberId = randomU64();
+  readonly alarms: Alarms;
+  /** The largest write request taken, in bytes (etcd's `--max-request-bytes`). */
+  maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
   private readonly handlers: Record<string, Handler>;
 
   constructor(
@@ -33,6 +39,8 @@ export class MemoryBackend {
     readonly clock: Clock = systemClock,
   ) {
     this.lessor = new Lessor(this.store, clock);
+    this.alarms = new Alarms(this.store, this.memberId);
+    const al = this.alarms;
     this.kv = new KvService(this.store, this.lessor, (rev) => this.header(rev));
     this.recipes = new Recipes(this.store, this.lessor, this.kv, () => this.header());
     const h = (fn: (req: never, signal: AbortSignal | undefined, user: string | undefined) => unknown): Handler => fn;
@@ -49,14 +57,28 @@ export class MemoryBackend {
         return this.kv.range(r);
       }),
       "/etcdserverpb.KV/Put": h((r: PutRequest, _s, user) => {
+        // etcd's order: quota, the request's own checks, its size, the NOSPACE alarm, permissions.
+        al.quotaPut(r);
+        checkPut(r);
+        this.checkSize(M.KV.put.encode, r);
+        al.cappedPut();
         a.check(user, "write", r.key, new Uint8Array(0));
         return this.kv.put(r);
       }),
       "/etcdserverpb.KV/DeleteRange": h((r: DeleteRangeRequest, _s, user) => {
+        checkDelete(r);
+        this.checkSize(M.KV.deleteRange.encode, r);
         a.check(user, "write", r.key, r.rangeEnd);
         return this.kv.deleteRange(r);
       }),
       "/etcdserverpb.KV/Txn": h((r: TxnRequest, _s, user) => {
+        const readOnly = txnReadOnly(r);
+        if (!readOnly) al.quotaTxn(r);
+        checkTxn(r);
+        if (!readOnly) {
+          this.checkSize(M.KV.txn.encode, r);
+          al.cappedTxn(r);
+        }
         a.checkTxn(user, r);
         return this.kv.txn(r);
       }),
@@ -81,6 +103,8 @@ export class MemoryBackend {
       "/etcdserverpb.Auth/RoleGrantPermission": root((r: { name: string; perm: Permission | undefined }) => r.perm && a.grantPermission(r.name, r.perm)),
       "/etcdserverpb.Auth/RoleRevokePermission": root((r: { role: string; key: Uint8Array; rangeEnd: Uint8Array }) => a.revokePermission(r.role, r.key, r.rangeEnd)),
       "/etcdserverpb.Lease/LeaseGrant": h((r: { TTL: bigint; ID: bigint }) => {
+        al.quotaLease();
+        al.cappedLease();
         const g = this.lessor.grant(r.ID, r.TTL);
         return { header: this.header(), ID: g.id, TTL: g.ttl, error: "" };
       }),
@@ -109,7 +133,7 @@ export class MemoryBackend {
         dbSizeQuota: 0n,
         downgradeInfo: undefined,
       })),
-      "/etcdserverpb.Maintenance/Alarm": h(() => ({ header: this.header(), alarms: [] })),
+      "/etcdserverpb.Maintenance/Alarm": h((r: AlarmRequest) => ({ header: this.header(), alarms: al.alarm(r) })),
       "/v3lockpb.Lock/Lock": h((r: { name: Uint8Array; lease: bigint }, signal) => this.recipes.lock(r, signal)),
       "/v3lockpb.Lock/Unlock": h((r: { key: Uint8Array }) => this.recipes.unlock(r)),
       "/v3electionpb.Election/Campaign": h((r: { name: Uint8Array; lease: bigint; value: Uint8Array }, signal) => this.recipes.campaign(r, signal)),
@@ -117,6 +141,18 @@ export class MemoryBackend {
       "/v3electionpb.Election/Leader": h((r: { name: Uint8Array }) => this.recipes.leader(r)),
       "/v3electionpb.Election/Resign": h((r: { leader: WireLeaderKey | undefined }) => this.recipes.resign(r)),
     };
+  }
+
+  /**
+   * As etcd: a write whose request (in the form etcd proposes it to its log) exceeds
+   * `maxRequestBytes` is refused. Only requests whose data come near the limit are
+   * encoded to be measured.
+   */
+  private checkSize<T>(encode: (r: T) => Uint8Array, r: T): void {
+    // etcd wraps the request with a header (request id, user) before measuring it.
+    const WRAPPING = 24;
+    if (roughSize(r) + WRAPPING * 4 < this.maxRequestBytes / 2) return;
+    if (encode(r).length + WRAPPING > this.maxRequestBytes) throw validationErrors.requestTooLarge();
   }
 
   header(revision?: bigint): ResponseHeader {
