@@ -15,9 +15,20 @@ const GLOBAL_USAGE = `global flags: --endpoints a:2379,b:2379  --user name[:pass
               --cacert FILE  --cert FILE  --key FILE  --dial-timeout 5s  --command-timeout 30s
               -w, --write-out simple|json|table`;
 
-const SERVE_USAGE = `serve [--listen host:port] [--data-dir DIR]
+const SERVE_USAGE = `serve [--listen host:port] [--data-dir DIR] [--max-request-bytes N] [--quota-backend-bytes N]
+            [--name NAME] [--advertise-client-urls URLS] [--listen-peer-urls URLS]
+            [--initial-advertise-peer-urls URLS]
             serve an embedded, etcd-compatible store over gRPC (default 127.0.0.1:2379; port 0 = any
-            free port); with --data-dir acknowledged writes survive restarts`;
+            free port); with --data-dir acknowledged writes survive restarts. The size, quota and
+            member flags mean what etcd's do (URLS: comma-separated; peer URLs are only reported)`;
+
+function byteCount(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value)) throw new Error(`--${flag} takes a number of bytes, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+const urls = (value: string | undefined): string[] | undefined => (value === undefined ? undefined : value.split(",").filter((u) => u !== ""));
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${c.usage.startsWith(name) ? c.usage : `${name} ${c.usage}`}`);
@@ -25,12 +36,34 @@ function usage(): string {
 }
 
 async function runServe(rest: string[]): Promise<number> {
-  const { values } = parseArgs({ args: rest, options: { listen: { type: "string" }, "data-dir": { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true });
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      listen: { type: "string" },
+      "data-dir": { type: "string" },
+      "max-request-bytes": { type: "string" },
+      "quota-backend-bytes": { type: "string" },
+      name: { type: "string" },
+      "advertise-client-urls": { type: "string" },
+      "listen-peer-urls": { type: "string" },
+      "initial-advertise-peer-urls": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
   if (values.help) {
     process.stdout.write(`usage: etcd-ts ${SERVE_USAGE}\n`);
     return 0;
   }
-  const server = await serve({ listen: values.listen ?? "127.0.0.1:2379", dataDir: values["data-dir"] });
+  const server = await serve({
+    listen: values.listen ?? "127.0.0.1:2379",
+    dataDir: values["data-dir"],
+    maxRequestBytes: byteCount("max-request-bytes", values["max-request-bytes"]),
+    quotaBackendBytes: byteCount("quota-backend-bytes", values["quota-backend-bytes"]),
+    name: values.name,
+    advertiseClientUrls: urls(values["advertise-client-urls"]),
+    peerUrls: urls(values["initial-advertise-peer-urls"] ?? values["listen-peer-urls"]),
+  });
   process.stdout.write(`etcd-ts serving an embedded store at ${server.endpoint}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => void server.close().then(resolve);

@@ -159,12 +159,16 @@ export class MemoryBackend {
     return { clusterId: this.clusterId, memberId: this.memberId, revision: revision ?? this.store.revision, raftTerm: 1n };
   }
 
-  /** The client URLs the synthetic member advertises (a server sets its own address). */
+  /** The client URLs the one member advertises (a server sets its own address). */
   clientUrls: string[] = [];
+  /** The one member's name (a server takes it from `--name`). */
+  memberName: string | undefined;
+  /** The peer URLs the one member reports (nothing listens there: it has no peers). */
+  peerUrls: string[] = [];
 
   member(): { ID: bigint; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean } {
     const clientURLs = this.clientUrls.length > 0 ? this.clientUrls : [`mem://${this.name}`];
-    return { ID: this.memberId, name: this.name, peerURLs: [], clientURLs, isLearner: false };
+    return { ID: this.memberId, name: this.memberName ?? this.name, peerURLs: this.peerUrls, clientURLs, isLearner: false };
   }
 
   /**

@@ -32,6 +32,14 @@ export interface ServeOptions {
    * refused with RESOURCE_EXHAUSTED.
    */
   maxRequestBytes?: number;
+  /** The store's space quota in bytes (etcd's `--quota-backend-bytes`; default 2 GiB). A write past it raises the NOSPACE alarm. */
+  quotaBackendBytes?: number;
+  /** The member's name (etcd's `--name`, default "default"). */
+  name?: string;
+  /** The client URLs the member advertises (etcd's `--advertise-client-urls`; default: where it listens). */
+  advertiseClientUrls?: string[];
+  /** The peer URLs the member reports (etcd's `--initial-advertise-peer-urls`, else `--listen-peer-urls`; default http://localhost:2380). Nothing listens there: one member has no peers. */
+  peerUrls?: string[];
 }
 
 /** A running server. */
@@ -64,6 +72,11 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   const backend = memoryStore(options.store ?? `serve-${process.pid}-${Date.now().toString(36)}`);
   const journal = options.dataDir === undefined ? undefined : Journal.open(options.dataDir, backend);
   const maxMessageBytes = (options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES) + GRPC_OVERHEAD_BYTES;
+  backend.maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  if (options.quotaBackendBytes !== undefined) backend.alarms.quotaBytes = options.quotaBackendBytes;
+  backend.alarms.recount();
+  backend.memberName = options.name ?? "default";
+  backend.peerUrls = options.peerUrls ?? ["http://localhost:2380"];
   const routes = handlers(backend);
   const sessions = new Set<http2.ServerHttp2Session>();
   const streamingCalls = new Set<ServerCall>();
@@ -124,7 +137,7 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   });
   const port = (tcp.address() as net.AddressInfo).port;
   const endpointHost = host.includes(":") ? `[${host}]` : host;
-  backend.clientUrls = [`http://${endpointHost}:${port}`];
+  backend.clientUrls = options.advertiseClientUrls ?? [`http://${endpointHost}:${port}`];
 
   const close = (): Promise<void> =>
     (closing ??= new Promise<void>((resolve) => {
