@@ -4,7 +4,8 @@
 // Arguments narrow the run to test files whose path contains one of them.
 import { spawnSync } from "node:child_process";
 import { accessSync, constants, readdirSync, statSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
+import { nodeBinary, SMOKE_TESTS, SMOKE_VERSIONS } from "./node-versions.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const filters = process.argv.slice(2);
@@ -66,7 +67,35 @@ function testFiles(dir) {
   return out;
 }
 
+// The smoke part on newer Node versions: the tour and the examples, the README's code and the
+// packed package, each run by that version's node (and npm and tsx under it). The binaries come
+// from the npm registry once (scripts/node-versions.mjs); without them this step fails.
+// `node scripts/test.mjs smoke` runs only this step.
+function smoke() {
+  for (const major of SMOKE_VERSIONS) {
+    let node;
+    try {
+      node = nodeBinary(major);
+    } catch (e) {
+      console.error(`\nThe Node ${major} smoke run cannot start: ${e.message}`);
+      process.exit(1);
+    }
+    console.log(`\nSmoke run on Node ${major}: ${SMOKE_TESTS.join(", ")}`);
+    run(node, ["--import", "tsx", "--test", "--test-reporter", "spec", ...SMOKE_TESTS.map((f) => join(root, f))], {
+      env: {
+        ...process.env,
+        PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ""}`,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --no-warnings=ExperimentalWarning`.trim(),
+      },
+    });
+  }
+}
+
 ensureTools();
+if (filters.length === 1 && filters[0] === "smoke") {
+  smoke();
+  process.exit(0);
+}
 const files = testFiles(join(root, "test")).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (filters.length === 0) {
   run("npx", ["tsc", "--noEmit", "-p", "tsconfig.json"]);
@@ -76,3 +105,4 @@ if (filters.length === 0) {
 run(process.execPath, ["--import", "tsx", "--test", "--test-reporter", "spec", ...files], {
   env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --no-warnings=ExperimentalWarning`.trim() },
 });
+if (filters.length === 0) smoke();
