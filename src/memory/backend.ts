@@ -12,10 +12,20 @@ import { storeErrors } from "./errors.js";
 import { KvService } from "./kv.js";
 import { Lessor, systemClock, type Clock } from "./leases.js";
 import { MvccStore } from "./mvcc.js";
+import { hashAll, hashKv } from "./maintenance.js";
+import { Members } from "./members.js";
 import { Recipes, type WireLeaderKey } from "./recipes.js";
 import { checkDelete, checkPut, checkTxn, DEFAULT_MAX_REQUEST_BYTES, roughSize, txnReadOnly, validationErrors } from "./validate.js";
 
 type Handler = (request: never, signal: AbortSignal | undefined, user: string | undefined) => unknown;
+
+/**
+ * The version Status and `/version` report: the etcd API this store implements (etcd
+ * 3.4's), marked as etcd-ts in semver build metadata, which version checks ignore.
+ */
+export const SERVER_VERSION = "3.4.0+etcd-ts";
+/** The cluster version etcd 3.4 reports. */
+export const CLUSTER_VERSION = "3.4.0";
 
 function randomU64(): bigint {
   return (BigInt(Math.floor(Math.random() * 0xffffffff)) << 32n) | BigInt(Math.floor(Math.random() * 0xffffffff)) | 1n;
@@ -30,6 +40,7 @@ export class MemoryBackend {
   readonly clusterId = randomU64();
   readonly memberId = randomU64();
   readonly alarms: Alarms;
+  readonly members = new Members(() => this.member());
   /** The largest write request taken, in bytes (etcd's `--max-request-bytes`). */
   maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
   private readonly handlers: Record<string, Handler>;
@@ -84,7 +95,9 @@ export class MemoryBackend {
       }),
       "/etcdserverpb.KV/Compact": h((r: CompactionRequest, _s, user) => {
         a.requireRoot(user);
-        return this.kv.compact(r);
+        const res = this.kv.compact(r);
+        this.alarms.recount();
+        return res;
       }),
       "/etcdserverpb.Auth/Authenticate": h((r: { name: string; password: string }) => ({ header: this.header(), token: a.authenticate(r.name, r.password) })),
       "/etcdserverpb.Auth/AuthEnable": root(() => a.enable()),
@@ -117,17 +130,41 @@ export class MemoryBackend {
         return { header: this.header(), ID: r.ID, TTL: t.ttl, grantedTTL: t.grantedTtl, keys: r.keys ? t.keys : [] };
       }),
       "/etcdserverpb.Lease/LeaseLeases": h(() => ({ header: this.header(), leases: this.lessor.list().map((ID) => ({ ID })) })),
-      "/etcdserverpb.Cluster/MemberList": h(() => ({ header: this.header(), members: [this.member()] })),
+      "/etcdserverpb.Cluster/MemberList": h(() => ({ header: this.header(), members: this.members.list() })),
+      "/etcdserverpb.Cluster/MemberAdd": root((r: { peerURLs: string[]; isLearner: boolean }) => {
+        const member = this.members.add(r.peerURLs, r.isLearner);
+        return { member, members: this.members.list() };
+      }),
+      "/etcdserverpb.Cluster/MemberRemove": root((r: { ID: bigint }) => {
+        this.members.remove(r.ID);
+        return { members: this.members.list() };
+      }),
+      "/etcdserverpb.Cluster/MemberUpdate": root((r: { ID: bigint; peerURLs: string[] }) => {
+        this.members.update(r.ID, r.peerURLs, (urls) => (this.peerUrls = urls));
+        return { members: this.members.list() };
+      }),
+      "/etcdserverpb.Cluster/MemberPromote": root((r: { ID: bigint }) => {
+        this.members.promote(r.ID);
+        return { members: this.members.list() };
+      }),
+      "/etcdserverpb.Maintenance/Hash": root(() => ({ hash: hashAll(this.store) })),
+      "/etcdserverpb.Maintenance/HashKV": root((r: { revision: bigint }) => {
+        const { hash, compactRevision } = hashKv(this.store, r.revision);
+        // As etcd 3.4: -1 until the first compaction.
+        return { hash, compactRevision: compactRevision === 0n ? -1n : compactRevision, hashRevision: 0n };
+      }),
+      "/etcdserverpb.Maintenance/Defragment": root(() => this.alarms.defragment()),
+      "/etcdserverpb.Maintenance/MoveLeader": root((r: { targetID: bigint }) => this.members.moveLeader(r.targetID)),
       "/etcdserverpb.Maintenance/Status": h(() => ({
         header: this.header(),
-        version: "3.4.0-mem",
-        dbSize: BigInt(this.store.size),
+        version: SERVER_VERSION,
+        dbSize: BigInt(this.alarms.size),
         leader: this.memberId,
         raftIndex: this.store.revision,
         raftTerm: 1n,
         raftAppliedIndex: this.store.revision,
         errors: [],
-        dbSizeInUse: BigInt(this.store.size),
+        dbSizeInUse: BigInt(this.alarms.inUse),
         isLearner: false,
         storageVersion: "",
         dbSizeQuota: 0n,
