@@ -75,6 +75,14 @@ ${line("RSS MiB, connected, no lease", "baseRssMb")}
 ${line("RSS MiB, keeping the leases", "rssMb")}
 ${line("RSS MiB, highest sample", "rssMaxMb")}
 ${line("RSS MiB added by the leases", "addedRssMb")}
+
+Where etcd-ts's RSS goes (measured in the worker with \`v8.getHeapSpaceStatistics()\` and a heap
+snapshot): a bare \`node\` process is about 40 MiB; loading etcd-ts and connecting adds about 8 MiB.
+Of what the leases add, 32 MiB is V8's young generation grown to its maximum (two 16 MiB
+semi-spaces on 64-bit Node 20; it grows once enough objects survive its collections, which
+10,000 leases' state alone ensures, and does not shrink while anything is allocated); the
+leases' own live data is about 630 bytes each (6 MiB), and the old generation carries up to V8's
+8 MB allocation step of garbage between full collections.
 `;
 console.log(section);
 if (process.env.NO_DOC === undefined) writeSection(section);
