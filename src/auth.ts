@@ -1,12 +1,13 @@
 /** Auth administration: enable/disable/status, users and roles with key permissions. */
-import { asBuffer, type Bytes } from "./bytes.js";
+import { asBuffer } from "./bytes.js";
 import { InvalidArgumentError } from "./errors.js";
 import * as M from "./methods.js";
 import { selectKeys, type KeySelector } from "./op.js";
 import { header } from "./results.js";
 import { Permission_Type } from "./rpc/authpb/auth.js";
-import { callOptions, type CallOptions, type Transport } from "./transport/transport.js";
+import { callOptions, type Transport } from "./transport/transport.js";
 import type { ResponseHeader } from "./types.js";
+import type { AddUserOptions, Bytes, CallOptions } from "./options.js";
 
 export type PermissionType = "read" | "write" | "readwrite";
 
@@ -21,34 +22,32 @@ export interface Permission {
 const permTypes: Record<PermissionType, Permission_Type> = { read: Permission_Type.READ, write: Permission_Type.WRITE, readwrite: Permission_Type.READWRITE };
 const permNames: Record<number, PermissionType> = { [Permission_Type.READ]: "read", [Permission_Type.WRITE]: "write", [Permission_Type.READWRITE]: "readwrite" };
 
-
 function name(value: unknown, what: string): string {
   if (typeof value !== "string" || value === "") throw new InvalidArgumentError(`${what} must be a non-empty string`);
   return value;
 }
 
-/** Options of `addUser`. */
-export interface AddUserOptions extends CallOptions {
-  /** A user that cannot log in with a password (only with a client certificate). */
-  noPassword?: boolean;
-}
-
 /** The Auth API, as `etcd.auth`. */
 export class AuthApi {
-  constructor(private readonly transport: Transport) {}
+  readonly #transport: Transport;
+
+  /** @internal */
+  constructor(transport: Transport) {
+    this.#transport = transport;
+  }
 
   /** Turns authentication on (a `root` user with the `root` role must exist). */
   async enable(options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Auth.authEnable, {}, callOptions(options))).header);
+    return header((await this.#transport.unary(M.Auth.authEnable, {}, callOptions(options))).header);
   }
 
   async disable(options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Auth.authDisable, {}, callOptions(options))).header);
+    return header((await this.#transport.unary(M.Auth.authDisable, {}, callOptions(options))).header);
   }
 
   /** Whether auth is enabled, and the auth store's revision. etcd ≥ 3.5; older servers give `NotSupportedError`. */
   async status(options: CallOptions = {}): Promise<{ enabled: boolean; authRevision: bigint }> {
-    const res = await this.transport.unary(M.Auth.authStatus, {}, callOptions(options));
+    const res = await this.#transport.unary(M.Auth.authStatus, {}, callOptions(options));
     return { enabled: res.enabled, authRevision: res.authRevision };
   }
 
@@ -57,51 +56,51 @@ export class AuthApi {
     const noPassword = options.noPassword === true;
     if (typeof password !== "string" || (!noPassword && password === "")) throw new InvalidArgumentError("password must be a non-empty string (or use noPassword)");
     const req = { name: name(user, "user"), password: noPassword ? "" : password, options: { noPassword }, hashedPassword: "" };
-    return header((await this.transport.unary(M.Auth.userAdd, req, callOptions(options))).header);
+    return header((await this.#transport.unary(M.Auth.userAdd, req, callOptions(options))).header);
   }
 
   /** The roles granted to a user. */
   async getUser(user: string, options: CallOptions = {}): Promise<{ roles: string[] }> {
-    return { roles: (await this.transport.unary(M.Auth.userGet, { name: name(user, "user") }, callOptions(options))).roles };
+    return { roles: (await this.#transport.unary(M.Auth.userGet, { name: name(user, "user") }, callOptions(options))).roles };
   }
 
   async listUsers(options: CallOptions = {}): Promise<string[]> {
-    return (await this.transport.unary(M.Auth.userList, {}, callOptions(options))).users;
+    return (await this.#transport.unary(M.Auth.userList, {}, callOptions(options))).users;
   }
 
   async deleteUser(user: string, options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Auth.userDelete, { name: name(user, "user") }, callOptions(options))).header);
+    return header((await this.#transport.unary(M.Auth.userDelete, { name: name(user, "user") }, callOptions(options))).header);
   }
 
   async changePassword(user: string, password: string, options: CallOptions = {}): Promise<ResponseHeader> {
     const req = { name: name(user, "user"), password: name(password, "password"), hashedPassword: "" };
-    return header((await this.transport.unary(M.Auth.userChangePassword, req, callOptions(options))).header);
+    return header((await this.#transport.unary(M.Auth.userChangePassword, req, callOptions(options))).header);
   }
 
   async grantRole(user: string, role: string, options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Auth.userGrantRole, { user: name(user, "user"), role: name(role, "role") }, callOptions(options))).header);
+    return header((await this.#transport.unary(M.Auth.userGrantRole, { user: name(user, "user"), role: name(role, "role") }, callOptions(options))).header);
   }
 
   async revokeRole(user: string, role: string, options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Auth.userRevokeRole, { name: name(user, "user"), role: name(role, "role") }, callOptions(options))).header);
+    return header((await this.#transport.unary(M.Auth.userRevokeRole, { name: name(user, "user"), role: name(role, "role") }, callOptions(options))).header);
   }
 
   async addRole(role: string, options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Auth.roleAdd, { name: name(role, "role") }, callOptions(options))).header);
+    return header((await this.#transport.unary(M.Auth.roleAdd, { name: name(role, "role") }, callOptions(options))).header);
   }
 
   /** The permissions of a role. */
   async getRole(role: string, options: CallOptions = {}): Promise<Permission[]> {
-    const res = await this.transport.unary(M.Auth.roleGet, { role: name(role, "role") }, callOptions(options));
+    const res = await this.#transport.unary(M.Auth.roleGet, { role: name(role, "role") }, callOptions(options));
     return res.perm.map((p) => ({ type: permNames[p.permType] ?? "read", key: asBuffer(p.key), rangeEnd: asBuffer(p.rangeEnd) }));
   }
 
   async listRoles(options: CallOptions = {}): Promise<string[]> {
-    return (await this.transport.unary(M.Auth.roleList, {}, callOptions(options))).roles;
+    return (await this.#transport.unary(M.Auth.roleList, {}, callOptions(options))).roles;
   }
 
   async deleteRole(role: string, options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Auth.roleDelete, { role: name(role, "role") }, callOptions(options))).header);
+    return header((await this.#transport.unary(M.Auth.roleDelete, { role: name(role, "role") }, callOptions(options))).header);
   }
 
   /** Grants `type` access to a key, or to a range / prefix / from-key selection. */
@@ -109,12 +108,12 @@ export class AuthApi {
     if (!(type in permTypes)) throw new InvalidArgumentError(`permission type must be "read", "write" or "readwrite", got ${String(type)}`);
     const { key: k, rangeEnd } = selectKeys(key, range);
     const req = { name: name(role, "role"), perm: { permType: permTypes[type], key: k, rangeEnd } };
-    return header((await this.transport.unary(M.Auth.roleGrantPermission, req, callOptions(range))).header);
+    return header((await this.#transport.unary(M.Auth.roleGrantPermission, req, callOptions(range))).header);
   }
 
   /** Revokes the permission on exactly this key or selection. */
   async revokePermission(role: string, key: Bytes, range: KeySelector & CallOptions = {}): Promise<ResponseHeader> {
     const { key: k, rangeEnd } = selectKeys(key, range);
-    return header((await this.transport.unary(M.Auth.roleRevokePermission, { role: name(role, "role"), key: k, rangeEnd }, callOptions(range))).header);
+    return header((await this.#transport.unary(M.Auth.roleRevokePermission, { role: name(role, "role"), key: k, rangeEnd }, callOptions(range))).header);
   }
 }

@@ -1,76 +1,47 @@
 /** The client: options, transport selection, and the public entry point. */
 import { InvalidArgumentError } from "./errors.js";
-import { KV } from "./kv.js";
-import { defaultRetry, type RetryOptions } from "./transport/backoff.js";
-import type { Balancing } from "./transport/balancer.js";
-import type { KeepAliveOptions, TlsOptions } from "./transport/connection.js";
+import { KvApi } from "./kv.js";
+import { defaultRetry } from "./transport/backoff.js";
 import { parseEndpoints } from "./transport/endpoint.js";
 import { GrpcTransport, grpcDefaults } from "./transport/grpc.js";
 import { MemoryTransport } from "./transport/memory.js";
-import type { Clock } from "./memory/leases.js";
-import type { CallOptions, Transport } from "./transport/transport.js";
-import type { Bytes } from "./bytes.js";
-import { putOp, type PutOptions } from "./op.js";
+import type { Transport } from "./transport/transport.js";
+import { putOp } from "./op.js";
 import type { Lease } from "./lease/lease.js";
-import { Leases, type GrantOptions } from "./lease/leases.js";
+import { LeaseApi } from "./lease/leases.js";
 import type { KeyValue, PutResult, WatchBatch, WatchEvent } from "./types.js";
 import { ClusterApi } from "./cluster.js";
-import { compareAndDelete, compareAndSwap, createIfAbsent, exists, updateIfPresent, type Expect } from "./conveniences.js";
+import { compareAndDelete, compareAndSwap, createIfAbsent, exists, updateIfPresent } from "./conveniences.js";
 import { renderInfo, type ClientInfo } from "./info.js";
 import { AuthApi } from "./auth.js";
 import type { Credentials } from "./transport/auth-token.js";
 import { MaintenanceApi } from "./maintenance.js";
-import { Election, type ElectionOptions } from "./concurrency/election.js";
-import { acquireLock, tryAcquireLock, type Lock, type LockOptions } from "./concurrency/lock.js";
+import { Election } from "./concurrency/election.js";
+import { acquireLock, tryAcquireLock, type Lock } from "./concurrency/lock.js";
 import { lockHolder } from "./concurrency/mutex.js";
-import { ElectionService, LockService } from "./concurrency/services.js";
-import { Session, type SessionOptions } from "./concurrency/session.js";
-import { runStm, type StmOptions, type StmTx } from "./concurrency/stm.js";
-import { runCallback, waitFor, type WaitOptions, type WatchHandle } from "./watch/conveniences.js";
+import { ElectionApi, LockApi } from "./concurrency/services.js";
+import { Session } from "./concurrency/session.js";
+import { runStm, type StmTx } from "./concurrency/stm.js";
+import { runCallback, waitFor, type WatchHandle } from "./watch/conveniences.js";
 import { WatchHub } from "./watch/hub.js";
-import { watchSpec, type WatchOptions } from "./watch/options.js";
+import { watchSpec } from "./watch/options.js";
 import type { Watcher, WatchInfo } from "./watch/watcher.js";
+import type {
+  Bytes,
+  CallOptions,
+  ElectionOptions,
+  EtcdOptions,
+  Expect,
+  GrantOptions,
+  LockOptions,
+  PutOptions,
+  SessionOptions,
+  StmOptions,
+  WaitOptions,
+  WatchOptions,
+} from "./options.js";
 
-/** Options of {@link Etcd}. Every field has a sensible default. */
-export interface EtcdOptions {
-  /**
-   * The members to talk to: `host:port`, `http://host:port` or `https://host:port`.
-   * Default `["127.0.0.1:2379"]`.
-   */
-  endpoints?: string | string[];
-  /** `"round-robin"` (default) spreads calls over every healthy member; `"pinned"` uses one until it fails. */
-  balancing?: Balancing;
-  /** How long to wait for a connection to a member before trying another. Default 5000 ms. */
-  dialTimeoutMs?: number;
-  /** Deadline of a call that sets no `timeoutMs`, retries included. Default 30000 ms. */
-  callTimeoutMs?: number;
-  /** HTTP/2 pings that detect a dead or frozen member. Default every 10 s, 5 s to answer. */
-  keepAlive?: Partial<KeepAliveOptions>;
-  /**
-   * The largest answer accepted, in bytes: a larger one fails with
-   * `ResponseTooLargeError` before it is buffered. Default 64 MiB (a range of about
-   * 40,000 keys of etcd's largest values); page bigger ranges with `limit` or raise this.
-   */
-  maxReceiveMessageBytes?: number;
-  /** Retry attempts and back-off for calls that are safe to repeat. */
-  retry?: RetryOptions;
-  /** CA, client certificate and server name for `https://` endpoints. */
-  tls?: TlsOptions;
-  /**
-   * Log in as this user: the token is sent with every call and stream and renewed
-   * transparently when etcd reports it invalid or expired. The password is never shown in
-   * errors, `info()` or when the client is inspected.
-   */
-  auth?: { username: string; password: string };
-  /**
-   * Keep the endpoint list in step with the cluster: every this many milliseconds the
-   * member list is read and the client URLs of the voting members become the endpoints
-   * (new members are picked up, removed ones dropped). Off by default.
-   */
-  autoSyncIntervalMs?: number;
-  /** For `mem://` endpoints: the clock of the embedded store (tests pass a `ManualClock` to expire leases without waiting). Used when the named store is created. */
-  clock?: Clock;
-}
+export type { EtcdOptions };
 
 function positiveMs(v: number | undefined, fallback: number, what: string): number {
   if (v === undefined) return fallback;
@@ -140,9 +111,9 @@ function makeTransport(o: EtcdOptions): Transport {
  * (await etcd.get("greeting"))?.value.toString(); // "hello"
  * ```
  */
-export class Etcd extends KV implements AsyncDisposable {
+export class Etcd extends KvApi implements AsyncDisposable {
   /** Lease calls: grant, revoke, timeToLive, list, keepAliveOnce, keep. */
-  readonly leases: Leases;
+  readonly leases: LeaseApi;
   /** Cluster membership: members, add (learner), remove, update, promote. */
   readonly cluster: ClusterApi;
   /** Auth administration: enable/disable/status, users, roles and permissions. */
@@ -150,31 +121,31 @@ export class Etcd extends KV implements AsyncDisposable {
   /** Maintenance: status, health, alarms, defragment, hashes, moveLeader, snapshot. */
   readonly maintenance: MaintenanceApi;
   /** etcd's server-side Lock service (thin calls; see also {@link Etcd.lock}). */
-  readonly lockService: LockService;
+  readonly lockService: LockApi;
   /** etcd's server-side Election service (thin calls; see also {@link Etcd.election}). */
-  readonly electionService: ElectionService;
-  private readonly hub: WatchHub;
-  private readonly callTimeoutMs: number;
-  private closing: Promise<void> | undefined;
-  private readonly balancing: string;
-  private syncTimer: NodeJS.Timeout | undefined;
+  readonly electionService: ElectionApi;
+  readonly #hub: WatchHub;
+  readonly #callTimeoutMs: number;
+  #closing: Promise<void> | undefined;
+  readonly #balancing: string;
+  #syncTimer: NodeJS.Timeout | undefined;
 
   constructor(options: EtcdOptions = {}) {
     super(makeTransport(options));
-    this.balancing = options.balancing ?? grpcDefaults.balancing;
-    this.callTimeoutMs = positiveMs(options.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs");
-    this.leases = new Leases(this.transport, this.callTimeoutMs);
-    this.hub = new WatchHub(this.transport);
+    this.#balancing = options.balancing ?? grpcDefaults.balancing;
+    this.#callTimeoutMs = positiveMs(options.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs");
+    this.leases = new LeaseApi(this.transport, this.#callTimeoutMs);
+    this.#hub = new WatchHub(this.transport);
     this.cluster = new ClusterApi(this.transport);
     this.maintenance = new MaintenanceApi(this.transport);
     this.auth = new AuthApi(this.transport);
-    this.lockService = new LockService(this.transport);
-    this.electionService = new ElectionService(this.transport);
+    this.lockService = new LockApi(this.transport);
+    this.electionService = new ElectionApi(this.transport);
     if (options.autoSyncIntervalMs !== undefined) {
       const every = positiveMs(options.autoSyncIntervalMs, 0, "autoSyncIntervalMs");
-      this.syncTimer = setInterval(() => void this.syncEndpoints().catch(() => undefined), every);
+      this.#syncTimer = setInterval(() => void this.syncEndpoints().catch(() => undefined), every);
       // Keeping endpoints fresh is no reason to keep the process alive.
-      this.syncTimer.unref();
+      this.#syncTimer.unref();
     }
   }
 
@@ -203,18 +174,18 @@ export class Etcd extends KV implements AsyncDisposable {
 
   /** Each endpoint's connection state, calls in flight, and the leases and watches riding on it. */
   info(): ClientInfo {
-    const watchEndpoint = this.hub.endpoint;
+    const watchEndpoint = this.#hub.endpoint;
     const leaseEndpoint = this.leases.keepAliveEndpoint;
     const connections = this.transport.connections?.() ?? this.transport.endpoints.map((endpoint) => ({ endpoint, state: "connected" as const, retryInMs: 0, inFlight: 0 }));
     return {
       endpoints: connections.map((c) => ({
         ...c,
         leases: c.endpoint === leaseEndpoint ? this.leases.kept.length : 0,
-        watchers: c.endpoint === watchEndpoint ? this.hub.size : 0,
+        watchers: c.endpoint === watchEndpoint ? this.#hub.size : 0,
       })),
-      balancing: this.balancing,
+      balancing: this.#balancing,
       leases: this.leases.kept.length,
-      watchers: this.hub.size,
+      watchers: this.#hub.size,
       closed: this.closed,
     };
   }
@@ -226,7 +197,7 @@ export class Etcd extends KV implements AsyncDisposable {
 
   /** True once `close()` was called. */
   get closed(): boolean {
-    return this.closing !== undefined;
+    return this.#closing !== undefined;
   }
 
   /**
@@ -266,17 +237,17 @@ export class Etcd extends KV implements AsyncDisposable {
    * ```
    */
   watch(key: Bytes, options: WatchOptions = {}): Watcher {
-    return this.hub.watch(watchSpec(key, options), options.signal);
+    return this.#hub.watch(watchSpec(key, options), options.signal);
   }
 
   /** The watches running now: key, range, options, owner and last delivered revision. */
   watches(): WatchInfo[] {
-    return this.hub.list();
+    return this.#hub.list();
   }
 
   /** Ends every watch started with `owner`; returns how many were running. */
   cancelWatches(owner: string): number {
-    return this.hub.cancelOwner(owner);
+    return this.#hub.cancelOwner(owner);
   }
 
   /**
@@ -285,7 +256,7 @@ export class Etcd extends KV implements AsyncDisposable {
    * (etcd's grpc-proxy, which never answers progress requests).
    */
   requestProgress(): Promise<bigint> {
-    return this.hub.requestProgress();
+    return this.#hub.requestProgress();
   }
 
   /** Resolves to the next change of `key` (or of the keys the options select). */
@@ -383,13 +354,13 @@ export class Etcd extends KV implements AsyncDisposable {
    * `ClientClosedError` and closes every connection. The process can then exit by itself.
    */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      clearInterval(this.syncTimer);
-      this.hub.close();
-      await this.leases.close(Math.min(this.callTimeoutMs, 2000));
+    this.#closing ??= (async () => {
+      clearInterval(this.#syncTimer);
+      this.#hub.close();
+      await this.leases.close(Math.min(this.#callTimeoutMs, 2000));
       await this.transport.close();
     })();
-    return this.closing;
+    return this.#closing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

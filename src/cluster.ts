@@ -3,9 +3,10 @@ import { InvalidArgumentError } from "./errors.js";
 import * as M from "./methods.js";
 import { header } from "./results.js";
 import type { Member as WireMember } from "./rpc/etcdserverpb/rpc.js";
-import { callOptions, type CallOptions, type Transport } from "./transport/transport.js";
+import { callOptions, type Transport } from "./transport/transport.js";
 import type { ResponseHeader } from "./types.js";
-import { memberId, type Int64 } from "./validate.js";
+import { memberId } from "./validate.js";
+import type { CallOptions, Int64 } from "./options.js";
 
 /** A member of the cluster. */
 export interface Member {
@@ -23,6 +24,7 @@ export interface MembershipResult {
   members: Member[];
 }
 
+/** @internal */
 export function member(m: WireMember): Member {
   return { id: m.ID, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner };
 }
@@ -37,36 +39,41 @@ function urls(list: unknown, what: string): string[] {
 
 /** The Cluster API, as `etcd.cluster`. */
 export class ClusterApi {
-  constructor(private readonly transport: Transport) {}
+  readonly #transport: Transport;
+
+  /** @internal */
+  constructor(transport: Transport) {
+    this.#transport = transport;
+  }
 
   /** Every member, learners included. */
   async members(options: CallOptions = {}): Promise<Member[]> {
-    const res = await this.transport.unary(M.Cluster.memberList, { linearizable: false }, callOptions(options));
+    const res = await this.#transport.unary(M.Cluster.memberList, { linearizable: false }, callOptions(options));
     return res.members.map(member);
   }
 
   /** Adds a member with these peer URLs (as a non-voting learner with `learner: true`); start its etcd afterwards. */
   async add(peerUrls: string[], options: CallOptions & { learner?: boolean } = {}): Promise<MembershipResult & { member: Member }> {
-    const res = await this.transport.unary(M.Cluster.memberAdd, { peerURLs: urls(peerUrls, "peerUrls"), isLearner: options.learner === true }, callOptions(options));
+    const res = await this.#transport.unary(M.Cluster.memberAdd, { peerURLs: urls(peerUrls, "peerUrls"), isLearner: options.learner === true }, callOptions(options));
     if (!res.member) throw new InvalidArgumentError("etcd answered a member add without the member");
     return { header: header(res.header), member: member(res.member), members: res.members.map(member) };
   }
 
   /** Removes a member. */
   async remove(id: Int64, options: CallOptions = {}): Promise<MembershipResult> {
-    const res = await this.transport.unary(M.Cluster.memberRemove, { ID: memberId(id) }, callOptions(options));
+    const res = await this.#transport.unary(M.Cluster.memberRemove, { ID: memberId(id) }, callOptions(options));
     return { header: header(res.header), members: res.members.map(member) };
   }
 
   /** Replaces a member's peer URLs. */
   async update(id: Int64, peerUrls: string[], options: CallOptions = {}): Promise<MembershipResult> {
-    const res = await this.transport.unary(M.Cluster.memberUpdate, { ID: memberId(id), peerURLs: urls(peerUrls, "peerUrls") }, callOptions(options));
+    const res = await this.#transport.unary(M.Cluster.memberUpdate, { ID: memberId(id), peerURLs: urls(peerUrls, "peerUrls") }, callOptions(options));
     return { header: header(res.header), members: res.members.map(member) };
   }
 
   /** Promotes a learner to a voting member (etcd refuses until the learner has caught up). */
   async promote(id: Int64, options: CallOptions = {}): Promise<MembershipResult> {
-    const res = await this.transport.unary(M.Cluster.memberPromote, { ID: memberId(id) }, callOptions(options));
+    const res = await this.#transport.unary(M.Cluster.memberPromote, { ID: memberId(id) }, callOptions(options));
     return { header: header(res.header), members: res.members.map(member) };
   }
 }

@@ -2,17 +2,33 @@
  * Conditions of a transaction. Each builder checks one attribute of a key (or of every
  * key in a range) against a value: `compare.modRevision("k", "=", rev)`.
  */
-import { toBuffer, type Bytes } from "./bytes.js";
+import { toBuffer } from "./bytes.js";
 import { InvalidArgumentError } from "./errors.js";
 import { selectKeys, type KeySelector } from "./op.js";
 import { Compare_CompareResult, Compare_CompareTarget, type Compare as WireCompare } from "./rpc/etcdserverpb/rpc.js";
-import { nonNegative, oneOf, type Int64 } from "./validate.js";
+import { nonNegative, oneOf } from "./validate.js";
+import type { Bytes, Int64 } from "./options.js";
 
 /** A comparison operator. */
 export type CompareOperator = "=" | "!=" | "<" | ">";
 
+/** Makes conditions opaque: only `compare.*` builds them, so their wire form stays private. */
+declare const opaque: unique symbol;
+
 /** A transaction condition, ready to send. Build it with {@link compare}. */
-export type Compare = WireCompare;
+export interface Compare {
+  readonly [opaque]: "compare";
+  /** @internal */
+  readonly result: WireCompare["result"];
+  /** @internal */
+  readonly target: WireCompare["target"];
+  /** @internal */
+  readonly key: Uint8Array;
+  /** @internal */
+  readonly rangeEnd: Uint8Array;
+  /** @internal */
+  readonly targetUnion: WireCompare["targetUnion"];
+}
 
 const operators: Record<CompareOperator, Compare_CompareResult> = {
   "=": Compare_CompareResult.EQUAL,
@@ -30,7 +46,7 @@ function build(
 ): Compare {
   const result = operators[oneOf(operator, Object.keys(operators) as CompareOperator[], "compare operator")];
   const { key: k, rangeEnd } = selectKeys(key, range);
-  return { result, target, key: k, rangeEnd, targetUnion };
+  return { result, target, key: k, rangeEnd, targetUnion } as WireCompare as Compare;
 }
 
 /**
@@ -64,6 +80,7 @@ export const compare = {
   absent: (key: Bytes): Compare => compare.createRevision(key, "=", 0),
 };
 
+/** @internal */
 export function assertCompare(c: unknown): asserts c is Compare {
   const w = c as Partial<WireCompare> | null;
   if (typeof w !== "object" || w === null || typeof w.result !== "number" || !(w.key instanceof Uint8Array)) {

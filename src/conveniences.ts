@@ -4,16 +4,14 @@
  * or previous mod revision, exists. Each is one transaction; each resolves to whether it
  * took effect.
  */
-import type { Bytes } from "./bytes.js";
+
 import { compare, type Compare } from "./compare.js";
 import { InvalidArgumentError } from "./errors.js";
-import type { KV } from "./kv.js";
+import type { KvApi } from "./kv.js";
 import { op, type PutOptions } from "./op.js";
-import { callOptions, type CallOptions } from "./transport/transport.js";
-import type { Int64 } from "./validate.js";
+import { callOptions } from "./transport/transport.js";
 
-/** What a compare-and-swap or compare-and-delete checks: the current value, or the current mod revision. */
-export type Expect = { prevValue: Bytes; prevRevision?: undefined } | { prevRevision: Int64; prevValue?: undefined };
+import type { Bytes, CallOptions, Expect } from "./options.js";
 
 function expectation(key: Bytes, e: Expect): Compare {
   if (e?.prevValue !== undefined) return compare.value(key, "=", e.prevValue);
@@ -23,25 +21,25 @@ function expectation(key: Bytes, e: Expect): Compare {
 
 type Options = Omit<PutOptions, "ignoreValue" | "ignoreLease"> & CallOptions;
 
-export async function createIfAbsent(kv: KV, key: Bytes, value: Bytes, options: Options = {}): Promise<boolean> {
+export async function createIfAbsent(kv: KvApi, key: Bytes, value: Bytes, options: Options = {}): Promise<boolean> {
   const { signal, timeoutMs, ...put } = options;
   return (await kv.txn({ if: [compare.absent(key)], onSuccess: [op.put(key, value, put)] }, { signal, timeoutMs })).succeeded;
 }
 
-export async function updateIfPresent(kv: KV, key: Bytes, value: Bytes, options: Options = {}): Promise<boolean> {
+export async function updateIfPresent(kv: KvApi, key: Bytes, value: Bytes, options: Options = {}): Promise<boolean> {
   const { signal, timeoutMs, ...put } = options;
   return (await kv.txn({ if: [compare.exists(key)], onSuccess: [op.put(key, value, put)] }, { signal, timeoutMs })).succeeded;
 }
 
-export async function compareAndSwap(kv: KV, key: Bytes, value: Bytes, expect: Expect, options: Options = {}): Promise<boolean> {
+export async function compareAndSwap(kv: KvApi, key: Bytes, value: Bytes, expect: Expect, options: Options = {}): Promise<boolean> {
   const { signal, timeoutMs, ...put } = options;
   return (await kv.txn({ if: [expectation(key, expect)], onSuccess: [op.put(key, value, put)] }, { signal, timeoutMs })).succeeded;
 }
 
-export async function compareAndDelete(kv: KV, key: Bytes, expect: Expect, options: CallOptions = {}): Promise<boolean> {
+export async function compareAndDelete(kv: KvApi, key: Bytes, expect: Expect, options: CallOptions = {}): Promise<boolean> {
   return (await kv.txn({ if: [expectation(key, expect)], onSuccess: [op.delete(key)] }, callOptions(options))).succeeded;
 }
 
-export async function exists(kv: KV, key: Bytes, options: CallOptions = {}): Promise<boolean> {
+export async function exists(kv: KvApi, key: Bytes, options: CallOptions = {}): Promise<boolean> {
   return (await kv.range(key, { countOnly: true, ...callOptions(options) })).count > 0n;
 }

@@ -1,33 +1,33 @@
-export { Etcd, type EtcdOptions } from "./client.js";
-export { KV, type CompactOptions } from "./kv.js";
-export { op, type Op, type RangeOp, type PutOp, type DeleteOp, type TxnOp, type KeySelector, type RangeOptions, type PutOptions, type DeleteOptions, type TxnSpec, type SortTarget, type SortOrder } from "./op.js";
+/**
+ * etcd-ts: an etcd v3 client, with an embedded etcd-compatible store (`mem://`).
+ *
+ * The values exported here are the client (`Etcd`), the builders of operations and
+ * conditions (`op`, `compare`), the error classes, the recipes users construct themselves
+ * (`Mutex`, `Session`, `SimpleStore`) and a few helpers. Everything a client hands out
+ * (leases, watches, locks, the call groups under `etcd.leases`, `etcd.cluster`, …) is
+ * exported as a type only: it is made by the client, never constructed by users.
+ * Test helpers live in `etcd-ts/testing`.
+ */
+export { Etcd } from "./client.js";
+export type * from "./options.js";
+export type { KvApi } from "./kv.js";
+export { op, type Op, type RangeOp, type PutOp, type DeleteOp, type TxnOp } from "./op.js";
 export { compare, type Compare, type CompareOperator } from "./compare.js";
-export { TxnBuilder } from "./txn.js";
-export type { Bytes } from "./bytes.js";
-export type { Int64 } from "./validate.js";
-export type { KeyValue, ResponseHeader, RangeResult, PutResult, DeleteResult, CompactResult, TxnResult, OpResult, WatchEvent, WatchBatch } from "./types.js";
-export { Leases, MAX_LEASE_TTL, type LeaseGrant, type LeaseTimeToLive, type LeaseKeepAliveResult, type GrantOptions } from "./lease/leases.js";
-export { Lease } from "./lease/lease.js";
-export { Watcher, type WatchInfo } from "./watch/watcher.js";
-export type { WatchOptions } from "./watch/options.js";
-export type { WaitOptions, WatchHandle } from "./watch/conveniences.js";
-export type { CallOptions } from "./transport/transport.js";
-export type { Balancing } from "./transport/balancer.js";
-export type { TlsOptions, KeepAliveOptions } from "./transport/connection.js";
-export type { RetryOptions } from "./transport/backoff.js";
+export type { TxnBuilder } from "./txn.js";
+export { type KeyValue, type ResponseHeader, type RangeResult, type PutResult, type DeleteResult, type CompactResult, type TxnResult, type OpResult, type WatchEvent, type WatchBatch, type Json, toJsonValue } from "./types.js";
+export { MAX_LEASE_TTL, type LeaseApi, type LeaseGrant, type LeaseTimeToLive, type LeaseKeepAliveResult } from "./lease/leases.js";
+export type { Lease } from "./lease/lease.js";
+export type { Watcher, WatchInfo } from "./watch/watcher.js";
+export type { WatchHandle } from "./watch/conveniences.js";
 export * from "./errors.js";
-export { Session, type SessionOptions } from "./concurrency/session.js";
-export { Mutex, type LockKind } from "./concurrency/mutex.js";
-export { Lock, type LockOptions } from "./concurrency/lock.js";
-export { Election, NotLeaderError, type ElectionOptions, type ObserveOptions } from "./concurrency/election.js";
-export { LockService, ElectionService, type LeaderKey, type LeaseRef } from "./concurrency/services.js";
-export { StmConflictError, type Isolation, type StmOptions, type StmTx } from "./concurrency/stm.js";
-export { ClusterApi, type Member, type MembershipResult } from "./cluster.js";
-export { MaintenanceApi, type MemberStatus, type EndpointHealth, type Alarm, type AlarmKind, type HashKV, type SnapshotOptions } from "./maintenance.js";
-export { AuthApi, type Permission, type PermissionType, type AddUserOptions } from "./auth.js";
-export { renderInfo, type ClientInfo, type EndpointInfo } from "./info.js";
-export type { ConnectionInfo } from "./transport/transport.js";
-export { ManualClock, systemClock, type Clock } from "./memory/leases.js";
-export { dropMemoryStore } from "./memory/backend.js";
-export type { Expect } from "./conveniences.js";
+export { Session } from "./concurrency/session.js";
+export { Mutex } from "./concurrency/mutex.js";
+export type { Lock } from "./concurrency/lock.js";
+export { NotLeaderError, type Election } from "./concurrency/election.js";
+export type { LockApi, ElectionApi, LeaderKey } from "./concurrency/services.js";
+export { StmConflictError, type StmTx } from "./concurrency/stm.js";
+export type { ClusterApi, Member, MembershipResult } from "./cluster.js";
+export type { MaintenanceApi, MemberStatus, EndpointHealth, Alarm, AlarmKind, HashKV } from "./maintenance.js";
+export type { AuthApi, Permission, PermissionType } from "./auth.js";
+export { renderInfo, type ClientInfo, type EndpointInfo, type ConnectionInfo } from "./info.js";
 export { openStore, SimpleStore, type Change } from "./simple/store.js";

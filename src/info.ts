@@ -1,5 +1,15 @@
 /** Debug information about a client: its endpoints, their connections, and what rides on them. */
-import type { ConnectionInfo } from "./transport/transport.js";
+
+/** One endpoint's connection, as `info()` reports it. */
+export interface ConnectionInfo {
+  endpoint: string;
+  /** `connected`, `connecting`, `idle` (not connected yet, or unused), `backing off` (failed; retried later) or `closed`. */
+  state: "connected" | "connecting" | "idle" | "backing off" | "closed";
+  /** For `backing off`: milliseconds until the balancer uses the endpoint again. */
+  retryInMs: number;
+  /** Calls and streams running on it. */
+  inFlight: number;
+}
 
 /** One endpoint in `etcd.info()`. */
 export interface EndpointInfo extends ConnectionInfo {

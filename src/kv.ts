@@ -1,23 +1,27 @@
 /** Key-value calls: range, get, put, delete, compact and transactions. */
-import type { Bytes } from "./bytes.js";
+
 import { CompactedError, EtcdError } from "./errors.js";
 import * as M from "./methods.js";
-import { deleteOp, putOp, rangeOp, txnOp, type DeleteOptions, type PutOptions, type RangeOptions, type TxnSpec } from "./op.js";
-import { deleteResult, header, putResult, rangeResult, txnResult } from "./results.js";
+import { deleteOp, putOp, rangeOp, txnOp } from "./op.js";
+import { compactResult, deleteResult, putResult, rangeResult, txnResult } from "./results.js";
 import { TxnBuilder } from "./txn.js";
-import { callOptions, type CallOptions, type Transport } from "./transport/transport.js";
-import type { CompactResult, DeleteResult, KeyValue, PutResult, RangeResult, TxnResult } from "./types.js";
-import { flag, positive, type Int64 } from "./validate.js";
+import { callOptions, type Transport } from "./transport/transport.js";
+import { serialisable, type CompactResult, type DeleteResult, type KeyValue, type PutResult, type RangeResult, type TxnResult } from "./types.js";
+import { flag, positive } from "./validate.js";
+import type { Bytes, CallOptions, CompactOptions, DeleteOptions, GetOptions, Int64, PutOptions, RangeOptions, TxnSpec } from "./options.js";
 
-/** Options of a compaction. */
-export interface CompactOptions {
-  /** Wait until the compaction is physically applied to the backend (slower, frees space). */
-  physical?: boolean;
-}
+/**
+ * Key-value calls: range, get, put, delete, compact and transactions. `Etcd` has these
+ * methods itself; the type names them for code that only needs key-value access.
+ */
+export class KvApi {
+  /** @internal */
+  protected readonly transport: Transport;
 
-/** The key-value API over a transport. `Etcd` exposes these methods directly. */
-export class KV {
-  constructor(protected readonly transport: Transport) {}
+  /** @internal */
+  constructor(transport: Transport) {
+    this.transport = transport;
+  }
 
   /** Reads the keys selected by `key` and the options (one key, a prefix, a range, or from a key). */
   async range(key: Bytes, options: RangeOptions & CallOptions = {}): Promise<RangeResult> {
@@ -26,14 +30,15 @@ export class KV {
       const res = await this.transport.unary(M.KV.range, request, { ...callOptions(options), requireLeader: !request.serializable });
       return rangeResult(res);
     } catch (e) {
-      throw await this.withCompactRevision(e, request.key, request.revision);
+      throw await this.#withCompactRevision(e, request.key, request.revision);
     }
   }
 
   /** Reads one key; resolves to `undefined` when it does not exist. */
-  async get(key: Bytes, options: Omit<RangeOptions, "prefix" | "rangeEnd" | "fromKey" | "limit" | "countOnly"> & CallOptions = {}): Promise<KeyValue | undefined> {
+  async get(key: Bytes, options: GetOptions & CallOptions = {}): Promise<KeyValue | undefined> {
     const res = await this.range(key, options as RangeOptions & CallOptions);
-    return res.kvs[0];
+    const kv = res.kvs[0];
+    return kv && serialisable(kv);
   }
 
   /** Writes a key. */
@@ -52,7 +57,7 @@ export class KV {
   async compact(revision: Int64, options: CompactOptions & CallOptions = {}): Promise<CompactResult> {
     const request = { revision: positive(revision, "revision"), physical: flag(options.physical, "physical") };
     const res = await this.transport.unary(M.KV.compact, request, callOptions(options));
-    return { header: header(res.header) };
+    return compactResult(res.header);
   }
 
   /**
@@ -62,11 +67,11 @@ export class KV {
   txn(): TxnBuilder;
   txn(spec: TxnSpec, options?: CallOptions): Promise<TxnResult>;
   txn(spec?: TxnSpec, options?: CallOptions): TxnBuilder | Promise<TxnResult> {
-    if (spec === undefined) return new TxnBuilder((s, o) => this.commit(s, o));
-    return this.commit(spec, options);
+    if (spec === undefined) return new TxnBuilder((s, o) => this.#commit(s, o));
+    return this.#commit(spec, options);
   }
 
-  private async commit(spec: TxnSpec, options: CallOptions = {}): Promise<TxnResult> {
+  async #commit(spec: TxnSpec, options: CallOptions = {}): Promise<TxnResult> {
     const t = txnOp(spec);
     const res = await this.transport.unary(M.KV.txn, t.request, { ...callOptions(options), retry: t.readOnly ? "read" : "write" });
     return txnResult(res);
@@ -76,7 +81,7 @@ export class KV {
    * etcd's compacted error does not say where the history now starts. A watch from the
    * same revision is cancelled with the compact revision, so one cheap stream tells it.
    */
-  private async withCompactRevision(e: unknown, key: Uint8Array, revision: bigint): Promise<unknown> {
+  async #withCompactRevision(e: unknown, key: Uint8Array, revision: bigint): Promise<unknown> {
     if (!(e instanceof CompactedError) || revision === 0n) return e;
     try {
       // Bounded: should the revision no longer be compacted (a race), no cancel would come.

@@ -8,9 +8,10 @@ import { rangeOp } from "./op.js";
 import { header } from "./results.js";
 import { AlarmRequest_AlarmAction, AlarmType } from "./rpc/etcdserverpb/rpc.js";
 import { abortedError } from "./transport/abort.js";
-import { callOptions, type CallOptions, type Transport } from "./transport/transport.js";
+import { callOptions, type Transport } from "./transport/transport.js";
 import type { ResponseHeader } from "./types.js";
-import { memberId, nonNegative, type Int64 } from "./validate.js";
+import { memberId, nonNegative } from "./validate.js";
+import type { CallOptions, Int64, SnapshotOptions } from "./options.js";
 
 /** One member's status, from `status(endpoint)`. */
 export interface MemberStatus {
@@ -55,15 +56,6 @@ export interface HashKV {
   compactRevision: bigint;
 }
 
-/** Options of `snapshot()`. */
-export interface SnapshotOptions {
-  /** Take the snapshot from this member (default: any). */
-  endpoint?: string;
-  /** Called after each chunk with the bytes received so far and the total announced by etcd. */
-  onProgress?: (received: number, total: number) => void;
-  signal?: AbortSignal;
-}
-
 const alarmKinds: Record<number, AlarmKind> = { [AlarmType.NOSPACE]: "nospace", [AlarmType.CORRUPT]: "corrupt" };
 const alarmTypes: Record<AlarmKind, AlarmType> = { nospace: AlarmType.NOSPACE, corrupt: AlarmType.CORRUPT };
 
@@ -76,11 +68,16 @@ function needEndpoint(endpoint: unknown): string {
 
 /** The Maintenance API, as `etcd.maintenance`. Calls about one member take its endpoint. */
 export class MaintenanceApi {
-  constructor(private readonly transport: Transport) {}
+  readonly #transport: Transport;
+
+  /** @internal */
+  constructor(transport: Transport) {
+    this.#transport = transport;
+  }
 
   /** The status of the member at `endpoint`. */
   async status(endpoint: string, options: CallOptions = {}): Promise<MemberStatus> {
-    const res = await this.transport.unary(M.Maintenance.status, {}, opts(options, needEndpoint(endpoint)));
+    const res = await this.#transport.unary(M.Maintenance.status, {}, opts(options, needEndpoint(endpoint)));
     return {
       endpoint,
       header: header(res.header),
@@ -102,10 +99,10 @@ export class MaintenanceApi {
    */
   async health(options: CallOptions = {}): Promise<EndpointHealth[]> {
     return Promise.all(
-      this.transport.endpoints.map(async (endpoint) => {
+      this.#transport.endpoints.map(async (endpoint) => {
         const started = performance.now();
         try {
-          await this.transport.unary(M.KV.range, rangeOp("health").request, { ...opts(options, endpoint), timeoutMs: options.timeoutMs ?? 5000 });
+          await this.#transport.unary(M.KV.range, rangeOp("health").request, { ...opts(options, endpoint), timeoutMs: options.timeoutMs ?? 5000 });
           return { endpoint, healthy: true, tookMs: performance.now() - started };
         } catch (e) {
           if (!(e instanceof EtcdError)) throw e;
@@ -118,7 +115,7 @@ export class MaintenanceApi {
 
   /** The alarms raised in the cluster. */
   async alarms(options: CallOptions = {}): Promise<Alarm[]> {
-    const res = await this.transport.unary(M.Maintenance.alarm, { action: AlarmRequest_AlarmAction.GET, memberID: 0n, alarm: AlarmType.NONE }, { ...opts(options), retry: "read" });
+    const res = await this.#transport.unary(M.Maintenance.alarm, { action: AlarmRequest_AlarmAction.GET, memberID: 0n, alarm: AlarmType.NONE }, { ...opts(options), retry: "read" });
     return res.alarms.map((a) => ({ memberId: a.memberID, alarm: alarmKinds[a.alarm] ?? "corrupt" }));
   }
 
@@ -130,29 +127,29 @@ export class MaintenanceApi {
       memberID: alarm.memberId === undefined ? 0n : memberId(alarm.memberId, "memberId"),
       alarm: alarm.alarm === undefined ? AlarmType.NONE : alarmTypes[alarm.alarm],
     };
-    const res = await this.transport.unary(M.Maintenance.alarm, request, opts(options));
+    const res = await this.#transport.unary(M.Maintenance.alarm, request, opts(options));
     return res.alarms.map((a) => ({ memberId: a.memberID, alarm: alarmKinds[a.alarm] ?? "corrupt" }));
   }
 
   /** Defragments the backend of the member at `endpoint` (it blocks that member meanwhile). */
   async defragment(endpoint: string, options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Maintenance.defragment, {}, opts(options, needEndpoint(endpoint)))).header);
+    return header((await this.#transport.unary(M.Maintenance.defragment, {}, opts(options, needEndpoint(endpoint)))).header);
   }
 
   /** Hash of the whole backend of the member at `endpoint` (for tests and debugging). */
   async hash(endpoint: string, options: CallOptions = {}): Promise<number> {
-    return (await this.transport.unary(M.Maintenance.hash, {}, opts(options, needEndpoint(endpoint)))).hash;
+    return (await this.#transport.unary(M.Maintenance.hash, {}, opts(options, needEndpoint(endpoint)))).hash;
   }
 
   /** Hash of the key-value history up to `revision` (0 = latest) on the member at `endpoint`: equal on consistent members. */
   async hashKV(endpoint: string, revision: Int64 = 0, options: CallOptions = {}): Promise<HashKV> {
-    const res = await this.transport.unary(M.Maintenance.hashKV, { revision: nonNegative(revision, "revision") }, opts(options, needEndpoint(endpoint)));
+    const res = await this.#transport.unary(M.Maintenance.hashKV, { revision: nonNegative(revision, "revision") }, opts(options, needEndpoint(endpoint)));
     return { header: header(res.header), hash: res.hash, compactRevision: res.compactRevision };
   }
 
   /** Hands raft leadership to the member `targetId` (must be sent to the current leader's endpoint, or any with etcd ≥ 3.5). */
   async moveLeader(targetId: Int64, options: CallOptions & { endpoint?: string } = {}): Promise<ResponseHeader> {
-    const res = await this.transport.unary(M.Maintenance.moveLeader, { targetID: memberId(targetId, "targetId") }, opts(options, options.endpoint));
+    const res = await this.#transport.unary(M.Maintenance.moveLeader, { targetID: memberId(targetId, "targetId") }, opts(options, options.endpoint));
     return header(res.header);
   }
 
@@ -162,16 +159,16 @@ export class MaintenanceApi {
    * writable stream. Resolves to the number of bytes written.
    */
   async snapshot(destination: string | Writable, options: SnapshotOptions = {}): Promise<number> {
-    if (typeof destination === "string") return this.snapshotToFile(destination, options);
-    return this.stream(options, (chunk) => writeChunk(destination, chunk));
+    if (typeof destination === "string") return this.#snapshotToFile(destination, options);
+    return this.#stream(options, (chunk) => writeChunk(destination, chunk));
   }
 
-  private async snapshotToFile(path: string, options: SnapshotOptions): Promise<number> {
+  async #snapshotToFile(path: string, options: SnapshotOptions): Promise<number> {
     if (path === "") throw new InvalidArgumentError("snapshot path must not be empty");
     const part = `${path}.part-${randomBytes(4).toString("hex")}`;
     const file = await open(part, "wx");
     try {
-      const bytes = await this.stream(options, async (chunk) => {
+      const bytes = await this.#stream(options, async (chunk) => {
         await file.write(chunk);
       });
       await file.sync();
@@ -185,8 +182,8 @@ export class MaintenanceApi {
     }
   }
 
-  private async stream(options: SnapshotOptions, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
-    const stream = await this.transport.stream(M.Maintenance.snapshot, {}, { signal: options.signal, endpoint: options.endpoint });
+  async #stream(options: SnapshotOptions, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
+    const stream = await this.#transport.stream(M.Maintenance.snapshot, {}, { signal: options.signal, endpoint: options.endpoint });
     let received = 0;
     let complete = false;
     try {
@@ -204,7 +201,6 @@ export class MaintenanceApi {
     return received;
   }
 }
-
 
 function writeChunk(out: Writable, chunk: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@
  * wire-ready operation that the KV calls, transactions and (later) STM all share, so the
  * options and their validation live in one place.
  */
-import { prefixEnd, toBuffer, toKey, type Bytes } from "./bytes.js";
+import { prefixEnd, toBuffer, toKey } from "./bytes.js";
 import { InvalidArgumentError } from "./errors.js";
 import {
   RangeRequest_SortOrder,
@@ -14,90 +14,46 @@ import {
   type RequestOp,
   type TxnRequest,
 } from "./rpc/etcdserverpb/rpc.js";
-import { flag, nonNegative, oneOf, positive, type Int64 } from "./validate.js";
-import { assertCompare, type Compare } from "./compare.js";
+import { flag, nonNegative, oneOf, positive } from "./validate.js";
+import { assertCompare } from "./compare.js";
+import type { Bytes, DeleteOptions, KeySelector, PutOptions, RangeOptions, SortOrder, SortTarget, TxnSpec } from "./options.js";
+
+export type { DeleteOptions, KeySelector, PutOptions, RangeOptions, SortOrder, SortTarget, TxnSpec };
 
 /**
- * Which keys an operation covers. By default one key; `prefix` selects every key that
- * starts with it (an empty prefix selects all keys); `rangeEnd` selects `[key, rangeEnd)`;
- * `fromKey` selects every key `>= key`.
+ * Makes operations opaque: only the builders of `op` make them, so their wire form stays
+ * private and can change without breaking anyone.
  */
-export type KeySelector =
-  | { prefix?: false | undefined; rangeEnd?: undefined; fromKey?: false | undefined }
-  | { prefix: true; rangeEnd?: undefined; fromKey?: false | undefined }
-  | { rangeEnd: Bytes; prefix?: false | undefined; fromKey?: false | undefined }
-  | { fromKey: true; prefix?: false | undefined; rangeEnd?: undefined };
+declare const opaque: unique symbol;
 
-/** What to sort a range by. */
-export type SortTarget = "key" | "version" | "create" | "mod" | "value";
-/** Sort direction; `"none"` leaves the server's key order. */
-export type SortOrder = "none" | "ascend" | "descend";
-
-/** Options of a range read. */
-export type RangeOptions = KeySelector & {
-  /** At most this many keys (0 = no limit); `more` tells whether there were more. */
-  limit?: Int64;
-  /** Read the store as it was at this revision (0 = current). */
-  revision?: Int64;
-  /** Sort the result; `order` defaults to `"ascend"`. */
-  sort?: { target: SortTarget; order?: SortOrder };
-  /** Let the contacted member answer from its local state without a quorum read (faster, may be stale). */
-  serializable?: boolean;
-  /** Return keys without values. */
-  keysOnly?: boolean;
-  /** Return only the count. */
-  countOnly?: boolean;
-  /** Only keys whose mod revision is at least this. */
-  minModRevision?: Int64;
-  /** Only keys whose mod revision is at most this. */
-  maxModRevision?: Int64;
-  /** Only keys whose create revision is at least this. */
-  minCreateRevision?: Int64;
-  /** Only keys whose create revision is at most this. */
-  maxCreateRevision?: Int64;
-};
-
-/** Options of a put. */
-export interface PutOptions {
-  /** Attach the key to this lease (it is deleted when the lease ends). */
-  lease?: Int64 | { id: bigint };
-  /** Return the previous key-value. */
-  prevKv?: boolean;
-  /** Keep the current value (only the lease changes); the key must exist and the value be `""`. */
-  ignoreValue?: boolean;
-  /** Keep the current lease; the key must exist and `lease` be omitted. */
-  ignoreLease?: boolean;
-}
-
-/** Options of a delete. */
-export type DeleteOptions = KeySelector & {
-  /** Return the deleted key-values. */
-  prevKv?: boolean;
-};
-
-/** A transaction as a plain object: if every compare holds, run `onSuccess`, else `onFailure`. */
-export interface TxnSpec {
-  if?: Compare[];
-  onSuccess?: Op[];
-  onFailure?: Op[];
-}
-
+/** A range read built by `op.get` / `op.range`. */
 export interface RangeOp {
   readonly type: "range";
+  readonly [opaque]: "op";
+  /** @internal */
   readonly request: RangeRequest;
 }
+/** A put built by `op.put`. */
 export interface PutOp {
   readonly type: "put";
+  readonly [opaque]: "op";
+  /** @internal */
   readonly request: PutRequest;
 }
+/** A delete built by `op.delete`. */
 export interface DeleteOp {
   readonly type: "delete";
+  readonly [opaque]: "op";
+  /** @internal */
   readonly request: DeleteRangeRequest;
 }
+/** A nested transaction built by `op.txn`. */
 export interface TxnOp {
   readonly type: "txn";
+  readonly [opaque]: "op";
+  /** @internal */
   readonly request: TxnRequest;
-  /** True when no branch writes (safe to retry like a read). */
+  /** @internal True when no branch writes (safe to retry like a read). */
   readonly readOnly: boolean;
 }
 /** One operation: a range read, a put, a delete or a nested transaction. */
@@ -118,7 +74,7 @@ const sortOrders: Record<SortOrder, RangeRequest_SortOrder> = {
 
 const ALL_KEYS = Buffer.from([0]);
 
-/** Resolves a key and selector to etcd's `key` / `range_end` pair. */
+/** @internal Resolves a key and selector to etcd's `key` / `range_end` pair. */
 export function selectKeys(key: Bytes, sel: KeySelector | undefined): { key: Buffer; rangeEnd: Buffer } {
   const set = [sel?.prefix === true, sel?.rangeEnd !== undefined, sel?.fromKey === true].filter(Boolean).length;
   if (set > 1) throw new InvalidArgumentError("use only one of prefix, rangeEnd and fromKey");
@@ -142,9 +98,9 @@ export function selectKeys(key: Bytes, sel: KeySelector | undefined): { key: Buf
  */
 const kOp = Symbol.for("etcd-ts.op");
 const OP_SHAPE = 1;
-function brand<T extends Op>(o: T): T {
+function brand<T extends Op>(o: Omit<T, typeof opaque>): T {
   Object.defineProperty(o, kOp, { value: OP_SHAPE, enumerable: false });
-  return o;
+  return o as T;
 }
 
 function rangeOp(key: Bytes, o: RangeOptions = {}): RangeOp {
@@ -235,7 +191,7 @@ function checkOp(o: unknown): asserts o is Op {
   throw new InvalidArgumentError(`this operation was built by another version of etcd-ts (op shape ${String(shape)}, this copy reads ${OP_SHAPE}); build it with this copy's op.*`);
 }
 
-/** Converts an operation to its wire form inside a transaction. */
+/** @internal Converts an operation to its wire form inside a transaction. */
 export function toRequestOp(o: Op): RequestOp {
   switch (o.type) {
     case "range":
@@ -263,4 +219,5 @@ export const op = {
   txn: (spec: TxnSpec): TxnOp => txnOp(spec),
 };
 
+/** @internal */
 export { rangeOp, putOp, deleteOp, txnOp };

@@ -9,7 +9,7 @@ import type {
   TxnResponse,
 } from "./rpc/etcdserverpb/rpc.js";
 import type { KeyValue as WireKeyValue } from "./rpc/mvccpb/kv.js";
-import type { DeleteResult, KeyValue, OpResult, PutResult, RangeResult, ResponseHeader, TxnResult } from "./types.js";
+import { serialisable, type CompactResult, type DeleteResult, type KeyValue, type OpResult, type PutResult, type RangeResult, type ResponseHeader, type TxnResult } from "./types.js";
 
 const NO_HEADER: ResponseHeader = Object.freeze({ clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n });
 
@@ -35,33 +35,37 @@ export function keyValues(list: WireKeyValue[]): KeyValue[] {
 }
 
 export function rangeResult(r: RangeResponse): RangeResult {
-  return { header: header(r.header), kvs: keyValues(r.kvs), more: r.more, count: r.count };
+  return serialisable({ header: header(r.header), kvs: keyValues(r.kvs), more: r.more, count: r.count });
 }
 
 export function putResult(r: PutResponse): PutResult {
-  return { header: header(r.header), prevKv: r.prevKv && keyValue(r.prevKv) };
+  return serialisable({ header: header(r.header), prevKv: r.prevKv && keyValue(r.prevKv) });
 }
 
 export function deleteResult(r: DeleteRangeResponse): DeleteResult {
-  return { header: header(r.header), deleted: r.deleted, prevKvs: keyValues(r.prevKvs) };
+  return serialisable({ header: header(r.header), deleted: r.deleted, prevKvs: keyValues(r.prevKvs) });
 }
 
 export function txnResult(r: TxnResponse): TxnResult {
-  return { header: header(r.header), succeeded: r.succeeded, results: r.responses.map(opResult) };
+  return serialisable({ header: header(r.header), succeeded: r.succeeded, results: r.responses.map(opResult) });
 }
 
 function opResult(r: ResponseOp): OpResult {
   const res = r.response;
   switch (res?.$case) {
     case "responseRange":
-      return { type: "range", ...rangeResult(res.value) };
+      return serialisable({ type: "range", header: header(res.value.header), kvs: keyValues(res.value.kvs), more: res.value.more, count: res.value.count });
     case "responsePut":
-      return { type: "put", ...putResult(res.value) };
+      return serialisable({ type: "put", header: header(res.value.header), prevKv: res.value.prevKv && keyValue(res.value.prevKv) });
     case "responseDeleteRange":
-      return { type: "delete", ...deleteResult(res.value) };
+      return serialisable({ type: "delete", header: header(res.value.header), deleted: res.value.deleted, prevKvs: keyValues(res.value.prevKvs) });
     case "responseTxn":
-      return { type: "txn", ...txnResult(res.value) };
+      return serialisable({ type: "txn", header: header(res.value.header), succeeded: res.value.succeeded, results: res.value.responses.map(opResult) });
     default:
       throw new Error("etcd sent a transaction result of an unknown kind");
   }
+}
+
+export function compactResult(h: WireHeader | undefined): CompactResult {
+  return serialisable({ header: header(h) });
 }

@@ -2,8 +2,9 @@
 import type { Compare } from "./compare.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { Op, TxnSpec } from "./op.js";
-import type { CallOptions } from "./transport/transport.js";
+
 import type { TxnResult } from "./types.js";
+import type { CallOptions } from "./options.js";
 
 /**
  * Collects the conditions and both branches of a transaction:
@@ -12,9 +13,12 @@ import type { TxnResult } from "./types.js";
  * than once; the lists are appended.
  */
 export class TxnBuilder {
+  /** @internal */
   private readonly spec: Required<TxnSpec> = { if: [], onSuccess: [], onFailure: [] };
+  /** @internal */
   private committed = false;
 
+  /** @internal */
   constructor(private readonly run: (spec: TxnSpec, options?: CallOptions) => Promise<TxnResult>) {}
 
   /** Adds conditions (all must hold). */

@@ -1,6 +1,7 @@
 /**
  * Result types. Keys and values come back as `Buffer` (a `Uint8Array`): the bytes are
- * exact, and `.toString()` gives UTF-8 text. 64-bit numbers are `bigint`.
+ * exact, and `.toString()` gives UTF-8 text. 64-bit numbers are `bigint`. For JSON, see
+ * {@link toJsonValue}.
  */
 
 /** A key with its value and its history counters. */
@@ -94,4 +95,62 @@ export interface WatchBatch {
   events: WatchEvent[];
   /** True for a progress notice: no events, and every change up to `revision` was delivered. */
   progress: boolean;
+}
+
+/**
+ * The JSON form of `T`, as {@link toJsonValue} writes it: every `bigint` (revisions, ids) as
+ * a decimal string and every byte array (keys, values) as base64, the encodings of etcd's
+ * JSON gateway; methods are left out.
+ */
+export type Json<T> = T extends bigint
+  ? string
+  : T extends Uint8Array
+    ? string
+    : T extends readonly (infer U)[]
+      ? Json<U>[]
+      : T extends (...args: never[]) => unknown
+        ? never
+        : T extends object
+          ? { [K in keyof T as K extends "toJSON" ? never : T[K] extends (...args: never[]) => unknown ? never : K]: Json<T[K]> }
+          : T;
+
+/**
+ * Converts a result (or any value holding `bigint`s and bytes) to plain JSON-safe data:
+ * `bigint` becomes a decimal string, a `Uint8Array` (a `Buffer` too) a base64 string, as
+ * etcd's JSON gateway writes them, so nothing loses bits and non-UTF-8 bytes survive.
+ * Read them back with `BigInt(s)` and `Buffer.from(s, "base64")`.
+ *
+ * `JSON.stringify` of the results of `range`, `put`, `delete`, `compact`, `txn`, of the
+ * key-value from `get` and of a watch batch calls this by itself (their `toJSON`); use it
+ * for anything else: `JSON.stringify(toJsonValue(await etcd.leases.timeToLive(id)))`.
+ */
+export function toJsonValue<T>(value: T): Json<T> {
+  return convert(value) as Json<T>;
+}
+
+function convert(v: unknown): unknown {
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v !== "object" || v === null) return typeof v === "function" ? undefined : v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
+  if (Array.isArray(v)) return v.map(convert);
+  if (v instanceof Date) return v.toJSON();
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== "function") out[k] = convert(x);
+  }
+  return out;
+}
+
+function resultToJSON(this: unknown): unknown {
+  return convert(this);
+}
+
+/**
+ * @internal
+ * Gives a result object a `toJSON` (not enumerable, so it neither shows in comparisons nor
+ * is copied by a spread), so that `JSON.stringify(result)` works despite the `bigint`s.
+ */
+export function serialisable<T extends object>(o: T): T {
+  Object.defineProperty(o, "toJSON", { value: resultToJSON, writable: true, configurable: true });
+  return o;
 }

@@ -9,38 +9,30 @@ import type { Etcd } from "../client.js";
 import { compare } from "../compare.js";
 import { CompactedError, EtcdError, LeaseLostError } from "../errors.js";
 import { op } from "../op.js";
-import type { CallOptions } from "../transport/transport.js";
+
 import type { KeyValue, RangeResult, ResponseHeader } from "../types.js";
-import { toBuffer, type Bytes } from "../bytes.js";
+import { toBuffer } from "../bytes.js";
 import { ownKey, recipePrefix, stopReason } from "./keys.js";
 import { Session } from "./session.js";
 import { Bound, waitDeletes } from "./wait.js";
+import type { Bytes, CallOptions, ElectionOptions, ObserveOptions } from "../options.js";
 
 /** This candidate is not (or no longer) the leader. */
 export class NotLeaderError extends EtcdError {
   static override readonly code: string = "ETCD_NOT_LEADER";
 }
 
-/** Options of `etcd.election()`. */
-export interface ElectionOptions {
-  /** Campaign through this session (left open on resign). Default: a session of its own, opened by the first campaign. */
-  session?: Session;
-  /** TTL of the election's own session in seconds (default 60). Ignored with `session`. */
-  ttl?: number;
-}
-
-/** Options of `observe()`. */
-export interface ObserveOptions {
-  /** Ends the observation; the iteration then ends normally. */
-  signal?: AbortSignal;
-}
-
 export class Election {
+  /** @internal */
   private readonly prefix: Buffer;
+  /** @internal */
   private leader: { key: Buffer; revision: bigint; header: ResponseHeader } | undefined;
+  /** @internal */
   private session: Session | undefined;
+  /** @internal */
   private readonly ownsSession: boolean;
 
+  /** @internal */
   constructor(
     private readonly etcd: Etcd,
     name: Bytes,
@@ -71,6 +63,7 @@ export class Election {
     return this.leader !== undefined && this.session?.alive === true;
   }
 
+  /** @internal */
   private async openSession(options: CallOptions): Promise<Session> {
     if (this.session?.alive) return this.session;
     if (!this.ownsSession) throw new LeaseLostError("the election's session has ended", { leaseId: this.options.session!.leaseId, reason: "released" });
@@ -190,7 +183,7 @@ export class Election {
     }
   }
 
-  /** The oldest candidate at `revision` (or now, also when that revision is compacted); undefined once aborted. */
+  /** @internal The oldest candidate at `revision` (or now, also when that revision is compacted); undefined once aborted. */
   private async firstCandidate(revision: bigint | undefined, signal: AbortSignal | undefined): Promise<RangeResult | undefined> {
     const read = (at: bigint | undefined): Promise<RangeResult> =>
       this.etcd.range(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, revision: at, signal });

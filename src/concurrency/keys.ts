@@ -1,7 +1,8 @@
 /** Key layout shared with etcd's Go recipes and etcdctl: `<name>/<lease id in lowercase hex>`. */
-import { toKey, type Bytes } from "../bytes.js";
+import { toKey } from "../bytes.js";
 import { AbortedError, type EtcdError } from "../errors.js";
 import type { Bound } from "./wait.js";
+import type { Bytes } from "../options.js";
 
 /** The prefix of a recipe named `name`: the name and a slash. */
 export function recipePrefix(name: Bytes, what: string): Buffer {

@@ -2,19 +2,11 @@
 import type { Etcd } from "../client.js";
 import type { Compare } from "../compare.js";
 import type { LeaseLostError } from "../errors.js";
-import type { CallOptions } from "../transport/transport.js";
-import type { Bytes } from "../bytes.js";
-import { recipePrefix } from "./keys.js";
-import { Mutex, type LockKind } from "./mutex.js";
-import { Session, type SessionOptions } from "./session.js";
 
-/** Options of `etcd.lock()` / `etcd.tryLock()`. */
-export interface LockOptions extends CallOptions {
-  /** Hold the lock through this session (it is left open on unlock). Default: a new session of `ttl` seconds. */
-  session?: Session;
-  /** TTL of the lock's own session, in seconds (default 60). Ignored with `session`. */
-  ttl?: number;
-}
+import { recipePrefix } from "./keys.js";
+import { Mutex } from "./mutex.js";
+import { Session } from "./session.js";
+import type { Bytes, CallOptions, LockKind, LockOptions, SessionOptions } from "../options.js";
 
 /**
  * A held lock. Release it with `unlock()` or `await using`. If its session is lost, the
@@ -22,8 +14,10 @@ export interface LockOptions extends CallOptions {
  * done under the lock with `isOwner()` in their transaction.
  */
 export class Lock implements AsyncDisposable {
+  /** @internal */
   private released: Promise<void> | undefined;
 
+  /** @internal */
   constructor(
     private readonly mutex: Mutex,
     private readonly ownsSession: boolean,
@@ -91,6 +85,7 @@ async function withSession<T>(etcd: Etcd, options: LockOptions, fn: (session: Se
   }
 }
 
+/** @internal */
 export async function acquireLock(etcd: Etcd, name: Bytes, options: LockOptions = {}, kind: LockKind = "exclusive"): Promise<Lock> {
   recipePrefix(name, "lock name"); // refuse a bad name before granting a session
   const lock = await withSession(etcd, options, async (session) => {
@@ -101,6 +96,7 @@ export async function acquireLock(etcd: Etcd, name: Bytes, options: LockOptions 
   return lock!;
 }
 
+/** @internal */
 export async function tryAcquireLock(etcd: Etcd, name: Bytes, options: LockOptions = {}, kind: LockKind = "exclusive"): Promise<Lock | undefined> {
   recipePrefix(name, "lock name");
   return await withSession(etcd, options, async (session) => {

@@ -10,25 +10,19 @@ import type { Etcd } from "../client.js";
 import { compare, type Compare } from "../compare.js";
 import { EtcdError, InvalidArgumentError, LeaseLostError } from "../errors.js";
 import { op } from "../op.js";
-import type { CallOptions } from "../transport/transport.js";
+
 import type { KeyValue, ResponseHeader } from "../types.js";
-import type { Bytes } from "../bytes.js";
+
 import { ownKey, recipePrefix, stopReason } from "./keys.js";
 import type { Session } from "./session.js";
 import { Bound, waitDeletes } from "./wait.js";
+import type { Bytes, CallOptions, LockKind } from "../options.js";
 
-/** The current holder of the lock `name`, or `undefined` when it is free. */
+/** @internal The current holder of the lock `name`, or `undefined` when it is free. */
 export async function lockHolder(etcd: Etcd, name: Bytes, options: CallOptions = {}): Promise<KeyValue | undefined> {
   const res = await etcd.range(recipePrefix(name, "lock name"), { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, ...options });
   return res.kvs[0];
 }
-
-/**
- * Which keys a lock queues behind. A mutex waits for every earlier key under its name; a
- * reader of a read-write lock (`<name>/read/…`) only for earlier writers
- * (`<name>/write/…`); a writer for every earlier key, readers included.
- */
-export type LockKind = "exclusive" | "read" | "write";
 
 function layout(name: Bytes, kind: LockKind): { own: Buffer; waitFor: Buffer } {
   const prefix = recipePrefix(name, "lock name");
@@ -38,8 +32,11 @@ function layout(name: Bytes, kind: LockKind): { own: Buffer; waitFor: Buffer } {
 }
 
 export class Mutex {
+  /** @internal */
   private readonly prefix: Buffer;
+  /** @internal */
   private readonly key: Buffer;
+  /** @internal */
   private held: { revision: bigint; header: ResponseHeader } | undefined;
 
   constructor(
@@ -132,6 +129,7 @@ export class Mutex {
     await this.session.etcd.delete(this.key, options);
   }
 
+  /** @internal */
   private async release(): Promise<void> {
     this.held = undefined;
     await this.session.etcd.delete(this.key, { timeoutMs: 5000 }).catch((e: unknown) => {
@@ -139,7 +137,7 @@ export class Mutex {
     });
   }
 
-  /** One transaction: create the own key unless it exists, and read the oldest key it queues behind. */
+  /** @internal One transaction: create the own key unless it exists, and read the oldest key it queues behind. */
   private async tryAcquire(signal: AbortSignal): Promise<{ owner: boolean; revision: bigint; header: ResponseHeader }> {
     const holder = op.get(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1 });
     const res = await this.session.etcd.txn(

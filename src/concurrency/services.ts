@@ -4,18 +4,16 @@
  * server would create a 60 s lease nobody keeps alive, so the lock or leadership would
  * silently vanish after a minute.
  */
-import { asBuffer, toBuffer, toKey, type Bytes } from "../bytes.js";
+import { asBuffer, toBuffer, toKey } from "../bytes.js";
 import { EtcdError } from "../errors.js";
 import * as M from "../methods.js";
 import { header, keyValue } from "../results.js";
 import type { LeaderKey as WireLeaderKey } from "../rpc/v3electionpb/v3election.js";
-import type { CallOptions, Transport } from "../transport/transport.js";
+import type { Transport } from "../transport/transport.js";
 import type { KeyValue, ResponseHeader } from "../types.js";
-import { positive, type Int64 } from "../validate.js";
+import { positive } from "../validate.js";
 import type { Session } from "./session.js";
-
-/** A lease id, a kept-alive `Lease`/`Session`, or anything with a lease `id`. */
-export type LeaseRef = Int64 | { leaseId: bigint } | { id: bigint };
+import type { Bytes, CallOptions, LeaseRef } from "../options.js";
 
 function leaseOf(ref: LeaseRef): bigint {
   if (typeof ref === "object" && ref !== null) return positive("leaseId" in ref ? ref.leaseId : ref.id, "lease");
@@ -33,28 +31,38 @@ export interface LeaderKey {
 const toWire = (l: LeaderKey): WireLeaderKey => ({ name: l.name, key: l.key, rev: l.revision, lease: l.lease });
 
 /** The server-side Lock service. */
-export class LockService {
-  constructor(private readonly transport: Transport) {}
+export class LockApi {
+  readonly #transport: Transport;
+
+  /** @internal */
+  constructor(transport: Transport) {
+    this.#transport = transport;
+  }
 
   /** Waits (server-side) until the lock `name` is held under `lease`; resolves to the holding key. */
   async lock(name: Bytes, lease: LeaseRef | Session, options: CallOptions = {}): Promise<{ key: Buffer; header: ResponseHeader }> {
-    const res = await this.transport.unary(M.Lock.lock, { name: toKey(name, "lock name"), lease: leaseOf(lease) }, options);
+    const res = await this.#transport.unary(M.Lock.lock, { name: toKey(name, "lock name"), lease: leaseOf(lease) }, options);
     return { key: asBuffer(res.key), header: header(res.header) };
   }
 
   /** Releases a lock by its key. */
   async unlock(key: Bytes, options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Lock.unlock, { key: toKey(key) }, options)).header);
+    return header((await this.#transport.unary(M.Lock.unlock, { key: toKey(key) }, options)).header);
   }
 }
 
 /** The server-side Election service. */
-export class ElectionService {
-  constructor(private readonly transport: Transport) {}
+export class ElectionApi {
+  readonly #transport: Transport;
+
+  /** @internal */
+  constructor(transport: Transport) {
+    this.#transport = transport;
+  }
 
   /** Waits (server-side) until elected in `name` with `value`. */
   async campaign(name: Bytes, lease: LeaseRef | Session, value: Bytes, options: CallOptions = {}): Promise<LeaderKey> {
-    const res = await this.transport.unary(M.Election.campaign, { name: toKey(name, "election name"), lease: leaseOf(lease), value: toBuffer(value, "value") }, options);
+    const res = await this.#transport.unary(M.Election.campaign, { name: toKey(name, "election name"), lease: leaseOf(lease), value: toBuffer(value, "value") }, options);
     const l = res.leader;
     if (!l) throw new EtcdError("the server answered a campaign without a leader key", { rpc: M.Election.campaign.rpc });
     return { name: asBuffer(l.name), key: asBuffer(l.key), revision: l.rev, lease: l.lease };
@@ -62,13 +70,13 @@ export class ElectionService {
 
   /** Changes the value of a leadership. */
   async proclaim(leader: LeaderKey, value: Bytes, options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Election.proclaim, { leader: toWire(leader), value: toBuffer(value, "value") }, options)).header);
+    return header((await this.#transport.unary(M.Election.proclaim, { leader: toWire(leader), value: toBuffer(value, "value") }, options)).header);
   }
 
   /** The current leader of `name`, or `undefined` when there is none. */
   async leader(name: Bytes, options: CallOptions = {}): Promise<KeyValue | undefined> {
     try {
-      const res = await this.transport.unary(M.Election.leader, { name: toKey(name, "election name") }, options);
+      const res = await this.#transport.unary(M.Election.leader, { name: toKey(name, "election name") }, options);
       return res.kv && keyValue(res.kv);
     } catch (e) {
       // etcd answers "no leader" as an error (gRPC UNKNOWN "election: no leader").
@@ -79,12 +87,12 @@ export class ElectionService {
 
   /** Gives up a leadership. */
   async resign(leader: LeaderKey, options: CallOptions = {}): Promise<ResponseHeader> {
-    return header((await this.transport.unary(M.Election.resign, { leader: toWire(leader) }, options)).header);
+    return header((await this.#transport.unary(M.Election.resign, { leader: toWire(leader) }, options)).header);
   }
 
   /** The leader of `name` and every change of it, as the server streams them; ends when the signal aborts. */
   async *observe(name: Bytes, options: { signal?: AbortSignal } = {}): AsyncGenerator<KeyValue> {
-    const stream = await this.transport.stream(M.Election.observe, { name: toKey(name, "election name") }, { signal: options.signal });
+    const stream = await this.#transport.stream(M.Election.observe, { name: toKey(name, "election name") }, { signal: options.signal });
     try {
       for await (const res of stream) if (res.kv) yield keyValue(res.kv);
     } catch (e) {

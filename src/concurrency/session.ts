@@ -6,14 +6,10 @@
 import type { Etcd } from "../client.js";
 import type { LeaseLostError } from "../errors.js";
 import type { Lease } from "../lease/lease.js";
-import type { CallOptions } from "../transport/transport.js";
 
-/** Options of a session. */
-export interface SessionOptions extends CallOptions {
-  /** TTL of the session's lease in seconds (default 60, as etcd's Go client). */
-  ttl?: number;
-}
+import type { CallOptions, SessionOptions } from "../options.js";
 
+/** @internal */
 export const DEFAULT_SESSION_TTL = 60;
 
 export class Session implements AsyncDisposable {

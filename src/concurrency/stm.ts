@@ -15,26 +15,15 @@
  * serializable levels the failed transaction re-reads the read set in its failure branch,
  * so the retry starts prefetched at a new pinned revision without another round trip.
  */
-import { toKey, type Bytes } from "../bytes.js";
+import { toKey } from "../bytes.js";
 import type { Etcd } from "../client.js";
 import { compare, type Compare } from "../compare.js";
 import { AbortedError, EtcdError, InvalidArgumentError } from "../errors.js";
 import { op, type Op, type PutOptions } from "../op.js";
 import type { RangeResult } from "../types.js";
+import type { Bytes, Isolation, StmOptions } from "../options.js";
 
-export type Isolation = "serializable-snapshot" | "serializable" | "repeatable-reads" | "read-committed";
 const ISOLATIONS: readonly Isolation[] = ["serializable-snapshot", "serializable", "repeatable-reads", "read-committed"];
-
-/** Options of `etcd.stm()`. */
-export interface StmOptions {
-  isolation?: Isolation;
-  /** Keys to read before the function first runs, in one round trip. */
-  prefetch?: Bytes[];
-  /** How many times a conflicting commit is retried (default 100). */
-  maxRetries?: number;
-  /** Stops between attempts (and aborts the calls in flight) with an `AbortedError`. */
-  signal?: AbortSignal;
-}
 
 /** The transaction the STM function works with: reads are tracked, writes buffered until commit. */
 export interface StmTx {
@@ -152,7 +141,7 @@ class Tx implements StmTx {
   }
 }
 
-/** Runs `fn` as a transaction until it commits; resolves to its result. */
+/** @internal Runs `fn` as a transaction until it commits; resolves to its result. */
 export async function runStm<T>(etcd: Etcd, fn: (tx: StmTx) => Promise<T>, options: StmOptions = {}): Promise<T> {
   const isolation = options.isolation ?? "serializable-snapshot";
   if (!ISOLATIONS.includes(isolation)) throw new InvalidArgumentError(`isolation must be one of ${ISOLATIONS.join(", ")}, got ${String(isolation)}`);

@@ -3,11 +3,12 @@ import { asBuffer } from "../bytes.js";
 import { AbortedError, DeadlineExceededError, InvalidArgumentError, LeaseNotFoundError } from "../errors.js";
 import * as M from "../methods.js";
 import { header } from "../results.js";
-import { callOptions, type CallOptions, type Transport } from "../transport/transport.js";
+import { callOptions, type Transport } from "../transport/transport.js";
 import type { ResponseHeader } from "../types.js";
-import { positive, type Int64 } from "../validate.js";
+import { positive } from "../validate.js";
 import { LeaseKeeper, type KeeperClock } from "./keeper.js";
 import { Lease, type LeaseOwner } from "./lease.js";
+import type { CallOptions, GrantOptions, Int64 } from "../options.js";
 
 /** etcd's upper bound on a lease TTL, in seconds. */
 export const MAX_LEASE_TTL = 9_000_000_000;
@@ -40,12 +41,6 @@ export interface LeaseKeepAliveResult {
   ttl: number;
 }
 
-/** Options of a grant. */
-export interface GrantOptions extends CallOptions {
-  /** Ask for this lease id instead of letting etcd choose one. */
-  id?: Int64;
-}
-
 function ttlSeconds(ttl: unknown): bigint {
   if (typeof ttl !== "number" || !Number.isInteger(ttl) || ttl <= 0) {
     throw new InvalidArgumentError(`ttl must be a positive whole number of seconds, got ${String(ttl)}`);
@@ -59,44 +54,46 @@ function leaseId(id: Int64): bigint {
 }
 
 /** The lease API. `etcd.leases` is one; `etcd.lease(ttl)` is the usual way to get a kept-alive lease. */
-export class Leases {
-  private readonly keeper: LeaseKeeper;
-  private readonly handles = new Set<Lease>();
+export class LeaseApi {
+  readonly #keeper: LeaseKeeper;
+  readonly #handles = new Set<Lease>();
   /** What every handle calls back (one object for all of them). */
-  private readonly owner: LeaseOwner = {
+  readonly #owner: LeaseOwner = {
     revoke: (id, o) => this.revoke(id, o),
-    release: (l) => this.keeper.remove(l.id),
-    ended: (l) => this.handles.delete(l),
+    release: (l) => this.#keeper.remove(l.id),
+    ended: (l) => this.#handles.delete(l),
   };
 
+  readonly #transport: Transport;
+  readonly #callTimeoutMs: number;
+
   /**
+   * @internal
    * `callTimeoutMs` is the client's default deadline (for `keepAliveOnce`, which runs on a
    * stream of its own); `clock` is for tests of the keeper.
    */
-  constructor(
-    private readonly transport: Transport,
-    private readonly callTimeoutMs = 30_000,
-    clock?: KeeperClock,
-  ) {
-    this.keeper = new LeaseKeeper(transport, clock);
+  constructor(transport: Transport, callTimeoutMs = 30_000, clock?: KeeperClock) {
+    this.#transport = transport;
+    this.#callTimeoutMs = callTimeoutMs;
+    this.#keeper = new LeaseKeeper(transport, clock);
   }
 
-  /** Grants a lease of `ttl` seconds. It is not kept alive; see {@link Leases.keep}. */
+  /** Grants a lease of `ttl` seconds. It is not kept alive; see {@link LeaseApi.keep}. */
   async grant(ttl: number, options: GrantOptions = {}): Promise<LeaseGrant> {
     const request = { TTL: ttlSeconds(ttl), ID: options.id === undefined ? 0n : leaseId(options.id) };
-    const res = await this.transport.unary(M.Lease.leaseGrant, request, callOptions(options));
+    const res = await this.#transport.unary(M.Lease.leaseGrant, request, callOptions(options));
     return { header: header(res.header), id: res.ID, ttl: Number(res.TTL) };
   }
 
   /** Revokes a lease, deleting every key attached to it. A missing lease is a {@link LeaseNotFoundError}. */
   async revoke(id: Int64, options: CallOptions = {}): Promise<ResponseHeader> {
-    const res = await this.transport.unary(M.Lease.leaseRevoke, { ID: leaseId(id) }, callOptions(options));
+    const res = await this.#transport.unary(M.Lease.leaseRevoke, { ID: leaseId(id) }, callOptions(options));
     return header(res.header);
   }
 
   /** The lease's remaining and granted TTL (and its keys with `keys: true`); `undefined` when it does not exist. */
   async timeToLive(id: Int64, options: CallOptions & { keys?: boolean } = {}): Promise<LeaseTimeToLive | undefined> {
-    const res = await this.transport.unary(M.Lease.leaseTimeToLive, { ID: leaseId(id), keys: options.keys === true }, callOptions(options));
+    const res = await this.#transport.unary(M.Lease.leaseTimeToLive, { ID: leaseId(id), keys: options.keys === true }, callOptions(options));
     if (res.TTL < 0n) return undefined;
     return {
       header: header(res.header),
@@ -109,7 +106,7 @@ export class Leases {
 
   /** The ids of every lease in the cluster. */
   async list(options: CallOptions = {}): Promise<bigint[]> {
-    const res = await this.transport.unary(M.Lease.leaseLeases, {}, callOptions(options));
+    const res = await this.#transport.unary(M.Lease.leaseLeases, {}, callOptions(options));
     return res.leases.map((l) => l.ID);
   }
 
@@ -119,14 +116,14 @@ export class Leases {
    */
   async keepAliveOnce(id: Int64, options: CallOptions = {}): Promise<LeaseKeepAliveResult> {
     const ID = leaseId(id);
-    const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
+    const timeoutMs = options.timeoutMs ?? this.#callTimeoutMs;
     if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
       throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
     }
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
     try {
-      return await this.keepAliveOnceOn(ID, signal);
+      return await this.#keepAliveOnceOn(ID, signal);
     } catch (e) {
       if (e instanceof AbortedError && timeout.aborted && !options.signal?.aborted) {
         throw new DeadlineExceededError(`the keep-alive got no answer within ${timeoutMs} ms`, { rpc: e.rpc, endpoint: e.endpoint, cause: e });
@@ -135,8 +132,8 @@ export class Leases {
     }
   }
 
-  private async keepAliveOnceOn(ID: bigint, signal: AbortSignal): Promise<LeaseKeepAliveResult> {
-    const stream = await this.transport.stream(M.Lease.leaseKeepAlive, undefined, { signal });
+  async #keepAliveOnceOn(ID: bigint, signal: AbortSignal): Promise<LeaseKeepAliveResult> {
+    const stream = await this.#transport.stream(M.Lease.leaseKeepAlive, undefined, { signal });
     try {
       stream.write({ ID });
       for await (const res of stream) {
@@ -156,31 +153,32 @@ export class Leases {
    */
   async keep(ttl: number, options: GrantOptions = {}): Promise<Lease> {
     // The grant's send time on the keeper's (monotonic) clock: etcd set the TTL no earlier.
-    const since = this.keeper.now();
+    const since = this.#keeper.now();
     const granted = await this.grant(ttl, options);
-    const lease = new Lease(granted.id, granted.ttl, this.owner);
-    this.handles.add(lease);
-    this.keeper.add(lease, granted.ttl, since);
+    const lease = new Lease(granted.id, granted.ttl, this.#owner);
+    this.#handles.add(lease);
+    this.#keeper.add(lease, granted.ttl, since);
     return lease;
   }
 
-  /** Leases kept alive by this client now. */
+  /** @internal Leases kept alive by this client now. */
   get kept(): readonly Lease[] {
-    return [...this.handles];
+    return [...this.#handles];
   }
 
-  /** The endpoint the shared keep-alive stream runs on, when it is open. */
+  /** @internal The endpoint the shared keep-alive stream runs on, when it is open. */
   get keepAliveEndpoint(): string | undefined {
-    return this.keeper.endpoint;
+    return this.#keeper.endpoint;
   }
 
   /**
+   * @internal
    * Stops every keep-alive and revokes the kept leases, so their keys go at once rather than
    * after their TTL. Bounded by `timeoutMs`; a revoke that fails leaves the lease to expire.
    */
   async close(timeoutMs: number): Promise<void> {
-    const leases = [...this.handles];
-    this.keeper.close();
+    const leases = [...this.#handles];
+    this.#keeper.close();
     await Promise.allSettled(leases.map((l) => l.revoke({ timeoutMs })));
   }
 }

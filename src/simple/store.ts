@@ -20,7 +20,9 @@ export interface Change {
 }
 
 export class SimpleStore implements AsyncDisposable {
+  /** @internal */
   private session: Promise<Session> | undefined;
+  /** @internal */
   private readonly locks = new Map<string, Lock>();
 
   constructor(
@@ -111,11 +113,13 @@ export class SimpleStore implements AsyncDisposable {
     return this.close();
   }
 
+  /** @internal */
   private sharedSession(): Promise<Session> {
     this.session ??= this.etcd.session({ ttl: 10 });
     return this.session;
   }
 
+  /** @internal */
   private async lockWith(name: string, timeoutMs: number | undefined): Promise<void> {
     if (this.locks.has(name)) throw new InvalidArgumentError(`lock ${name} is already held by this store`);
     const lock = await this.etcd.lock(name, { session: await this.sharedSession(), timeoutMs });

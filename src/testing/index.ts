@@ -1,6 +1,8 @@
 /**
  * Test helpers, exported as `etcd-ts/testing`: start a real etcd cluster on loopback for
- * the duration of a test suite.
+ * the duration of a test suite; move the embedded store's time by hand (`ManualClock`,
+ * passed as `new Etcd({ endpoints: "mem://t", clock })`); drop an embedded store between
+ * tests (`dropMemoryStore`).
  *
  * ```ts
  * import { startEtcd } from "etcd-ts/testing";
@@ -11,3 +13,6 @@
 export { startEtcd, type EtcdCluster, type EtcdMember, type EtcdProxy, type GrpcProxyOptions, type PendingMember, type StartEtcdOptions } from "./cluster.js";
 export { EtcdNotInstalledError } from "./find-etcd.js";
 export { freePorts } from "./ports.js";
+export { ManualClock, systemClock } from "../memory/leases.js";
+export { dropMemoryStore } from "../memory/backend.js";
+export type { Clock } from "../options.js";

@@ -3,12 +3,6 @@ import { AbortedError, ClientClosedError, DeadlineExceededError, EtcdError } fro
 import type { WatchBatch, WatchEvent } from "../types.js";
 import type { Watcher } from "./watcher.js";
 
-/** Options of the waiting conveniences, on top of the watch options. */
-export interface WaitOptions {
-  /** Give up after this many milliseconds with a `DeadlineExceededError`. */
-  timeoutMs?: number;
-}
-
 /** A watch run by callback; `cancel()` stops it. */
 export interface WatchHandle {
   cancel(): void;
@@ -18,7 +12,7 @@ export interface WatchHandle {
   readonly ready: Promise<void>;
 }
 
-/** Reads `watcher` until `accept` returns true for an event; resolves to that event. */
+/** @internal Reads `watcher` until `accept` returns true for an event; resolves to that event. */
 export async function waitFor(
   watcher: Watcher,
   accept: (event: WatchEvent) => boolean,
@@ -43,7 +37,7 @@ export async function waitFor(
   throw new EtcdError("the watch ended before a matching change");
 }
 
-/** Calls `onEvent` for every event of `watcher`, in order, until it is cancelled or fails. */
+/** @internal Calls `onEvent` for every event of `watcher`, in order, until it is cancelled or fails. */
 export function runCallback(watcher: Watcher, onEvent: (event: WatchEvent, batch: WatchBatch) => void | Promise<void>): WatchHandle {
   const closed = (async (): Promise<unknown> => {
     try {

@@ -42,7 +42,7 @@ import type { WatchRequest, WatchResponse } from "../rpc/etcdserverpb/rpc.js";
 import { Event_EventType, type Event } from "../rpc/mvccpb/kv.js";
 import { errorFromCancelReason } from "../transport/status-error.js";
 import type { Transport } from "../transport/transport.js";
-import type { WatchBatch, WatchEvent } from "../types.js";
+import { serialisable, type WatchBatch, type WatchEvent } from "../types.js";
 import { createRequest, type WatchSpec } from "./options.js";
 import { Watcher, type WatchCarrier, type WatchInfo } from "./watcher.js";
 
@@ -320,7 +320,7 @@ export class WatchHub implements WatchCarrier {
       w.fragments = undefined;
     }
     if (events.length > 0) {
-      w.deliver({ header: h, revision: h.revision, events, progress: false });
+      w.deliver(serialisable({ header: h, revision: h.revision, events, progress: false }));
     } else if (!res.created) {
       w.progressed(h.revision);
       w.deliver(progressBatch(res));
@@ -397,5 +397,5 @@ const progressRequest: WatchRequest = { requestUnion: { $case: "progressRequest"
 
 function progressBatch(res: WatchResponse): WatchBatch {
   const h = header(res.header);
-  return { header: h, revision: h.revision, events: [], progress: true };
+  return serialisable({ header: h, revision: h.revision, events: [], progress: true });
 }

@@ -1,39 +1,10 @@
 /** Watch options: validation and the wire form of a watch creation. */
 import { InvalidArgumentError } from "../errors.js";
-import { selectKeys, type KeySelector } from "../op.js";
+import { selectKeys } from "../op.js";
 import { WatchCreateRequest_FilterType, type WatchRequest } from "../rpc/etcdserverpb/rpc.js";
-import type { Bytes } from "../bytes.js";
-import { flag, nonNegative, type Int64 } from "../validate.js";
 
-/** Options of a watch. The key selector (`prefix`, `rangeEnd`, `fromKey`) works as for reads. */
-export type WatchOptions = KeySelector & {
-  /**
-   * Deliver every change from this revision on (history first, then live changes). Default:
-   * changes after the watch is created. A compacted revision ends the watch with a `CompactedError`.
-   */
-  startRevision?: Int64;
-  /** Include each changed key's previous value (`prevKv` of each event). */
-  prevKv?: boolean;
-  /** Leave out put events. */
-  noPut?: boolean;
-  /** Leave out delete events. */
-  noDelete?: boolean;
-  /** Ask etcd to send periodic progress batches (no events, the current revision) while idle. */
-  progressNotify?: boolean;
-  /** Let etcd split very large revisions into fragments; they are joined again before delivery. */
-  fragment?: boolean;
-  /** Stops the watch; the iteration then ends without an error. */
-  signal?: AbortSignal;
-  /** A label; `cancelWatches(owner)` ends every watch with the same owner. */
-  owner?: string;
-  /**
-   * Backpressure: when this many events (a batch without events counts as one) wait unread,
-   * the watch is paused on the server; once the consumer has read half of them it resumes
-   * from the revision after the last one buffered (etcd replays what came meanwhile), so
-   * nothing is lost and other watches on the stream are never held up. Default 10,000.
-   */
-  highWaterMark?: number;
-};
+import { flag, nonNegative } from "../validate.js";
+import type { Bytes, WatchOptions } from "../options.js";
 
 /** A watch, validated: what is re-sent to the server whenever the watch is (re)created. */
 export interface WatchSpec {

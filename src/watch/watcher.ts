@@ -4,7 +4,7 @@ import { InvalidArgumentError, type EtcdError } from "../errors.js";
 import type { WatchBatch } from "../types.js";
 import type { WatchSpec } from "./options.js";
 
-/** What a watcher needs from the hub that carries it. */
+/** @internal What a watcher needs from the hub that carries it. */
 export interface WatchCarrier {
   remove(watcher: Watcher): void;
   /** Stops the server sending to this watch (its consumer is behind). */
@@ -19,7 +19,15 @@ export interface WatchInfo {
   rangeEnd: Buffer;
   owner: string | undefined;
   /** The options it was created with. */
-  options: Omit<WatchSpec, "key" | "rangeEnd" | "owner">;
+  options: {
+    startRevision: bigint;
+    prevKv: boolean;
+    noPut: boolean;
+    noDelete: boolean;
+    progressNotify: boolean;
+    fragment: boolean;
+    highWaterMark: number;
+  };
   /** The revision of the last change delivered (or known to be covered by a progress notice); 0n before any. */
   lastRevision: bigint;
   /** True once etcd confirmed the watch on the current stream. */
@@ -49,64 +57,71 @@ export interface WatchInfo {
  * revision once the consumer has caught up by half: memory stays bounded, nothing is lost.
  */
 export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
-  /** Next revision to ask for when the watch is (re)created; 0n = "from now". */
+  /** @internal Next revision to ask for when the watch is (re)created; 0n = "from now". */
   nextRevision: bigint;
-  /** The id the server gave this watch on the current stream, once it answered the creation. */
+  /** @internal The id the server gave this watch on the current stream, once it answered the creation. */
   watchId: bigint | undefined;
-  /** Confirmed by etcd on the current stream. */
+  /** @internal Confirmed by etcd on the current stream. */
   isCreated = false;
-  /** A refused creation already caused one fresh login. */
+  /** @internal A refused creation already caused one fresh login. */
   reauthenticated = false;
-  /** Ended because the client was closed. */
+  /** @internal Ended because the client was closed. */
   closedByClient = false;
-  /** Events of a fragmented revision, gathered until the last fragment. */
+  /** @internal Events of a fragmented revision, gathered until the last fragment. */
   fragments: WatchBatch["events"] | undefined;
-  /** Paused on the server: its consumer is behind. */
+  /** @internal Paused on the server: its consumer is behind. */
   paused = false;
   /** Unread events (a batch without events counts as one), for backpressure. */
-  private unread = 0;
+  #unread = 0;
 
-  private readonly queue = new AsyncQueue<WatchBatch>({
+  readonly #queue = new AsyncQueue<WatchBatch>({
     onRead: (batch) => {
-      this.unread -= weight(batch);
-      if (this.paused && !this.finished && this.unread * 2 <= this.spec.highWaterMark) this.carrier.resume(this);
+      this.#unread -= weight(batch);
+      if (this.paused && !this.#finished && this.#unread * 2 <= this.spec.highWaterMark) this.#carrier.resume(this);
     },
     // The consumer left the loop (break, return, a throw in its body): the watch ends.
     onLeave: () => this.cancel(),
     secondConsumer: () => new InvalidArgumentError("a watch has one consumer; it is already being iterated"),
   });
-  private finished = false;
-  private resolveReady!: () => void;
-  private rejectReady!: (e: EtcdError) => void;
-  private resolveClosed!: (e: EtcdError | undefined) => void;
+  #finished = false;
+  #resolveReady!: () => void;
+  #rejectReady!: (e: EtcdError) => void;
+  #resolveClosed!: (e: EtcdError | undefined) => void;
 
   /** Resolves once etcd has confirmed the watch: changes from then on are certainly seen. */
   readonly ready: Promise<void>;
   /** Resolves when the watch ends: to the error that ended it, or `undefined` for a normal end. */
   readonly closed: Promise<EtcdError | undefined>;
 
-  constructor(
-    readonly spec: WatchSpec,
-    private readonly carrier: WatchCarrier,
-    private readonly signal: AbortSignal | undefined,
-  ) {
+  /** @internal The watch as validated; re-sent whenever it is (re)created. */
+  readonly spec: WatchSpec;
+  readonly #carrier: WatchCarrier;
+  readonly #signal: AbortSignal | undefined;
+
+  /** @internal */
+  constructor(spec: WatchSpec, carrier: WatchCarrier, signal: AbortSignal | undefined) {
+    this.spec = spec;
+    this.#carrier = carrier;
+    this.#signal = signal;
     this.nextRevision = spec.startRevision;
     this.ready = new Promise<void>((resolve, reject) => {
-      this.resolveReady = resolve;
-      this.rejectReady = reject;
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
     });
     // Nobody has to await `ready`; its rejection must not count as unhandled.
     this.ready.catch(() => undefined);
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    signal?.addEventListener("abort", this.onAbort, { once: true });
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
-  private readonly onAbort = (): void => this.cancel();
+  readonly #onAbort = (): void => this.cancel();
 
+  /** True once the watch has ended (for any reason). */
   get ended(): boolean {
-    return this.finished;
+    return this.#finished;
   }
 
+  /** @internal What `etcd.watches()` reports of it. */
   info(endpoint: string | undefined): WatchInfo {
     const { key, rangeEnd, owner, ...options } = this.spec;
     return {
@@ -116,7 +131,7 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
       options,
       lastRevision: this.nextRevision > 0n ? this.nextRevision - 1n : 0n,
       created: this.isCreated,
-      buffered: this.queue.size,
+      buffered: this.#queue.size,
       paused: this.paused,
       endpoint,
     };
@@ -124,8 +139,8 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
 
   /** Stops the watch: batches not yet read are dropped and the iteration ends. */
   cancel(): void {
-    if (this.finished) return;
-    this.carrier.remove(this);
+    if (this.#finished) return;
+    this.#carrier.remove(this);
     this.end(undefined);
   }
 
@@ -141,17 +156,17 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
     // A watch "from now" is pinned to its creation revision, so a resume misses nothing
     // (unless the answer had no revision: pinning to 1 would replay all history).
     if (this.nextRevision === 0n && revision > 0n) this.nextRevision = revision + 1n;
-    this.resolveReady();
+    this.#resolveReady();
   }
 
   /** @internal Delivers a batch (events of whole revisions, or a progress notice). */
   deliver(batch: WatchBatch): void {
-    if (this.finished) return;
+    if (this.#finished) return;
     const last = batch.events[batch.events.length - 1];
     if (last) this.nextRevision = last.kv.modRevision + 1n;
-    this.queue.push(batch);
-    this.unread += weight(batch);
-    if (!this.paused && this.unread >= this.spec.highWaterMark) this.carrier.pause(this);
+    this.#queue.push(batch);
+    this.#unread += weight(batch);
+    if (!this.paused && this.#unread >= this.spec.highWaterMark) this.#carrier.pause(this);
   }
 
   /** @internal A progress notice for this watch: everything up to `revision` was delivered. */
@@ -161,22 +176,22 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
 
   /** @internal Ends the watch: normally (`undefined`) or with an error thrown to the consumer. */
   end(error: EtcdError | undefined): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.signal?.removeEventListener("abort", this.onAbort);
-    if (error) this.rejectReady(error);
-    else this.resolveReady();
-    this.resolveClosed(error);
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (error) this.#rejectReady(error);
+    else this.#resolveReady();
+    this.#resolveClosed(error);
     // Batches not yet read are dropped when the consumer stopped; kept when an error ends it.
-    if (error) this.queue.end(error);
+    if (error) this.#queue.end(error);
     else {
-      this.queue.interrupt();
-      this.unread = 0;
+      this.#queue.interrupt();
+      this.#unread = 0;
     }
   }
 
   [Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
-    return this.queue[Symbol.asyncIterator]();
+    return this.#queue[Symbol.asyncIterator]();
   }
 }
 

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { Etcd, dropMemoryStore, type EtcdOptions } from "../../src/index.js";
+import { Etcd, type EtcdOptions } from "../../src/index.js";
+import { dropMemoryStore } from "../../src/testing/index.js";
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
 import { Normalizer } from "./normalize.js";
 

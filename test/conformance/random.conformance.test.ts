@@ -12,7 +12,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { compare, dropMemoryStore, Etcd, EtcdError, InvalidArgumentError, op, type CompareOperator, type Compare, type Op, type RangeOptions, type SortOrder, type SortTarget } from "../../src/index.js";
+import { dropMemoryStore } from "../../src/testing/index.js";
+import { compare, Etcd, EtcdError, InvalidArgumentError, op, type CompareOperator, type Compare, type Op, type RangeOptions, type SortOrder, type SortTarget } from "../../src/index.js";
 import { differential, type Case } from "./harness.js";
 
 const SEEDS = (process.env.RANDOM_SEEDS ?? "1,2,3").split(",").map(Number);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Etcd, LeaseNotFoundError, ManualClock, dropMemoryStore } from "../../src/index.js";
+import { Etcd, LeaseNotFoundError } from "../../src/index.js";
+import { ManualClock, dropMemoryStore } from "../../src/testing/index.js";
 
 describe("the embedded store with a manual clock (no sleeping)", () => {
   it("expires a lease exactly at its TTL, deleting its keys with delete events; keep-alive pushes expiry back", async () => {

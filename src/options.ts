@@ -1,0 +1,300 @@
+/**
+ * Every public option type, in one module: what each call, stream and recipe accepts. The
+ * transport and the embedded store keep types of their own; these are the contract with
+ * users, and the client checks at compile time that they still fit what it passes on.
+ */
+import type { Compare } from "./compare.js";
+import type { Session } from "./concurrency/session.js";
+import type { Op } from "./op.js";
+
+/** Bytes in: a string (encoded as UTF-8) or any `Uint8Array` (a `Buffer` too), taken as is. */
+export type Bytes = string | Uint8Array;
+
+/** A 64-bit integer in: a `bigint`, or a `number` when it is a safe integer. */
+export type Int64 = number | bigint;
+
+/** Options every call takes. */
+export interface CallOptions {
+  /** Abort the call; it then rejects at once with an `AbortedError`. */
+  signal?: AbortSignal | undefined;
+  /** Deadline for this call in milliseconds, overriding the client's default. */
+  timeoutMs?: number | undefined;
+}
+
+/** How calls are spread over the members: `"round-robin"` over every healthy one, or `"pinned"` to one until it fails. */
+export type Balancing = "round-robin" | "pinned";
+
+/** TLS settings for `https://` endpoints. */
+export interface TlsOptions {
+  /** PEM CA certificate(s) to trust instead of the system roots. */
+  ca?: string | Uint8Array | undefined;
+  /** PEM client certificate, for mutual TLS. */
+  cert?: string | Uint8Array | undefined;
+  /** PEM private key of the client certificate. */
+  key?: string | Uint8Array | undefined;
+  /** Name to verify the server certificate against (and to send as SNI), instead of the host. */
+  serverName?: string | undefined;
+}
+
+/** HTTP/2 pings that detect a dead or frozen member. */
+export interface KeepAliveOptions {
+  /** Time between pings while calls or streams are open. etcd refuses pings more often than every 5 s by default. */
+  intervalMs: number;
+  /** How long to wait for a ping's answer before the connection is declared dead. */
+  timeoutMs: number;
+}
+
+/** Retries of calls that are safe to repeat. */
+export interface RetryOptions {
+  /** Attempts per call, the first included. Default 10. */
+  maxAttempts?: number;
+  /** Delay before the first retry. Default 50 ms. */
+  baseDelayMs?: number;
+  /** Upper bound of one delay. Default 1000 ms. */
+  maxDelayMs?: number;
+}
+
+/** The time source of an embedded (`mem://`) store; `ManualClock` from `etcd-ts/testing` is one. */
+export interface Clock {
+  /** The current time in milliseconds. */
+  now(): number;
+  /** Calls `fn` after `ms` (of this clock's time); returns a cancel function. */
+  schedule(fn: () => void, ms: number): () => void;
+}
+
+/** Options of {@link Etcd}. Every field has a sensible default. */
+export interface EtcdOptions {
+  /**
+   * The members to talk to: `host:port`, `http://host:port` or `https://host:port`; or
+   * `mem://name` for the embedded store of that name. Default `["127.0.0.1:2379"]`.
+   */
+  endpoints?: string | string[];
+  /** `"round-robin"` (default) spreads calls over every healthy member; `"pinned"` uses one until it fails. */
+  balancing?: Balancing;
+  /** How long to wait for a connection to a member before trying another. Default 5000 ms. */
+  dialTimeoutMs?: number;
+  /** Deadline of a call that sets no `timeoutMs`, retries included. Default 30000 ms. */
+  callTimeoutMs?: number;
+  /** HTTP/2 pings that detect a dead or frozen member. Default every 10 s, 5 s to answer. */
+  keepAlive?: Partial<KeepAliveOptions>;
+  /**
+   * The largest answer accepted, in bytes: a larger one fails with
+   * `ResponseTooLargeError` before it is buffered. Default 64 MiB (a range of about
+   * 40,000 keys of etcd's largest values); page bigger ranges with `limit` or raise this.
+   */
+  maxReceiveMessageBytes?: number;
+  /** Retry attempts and back-off for calls that are safe to repeat. */
+  retry?: RetryOptions;
+  /** CA, client certificate and server name for `https://` endpoints. */
+  tls?: TlsOptions;
+  /**
+   * Log in as this user: the token is sent with every call and stream and renewed
+   * transparently when etcd reports it invalid or expired. The password is never shown in
+   * errors, `info()` or when the client is inspected.
+   */
+  auth?: { username: string; password: string };
+  /**
+   * Keep the endpoint list in step with the cluster: every this many milliseconds the
+   * member list is read and the client URLs of the voting members become the endpoints
+   * (new members are picked up, removed ones dropped). Off by default.
+   */
+  autoSyncIntervalMs?: number;
+  /**
+   * For `mem://` endpoints: the clock of the embedded store (tests pass a `ManualClock` from
+   * `etcd-ts/testing` to expire leases without waiting). Used when the named store is created.
+   */
+  clock?: Clock;
+}
+
+/**
+ * Which keys an operation covers. By default one key; `prefix` selects every key that
+ * starts with it (an empty prefix selects all keys); `rangeEnd` selects `[key, rangeEnd)`;
+ * `fromKey` selects every key `>= key`.
+ */
+export type KeySelector =
+  | { prefix?: false | undefined; rangeEnd?: undefined; fromKey?: false | undefined }
+  | { prefix: true; rangeEnd?: undefined; fromKey?: false | undefined }
+  | { rangeEnd: Bytes; prefix?: false | undefined; fromKey?: false | undefined }
+  | { fromKey: true; prefix?: false | undefined; rangeEnd?: undefined };
+
+/** What to sort a range by. */
+export type SortTarget = "key" | "version" | "create" | "mod" | "value";
+/** Sort direction; `"none"` leaves the server's key order. */
+export type SortOrder = "none" | "ascend" | "descend";
+
+/** Options of a range read. */
+export type RangeOptions = KeySelector & {
+  /** At most this many keys (0 = no limit); `more` tells whether there were more. */
+  limit?: Int64;
+  /** Read the store as it was at this revision (0 = current). */
+  revision?: Int64;
+  /** Sort the result; `order` defaults to `"ascend"`. */
+  sort?: { target: SortTarget; order?: SortOrder };
+  /** Let the contacted member answer from its local state without a quorum read (faster, may be stale). */
+  serializable?: boolean;
+  /** Return keys without values. */
+  keysOnly?: boolean;
+  /** Return only the count. */
+  countOnly?: boolean;
+  /** Only keys whose mod revision is at least this. */
+  minModRevision?: Int64;
+  /** Only keys whose mod revision is at most this. */
+  maxModRevision?: Int64;
+  /** Only keys whose create revision is at least this. */
+  minCreateRevision?: Int64;
+  /** Only keys whose create revision is at most this. */
+  maxCreateRevision?: Int64;
+};
+
+/** Options of `get()`: a range read of exactly one key. */
+export type GetOptions = Omit<RangeOptions, "prefix" | "rangeEnd" | "fromKey" | "limit" | "countOnly">;
+
+/** Options of a put. */
+export interface PutOptions {
+  /** Attach the key to this lease (it is deleted when the lease ends). */
+  lease?: Int64 | { id: bigint };
+  /** Return the previous key-value. */
+  prevKv?: boolean;
+  /** Keep the current value (only the lease changes); the key must exist and the value be `""`. */
+  ignoreValue?: boolean;
+  /** Keep the current lease; the key must exist and `lease` be omitted. */
+  ignoreLease?: boolean;
+}
+
+/** Options of a delete. */
+export type DeleteOptions = KeySelector & {
+  /** Return the deleted key-values. */
+  prevKv?: boolean;
+};
+
+/** Options of a compaction. */
+export interface CompactOptions {
+  /** Wait until the compaction is physically applied to the backend (slower, frees space). */
+  physical?: boolean;
+}
+
+/** A transaction as a plain object: if every compare holds, run `onSuccess`, else `onFailure`. */
+export interface TxnSpec {
+  if?: Compare[];
+  onSuccess?: Op[];
+  onFailure?: Op[];
+}
+
+/** What a compare-and-swap or compare-and-delete checks: the current value, or the current mod revision. */
+export type Expect = { prevValue: Bytes; prevRevision?: undefined } | { prevRevision: Int64; prevValue?: undefined };
+
+/** Options of a lease grant. */
+export interface GrantOptions extends CallOptions {
+  /** Ask for this lease id instead of letting etcd choose one. */
+  id?: Int64;
+}
+
+/** A lease id, a kept-alive `Lease`/`Session`, or anything with a lease `id`. */
+export type LeaseRef = Int64 | { leaseId: bigint } | { id: bigint };
+
+/** Options of a watch. The key selector (`prefix`, `rangeEnd`, `fromKey`) works as for reads. */
+export type WatchOptions = KeySelector & {
+  /**
+   * Deliver every change from this revision on (history first, then live changes). Default:
+   * changes after the watch is created. A compacted revision ends the watch with a `CompactedError`.
+   */
+  startRevision?: Int64;
+  /** Include each changed key's previous value (`prevKv` of each event). */
+  prevKv?: boolean;
+  /** Leave out put events. */
+  noPut?: boolean;
+  /** Leave out delete events. */
+  noDelete?: boolean;
+  /** Ask etcd to send periodic progress batches (no events, the current revision) while idle. */
+  progressNotify?: boolean;
+  /** Let etcd split very large revisions into fragments; they are joined again before delivery. */
+  fragment?: boolean;
+  /** Stops the watch; the iteration then ends without an error. */
+  signal?: AbortSignal;
+  /** A label; `cancelWatches(owner)` ends every watch with the same owner. */
+  owner?: string;
+  /**
+   * Backpressure: when this many events (a batch without events counts as one) wait unread,
+   * the watch is paused on the server; once the consumer has read half of them it resumes
+   * from the revision after the last one buffered (etcd replays what came meanwhile), so
+   * nothing is lost and other watches on the stream are never held up. Default 10,000.
+   */
+  highWaterMark?: number;
+};
+
+/** Options of the waiting conveniences (`watchOnce`, `watchUntil`), on top of the watch options. */
+export interface WaitOptions {
+  /** Give up after this many milliseconds with a `DeadlineExceededError`. */
+  timeoutMs?: number;
+}
+
+/** Options of a session. */
+export interface SessionOptions extends CallOptions {
+  /** TTL of the session's lease in seconds (default 60, as etcd's Go client). */
+  ttl?: number;
+}
+
+/**
+ * Which keys a lock queues behind. A mutex waits for every earlier key under its name; a
+ * reader of a read-write lock (`<name>/read/…`) only for earlier writers
+ * (`<name>/write/…`); a writer for every earlier key, readers included.
+ */
+export type LockKind = "exclusive" | "read" | "write";
+
+/** Options of `etcd.lock()` / `etcd.tryLock()`. */
+export interface LockOptions extends CallOptions {
+  /** Hold the lock through this session (it is left open on unlock). Default: a new session of `ttl` seconds. */
+  session?: Session;
+  /** TTL of the lock's own session, in seconds (default 60). Ignored with `session`. */
+  ttl?: number;
+}
+
+/** Options of `etcd.election()`. */
+export interface ElectionOptions {
+  /** Campaign through this session (left open on resign). Default: a session of its own, opened by the first campaign. */
+  session?: Session;
+  /** TTL of the election's own session in seconds (default 60). Ignored with `session`. */
+  ttl?: number;
+}
+
+/** Options of `observe()`. */
+export interface ObserveOptions {
+  /** Ends the observation; the iteration then ends normally. */
+  signal?: AbortSignal;
+}
+
+/**
+ * How strictly `etcd.stm()` checks a transaction before committing it:
+ * `"serializable-snapshot"` (default) checks every read key and that no written key changed
+ * since the first read; `"serializable"` reads at the first read's revision and checks the
+ * read keys; `"repeatable-reads"` checks the read keys; `"read-committed"` checks nothing.
+ */
+export type Isolation = "serializable-snapshot" | "serializable" | "repeatable-reads" | "read-committed";
+
+/** Options of `etcd.stm()`. */
+export interface StmOptions {
+  /** How strictly conflicts are detected; default `"serializable-snapshot"`. */
+  isolation?: Isolation;
+  /** Keys to read before the function first runs, in one round trip. */
+  prefetch?: Bytes[];
+  /** How many times a conflicting commit is retried (default 100). */
+  maxRetries?: number;
+  /** Stops between attempts (and aborts the calls in flight) with an `AbortedError`. */
+  signal?: AbortSignal;
+}
+
+/** Options of `auth.addUser()`. */
+export interface AddUserOptions extends CallOptions {
+  /** A user that cannot log in with a password (only with a client certificate). */
+  noPassword?: boolean;
+}
+
+/** Options of `maintenance.snapshot()`. */
+export interface SnapshotOptions {
+  /** Take the snapshot from this member (default: any). */
+  endpoint?: string;
+  /** Called after each chunk with the bytes received so far and the total announced by etcd. */
+  onProgress?: (received: number, total: number) => void;
+  /** Stops the snapshot; it then rejects with an `AbortedError`. */
+  signal?: AbortSignal;
+}
