@@ -8,12 +8,14 @@
 import { Etcd, op } from "../src/index.js";
 
 await using etcd = new Etcd({ endpoints: process.env.ETCD_ENDPOINTS || "mem://examples" });
+// On a cluster of yours, every key lives under a prefix of this run's own, deleted at the end.
+const root = process.env.ETCD_ENDPOINTS ? `etcd-ts-example-${Date.now().toString(36)}/` : "";
 
 async function scheduler(name: string): Promise<void> {
-  const lock = await etcd.tryLock("cron/nightly-report", { ttl: 30 });
+  const lock = await etcd.tryLock(`${root}cron/nightly-report`, { ttl: 30 });
   if (!lock) return console.log(`${name}: another scheduler runs the job`);
   try {
-    const res = await etcd.txn({ if: [lock.isOwner()], onSuccess: [op.put("reports/last-run", `${name} at ${new Date().toISOString()}`)] });
+    const res = await etcd.txn({ if: [lock.isOwner()], onSuccess: [op.put(`${root}reports/last-run`, `${name} at ${new Date().toISOString()}`)] });
     console.log(`${name}: ran the job (fenced write ${res.succeeded ? "applied" : "refused"})`);
   } finally {
     await lock.unlock();
@@ -21,4 +23,6 @@ async function scheduler(name: string): Promise<void> {
 }
 
 await Promise.all(["scheduler-1", "scheduler-2", "scheduler-3"].map(scheduler));
-console.log("last run:", (await etcd.get("reports/last-run"))?.value.toString());
+console.log("last run:", (await etcd.get(`${root}reports/last-run`))?.value.toString());
+
+if (root) await etcd.delete(root, { prefix: true });

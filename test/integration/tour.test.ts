@@ -59,6 +59,18 @@ describe("the tour (npm start)", () => {
       assert.equal(code, 0, out);
       assert.match(out, expected);
     });
+
+    it(`examples/${file}.ts runs on a real etcd under a prefix of its own, and removes it`, async () => {
+      const { code, out } = await runTour({ ETCD_ENDPOINTS: env.cluster().endpoints.join(",") }, `examples/${file}.ts`);
+      assert.equal(code, 0, out);
+      assert.match(out, expected);
+      const left = await env.client().range("", { prefix: true, keysOnly: true });
+      assert.deepEqual(
+        left.kvs.map((kv) => kv.key.toString()).filter((k) => !k.startsWith("users-own/")),
+        [],
+        "keys left behind",
+      );
+    });
   }
 
   it("runs on a real etcd given by ETCD_ENDPOINTS, and leaves its history and keys as they were", async () => {
