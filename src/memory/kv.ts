@@ -35,7 +35,10 @@ interface TxnPath {
   nested: TxnPath[];
 }
 
-type Reader = { read(range: { key: Uint8Array; rangeEnd: Uint8Array }, revision?: bigint): KeyValue[] };
+type Reader = {
+  read(range: KeyRange, revision?: bigint, limit?: number): KeyValue[];
+  count(range: KeyRange, revision?: bigint): number;
+};
 
 export class KvService {
   constructor(
@@ -50,13 +53,22 @@ export class KvService {
 
   private rangeOn(reader: Reader, r: RangeRequest, headerRevision: bigint): RangeResponse {
     if (r.key.length === 0) throw storeErrors.emptyKey();
-    let kvs = reader.read(r, r.revision);
-    const count = BigInt(kvs.length);
     const filtered = r.maxModRevision !== 0n || r.minModRevision !== 0n || r.maxCreateRevision !== 0n || r.minCreateRevision !== 0n;
-    // As etcd 3.4: without a sort order or filters, only limit + 1 keys (in key order) are
-    // read, and a sort target then orders just those.
-    if (r.limit > 0n && r.sortOrder === RangeRequest_SortOrder.NONE && !filtered) kvs = kvs.slice(0, Number(r.limit) + 1);
-    if (r.countOnly) kvs = [];
+    let kvs: KeyValue[];
+    let count: bigint;
+    if (r.countOnly) {
+      // As etcd: the count walks the index; no key-value is read.
+      count = BigInt(reader.count(r, r.revision));
+      kvs = [];
+    } else if (r.limit > 0n && r.sortOrder === RangeRequest_SortOrder.NONE && !filtered) {
+      // As etcd 3.4: without a sort order or filters, only limit + 1 keys (in key order) are
+      // read, and a sort target then orders just those.
+      kvs = reader.read(r, r.revision, Number(r.limit) + 1);
+      count = BigInt(kvs.length <= Number(r.limit) ? kvs.length : reader.count(r, r.revision));
+    } else {
+      kvs = reader.read(r, r.revision);
+      count = BigInt(kvs.length);
+    }
     if (r.maxModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision <= r.maxModRevision);
     if (r.minModRevision !== 0n) kvs = kvs.filter((kv) => kv.modRevision >= r.minModRevision);
     if (r.maxCreateRevision !== 0n) kvs = kvs.filter((kv) => kv.createRevision <= r.maxCreateRevision);

@@ -3,11 +3,14 @@
  * revision; per key create/mod revision and version; deletes kept as tombstones until
  * compaction; reads at any revision since the last compaction.
  *
- * Keys are kept in a sorted index (binary search), so a range touches only its keys. Each
- * key holds its versions in revision order.
+ * As etcd: an in-memory B-tree index of keys (./key-index.ts), each key holding its versions
+ * newest first. A key with one version holds one small record (strings for the bytes,
+ * numbers for the revisions), so a million live keys cost about twice their bytes.
+ * Revisions are held as numbers inside: they grow by one per write and cannot pass 2^53.
  */
 import type { KeyValue } from "../rpc/mvccpb/kv.js";
 import { storeErrors } from "./errors.js";
+import { KeyIndex } from "./key-index.js";
 
 /** A change, as watches see it. */
 export interface Change {
@@ -16,13 +19,37 @@ export interface Change {
   prevKv: KeyValue | undefined;
 }
 
-interface Version {
-  rev: bigint;
-  /** Position of the change within its revision (etcd's sub-revision): events keep this order. */
-  sub: number;
-  /** Undefined for a deletion (tombstone). */
-  kv: KeyValue | undefined;
+/** One version of a key, the newest of its history (sub-revision 0, nothing older). */
+class Version {
+  constructor(
+    /** The value's bytes as latin1; undefined for a deletion (tombstone). */
+    readonly value: string | undefined,
+    readonly create: number,
+    readonly mod: number,
+    readonly version: number,
+    readonly lease: bigint,
+  ) {}
 }
+
+/** A version with older ones behind it, or not first in its revision (keeps the event order). */
+class ChainedVersion extends Version {
+  constructor(
+    value: string | undefined,
+    create: number,
+    mod: number,
+    version: number,
+    lease: bigint,
+    /** Position of the change within its revision (etcd's sub-revision): events keep this order. */
+    readonly sub: number,
+    /** The version before this one; cut by compaction. */
+    public prev: Version | undefined,
+  ) {
+    super(value, create, mod, version, lease);
+  }
+}
+
+const prevOf = (v: Version): Version | undefined => (v instanceof ChainedVersion ? v.prev : undefined);
+const subOf = (v: Version): number => (v instanceof ChainedVersion ? v.sub : 0);
 
 const id = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 const NUL = "\u0000";
@@ -33,57 +60,119 @@ export interface KeyRange {
   rangeEnd: Uint8Array;
 }
 
+/** The version of a key visible at `rev`, if the key was live then. */
+function visibleAt(head: Version, rev: number): Version | undefined {
+  for (let v: Version | undefined = head; v; v = prevOf(v)) {
+    if (v.mod <= rev) return v.value === undefined ? undefined : v;
+  }
+  return undefined;
+}
+
+function toKv(k: string, v: Version): KeyValue {
+  return {
+    key: Buffer.from(k, "latin1"),
+    value: Buffer.from(v.value ?? "", "latin1"),
+    createRevision: BigInt(v.create),
+    modRevision: BigInt(v.mod),
+    version: BigInt(v.version),
+    lease: v.lease,
+  };
+}
+
+interface Found {
+  k: string;
+  v: Version;
+}
+
+const byId = (a: Found, b: Found): number => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0);
+
 export class MvccStore {
   /** The store's revision: that of the last write. */
   revision = 1n;
   /** Reads below this revision are refused. */
   compacted = 0n;
-  private readonly index: string[] = [];
-  private readonly versions = new Map<string, Version[]>();
+  /** Keys whose newest version holds a value. A read or count of the present needs only these. */
+  private readonly live = new KeyIndex<Version>();
+  /** Keys whose newest version is a deletion, until compaction removes them. */
+  private readonly dead = new KeyIndex<Version>();
+  /** Keys with older versions or a tombstone: all that a compaction has to visit. */
+  private readonly withHistory = new Set<string>();
+  /** The last key `latest` looked up and what it found, so the write that follows does not search again. */
+  private memoKey: string | undefined;
+  private memoHead: Version | undefined;
   /** Called with each committed revision's changes, in order (watch streams subscribe here). */
   readonly listeners = new Set<(revision: bigint, changes: Change[]) => void>();
 
-  /** The live key-values of `range` at `revision` (0 = latest), in key order. */
-  read(range: KeyRange, revision = 0n): KeyValue[] {
+  private checkRevision(revision: bigint): number {
     const rev = revision <= 0n ? this.revision : revision;
     if (rev > this.revision) throw storeErrors.futureRevision();
     if (rev < this.compacted) throw storeErrors.compacted();
+    return Number(rev);
+  }
+
+  /** The live key-values of `range` at `revision` (0 = latest), in key order, at most `limit` (0 = all). */
+  read(range: KeyRange, revision = 0n, limit = 0): KeyValue[] {
+    const rev = this.checkRevision(revision);
     const out: KeyValue[] = [];
-    for (const k of this.keysIn(range)) {
-      const kv = this.at(k, rev);
-      if (kv) out.push(kv);
+    if (rev === Number(this.revision)) {
+      this.scan(this.live, range, (k, head) => {
+        out.push(toKv(k, head));
+        return limit > 0 && out.length >= limit;
+      });
+      return out;
     }
+    // In the past a key may be live under either index: the first `limit` of each, merged.
+    const found: Found[] = [];
+    for (const index of [this.live, this.dead]) {
+      let n = 0;
+      this.scan(index, range, (k, head) => {
+        const v = visibleAt(head, rev);
+        if (v) {
+          found.push({ k, v });
+          n++;
+        }
+        return limit > 0 && n >= limit;
+      });
+    }
+    found.sort(byId);
+    if (limit > 0 && found.length > limit) found.length = limit;
+    for (const f of found) out.push(toKv(f.k, f.v));
     return out;
+  }
+
+  /** How many keys of `range` were live at `revision` (0 = latest), without reading them. */
+  count(range: KeyRange, revision = 0n): number {
+    const rev = this.checkRevision(revision);
+    if (rev === Number(this.revision)) {
+      const { start, end } = bounds(range);
+      return end === "" ? (this.live.get(start) ? 1 : 0) : this.live.count(start, end);
+    }
+    let n = 0;
+    for (const index of [this.live, this.dead]) {
+      this.scan(index, range, (_k, head) => {
+        if (visibleAt(head, rev)) n++;
+      });
+    }
+    return n;
   }
 
   /** The live key-value of one key now. */
   latest(key: Uint8Array): KeyValue | undefined {
-    return this.at(id(key), this.revision);
+    const k = id(key);
+    const head = this.live.get(k);
+    this.memoKey = k;
+    this.memoHead = head;
+    return head ? toKv(k, head) : undefined;
   }
 
-  private at(k: string, rev: bigint): KeyValue | undefined {
-    const list = this.versions.get(k);
-    if (!list) return undefined;
-    for (let i = list.length - 1; i >= 0; i--) {
-      const v = list[i]!;
-      if (v.rev <= rev) return v.kv;
-    }
-    return undefined;
-  }
-
-  private *keysIn(range: KeyRange): Generator<string> {
-    const start = id(range.key);
-    const end = id(range.rangeEnd);
+  private scan(index: KeyIndex<Version>, range: KeyRange, visit: (k: string, head: Version) => boolean | void): void {
+    const { start, end } = bounds(range);
     if (end === "") {
-      if (this.versions.has(start)) yield start;
+      const head = index.get(start);
+      if (head) visit(start, head);
       return;
     }
-    const toEnd = end === NUL;
-    for (let i = lowerBound(this.index, start); i < this.index.length; i++) {
-      const k = this.index[i]!;
-      if (!toEnd && k >= end) return;
-      yield k;
-    }
+    index.scan(start, end, visit);
   }
 
   /** Starts a write at the next revision; `commit()` makes it visible, in one revision. */
@@ -91,23 +180,37 @@ export class MvccStore {
     return new WriteBatch(this);
   }
 
-  /** @internal */
-  apply(changes: Change[]): void {
+  /** The newest version of a key, live or not. */
+  private head(k: string): Version | undefined {
+    if (this.memoKey === k) return this.memoHead ?? this.dead.get(k);
+    return this.live.get(k) ?? this.dead.get(k);
+  }
+
+  /** @internal Commits one revision; `ids` are the changes' keys as latin1, when known. */
+  apply(changes: Change[], ids?: string[]): void {
     if (changes.length === 0) return;
     const rev = this.revision + 1n;
-    for (const [sub, c] of changes.entries()) {
-      const k = id(c.kv.key);
-      let list = this.versions.get(k);
-      if (!list) {
-        list = [];
-        this.versions.set(k, list);
-        this.index.splice(lowerBound(this.index, k), 0, k);
-      }
-      const last = list[list.length - 1];
-      const v: Version = { rev, sub, kv: c.type === "put" ? c.kv : undefined };
+    const r = Number(rev);
+    for (let sub = 0; sub < changes.length; sub++) {
+      const c = changes[sub]!;
+      const k = ids?.[sub] ?? id(c.kv.key);
+      const head = this.head(k);
+      this.memoKey = undefined;
       // Several changes to one key in one revision (a txn deleting then putting): keep the last.
-      if (last && last.rev === rev) list[list.length - 1] = v;
-      else list.push(v);
+      const prev = head && head.mod === r ? prevOf(head) : head;
+      const kv = c.kv;
+      const value = c.type === "put" ? id(kv.value) : undefined;
+      const create = Number(kv.createRevision);
+      const version = Number(kv.version);
+      const v = sub === 0 && prev === undefined ? new Version(value, create, r, version, kv.lease) : new ChainedVersion(value, create, r, version, kv.lease, sub, prev);
+      if (value !== undefined) {
+        if (head && head.value === undefined) this.dead.delete(k);
+        this.live.set(k, v);
+      } else {
+        if (head && head.value !== undefined) this.live.delete(k);
+        this.dead.set(k, v);
+      }
+      if (prev !== undefined || value === undefined) this.withHistory.add(k);
     }
     this.revision = rev;
     for (const l of this.listeners) l(rev, changes);
@@ -116,57 +219,78 @@ export class MvccStore {
   /** Called after a compaction (the journal records it). */
   onCompact: ((revision: bigint) => void) | undefined;
 
-  /** Discards history before `revision`, keeping each key's version current at it. */
+  /**
+   * Discards history before `revision`, keeping each key's version current at it. Visits only
+   * the keys with history (as etcd's compaction walks its index), so its cost follows the
+   * history written since the last compaction, not the number of keys.
+   */
   compact(revision: bigint): void {
     if (revision > this.revision) throw storeErrors.futureRevision();
     if (revision <= this.compacted) throw storeErrors.compacted();
     this.compacted = revision;
+    this.memoKey = undefined;
     this.onCompact?.(revision);
-    for (let i = 0; i < this.index.length; i++) {
-      const k = this.index[i]!;
-      const list = this.versions.get(k)!;
-      let keepFrom = 0;
-      for (let j = list.length - 1; j >= 0; j--) {
-        if (list[j]!.rev <= revision) {
-          keepFrom = list[j]!.kv ? j : j + 1;
-          break;
+    const r = Number(revision);
+    for (const k of this.withHistory) {
+      const head = this.head(k)!;
+      const index = head.value === undefined ? this.dead : this.live;
+      let newer: ChainedVersion | undefined;
+      let v: Version | undefined = head;
+      while (v && v.mod > r) {
+        newer = v as ChainedVersion;
+        v = prevOf(v);
+      }
+      if (v !== undefined) {
+        // `v` is the version current at the compaction: older ones go; a tombstone goes too.
+        let kept: Version | undefined;
+        if (v.value !== undefined) {
+          // Below the compaction its place within its revision no longer matters (at it, it does).
+          kept = v instanceof ChainedVersion && v.sub !== 0 && v.mod === r ? new ChainedVersion(v.value, v.create, v.mod, v.version, v.lease, v.sub, undefined) : new Version(v.value, v.create, v.mod, v.version, v.lease);
+        }
+        if (newer) newer.prev = kept;
+        else if (kept) index.set(k, kept);
+        else {
+          index.delete(k);
+          this.withHistory.delete(k);
+          continue;
         }
       }
-      if (keepFrom > 0) list.splice(0, keepFrom);
-      if (list.length === 0) {
-        this.versions.delete(k);
-        this.index.splice(i, 1);
-        i--;
-      }
+      const now = index.get(k)!;
+      if (prevOf(now) === undefined && now.value !== undefined) this.withHistory.delete(k);
     }
   }
 
   /** Every change from `fromRevision` on (for watches replaying history), grouped by revision. */
   history(range: KeyRange, fromRevision: bigint): Array<{ revision: bigint; changes: Change[] }> {
-    const byRev = new Map<bigint, Array<{ sub: number; change: Change }>>();
-    for (const k of this.keysIn(range)) {
-      const list = this.versions.get(k)!;
-      for (let j = 0; j < list.length; j++) {
-        const v = list[j]!;
-        if (v.rev < fromRevision) continue;
-        const prev = j > 0 ? list[j - 1]!.kv : undefined;
-        const change: Change = v.kv
-          ? { type: "put", kv: v.kv, prevKv: prev }
-          : { type: "delete", kv: tombstone(Buffer.from(k, "latin1"), v.rev), prevKv: prev };
-        let changes = byRev.get(v.rev);
-        if (!changes) byRev.set(v.rev, (changes = []));
-        changes.push({ sub: v.sub, change });
+    const from = Number(fromRevision);
+    const byRev = new Map<number, Array<{ sub: number; change: Change }>>();
+    const visit = (k: string, head: Version): void => {
+      for (let v: Version | undefined = head; v && v.mod >= from; v = prevOf(v)) {
+        const before = prevOf(v);
+        const prev = before && before.value !== undefined ? toKv(k, before) : undefined;
+        const change: Change = v.value !== undefined ? { type: "put", kv: toKv(k, v), prevKv: prev } : { type: "delete", kv: tombstone(Buffer.from(k, "latin1"), BigInt(v.mod)), prevKv: prev };
+        let changes = byRev.get(v.mod);
+        if (!changes) byRev.set(v.mod, (changes = []));
+        changes.push({ sub: subOf(v), change });
       }
-    }
+    };
+    this.scan(this.live, range, visit);
+    this.scan(this.dead, range, visit);
     return [...byRev.entries()]
-      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-      .map(([revision, changes]) => ({ revision, changes: changes.sort((x, y) => x.sub - y.sub).map((c) => c.change) }));
+      .sort((a, b) => a[0] - b[0])
+      .map(([revision, changes]) => ({ revision: BigInt(revision), changes: changes.sort((x, y) => x.sub - y.sub).map((c) => c.change) }));
   }
 
   /** Number of keys with any history (for benchmarks and debugging). */
   get size(): number {
-    return this.index.length;
+    return this.live.size + this.dead.size;
   }
+}
+
+/** A range as latin1 bounds: `end` "" = the key alone, undefined = no end. */
+function bounds(range: KeyRange): { start: string; end: string | undefined } {
+  const end = id(range.rangeEnd);
+  return { start: id(range.key), end: end === NUL ? undefined : end };
 }
 
 export function tombstone(key: Buffer, rev: bigint): KeyValue {
@@ -177,6 +301,8 @@ export function tombstone(key: Buffer, rev: bigint): KeyValue {
 export class WriteBatch {
   readonly revision: bigint;
   readonly changes: Change[] = [];
+  /** The changes' keys as latin1, beside `changes`. */
+  private readonly ids: string[] = [];
   private readonly pending = new Map<string, KeyValue | null>();
 
   constructor(private readonly store: MvccStore) {
@@ -185,24 +311,34 @@ export class WriteBatch {
 
   /** The key as this write sees it (its own changes included). */
   current(key: Uint8Array): KeyValue | undefined {
-    const k = id(key);
-    if (this.pending.has(k)) return this.pending.get(k) ?? undefined;
+    if (this.pending.size > 0) {
+      const k = id(key);
+      if (this.pending.has(k)) return this.pending.get(k) ?? undefined;
+    }
     return this.store.latest(key);
   }
 
   /**
-   * Live key-values of `range` in key order: at `revision` when given (a committed revision:
-   * this write's changes are not part of it), else now with this write's changes included.
+   * Live key-values of `range` in key order, at most `limit` (0 = all): at `revision` when
+   * given (a committed revision: this write's changes are not part of it), else now with this
+   * write's changes included.
    */
-  read(range: KeyRange, revision = 0n): KeyValue[] {
-    if (revision > 0n || this.changes.length === 0) return this.store.read(range, revision);
+  read(range: KeyRange, revision = 0n, limit = 0): KeyValue[] {
+    if (revision > 0n || this.changes.length === 0) return this.store.read(range, revision, limit);
     const base = new Map(this.store.read(range).map((kv) => [id(kv.key), kv]));
     for (const [k, kv] of this.pending) {
       if (!inRangeId(k, range)) continue;
       if (kv) base.set(k, kv);
       else base.delete(k);
     }
-    return [...base.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, kv]) => kv);
+    const all = [...base.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, kv]) => kv);
+    return limit > 0 ? all.slice(0, limit) : all;
+  }
+
+  /** How many keys of `range` `read` would return without a limit. */
+  count(range: KeyRange, revision = 0n): number {
+    if (revision > 0n || this.changes.length === 0) return this.store.count(range, revision);
+    return this.read(range).length;
   }
 
   put(key: Uint8Array, value: Uint8Array, lease: bigint): { kv: KeyValue; prev: KeyValue | undefined } {
@@ -215,22 +351,26 @@ export class WriteBatch {
       version: prev ? prev.version + 1n : 1n,
       lease,
     };
-    this.pending.set(id(key), kv);
+    const k = id(key);
+    this.pending.set(k, kv);
     this.changes.push({ type: "put", kv, prevKv: prev });
+    this.ids.push(k);
     return { kv, prev };
   }
 
   delete(range: KeyRange): KeyValue[] {
     const gone = this.read(range);
     for (const prev of gone) {
-      this.pending.set(id(prev.key), null);
+      const k = id(prev.key);
+      this.pending.set(k, null);
       this.changes.push({ type: "delete", kv: tombstone(prev.key as Buffer, this.revision), prevKv: prev });
+      this.ids.push(k);
     }
     return gone;
   }
 
   commit(): void {
-    this.store.apply(this.changes);
+    this.store.apply(this.changes, this.ids);
   }
 }
 
@@ -244,15 +384,4 @@ function inRangeId(k: string, range: KeyRange): boolean {
 /** Whether `key` lies in `range` as etcd reads it (end "" = the key alone, "\0" = no end). */
 export function inRange(key: Uint8Array, range: KeyRange): boolean {
   return inRangeId(id(key), range);
-}
-
-function lowerBound(sorted: string[], k: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < k) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
