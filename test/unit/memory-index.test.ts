@@ -94,7 +94,7 @@ function check(store: MvccStore, model: Model, r: () => number, compacted: numbe
   const expected: string[] = [];
   for (let rv = from; rv <= model.revision; rv++) {
     // Several changes to one key in a revision: the last one stands, at its own position.
-    const kept = model.log[rv]!.filter((c, i, all) => inModelRange(c.key, start, end) && all.findLastIndex((x) => x.key === c.key) === i);
+    const kept = model.log[rv]!.filter((c, i, all) => inModelRange(c.key, start, end) && !all.slice(i + 1).some((x) => x.key === c.key));
     for (const c of kept) {
       // As etcd: a compaction at rv removes a deletion at rv with the rest of the key.
       if (c.type === "delete" && rv <= compacted) continue;
