@@ -138,19 +138,19 @@ export class KvService {
       const req = op.request;
       switch (req?.$case) {
         case "requestRange":
-          return { response: { $case: "responseRange", value: this.rangeOn(w, req.value, w.changes.length > 0 ? w.revision : this.store.revision) } };
+          return { response: { $case: "responseRange", value: { ...this.rangeOn(w, req.value, w.changes.length > 0 ? w.revision : this.store.revision), header: opHeader(w.changes.length > 0 ? w.revision : this.store.revision) } } };
         case "requestPut":
-          return { response: { $case: "responsePut", value: { ...this.putOn(w, req.value), header: this.header(w.revision) } } };
+          return { response: { $case: "responsePut", value: { ...this.putOn(w, req.value), header: opHeader(w.revision) } } };
         case "requestDeleteRange": {
           const res = this.deleteOn(w, req.value);
           // As etcd: the revision moves on only once the txn has changed something.
-          return { response: { $case: "responseDeleteRange", value: { ...res, header: this.header(w.changes.length > 0 ? w.revision : this.store.revision) } } };
+          return { response: { $case: "responseDeleteRange", value: { ...res, header: opHeader(w.changes.length > 0 ? w.revision : this.store.revision) } } };
         }
         case "requestTxn": {
           const t = req.value;
           const sub = path.nested[n++]!;
-          // etcd leaves the revision of a nested transaction's header at 0.
-          return { response: { $case: "responseTxn", value: { header: this.header(0n), succeeded: sub.succeeded, responses: this.runOps(w, sub.succeeded ? t.success : t.failure, sub) } } };
+          // etcd leaves the header of a nested transaction empty.
+          return { response: { $case: "responseTxn", value: { header: opHeader(0n), succeeded: sub.succeeded, responses: this.runOps(w, sub.succeeded ? t.success : t.failure, sub) } } };
         }
         default:
           throw storeErrors.unimplemented("request op");
@@ -222,6 +222,11 @@ export class KvService {
     }
     return kvs.every((kv) => compareKv(c, kv));
   }
+}
+
+/** As etcd: the response of an operation inside a txn carries its revision only; the member fields are the txn's. */
+function opHeader(revision: bigint): ResponseHeader {
+  return { clusterId: 0n, memberId: 0n, revision, raftTerm: 0n };
 }
 
 function compareKv(c: Compare, kv: KeyValue | undefined): boolean {

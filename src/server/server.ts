@@ -8,6 +8,7 @@
  * cutting off clients that reset many streams and from refusing the `:authority` etcdctl
  * sends; the rapid-reset bound is the server's own ({@link ResetGuard}).
  */
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { GrpcCode } from "../errors.js";
@@ -16,6 +17,7 @@ import { Journal } from "../memory/journal.js";
 import { ServerCall } from "./grpc-call.js";
 import { handlers } from "./handlers.js";
 import { InboundRelay } from "./inbound-relay.js";
+import { gateway } from "./json-gateway.js";
 import { ResetGuard } from "./reset-guard.js";
 
 /** Options of {@link serve}. */
@@ -110,8 +112,35 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
     r.handle(call);
   };
 
+  // HTTP/1.1 requests on the client port (/version, /health, the JSON gateway), as etcd serves them.
+  const http1 = http.createServer(gateway(backend, maxMessageBytes));
+  const http1Sockets = new Set<net.Socket>();
+  const PREFACE_START = Buffer.from("PRI ");
+
   const tcp = net.createServer({ noDelay: true }, (socket) => {
     if (closing) return socket.destroy();
+    socket.on("error", () => undefined);
+    // The first bytes tell HTTP/2 (its preface) from HTTP/1.1: put them back and hand the
+    // connection to the server that speaks its protocol.
+    let first = Buffer.alloc(0);
+    const sniff = (chunk: Buffer): void => {
+      first = Buffer.concat([first, chunk]);
+      const n = Math.min(first.length, PREFACE_START.length);
+      const h2 = first.subarray(0, n).equals(PREFACE_START.subarray(0, n));
+      if (h2 && first.length < PREFACE_START.length) return;
+      socket.off("data", sniff);
+      socket.pause();
+      socket.unshift(first);
+      if (h2) return startHttp2(socket);
+      http1Sockets.add(socket);
+      socket.once("close", () => http1Sockets.delete(socket));
+      http1.emit("connection", socket);
+      socket.resume();
+    };
+    socket.on("data", sniff);
+  });
+
+  const startHttp2 = (socket: net.Socket): void => {
     const guard = new ResetGuard(() => {
       session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
       setTimeout(() => session.destroy(), 100).unref();
@@ -125,7 +154,7 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
       stream.on("error", () => undefined);
       if (guard.opened(stream)) route(stream, headers);
     });
-  });
+  };
 
   const { host, port: wanted } = splitListen(options.listen ?? "127.0.0.1:2379");
   await new Promise<void>((resolve, reject) => {
@@ -145,6 +174,8 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
       // Streams would hold a graceful close forever: they end now; unary calls may finish.
       for (const call of streamingCalls) call.finish(GrpcCode.UNAVAILABLE, "etcd-ts server is shutting down");
       for (const s of sessions) s.close();
+      http1.close();
+      for (const s of http1Sockets) s.destroy();
       const force = setTimeout(() => {
         for (const s of sessions) s.destroy();
       }, SHUTDOWN_GRACE_MS);
