@@ -9,7 +9,7 @@ import type { Transport } from "./transport/transport.js";
 import { putOp } from "./op.js";
 import type { Lease } from "./lease/lease.js";
 import { LeaseApi } from "./lease/leases.js";
-import type { KeyValue, PutResult, WatchBatch, WatchEvent } from "./types.js";
+import { serialisable, type KeyValue, type PutResult, type WatchBatch, type WatchEvent } from "./types.js";
 import { ClusterApi } from "./cluster.js";
 import { compareAndDelete, compareAndSwap, createIfAbsent, exists, updateIfPresent } from "./conveniences.js";
 import { renderInfo, type ClientInfo } from "./info.js";
@@ -218,7 +218,7 @@ export class Etcd extends KvApi implements AsyncDisposable {
     putOp(key, value, { ...options, lease: 1 }); // validate before granting anything
     const grant = await this.leases.grant(ttl, { signal: options.signal, timeoutMs: options.timeoutMs });
     try {
-      return { ...(await this.put(key, value, { ...options, lease: grant.id })), leaseId: grant.id };
+      return serialisable({ ...(await this.put(key, value, { ...options, lease: grant.id })), leaseId: grant.id });
     } catch (e) {
       await this.leases.revoke(grant.id).catch(() => undefined);
       throw e;

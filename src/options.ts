@@ -62,7 +62,7 @@ export interface Clock {
   schedule(fn: () => void, ms: number): () => void;
 }
 
-/** Options of {@link Etcd}. Every field has a sensible default. */
+/** Options of `new Etcd(options)`. Every field has a sensible default. */
 export interface EtcdOptions {
   /**
    * The members to talk to: `host:port`, `http://host:port` or `https://host:port`; or

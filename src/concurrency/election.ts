@@ -22,6 +22,11 @@ export class NotLeaderError extends EtcdError {
   static override readonly code: string = "ETCD_NOT_LEADER";
 }
 
+/**
+ * A leader election, made by `etcd.election(name)`; wire-compatible with `etcdctl elect`
+ * and etcd's Go client. `campaign()` waits until this candidate leads; `observe()` follows
+ * the leaders in order.
+ */
 export class Election {
   /** @internal */
   private readonly prefix: Buffer;
@@ -33,11 +38,14 @@ export class Election {
   private readonly ownsSession: boolean;
 
   /** @internal */
-  constructor(
-    private readonly etcd: Etcd,
-    name: Bytes,
-    private readonly options: ElectionOptions = {},
-  ) {
+  private readonly etcd: Etcd;
+  /** @internal */
+  private readonly options: ElectionOptions;
+
+  /** @internal */
+  constructor(etcd: Etcd, name: Bytes, options: ElectionOptions = {}) {
+    this.etcd = etcd;
+    this.options = options;
     this.prefix = recipePrefix(name, "election name");
     this.session = options.session;
     this.ownsSession = options.session === undefined;

@@ -18,10 +18,15 @@ export class Lock implements AsyncDisposable {
   private released: Promise<void> | undefined;
 
   /** @internal */
-  constructor(
-    private readonly mutex: Mutex,
-    private readonly ownsSession: boolean,
-  ) {}
+  private readonly mutex: Mutex;
+  /** @internal */
+  private readonly ownsSession: boolean;
+
+  /** @internal */
+  constructor(mutex: Mutex, ownsSession: boolean) {
+    this.mutex = mutex;
+    this.ownsSession = ownsSession;
+  }
 
   /** The key that holds the lock: `<name>/<lease hex>`. */
   get key(): Buffer {

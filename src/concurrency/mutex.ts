@@ -31,6 +31,11 @@ function layout(name: Bytes, kind: LockKind): { own: Buffer; waitFor: Buffer } {
   return kind === "read" ? { own: Buffer.concat([prefix, Buffer.from("read/")]), waitFor: write } : { own: write, waitFor: prefix };
 }
 
+/**
+ * A mutex held through a session: `new Mutex(session, name)`, then `lock()` and `unlock()`.
+ * `etcd.lock(name)` is the usual way (it opens the session too); a mutex suits holding
+ * several locks, or a lock and an election, on one session.
+ */
 export class Mutex {
   /** @internal */
   private readonly prefix: Buffer;

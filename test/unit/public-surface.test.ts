@@ -168,6 +168,9 @@ describe("JSON of results", () => {
       assert.equal(txn.results[1]!.deleted, "1");
       assert.deepEqual(txn.results[1]!.prevKvs, [fromGet]);
 
+      const withTtl = await etcd.putWithTtl("ttl", "v", 60);
+      assert.equal((JSON.parse(JSON.stringify(withTtl)) as { leaseId: string }).leaseId, withTtl.leaseId.toString());
+
       // Big ids keep every bit (they exceed 2^53).
       const big = 2n ** 62n + 1n;
       assert.deepEqual(toJsonValue({ id: big, list: [big], bytes: new Uint8Array([1, 2]) }), { id: "4611686018427387905", list: ["4611686018427387905"], bytes: "AQI=" });
