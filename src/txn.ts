@@ -13,41 +13,43 @@ import type { CallOptions } from "./options.js";
  * than once; the lists are appended.
  */
 export class TxnBuilder {
-  /** @internal */
-  private readonly spec: Required<TxnSpec> = { if: [], onSuccess: [], onFailure: [] };
-  /** @internal */
-  private committed = false;
+  readonly #spec: Required<TxnSpec> = { if: [], onSuccess: [], onFailure: [] };
+  #committed = false;
+
+  readonly #run: (spec: TxnSpec, options?: CallOptions) => Promise<TxnResult>;
 
   /** @internal */
-  constructor(private readonly run: (spec: TxnSpec, options?: CallOptions) => Promise<TxnResult>) {}
+  constructor(run: (spec: TxnSpec, options?: CallOptions) => Promise<TxnResult>) {
+    this.#run = run;
+  }
 
   /** Adds conditions (all must hold). */
   if(...compares: Compare[]): this {
-    this.spec.if.push(...compares);
+    this.#spec.if.push(...compares);
     return this;
   }
 
   /** Adds operations to run when every condition holds. */
   onSuccess(...ops: Op[]): this {
-    this.spec.onSuccess.push(...ops);
+    this.#spec.onSuccess.push(...ops);
     return this;
   }
 
   /** Adds operations to run when a condition fails. */
   onFailure(...ops: Op[]): this {
-    this.spec.onFailure.push(...ops);
+    this.#spec.onFailure.push(...ops);
     return this;
   }
 
   /** The transaction as a plain object (for `op.txn` nesting or logging). */
   toSpec(): TxnSpec {
-    return { if: [...this.spec.if], onSuccess: [...this.spec.onSuccess], onFailure: [...this.spec.onFailure] };
+    return { if: [...this.#spec.if], onSuccess: [...this.#spec.onSuccess], onFailure: [...this.#spec.onFailure] };
   }
 
   /** Sends the transaction. A builder commits once. */
   commit(options?: CallOptions): Promise<TxnResult> {
-    if (this.committed) return Promise.reject(new InvalidArgumentError("this transaction was already committed"));
-    this.committed = true;
-    return this.run(this.toSpec(), options);
+    if (this.#committed) return Promise.reject(new InvalidArgumentError("this transaction was already committed"));
+    this.#committed = true;
+    return this.#run(this.toSpec(), options);
   }
 }
