@@ -29,5 +29,5 @@ export { StmConflictError, type StmTx } from "./concurrency/stm.js";
 export type { ClusterApi, Member, MembershipResult } from "./cluster.js";
 export type { MaintenanceApi, MemberStatus, EndpointHealth, Alarm, AlarmKind, HashKV } from "./maintenance.js";
 export type { AuthApi, Permission, PermissionType } from "./auth.js";
-export { renderInfo, type ClientInfo, type EndpointInfo, type ConnectionInfo } from "./info.js";
+export type { ClientInfo, EndpointInfo, ConnectionInfo } from "./info.js";
 export { openStore, SimpleStore, type Change } from "./simple/store.js";

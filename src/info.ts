@@ -29,7 +29,7 @@ export interface ClientInfo {
   closed: boolean;
 }
 
-/** Renders `info` as a fixed-width table, one row per endpoint. */
+/** @internal Renders `info` as a fixed-width table, one row per endpoint. */
 export function renderInfo(info: ClientInfo): string {
   const header = ["ENDPOINT", "STATE", "RETRY IN", "IN FLIGHT", "LEASES", "WATCHERS"];
   const rows = info.endpoints.map((e) => [
