@@ -28,6 +28,7 @@ if (process.env.npm_lifecycle_event === "prepare" && ["pack", "publish"].include
 const entries = [
   { subpath: ".", module: "index" },
   { subpath: "./testing", module: "testing/index" },
+  { subpath: "./otel", module: "otel/index" },
 ];
 
 const dist = join(root, "dist");

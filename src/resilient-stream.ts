@@ -5,6 +5,7 @@
  * its state in `opened` (watch creations, lease keep-alives), so nothing is lost across
  * a break. Watches and lease keep-alives both ride on one of these.
  */
+import { ch, publish, type StreamBreakMessage, type StreamOpenMessage } from "./diagnostics.js";
 import { ClientClosedError, EtcdError, UnavailableError } from "./errors.js";
 import { sleep } from "./transport/abort.js";
 import { backoffDelay, type RetryOptions } from "./transport/backoff.js";
@@ -26,6 +27,8 @@ const reopenBackoff: Required<RetryOptions> = { maxAttempts: Infinity, baseDelay
 export class ResilientStream<Req, Res> {
   private current: Stream<Req, Res> | undefined;
   private running: AbortController | undefined;
+  /** Streams opened so far (the first is an open, the others re-opens). */
+  private opens = 0;
 
   constructor(
     private readonly transport: Transport,
@@ -68,6 +71,7 @@ export class ResilientStream<Req, Res> {
   restart(options: { avoidCurrent?: boolean; delayMs?: number } = {}): void {
     if (!this.running) return;
     const endpoint = this.current?.endpoint;
+    publish(ch.streamBreak, (): StreamBreakMessage => ({ rpc: this.method.rpc, endpoint, error: undefined, willReopen: true }));
     if (options.avoidCurrent && endpoint !== undefined) this.transport.avoid?.(endpoint);
     this.stop();
     this.start(options.delayMs);
@@ -97,6 +101,8 @@ export class ResilientStream<Req, Res> {
           return;
         }
         this.current = opened = stream;
+        const reopened = this.opens++ > 0;
+        publish(ch.streamOpen, (): StreamOpenMessage => ({ rpc: this.method.rpc, endpoint: stream.endpoint, reopened }));
         let received = false;
         this.handlers.opened(stream);
         reading: for await (const batch of stream.batches()) {
@@ -117,7 +123,9 @@ export class ResilientStream<Req, Res> {
       // A stopped run must not clear the stream of a run started after it.
       if (opened && this.current === opened) this.current = undefined;
       if (signal.aborted) return;
-      if (error instanceof ClientClosedError || !this.handlers.broken(error)) {
+      const reopen = !(error instanceof ClientClosedError) && this.handlers.broken(error);
+      publish(ch.streamBreak, (): StreamBreakMessage => ({ rpc: this.method.rpc, endpoint: opened?.endpoint, error, willReopen: reopen }));
+      if (!reopen) {
         if (this.running?.signal === signal) this.running = undefined;
         return;
       }

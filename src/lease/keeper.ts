@@ -26,6 +26,7 @@
  * (etcd handles a stream's keep-alives one at a time), so the keeper moves again rather than
  * wait another TTL/3.
  */
+import { ch, publish, type LeaseLateMessage, type LeaseMessage } from "../diagnostics.js";
 import { LeaseLostError } from "../errors.js";
 import * as M from "../methods.js";
 import { DueHeap, type Due } from "./due-heap.js";
@@ -139,6 +140,7 @@ export class LeaseKeeper {
     const entry: Entry = { kept, ttlMs, deadline, nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3), oldestSent: Infinity, laterSent: undefined, due: Infinity, pos: -1 };
     const old = this.entries.get(kept.id);
     if (old) this.heap.delete(old);
+    else publish(ch.leaseKept, (): LeaseMessage => ({ id: kept.id, ttl: ttlSeconds }));
     this.entries.set(kept.id, entry);
     this.stream.start();
     this.heap.set(entry, this.stream.open ? entry.nextSend : deadline);
@@ -151,11 +153,13 @@ export class LeaseKeeper {
     if (!e) return;
     this.heap.delete(e);
     this.entries.delete(id);
+    publish(ch.leaseReleased, (): LeaseMessage => ({ id }));
     if (this.entries.size === 0) this.idle();
   }
 
   /** Stops everything (the client is closing). */
   close(): void {
+    if (ch.leaseReleased.hasSubscribers) for (const id of this.entries.keys()) ch.leaseReleased.publish({ id } satisfies LeaseMessage);
     this.entries.clear();
     this.idle();
   }
@@ -193,6 +197,7 @@ export class LeaseKeeper {
     if (res.TTL <= 0n) {
       this.heap.delete(e);
       this.entries.delete(res.ID);
+      publish(ch.leaseLost, (): LeaseMessage => ({ id: res.ID, reason: "expired" }));
       e.kept.lost(new LeaseLostError(`lease ${res.ID.toString(16)} expired or was revoked`, { leaseId: res.ID, reason: "expired" }));
       if (this.entries.size === 0) this.idle();
       return;
@@ -235,6 +240,7 @@ export class LeaseKeeper {
       const e = this.heap.pop();
       if (now >= e.deadline) {
         this.entries.delete(e.kept.id);
+        publish(ch.leaseLost, (): LeaseMessage => ({ id: e.kept.id, reason: "unrefreshed" }));
         e.kept.lost(
           new LeaseLostError(`lease ${e.kept.id.toString(16)} could not be refreshed before its deadline; it must be assumed expired`, {
             leaseId: e.kept.id,
@@ -264,6 +270,7 @@ export class LeaseKeeper {
       // An answer is more than TTL/3 late: this member is frozen or cut off from its leader.
       // Move to another one now; the new stream refreshes every lease (refreshAll).
       this.lateMoves++;
+      publish(ch.leaseLate, (): LeaseLateMessage => ({ endpoint: this.stream.endpoint, moves: this.lateMoves }));
       this.stream.restart({ avoidCurrent: true });
     }
   }

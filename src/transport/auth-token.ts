@@ -8,6 +8,8 @@
  * background while calls keep using it, and it stops sending it shortly before it expires,
  * so an expiry normally costs no refused call.
  */
+import { ch, publish, type AuthTokenMessage } from "../diagnostics.js";
+
 export interface Credentials {
   username: string;
   password: string;
@@ -31,7 +33,11 @@ export class AuthToken {
     authenticate: (username: string, password: string) => Promise<string>,
   ) {
     const { username, password } = credentials;
-    this.login = () => authenticate(username, password);
+    this.login = () =>
+      authenticate(username, password).then((token) => {
+        publish(ch.authToken, (): AuthTokenMessage => ({ username }));
+        return token;
+      });
   }
 
   /** The current token, logging in first when there is none (or it has expired). */

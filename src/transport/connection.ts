@@ -2,6 +2,7 @@
  * Everything the client keeps for one endpoint: its HTTP/2 session, the request headers of
  * its calls, and the health the balancer judges it by.
  */
+import { ch, publish, type EndpointStateMessage } from "../diagnostics.js";
 import type { Endpoint } from "./endpoint.js";
 import { encodeHeaders } from "./h2/hpack.js";
 import { H2Session, type H2Call } from "./h2/session.js";
@@ -96,9 +97,13 @@ export class Connection {
     const open = this.session;
     if (open && open.state !== "closed" && !open.draining) return open;
     const s = new H2Session({ endpoint: this.endpoint, tls: this.settings.tls, keepAlive: this.settings.keepAlive });
+    const endpoint = this.endpoint.raw;
+    publish(ch.endpointState, (): EndpointStateMessage => ({ endpoint, state: "connecting" }));
+    if (ch.endpointState.hasSubscribers) s.ready.then(() => publish(ch.endpointState, (): EndpointStateMessage => ({ endpoint, state: "connected" })), () => undefined);
     s.onClosed = () => {
       this.sessions.delete(s);
       if (this.session === s) this.session = undefined;
+      publish(ch.endpointState, (): EndpointStateMessage => ({ endpoint, state: "closed", reason: s.closeReason?.message }));
     };
     this.sessions.add(s);
     this.session = s;
@@ -146,8 +151,18 @@ export class Connection {
    * Starts a unary call on the current session (`message` is gRPC-framed). The request
    * carries its remaining time as `grpc-timeout`, so servers and proxies learn the deadline.
    */
-  unary(path: string, message: Buffer, requireLeader: boolean, token: string | undefined, deadline: number, callback: UnaryCallback): H2Call {
-    const block = this.headerBlock(path, requireLeader, token);
+  unary(
+    path: string,
+    message: Buffer,
+    requireLeader: boolean,
+    token: string | undefined,
+    metadata: ReadonlyArray<[string, string]> | undefined,
+    deadline: number,
+    callback: UnaryCallback,
+  ): H2Call {
+    const base = this.headerBlock(path, requireLeader, token);
+    // Metadata a diagnostics subscriber added (trace context): literal fields after the rest.
+    const block = metadata === undefined ? base : Buffer.concat([base, encodeHeaders(metadata)]);
     const call = new UnaryCall(block, deadline, this.settings.maxMessageBytes, callback, grpcTimeoutField(deadline - performance.now()));
     this.currentSession().start(call, message, true);
     return call;
@@ -196,10 +211,13 @@ export class Connection {
    */
   markFailed(baseMs = 100): void {
     this.failures++;
-    this.avoidUntil = performance.now() + Math.min(baseMs * 2 ** Math.min(this.failures - 1, 20), MAX_AVOID_MS);
+    const avoidMs = Math.min(baseMs * 2 ** Math.min(this.failures - 1, 20), MAX_AVOID_MS);
+    this.avoidUntil = performance.now() + avoidMs;
+    publish(ch.endpointState, (): EndpointStateMessage => ({ endpoint: this.endpoint.raw, state: "failed", avoidMs }));
   }
 
   markHealthy(): void {
+    if (this.failures > 0) publish(ch.endpointState, (): EndpointStateMessage => ({ endpoint: this.endpoint.raw, state: "recovered" }));
     this.failures = 0;
     this.avoidUntil = 0;
   }

@@ -5,6 +5,8 @@
  * only when provably never sent).
  */
 import { ClientClosedError, DeadlineExceededError, EtcdError, GrpcCode, InvalidArgumentError, ProtocolError, TlsError, UnavailableError } from "../errors.js";
+import "../debug-log.js";
+import { traceCall, traced, type CallTrace } from "../diagnostics.js";
 import { probeTls } from "./tls-probe.js";
 import { abortedError, sleep } from "./abort.js";
 import { backoffDelay, defaultRetry, type RetryOptions } from "./backoff.js";
@@ -126,7 +128,13 @@ export class GrpcTransport implements Transport {
     return method === M.Auth.authenticate ? undefined : this.token?.get();
   }
 
-  async unary<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
+  unary<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
+    const trace = traceCall(method, request, (options.retry ?? method.retry) === "read");
+    return trace ? traced(trace, this.attempts(method, request, options, trace)) : this.attempts(method, request, options, undefined);
+  }
+
+  /** A call: attempts on one member after another, within its deadline. */
+  private async attempts<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions, trace: CallTrace | undefined): Promise<Res> {
     if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc });
     const { signal } = options;
     if (signal?.aborted) throw abortedError(signal, { rpc: method.rpc });
@@ -156,6 +164,7 @@ export class GrpcTransport implements Transport {
       const conn = target ?? this.balancer.pick(tried);
       const ctx = { rpc: method.rpc, endpoint: conn.endpoint.raw, readOnly, neverSent: true };
       if (performance.now() >= deadline) break;
+      trace?.attempt(conn.endpoint.raw);
       if (!conn.ready()) {
         try {
           await this.ready(conn, deadline, signal);
@@ -168,6 +177,7 @@ export class GrpcTransport implements Transport {
           // dialTimeoutMs bounds how long a call waits for connections: once no endpoint
           // could be reached for that long, it fails (with the connection error as cause).
           if (unreachable.size >= this.balancer.all.length && performance.now() - started >= this.options.dialTimeoutMs) throw lastError;
+          trace?.retrying(lastError);
           continue;
         }
       }
@@ -175,7 +185,7 @@ export class GrpcTransport implements Transport {
       // No extra await on the hot path when the client does not log in.
       const token = pendingToken && (await pendingToken);
       try {
-        const res = await this.callOnce(conn, method, message, deadline, signal, options, token);
+        const res = await this.callOnce(conn, method, message, deadline, signal, options, token, trace?.metadata);
         conn.markHealthy();
         return res;
       } catch (e) {
@@ -196,6 +206,7 @@ export class GrpcTransport implements Transport {
         tried.add(conn);
         lastError = err;
         if (err.outcomeUnknown) throw err;
+        trace?.retrying(err);
       }
     }
     if (lastError && !(performance.now() >= deadline)) throw lastError;
@@ -255,6 +266,7 @@ export class GrpcTransport implements Transport {
     signal: AbortSignal | undefined,
     options: UnaryOptions,
     token: string | undefined,
+    metadata: ReadonlyArray<[string, string]> | undefined,
   ): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       let settled = false;
@@ -281,7 +293,7 @@ export class GrpcTransport implements Transport {
       conn.inFlight++;
       this.pending.add(entry);
       signal?.addEventListener("abort", onAbort, { once: true });
-      const call = conn.unary(method.path, message, options.requireLeader !== false, token, deadline, (failure, bytes) => {
+      const call = conn.unary(method.path, message, options.requireLeader !== false, token, metadata, deadline, (failure, bytes) => {
         if (!finish()) return;
         if (failure) return reject(failure);
         try {

@@ -5,6 +5,8 @@
  * etcd's, so both backends throw the same error classes.
  */
 import { AsyncQueue } from "../async-queue.js";
+import "../debug-log.js";
+import { ch, publish, traceCall, traced, type AuthTokenMessage } from "../diagnostics.js";
 import { ClientClosedError, DeadlineExceededError, InvalidArgumentError } from "../errors.js";
 import { memoryStore, type MemoryBackend } from "../memory/backend.js";
 import { StoreError } from "../memory/errors.js";
@@ -97,7 +99,11 @@ export class MemoryTransport implements Transport {
       const { username, password } = credentials;
       const b = this.backend;
       // Kept in a closure: the password never shows when the client is inspected.
-      this.login = () => (b.call("/etcdserverpb.Auth/Authenticate", { name: username, password }) as { token: string }).token;
+      this.login = () => {
+        const { token } = b.call("/etcdserverpb.Auth/Authenticate", { name: username, password }) as { token: string };
+        publish(ch.authToken, (): AuthTokenMessage => ({ username }));
+        return token;
+      };
     }
   }
 
@@ -126,6 +132,13 @@ export class MemoryTransport implements Transport {
   }
 
   unary<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
+    const trace = traceCall(method, request, (options.retry ?? method.retry) === "read");
+    if (!trace) return this.call(method, request, options);
+    trace.attempt(this.endpoints[0]!);
+    return traced(trace, this.call(method, request, options));
+  }
+
+  private call<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions): Promise<Res> {
     const endpoint = this.endpoints[0]!;
     if (this.isClosed) return Promise.reject(new ClientClosedError("the client is closed", { rpc: method.rpc }));
     if (options.signal?.aborted) return Promise.reject(abortedError(options.signal, { rpc: method.rpc }));
