@@ -47,7 +47,7 @@ export class Alarms {
 
   constructor(
     private readonly store: MvccStore,
-    private readonly memberId: bigint,
+    private readonly memberId: () => bigint,
     /** The quota in bytes (0: etcd's default; negative: none). */
     public quotaBytes = 0,
   ) {
@@ -120,7 +120,7 @@ export class Alarms {
   /** As etcd's quota check, before anything else of a put, txn or lease grant: over quota raises NOSPACE and refuses. */
   private checkQuota(cost: number): void {
     if (this.quotaBytes < 0 || this.size + cost < this.quota) return;
-    this.alarm({ action: AlarmRequest_AlarmAction.ACTIVATE, memberID: this.memberId, alarm: AlarmType.NOSPACE });
+    this.alarm({ action: AlarmRequest_AlarmAction.ACTIVATE, memberID: this.memberId(), alarm: AlarmType.NOSPACE });
     throw noSpace();
   }
 

@@ -37,8 +37,9 @@ export class MemoryBackend {
   readonly kv: KvService;
   readonly recipes: Recipes;
   readonly auth = new AuthStore();
-  readonly clusterId = randomU64();
-  readonly memberId = randomU64();
+  private ids = { clusterId: randomU64(), memberId: randomU64() };
+  /** Set by a data dir's journal: calls that wrote are answered once their writes are on disk. */
+  durability: { writes: number; synced(): Promise<void> } | undefined;
   readonly alarms: Alarms;
   readonly members = new Members(() => this.member());
   /** The largest write request taken, in bytes (etcd's `--max-request-bytes`). */
@@ -50,7 +51,7 @@ export class MemoryBackend {
     readonly clock: Clock = systemClock,
   ) {
     this.lessor = new Lessor(this.store, clock);
-    this.alarms = new Alarms(this.store, this.memberId);
+    this.alarms = new Alarms(this.store, () => this.memberId);
     const al = this.alarms;
     this.kv = new KvService(this.store, this.lessor, (rev) => this.header(rev));
     this.recipes = new Recipes(this.store, this.lessor, this.kv, () => this.header());
@@ -192,6 +193,19 @@ export class MemoryBackend {
     if (encode(r).length + WRAPPING > this.maxRequestBytes) throw validationErrors.requestTooLarge();
   }
 
+  get clusterId(): bigint {
+    return this.ids.clusterId;
+  }
+
+  get memberId(): bigint {
+    return this.ids.memberId;
+  }
+
+  /** Takes the ids a data dir recorded: one cluster and member across restarts, as etcd. */
+  restoreIdentity(clusterId: bigint, memberId: bigint): void {
+    this.ids = { clusterId, memberId };
+  }
+
   header(revision?: bigint): ResponseHeader {
     return { clusterId: this.clusterId, memberId: this.memberId, revision: revision ?? this.store.revision, raftTerm: 1n };
   }
@@ -216,7 +230,13 @@ export class MemoryBackend {
     const handler = this.handlers[path];
     if (!handler) throw storeErrors.unimplemented(path);
     const user = path === "/etcdserverpb.Auth/Authenticate" ? undefined : this.auth.userOf(token);
-    return handler(request as never, signal, user);
+    const journal = this.durability;
+    if (!journal) return handler(request as never, signal, user);
+    const before = journal.writes;
+    const result = handler(request as never, signal, user);
+    // Answered only once on disk; a call that waits (a lock) may write when it ends.
+    if (result instanceof Promise) return result.then(async (r: unknown) => (await journal.synced(), r));
+    return journal.writes === before ? result : journal.synced().then(() => result);
   }
 }
 

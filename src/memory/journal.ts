@@ -1,98 +1,202 @@
 /**
- * Durability for `etcd-ts serve --data-dir`: every committed revision, lease grant and
- * revoke, compaction and change of auth (the whole auth state, which is small) is appended to a log and synced to disk before the request is
- * answered, so an acknowledged write survives a kill -9. On start the log is replayed; a
- * torn last record (the process died while writing it) was never acknowledged and is
- * dropped.
+ * Durability for `etcd-ts serve --data-dir`, on LMDB (the `lmdb` package; bench/store-engines
+ * shows why): as etcd keeps revisions in bbolt, each version is a record keyed by its revision
+ * and sub-revision, with the leases, the compaction revision, the cluster and member ids and
+ * the auth state (the whole of it, which is small; passwords only as salted hashes) beside.
+ *
+ * Group commit: writes are issued as the store commits and LMDB puts all those of one turn
+ * of the event loop in one transaction with one sync, on its own thread, so the event loop
+ * never waits on the disk. A request is answered only once its changes are synced
+ * (`MemoryBackend.call` waits for `synced()`), so an acknowledged write survives a kill -9.
+ *
+ * A compaction deletes the versions it discards, so the space in use follows the live data
+ * (freed pages are reused in place, as bbolt's; the file keeps its high-water size until
+ * copied, as etcd's until a defragmentation). A restart reads the versions back in revision
+ * order and rebuilds the index (`MvccStore.restore`).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { KeyValue } from "../rpc/mvccpb/kv.js";
+import { open, type Database, type RootDatabase } from "lmdb";
 import type { AuthState } from "./auth.js";
 import type { MemoryBackend } from "./backend.js";
-import type { Change } from "./mvcc.js";
+import type { Change, StoredVersion } from "./mvcc.js";
 
-type Row =
-  | { t: "rev"; c: Array<[0 | 1, string, string, string, string, string, string]> }
-  | { t: "grant"; id: string; ttl: string }
-  | { t: "revoke"; id: string }
-  | { t: "compact"; rev: string }
-  | { t: "auth"; s: AuthState };
+const FILE = "etcd-ts.mdb";
 
-const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
-
-function encodeChange(c: Change): [0 | 1, string, string, string, string, string, string] {
-  const kv = c.kv;
-  return [c.type === "put" ? 0 : 1, b64(kv.key), b64(kv.value), String(kv.createRevision), String(kv.modRevision), String(kv.version), String(kv.lease)];
+/** Record key of a version: revision (8 bytes) and sub-revision (4 bytes), big-endian so they sort. */
+function revKey(rev: number, sub: number): Buffer {
+  const k = Buffer.allocUnsafe(12);
+  k.writeUIntBE(Math.floor(rev / 2 ** 32), 0, 4);
+  k.writeUInt32BE(rev % 2 ** 32, 4);
+  k.writeUInt32BE(sub, 8);
+  return k;
 }
 
-function decodeChange(r: [0 | 1, string, string, string, string, string, string], prev: (key: Buffer) => KeyValue | undefined): Change {
-  const kv: KeyValue = {
-    key: Buffer.from(r[1], "base64"),
-    value: Buffer.from(r[2], "base64"),
-    createRevision: BigInt(r[3]),
-    modRevision: BigInt(r[4]),
-    version: BigInt(r[5]),
-    lease: BigInt(r[6]),
+/** type (1: put, 0: delete) · create · version (u64 as doubles' integer part) · lease (i64) · key length (u32) · key · value. */
+function encodeVersion(c: Change): Buffer {
+  const { key, value } = c.kv;
+  const put = c.type === "put";
+  const b = Buffer.allocUnsafe(29 + key.length + (put ? value.length : 0));
+  b[0] = put ? 1 : 0;
+  b.writeBigUInt64BE(c.kv.createRevision, 1);
+  b.writeBigUInt64BE(c.kv.version, 9);
+  b.writeBigInt64BE(BigInt.asIntN(64, c.kv.lease), 17);
+  b.writeUInt32BE(key.length, 25);
+  b.set(key, 29);
+  if (put) b.set(value, 29 + key.length);
+  return b;
+}
+
+function decodeVersion(k: Buffer, b: Buffer): StoredVersion {
+  const keyLength = b.readUInt32BE(25);
+  return {
+    key: b.toString("latin1", 29, 29 + keyLength),
+    value: b[0] === 1 ? b.toString("latin1", 29 + keyLength) : undefined,
+    create: Number(b.readBigUInt64BE(1)),
+    mod: k.readUInt32BE(0) * 2 ** 32 + k.readUInt32BE(4),
+    sub: k.readUInt32BE(8),
+    version: Number(b.readBigUInt64BE(9)),
+    lease: BigInt.asUintN(64, b.readBigInt64BE(17)) === 0n ? 0n : b.readBigInt64BE(17),
   };
-  return { type: r[0] === 0 ? "put" : "delete", kv, prevKv: prev(kv.key as Buffer) };
+}
+
+function leaseKey(id: bigint): Buffer {
+  const k = Buffer.allocUnsafe(8);
+  k.writeBigInt64BE(BigInt.asIntN(64, id));
+  return k;
 }
 
 export class Journal {
-  private readonly fd: number;
+  /** Writes issued so far; a call that changed it waits for `synced()` before answering. */
+  writes = 0;
+  private last: Promise<unknown> = Promise.resolve();
+  private failure: unknown;
 
-  private constructor(private readonly path: string) {
-    this.fd = openSync(path, "a");
-  }
+  private constructor(
+    private readonly path: string,
+    private readonly env: RootDatabase,
+    private readonly revs: Database<Buffer, Buffer>,
+    private readonly meta: Database<string | Buffer, string>,
+    private readonly leases: Database<Buffer, Buffer>,
+  ) {}
 
-  /** Opens (or creates) the log in `dir`, replays it into `backend`, then records everything new. */
+  /** Opens (or creates) the store in `dir`, loads it into `backend`, then records everything new. */
   static open(dir: string, backend: MemoryBackend): Journal {
     mkdirSync(dir, { recursive: true });
-    const path = join(dir, "etcd-ts.log");
-    if (existsSync(path)) replay(readFileSync(path, "utf8"), backend);
-    const j = new Journal(path);
-    backend.store.listeners.add((_rev, changes) => j.append({ t: "rev", c: changes.map(encodeChange) }));
-    backend.lessor.journal = (e) => j.append(e.type === "grant" ? { t: "grant", id: String(e.id), ttl: String(e.ttl) } : { t: "revoke", id: String(e.id) });
-    backend.store.onCompact = (rev) => j.append({ t: "compact", rev: String(rev) });
-    backend.auth.onChange = (s) => j.append({ t: "auth", s });
+    const path = join(dir, FILE);
+    // One file, not a directory of them; no compression: values are mostly small and opaque.
+    const env = open({ path, compression: false });
+    const j = new Journal(
+      path,
+      env,
+      env.openDB<Buffer, Buffer>({ name: "rev", encoding: "binary", keyEncoding: "binary" }),
+      env.openDB<string | Buffer, string>({ name: "meta", encoding: "binary", keyEncoding: "ordered-binary" }),
+      env.openDB<Buffer, Buffer>({ name: "lease", encoding: "binary", keyEncoding: "binary" }),
+    );
+    j.load(backend);
+    j.attach(backend);
     return j;
   }
 
-  private append(row: Row): void {
-    writeSync(this.fd, `${JSON.stringify(row)}\n`);
-    fsyncSync(this.fd);
+  private load(backend: MemoryBackend): void {
+    const ids = this.meta.get("ids") as Buffer | undefined;
+    if (ids) backend.restoreIdentity(ids.readBigUInt64BE(0), ids.readBigUInt64BE(8));
+    else {
+      const b = Buffer.allocUnsafe(16);
+      b.writeBigUInt64BE(backend.clusterId, 0);
+      b.writeBigUInt64BE(backend.memberId, 8);
+      this.track(this.meta.put("ids", b));
+    }
+    const auth = this.meta.get("auth") as Buffer | undefined;
+    if (auth) backend.auth.restore(JSON.parse(auth.toString("utf8")) as AuthState);
+    for (const { key, value } of this.leases.getRange()) backend.lessor.grant(key.readBigInt64BE(0), value.readBigInt64BE(0));
+    const compacted = this.meta.get("compacted") as Buffer | undefined;
+    const revs = this.revs;
+    function* versions(): Generator<StoredVersion> {
+      for (const { key, value } of revs.getRange()) yield decodeVersion(key, value);
+    }
+    backend.store.restore(versions(), compacted ? compacted.readBigUInt64BE(0) : 0n);
+    backend.store.leased((key, lease) => {
+      if (backend.lessor.exists(lease)) backend.lessor.attach(lease, key);
+    });
   }
 
-  close(): void {
-    closeSync(this.fd);
+  private attach(backend: MemoryBackend): void {
+    backend.store.listeners.add((rev, changes) => this.record(Number(rev), changes));
+    backend.store.onDrop = (rev, sub) => this.track(this.revs.remove(revKey(rev, sub)));
+    backend.store.onCompact = (rev) => {
+      const b = Buffer.allocUnsafe(8);
+      b.writeBigUInt64BE(rev);
+      this.track(this.meta.put("compacted", b));
+    };
+    backend.lessor.journal = (e) => {
+      if (e.type === "grant") {
+        const ttl = Buffer.allocUnsafe(8);
+        ttl.writeBigInt64BE(e.ttl);
+        this.track(this.leases.put(leaseKey(e.id), ttl));
+      } else this.track(this.leases.remove(leaseKey(e.id)));
+    };
+    backend.auth.onChange = (s) => this.track(this.meta.put("auth", Buffer.from(JSON.stringify(s))));
+    backend.durability = this;
+  }
+
+  private record(rev: number, changes: Change[]): void {
+    // Several changes to one key in one revision: only the last is a version (as the store keeps it).
+    let skip: Set<number> | undefined;
+    if (changes.length > 1) {
+      const seen = new Set<string>();
+      for (let i = changes.length - 1; i >= 0; i--) {
+        const k = Buffer.from(changes[i]!.kv.key).toString("latin1");
+        if (seen.has(k)) (skip ??= new Set()).add(i);
+        seen.add(k);
+      }
+    }
+    for (let sub = 0; sub < changes.length; sub++) {
+      if (skip?.has(sub)) continue;
+      this.track(this.revs.put(revKey(rev, sub), encodeVersion(changes[sub]!)));
+    }
+  }
+
+  private track(write: Promise<unknown>): void {
+    this.writes++;
+    // Batches commit in order: the last write's promise settles after every earlier one.
+    this.last = write.then(
+      () => undefined,
+      (e: unknown) => {
+        this.failure ??= e;
+      },
+    );
+  }
+
+  /** Resolves once every write issued so far is on disk; rejects if the disk refused one. */
+  async synced(): Promise<void> {
+    await this.last;
+    if (this.failure !== undefined) throw new Error(`the data directory could not be written: ${String(this.failure)}`);
+  }
+
+  /** Bytes of the file, and bytes its records use (freed pages are reused by later writes). */
+  size(): { file: number; inUse: number } {
+    const s = this.env.getStats() as { pageSize: number; lastPageNumber: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    let inUse = 0;
+    for (const db of [this.revs, this.meta, this.leases]) {
+      const d = db.getStats() as { treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+      inUse += d.treeBranchPageCount + d.treeLeafPageCount + d.overflowPages;
+    }
+    return { file: (s.lastPageNumber + 1) * s.pageSize, inUse: inUse * s.pageSize };
+  }
+
+  /** How many versions are stored. */
+  versionCount(): number {
+    return this.revs.getCount();
+  }
+
+  /** Waits for every write, then closes the file. */
+  async close(): Promise<void> {
+    await this.last;
+    await this.env.close();
   }
 
   toString(): string {
     return `Journal(${this.path})`;
-  }
-}
-
-function replay(text: string, backend: MemoryBackend): void {
-  const lines = text.split("\n");
-  for (const [i, line] of lines.entries()) {
-    if (line === "") continue;
-    let row: Row;
-    try {
-      row = JSON.parse(line) as Row;
-    } catch (e) {
-      if (i >= lines.length - 2) break; // a torn last record: never acknowledged
-      throw new Error(`the data directory's log is damaged at line ${i + 1}: ${(e as Error).message}`);
-    }
-    if (row.t === "rev") {
-      const changes = row.c.map((r) => decodeChange(r, (k) => backend.store.latest(k)));
-      backend.store.apply(changes);
-      for (const c of changes) {
-        if (c.prevKv && c.prevKv.lease !== 0n) backend.lessor.detach(c.prevKv.lease, c.kv.key);
-        if (c.type === "put" && c.kv.lease !== 0n) backend.lessor.attach(c.kv.lease, c.kv.key);
-      }
-    } else if (row.t === "grant") backend.lessor.grant(BigInt(row.id), BigInt(row.ttl));
-    else if (row.t === "revoke") backend.lessor.forget(BigInt(row.id));
-    else if (row.t === "auth") backend.auth.restore(row.s);
-    else backend.store.compact(BigInt(row.rev));
   }
 }

@@ -19,6 +19,18 @@ export interface Change {
   prevKv: KeyValue | undefined;
 }
 
+/** A version as the journal stores it. */
+export interface StoredVersion {
+  key: string;
+  /** Undefined for a deletion. */
+  value: string | undefined;
+  create: number;
+  mod: number;
+  sub: number;
+  version: number;
+  lease: bigint;
+}
+
 /** One version of a key, the newest of its history (sub-revision 0, nothing older). */
 class Version {
   constructor(
@@ -218,6 +230,43 @@ export class MvccStore {
 
   /** Called after a compaction (the journal records it). */
   onCompact: ((revision: bigint) => void) | undefined;
+  /** Told of each version a compaction discards, by revision and sub-revision (the journal deletes it). */
+  onDrop: ((revision: number, sub: number) => void) | undefined;
+
+  /**
+   * @internal Rebuilds an empty store from stored versions in revision order (a restart), as
+   * etcd rebuilds its index from its database. Chains are built in a hash map and the keys
+   * inserted in key order, which costs far less than inserting them as they come.
+   */
+  restore(versions: Iterable<StoredVersion>, compacted: bigint): void {
+    const heads = new Map<string, Version>();
+    let last = 1;
+    for (const s of versions) {
+      const before = heads.get(s.key);
+      // Several changes to one key in one revision: keep the last, as `apply` does.
+      const prev = before && before.mod === s.mod ? prevOf(before) : before;
+      heads.set(s.key, s.sub === 0 && prev === undefined ? new Version(s.value, s.create, s.mod, s.version, s.lease) : new ChainedVersion(s.value, s.create, s.mod, s.version, s.lease, s.sub, prev));
+      if (s.mod > last) last = s.mod;
+    }
+    const ids = [...heads.keys()].sort();
+    for (const k of ids) {
+      const v = heads.get(k)!;
+      if (v.value === undefined) this.dead.set(k, v);
+      else this.live.set(k, v);
+      if (v.value === undefined || prevOf(v) !== undefined) this.withHistory.add(k);
+    }
+    this.compacted = compacted;
+    // As etcd: the revision never goes back, even when the last revision was a compacted deletion.
+    const rev = BigInt(last);
+    this.revision = rev > compacted ? rev : compacted;
+  }
+
+  /** The live keys that hold a lease, with it (to reattach leases after a restart). */
+  leased(visit: (key: Buffer, lease: bigint) => void): void {
+    this.live.scan("", undefined, (k, v) => {
+      if (v.lease !== 0n) visit(Buffer.from(k, "latin1"), v.lease);
+    });
+  }
 
   /**
    * Discards history before `revision`, keeping each key's version current at it. Visits only
@@ -242,6 +291,7 @@ export class MvccStore {
       }
       if (v !== undefined) {
         // `v` is the version current at the compaction: older ones go; a tombstone goes too.
+        if (this.onDrop) for (let d = v.value === undefined ? v : prevOf(v); d; d = prevOf(d)) this.onDrop(d.mod, subOf(d));
         let kept: Version | undefined;
         if (v.value !== undefined) {
           // Below the compaction its place within its revision no longer matters (at it, it does).
