@@ -10,7 +10,6 @@ import { InvalidArgumentError } from "./errors.js";
 import type { KvApi } from "./kv.js";
 import { op, type PutOptions } from "./op.js";
 import { callOptions } from "./transport/transport.js";
-
 import type { Bytes, CallOptions, Expect } from "./options.js";
 
 function expectation(key: Bytes, e: Expect): Compare {

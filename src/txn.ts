@@ -2,7 +2,6 @@
 import type { Compare } from "./compare.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { Op, TxnSpec } from "./op.js";
-
 import type { TxnResult } from "./types.js";
 import type { CallOptions } from "./options.js";
 

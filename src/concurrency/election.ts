@@ -9,7 +9,6 @@ import type { Etcd } from "../client.js";
 import { compare } from "../compare.js";
 import { CompactedError, EtcdError, LeaseLostError } from "../errors.js";
 import { op } from "../op.js";
-
 import type { KeyValue, RangeResult, ResponseHeader } from "../types.js";
 import { toBuffer } from "../bytes.js";
 import { ownKey, recipePrefix, stopReason } from "./keys.js";

@@ -2,7 +2,6 @@
 import type { Etcd } from "../client.js";
 import type { Compare } from "../compare.js";
 import type { LeaseLostError } from "../errors.js";
-
 import { recipePrefix } from "./keys.js";
 import { Mutex } from "./mutex.js";
 import { Session } from "./session.js";

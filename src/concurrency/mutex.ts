@@ -10,9 +10,7 @@ import type { Etcd } from "../client.js";
 import { compare, type Compare } from "../compare.js";
 import { EtcdError, InvalidArgumentError, LeaseLostError } from "../errors.js";
 import { op } from "../op.js";
-
 import type { KeyValue, ResponseHeader } from "../types.js";
-
 import { ownKey, recipePrefix, stopReason } from "./keys.js";
 import type { Session } from "./session.js";
 import { Bound, waitDeletes } from "./wait.js";

@@ -6,7 +6,6 @@
 import type { Etcd } from "../client.js";
 import type { LeaseLostError } from "../errors.js";
 import type { Lease } from "../lease/lease.js";
-
 import type { CallOptions, SessionOptions } from "../options.js";
 
 /** @internal */

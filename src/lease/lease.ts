@@ -1,6 +1,5 @@
 /** The handle of a lease this client keeps alive. */
 import { LeaseLostError, LeaseNotFoundError } from "../errors.js";
-
 import type { CallOptions } from "../options.js";
 
 /** @internal What a handle needs from the lease API (one object shared by every handle of a client). */

@@ -2,7 +2,6 @@
 import { InvalidArgumentError } from "../errors.js";
 import { selectKeys } from "../op.js";
 import { WatchCreateRequest_FilterType, type WatchRequest } from "../rpc/etcdserverpb/rpc.js";
-
 import { flag, nonNegative } from "../validate.js";
 import type { Bytes, WatchOptions } from "../options.js";
 
