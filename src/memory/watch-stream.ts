@@ -24,6 +24,16 @@ interface Watching {
   cancelProgress: () => void;
 }
 
+/** The open sessions of each store, for the number of watchers (`/metrics`). */
+const sessionsOf = new WeakMap<MvccStore, Set<MemoryWatchSession>>();
+
+/** How many watches are open on `store`, over all its streams. */
+export function watchersOn(store: MvccStore): number {
+  let n = 0;
+  for (const s of sessionsOf.get(store) ?? []) n += s.watchers;
+  return n;
+}
+
 export class MemoryWatchSession {
   private readonly watching = new Map<bigint, Watching>();
   private nextAutoId = 0n;
@@ -39,6 +49,14 @@ export class MemoryWatchSession {
     private readonly mayRead: (key: Uint8Array, rangeEnd: Uint8Array) => void = () => undefined,
   ) {
     store.listeners.add(this.listener);
+    let sessions = sessionsOf.get(store);
+    if (!sessions) sessionsOf.set(store, (sessions = new Set()));
+    sessions.add(this);
+  }
+
+  /** Watches open on this stream. */
+  get watchers(): number {
+    return this.watching.size;
   }
 
   receive(req: WatchRequest): void {
@@ -58,6 +76,7 @@ export class MemoryWatchSession {
   close(): void {
     this.closed = true;
     this.store.listeners.delete(this.listener);
+    sessionsOf.get(this.store)?.delete(this);
     for (const w of this.watching.values()) w.cancelProgress();
     this.watching.clear();
   }

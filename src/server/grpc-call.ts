@@ -37,6 +37,8 @@ export class ServerCall {
   readonly signal: AbortSignal = this.controller.signal;
   /** The auth token the client sent (`token` metadata), if any. */
   readonly token: string | undefined;
+  /** Told the call's status code once it ends (CANCELLED when it ended without one: the client left). */
+  onEnd: ((code: number) => void) | undefined;
   private headersSent = false;
   private ended = false;
   private trailers: OutgoingHttpHeaders = {};
@@ -123,6 +125,7 @@ export class ServerCall {
   /** Ends the call with a status (after the messages sent). Later calls do nothing. */
   finish(code: number, message = ""): void {
     if (this.ended) return;
+    this.report(code);
     const status: OutgoingHttpHeaders = { "grpc-status": String(code) };
     if (message !== "") status["grpc-message"] = encodeGrpcMessage(message);
     const s = this.stream;
@@ -140,7 +143,14 @@ export class ServerCall {
     this.end();
   }
 
+  private report(code: number): void {
+    const onEnd = this.onEnd;
+    this.onEnd = undefined;
+    onEnd?.(code);
+  }
+
   private end(): void {
+    this.report(GrpcCode.CANCELLED);
     this.ended = true;
     clearTimeout(this.deadline);
     this.controller.abort();

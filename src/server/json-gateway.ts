@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { GrpcCode } from "../errors.js";
 import * as M from "../methods.js";
 import { CLUSTER_VERSION, SERVER_VERSION, type MemoryBackend } from "../memory/backend.js";
+import type { ServerMetrics } from "./metrics.js";
 import { StoreError } from "../memory/errors.js";
 import { MemoryWatchSession } from "../memory/watch-stream.js";
 import { AlarmType, Compare_CompareResult, Compare_CompareTarget, RangeRequest_SortOrder, RangeRequest_SortTarget, WatchCreateRequest_FilterType, type WatchRequest } from "../rpc/etcdserverpb/rpc.js";
@@ -213,9 +214,10 @@ class JsonObjects {
 }
 
 /** Answers one HTTP/1.1 request on the client port. */
-export function gateway(b: MemoryBackend, maxBodyBytes: number): (req: IncomingMessage, res: ServerResponse) => void {
+export function gateway(b: MemoryBackend, maxBodyBytes: number, metrics: ServerMetrics): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
+    if (path === "/metrics") return send(res, 200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
     if (path === "/version") return send(res, 200, JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }));
     if (path === "/health") {
       // As etcd 3.4: an active alarm makes the member unhealthy.

@@ -12,10 +12,11 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { GrpcCode } from "../errors.js";
-import { memoryStore, type MemoryBackend } from "../memory/backend.js";
+import { memoryStore, SERVER_VERSION, type MemoryBackend } from "../memory/backend.js";
 import { Journal } from "../memory/journal.js";
 import { ServerCall } from "./grpc-call.js";
 import { handlers } from "./handlers.js";
+import { callType, ServerMetrics } from "./metrics.js";
 import { InboundRelay } from "./inbound-relay.js";
 import { gateway } from "./json-gateway.js";
 import { ResetGuard } from "./reset-guard.js";
@@ -80,6 +81,7 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   backend.memberName = options.name ?? "default";
   backend.peerUrls = options.peerUrls ?? ["http://localhost:2380"];
   const routes = handlers(backend);
+  const metrics = new ServerMetrics(backend, SERVER_VERSION);
   const sessions = new Set<http2.ServerHttp2Session>();
   const streamingCalls = new Set<ServerCall>();
   let closing: Promise<void> | undefined;
@@ -96,8 +98,9 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
     const call = new ServerCall(stream, headers, maxMessageBytes);
     const path = headers[":path"] ?? "";
     const r = routes.get(path);
+    const [, service = "", name = ""] = /^\/([^/]*)\/(.*)$/.exec(path) ?? [];
+    call.onEnd = metrics.callStarted(r ? callType(r.method) : "unary", service, name);
     if (!r) {
-      const [, service = "", name = ""] = /^\/([^/]*)\/(.*)$/.exec(path) ?? [];
       const known = [...routes.values()].some((x) => x.method.service === service);
       return call.finish(GrpcCode.UNIMPLEMENTED, known ? `unknown method ${name} for service ${service}` : `unknown service ${service}`);
     }
@@ -113,7 +116,7 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   };
 
   // HTTP/1.1 requests on the client port (/version, /health, the JSON gateway), as etcd serves them.
-  const http1 = http.createServer(gateway(backend, maxMessageBytes));
+  const http1 = http.createServer(gateway(backend, maxMessageBytes, metrics));
   const http1Sockets = new Set<net.Socket>();
   const PREFACE_START = Buffer.from("PRI ");
 
