@@ -59,7 +59,7 @@ function wire(endpoint: string, kind: "etcd" | "serve", session: () => http2.Cli
     endpoint,
     kind,
     async stream<Q, R>(m: Method<Q, R>, requests: Array<Partial<Q>>, until: (responses: R[]) => boolean, timeoutMs = 5000, endRequests = false) {
-      return new Promise((resolve, reject) => {
+      return new Promise<{ responses: R[]; status?: { code: number; message: string } }>((resolve, reject) => {
         const s = session().request({ ":method": "POST", ":path": m.path, "content-type": "application/grpc", te: "trailers" });
         const responses: R[] = [];
         let ended: { code: number; message: string } | undefined;
