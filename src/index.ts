@@ -31,3 +31,21 @@ export type { MaintenanceApi, MemberStatus, EndpointHealth, Alarm, AlarmKind, Ha
 export type { AuthApi, Permission, PermissionType } from "./auth.js";
 export type { ClientInfo, EndpointInfo, ConnectionInfo } from "./info.js";
 export { openStore, SimpleStore, type Change } from "./simple/store.js";
+export {
+  diagnosticsChannels,
+  type DiagnosticsChannelName,
+  type CallInfo,
+  type CallStartMessage,
+  type CallRetryMessage,
+  type CallEndMessage,
+  type CallErrorMessage,
+  type EndpointStateMessage,
+  type StreamOpenMessage,
+  type StreamBreakMessage,
+  type WatchMessage,
+  type LeaseMessage,
+  type LeaseLateMessage,
+  type AuthTokenMessage,
+  type LockMessage,
+  type ElectionLeaderMessage,
+} from "./diagnostics.js";

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import * as main from "../../src/index.js";
 import * as testing from "../../src/testing/index.js";
+import * as otel from "../../src/otel/index.js";
 import { Etcd, op, toJsonValue } from "../../src/index.js";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -34,6 +35,10 @@ describe("runtime exports", () => {
 
   it("of etcd-ts/testing are the committed list", () => {
     assert.deepEqual(runtimeNames(testing), committed["etcd-ts/testing"]);
+  });
+
+  it("of etcd-ts/otel are the committed list", () => {
+    assert.deepEqual(runtimeNames(otel), committed["etcd-ts/otel"]);
   });
 
   it("keep test utilities and client-made handles out of the main entry", () => {
