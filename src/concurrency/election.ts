@@ -5,6 +5,7 @@
  * leader is the key with the lowest create revision. `campaign` waits like the mutex;
  * `proclaim` and `resign` are transactions fenced on the leader key's create revision.
  */
+import { ch, publish, type ElectionLeaderMessage } from "../diagnostics.js";
 import type { Etcd } from "../client.js";
 import { compare } from "../compare.js";
 import { CompactedError, EtcdError, LeaseLostError } from "../errors.js";
@@ -161,17 +162,20 @@ export class Election {
     // successor's early proclamations are not skipped (undefined: now).
     let readAt: bigint | undefined;
     while (!signal?.aborted) {
-      const res = await this.firstCandidate(readAt, signal);
-      if (!res) return;
-      let leader = res.kvs[0];
+      const first = await this.firstCandidate(readAt, signal);
+      if (!first) return;
+      let leader = first.result.kvs[0];
       if (!leader) {
-        // Nobody leads: the first candidate created after that revision is the leader.
-        for await (const batch of this.etcd.watch(this.prefix, { prefix: true, startRevision: res.header.revision + 1n, noDelete: true, signal })) {
+        // Nobody leads: the first candidate created after the revision read is the leader
+        // (watched from there, not from now: one that came and went meanwhile led too).
+        for await (const batch of this.etcd.watch(this.prefix, { prefix: true, startRevision: first.readAt + 1n, noDelete: true, signal })) {
           leader = batch.events[0]?.kv;
           if (leader) break;
         }
         if (!leader) return;
       }
+      const elected = leader;
+      publish(ch.electionLeader, (): ElectionLeaderMessage => ({ election: this.prefix, key: elected.key, value: elected.value, revision: elected.createRevision }));
       yield leader;
       readAt = undefined;
       for await (const batch of this.etcd.watch(leader.key, { startRevision: leader.modRevision + 1n, signal })) {
@@ -190,10 +194,16 @@ export class Election {
     }
   }
 
-  /** @internal The oldest candidate at `revision` (or now, also when that revision is compacted); undefined once aborted. */
-  private async firstCandidate(revision: bigint | undefined, signal: AbortSignal | undefined): Promise<RangeResult | undefined> {
-    const read = (at: bigint | undefined): Promise<RangeResult> =>
-      this.etcd.range(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, revision: at, signal });
+  /**
+   * @internal The oldest candidate at `revision` (or now, also when that revision is
+   * compacted), with the revision it was read at; undefined once aborted.
+   */
+  private async firstCandidate(revision: bigint | undefined, signal: AbortSignal | undefined): Promise<{ result: RangeResult; readAt: bigint } | undefined> {
+    const read = async (at: bigint | undefined): Promise<{ result: RangeResult; readAt: bigint }> => {
+      const result = await this.etcd.range(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1, revision: at, signal });
+      // A read at an older revision answers with the current revision in its header.
+      return { result, readAt: at ?? result.header.revision };
+    };
     try {
       return await read(revision).catch((e: unknown) => {
         if (e instanceof CompactedError) return read(undefined);

@@ -8,6 +8,7 @@
  */
 import type { Etcd } from "../client.js";
 import { compare, type Compare } from "../compare.js";
+import { ch, publish, type LockMessage } from "../diagnostics.js";
 import { EtcdError, InvalidArgumentError, LeaseLostError } from "../errors.js";
 import { op } from "../op.js";
 import type { KeyValue, ResponseHeader } from "../types.js";
@@ -87,10 +88,12 @@ export class Mutex {
     const bound = new Bound(this.session, options);
     const what = "acquire the lock";
     bound.check(what);
+    const started = performance.now();
+    publish(ch.lockWait, (): LockMessage => ({ key: this.prefix }));
     try {
       const attempt = await this.tryAcquire(bound.signal);
       if (attempt.owner) {
-        this.held = { revision: attempt.revision, header: attempt.header };
+        this.acquired(attempt, started);
         return;
       }
       await waitDeletes(this.session.etcd, this.prefix, attempt.revision - 1n, bound, what);
@@ -102,7 +105,7 @@ export class Mutex {
           reason: "expired",
         });
       }
-      this.held = { revision: attempt.revision, header: attempt.header };
+      this.acquired(attempt, started);
     } catch (e) {
       await this.release();
       throw stopReason(e, bound, what);
@@ -115,7 +118,7 @@ export class Mutex {
     try {
       const attempt = await this.tryAcquire(bound.signal);
       if (attempt.owner) {
-        this.held = { revision: attempt.revision, header: attempt.header };
+        this.acquired(attempt, performance.now());
         return true;
       }
     } catch (e) {
@@ -124,6 +127,18 @@ export class Mutex {
     }
     await this.release();
     return false;
+  }
+
+  /** Holds the lock from now; reports it, and its loss if the session ends while it is held. */
+  private acquired(attempt: { revision: bigint; header: ResponseHeader }, waitingSince: number): void {
+    const held = { revision: attempt.revision, header: attempt.header };
+    this.held = held;
+    publish(ch.lockAcquired, (): LockMessage => ({ key: this.prefix, waitedMs: performance.now() - waitingSince }));
+    if (ch.lockLost.hasSubscribers) {
+      void this.session.closed.then((lost) => {
+        if (lost && this.held === held) publish(ch.lockLost, (): LockMessage => ({ key: this.prefix }));
+      });
+    }
   }
 
   /** Releases the lock (deletes the own key). */

@@ -34,6 +34,7 @@
  * - it never fragments: it gathers fragments upstream and sends each revision whole (up
  *   to its `--max-send-bytes`); prevKv and the put/delete filters work as on etcd.
  */
+import { ch, publish, type WatchMessage } from "../diagnostics.js";
 import { ClientClosedError, CompactedError, EtcdError, InvalidTokenError, NotSupportedError, PermissionDeniedError } from "../errors.js";
 import * as M from "../methods.js";
 import { ResilientStream } from "../resilient-stream.js";
@@ -89,6 +90,8 @@ export class WatchHub implements WatchCarrier {
    * the server had already sent for them is dropped, not taken for a protocol error.
    */
   private readonly cancelling = new Set<bigint>();
+  /** Watches the server confirmed once: a later confirmation is a resume. */
+  private readonly everCreated = new WeakSet<Watcher>();
   /** Whether the server of the current stream honours client-chosen ids; undefined until its first creation answer. */
   private honoursIds: boolean | undefined;
   /** Protocol errors since the last answer that made sense: repeated ones back off. */
@@ -162,6 +165,7 @@ export class WatchHub implements WatchCarrier {
 
   remove(w: Watcher): void {
     if (!this.all.delete(w)) return;
+    this.tell(ch.watchCancelled, w, { reason: "cancelled by its user" });
     // The last watch gone: the stream itself ends, no cancel needed.
     if (this.all.size === 0) this.idle();
     else this.forget(w);
@@ -169,6 +173,7 @@ export class WatchHub implements WatchCarrier {
 
   pause(w: Watcher): void {
     w.paused = true;
+    this.tell(ch.watchPaused, w, {});
     // Whatever is still on its way for this id is dropped: the resume asks from the revision
     // after the last one delivered (a half-gathered fragmented revision comes again whole).
     this.forget(w);
@@ -303,6 +308,11 @@ export class WatchHub implements WatchCarrier {
     if (refused) return this.canceledByServer(w, res);
     w.watchId = res.watchId;
     this.byId.set(res.watchId, w);
+    if (ch.watchCreated.hasSubscribers || ch.watchResumed.hasSubscribers) {
+      const startRevision = w.nextRevision > 0n ? w.nextRevision : header(res.header).revision + 1n;
+      this.tell(this.everCreated.has(w) ? ch.watchResumed : ch.watchCreated, w, { startRevision });
+    }
+    this.everCreated.add(w);
     w.created(header(res.header).revision);
     if (res.canceled) return this.canceledByServer(w, res);
     this.deliverTo(w, res);
@@ -388,8 +398,15 @@ export class WatchHub implements WatchCarrier {
       return;
     }
     this.all.delete(w);
+    if (error instanceof CompactedError) this.tell(ch.watchCompacted, w, { compactRevision: res.compactRevision });
+    else this.tell(ch.watchCancelled, w, { reason: error.message });
     w.end(error);
     if (this.all.size === 0) this.idle();
+  }
+
+  /** Publishes a message about `w` on `c` (when someone listens). */
+  private tell(c: typeof ch.watchCreated, w: Watcher, extra: Partial<WatchMessage>): void {
+    publish(c, (): WatchMessage => ({ key: w.spec.key, rangeEnd: w.spec.rangeEnd, endpoint: this.stream.endpoint, ...extra }));
   }
 }
 

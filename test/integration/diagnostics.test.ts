@@ -13,7 +13,20 @@ import { spawnSync } from "node:child_process";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { diagnosticsChannels as C, traceCall, type CallEndMessage, type CallErrorMessage, type CallRetryMessage, type CallStartMessage, type EndpointStateMessage, type LeaseMessage, type StreamOpenMessage } from "../../src/diagnostics.js";
+import {
+  diagnosticsChannels as C,
+  traceCall,
+  type CallEndMessage,
+  type CallErrorMessage,
+  type CallRetryMessage,
+  type CallStartMessage,
+  type ElectionLeaderMessage,
+  type EndpointStateMessage,
+  type LeaseMessage,
+  type LockMessage,
+  type StreamOpenMessage,
+  type WatchMessage,
+} from "../../src/diagnostics.js";
 import { Etcd, FutureRevisionError } from "../../src/index.js";
 import { instrumentEtcd } from "../../src/otel/index.js";
 import { freePorts } from "../../src/testing/ports.js";
@@ -95,6 +108,44 @@ describe("diagnostics channels", () => {
     assert.deepEqual(
       r.of<StreamOpenMessage>(C.streamOpen).map((m) => [m.rpc, m.reopened]),
       [["Lease/LeaseKeepAlive", false]],
+    );
+  });
+
+  it("report lock waits and acquisitions, elected leaders and watches cancelled, on the embedded store", async () => {
+    const r = record(C.lockWait, C.lockAcquired, C.electionLeader, C.watchCreated, C.watchCancelled);
+    const etcd = new Etcd({ endpoints: [`mem://diag-recipes-${process.pid}`] });
+    try {
+      const first = await etcd.lock("diag-lock");
+      const second = etcd.lock("diag-lock");
+      await first.unlock();
+      await (await second).unlock();
+      const election = etcd.election("diag-election");
+      const controller = new AbortController();
+      const observed = etcd.election("diag-election").observe({ signal: controller.signal });
+      await election.campaign("leader-1");
+      await observed.next();
+      controller.abort();
+      await observed.return(undefined);
+      await election.resign();
+      const watch = etcd.watch("diag-watch/", { prefix: true });
+      await watch.ready;
+      watch.cancel();
+    } finally {
+      await etcd.close();
+      r.stop();
+    }
+    const waits = r.of<LockMessage>(C.lockWait);
+    const acquired = r.of<LockMessage>(C.lockAcquired);
+    assert.equal(waits.length, 2);
+    assert.equal(acquired.length, 2);
+    assert.ok(acquired.every((m) => Buffer.from(m.key).toString().startsWith("diag-lock") && (m.waitedMs ?? -1) >= 0));
+    const [leader] = r.of<ElectionLeaderMessage>(C.electionLeader);
+    assert.equal(Buffer.from(leader!.value).toString(), "leader-1");
+    assert.ok(leader!.revision > 0n);
+    assert.equal(r.of<WatchMessage>(C.watchCreated).length, 1);
+    assert.deepEqual(
+      r.of<WatchMessage>(C.watchCancelled).map((m) => [Buffer.from(m.key).toString(), m.reason]),
+      [["diag-watch/", "cancelled by its user"]],
     );
   });
 
@@ -180,6 +231,35 @@ describe("diagnostics on a real etcd", () => {
       assert.ok(r.of<EndpointStateMessage>(C.endpointState).some((s) => s.endpoint === first.endpoint && (s.state === "failed" || s.state === "closed")));
       assert.equal(lease.alive, true);
       lease.release();
+      await c.members[victim]!.restart();
+    } finally {
+      r.stop();
+      await etcd.close();
+    }
+  });
+
+  it("show a watch resumed on another member, from the revision after the last it delivered, when its member dies", async () => {
+    const c = cluster();
+    const etcd = new Etcd({ endpoints: c.endpoints });
+    const r = record(C.watchCreated, C.watchResumed, C.streamOpen);
+    const prefix = `diag-resume-${process.pid}/`;
+    try {
+      const opened = next<StreamOpenMessage>(C.streamOpen, (m) => m.rpc === "Watch/Watch");
+      const watch = etcd.watch(prefix, { prefix: true });
+      await watch.ready;
+      const first = await opened;
+      const events = watch[Symbol.asyncIterator]();
+      const put = await etcd.put(`${prefix}a`, "1");
+      assert.equal((await events.next()).value?.events[0]?.kv.modRevision, put.header.revision);
+      const resumed = next<WatchMessage>(C.watchResumed);
+      const victim = c.endpoints.indexOf(first.endpoint);
+      await c.members[victim]!.kill();
+      const m = await resumed;
+      assert.notEqual(m.endpoint, first.endpoint);
+      assert.equal(m.startRevision, put.header.revision + 1n);
+      assert.equal(Buffer.from(m.key).toString(), prefix);
+      assert.equal(r.of<WatchMessage>(C.watchCreated).length, 1, "a resume is not a new watch");
+      watch.cancel();
       await c.members[victim]!.restart();
     } finally {
       r.stop();

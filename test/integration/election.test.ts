@@ -77,6 +77,33 @@ describe("elections on a real etcd", () => {
     await c.resign();
   });
 
+  it("an observer sees a leader elected after the previous one resigned with nobody waiting", async () => {
+    const etcd = env.client();
+    const name = uniquePrefix("gap").slice(0, -1);
+    const a = etcd.election(name);
+    const b = etcd.election(name);
+    const controller = new AbortController();
+    const observed = etcd.election(name).observe({ signal: controller.signal });
+    try {
+      await a.campaign("a");
+      assert.equal((await observed.next()).value?.value.toString(), "a");
+      // The observer is suspended after yielding a: a resigns with nobody queued, then b is
+      // elected, all before the observer reads again. It must still see b (it once looked
+      // for new candidates only after its own later read, and waited forever).
+      await a.resign();
+      await b.campaign("b");
+      const next = observed.next();
+      const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 10_000).unref());
+      const got = await Promise.race([next, timeout]);
+      assert.notEqual(got, "timeout", "the observer missed b");
+      assert.equal((got as IteratorResult<KeyValue>).value?.value.toString(), "b");
+      await b.resign();
+    } finally {
+      controller.abort();
+      await observed.return(undefined);
+    }
+  });
+
   it("interoperates with etcdctl elect in both directions", async () => {
     const etcd = env.client();
     const endpoints = env.cluster().endpoints;
