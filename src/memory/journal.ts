@@ -16,7 +16,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { open, type Database, type RootDatabase } from "lmdb";
+import { open, type Database, type DatabaseOptions, type RootDatabase } from "lmdb";
 import type { AuthState } from "./auth.js";
 import type { MemoryBackend } from "./backend.js";
 import type { Change, StoredVersion } from "./mvcc.js";
@@ -26,39 +26,73 @@ const FILE = "etcd-ts.mdb";
 /** Record key of a version: revision (8 bytes) and sub-revision (4 bytes), big-endian so they sort. */
 function revKey(rev: number, sub: number): Buffer {
   const k = Buffer.allocUnsafe(12);
-  k.writeUIntBE(Math.floor(rev / 2 ** 32), 0, 4);
+  k.writeUInt32BE(Math.floor(rev / 2 ** 32), 0);
   k.writeUInt32BE(rev % 2 ** 32, 4);
   k.writeUInt32BE(sub, 8);
   return k;
 }
 
-/** type (1: put, 0: delete) · create · version (u64 as doubles' integer part) · lease (i64) · key length (u32) · key · value. */
-function encodeVersion(c: Change): Buffer {
+const u64 = (b: Uint8Array, at: number): number => readU32(b, at) * 2 ** 32 + readU32(b, at + 4);
+const readU32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+
+/**
+ * A version's record: type (1 put, 0 delete) · revision (u64) · sub-revision (u32) · create
+ * revision (u64) · version (u64) · lease (i64) · key length (u32) · key · value. The record
+ * carries its own revision so a restart never decodes the record keys.
+ */
+const HEADER = 41;
+
+function encodeVersion(rev: number, sub: number, c: Change): Buffer {
   const { key, value } = c.kv;
   const put = c.type === "put";
-  const b = Buffer.allocUnsafe(29 + key.length + (put ? value.length : 0));
+  const b = Buffer.allocUnsafe(HEADER + key.length + (put ? value.length : 0));
   b[0] = put ? 1 : 0;
-  b.writeBigUInt64BE(c.kv.createRevision, 1);
-  b.writeBigUInt64BE(c.kv.version, 9);
-  b.writeBigInt64BE(BigInt.asIntN(64, c.kv.lease), 17);
-  b.writeUInt32BE(key.length, 25);
-  b.set(key, 29);
-  if (put) b.set(value, 29 + key.length);
+  b.writeUInt32BE(Math.floor(rev / 2 ** 32), 1);
+  b.writeUInt32BE(rev % 2 ** 32, 5);
+  b.writeUInt32BE(sub, 9);
+  b.writeBigUInt64BE(c.kv.createRevision, 13);
+  b.writeBigUInt64BE(c.kv.version, 21);
+  b.writeBigInt64BE(BigInt.asIntN(64, c.kv.lease), 29);
+  b.writeUInt32BE(key.length, 37);
+  b.set(key, HEADER);
+  if (put) b.set(value, HEADER + key.length);
   return b;
 }
 
-function decodeVersion(k: Buffer, b: Buffer): StoredVersion {
-  const keyLength = b.readUInt32BE(25);
+/**
+ * Decodes a record straight from LMDB's shared read buffer into one reused object (no copy of
+ * the record, no allocation but the key and value strings): a restart decodes millions.
+ */
+function versionDecoder(): { encode(b: Buffer): Buffer; decode(bytes: Uint8Array, size: number): StoredVersion } {
+  const v: StoredVersion = { key: "", value: undefined, create: 0, mod: 0, sub: 0, version: 0, lease: 0n };
   return {
-    key: b.toString("latin1", 29, 29 + keyLength),
-    value: b[0] === 1 ? b.toString("latin1", 29 + keyLength) : undefined,
-    create: Number(b.readBigUInt64BE(1)),
-    mod: k.readUInt32BE(0) * 2 ** 32 + k.readUInt32BE(4),
-    sub: k.readUInt32BE(8),
-    version: Number(b.readBigUInt64BE(9)),
-    lease: BigInt.asUintN(64, b.readBigInt64BE(17)) === 0n ? 0n : b.readBigInt64BE(17),
+    encode: (b) => b,
+    decode(bytes, size) {
+      const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, size);
+      const keyEnd = HEADER + readU32(b, 37);
+      v.key = b.toString("latin1", HEADER, keyEnd);
+      v.value = b[0] === 1 ? b.toString("latin1", keyEnd, size) : undefined;
+      v.mod = u64(b, 1);
+      v.sub = readU32(b, 9);
+      v.create = u64(b, 13);
+      v.version = u64(b, 21);
+      v.lease = readU32(b, 29) === 0 && readU32(b, 33) === 0 ? 0n : b.readBigInt64BE(29);
+      return v;
+    },
   };
 }
+
+/** Below every record key (with a custom key codec, a range needs an explicit start). */
+const FIRST = Buffer.alloc(1);
+
+/** Record keys are written as they are and never decoded (the record holds its revision). */
+const revKeys = {
+  writeKey: (key: Buffer, target: Uint8Array, start: number): number => {
+    target.set(key, start);
+    return start + key.length;
+  },
+  readKey: (): number => 0,
+};
 
 function leaseKey(id: bigint): Buffer {
   const k = Buffer.allocUnsafe(8);
@@ -75,7 +109,7 @@ export class Journal {
   private constructor(
     private readonly path: string,
     private readonly env: RootDatabase,
-    private readonly revs: Database<Buffer, Buffer>,
+    private readonly revs: Database<StoredVersion | Buffer, Buffer>,
     private readonly meta: Database<string | Buffer, string>,
     private readonly leases: Database<Buffer, Buffer>,
   ) {}
@@ -89,7 +123,8 @@ export class Journal {
     const j = new Journal(
       path,
       env,
-      env.openDB<Buffer, Buffer>({ name: "rev", encoding: "binary", keyEncoding: "binary" }),
+      // Options the package's types leave out: a custom value codec and key codec.
+      env.openDB<StoredVersion | Buffer, Buffer>({ name: "rev", encoder: versionDecoder(), keyEncoder: revKeys } as unknown as DatabaseOptions & { name: string }),
       env.openDB<string | Buffer, string>({ name: "meta", encoding: "binary", keyEncoding: "ordered-binary" }),
       env.openDB<Buffer, Buffer>({ name: "lease", encoding: "binary", keyEncoding: "binary" }),
     );
@@ -112,10 +147,9 @@ export class Journal {
     for (const { key, value } of this.leases.getRange()) backend.lessor.grant(key.readBigInt64BE(0), value.readBigInt64BE(0));
     const compacted = this.meta.get("compacted") as Buffer | undefined;
     const revs = this.revs;
-    function* versions(): Generator<StoredVersion> {
-      for (const { key, value } of revs.getRange()) yield decodeVersion(key, value);
-    }
-    backend.store.restore(versions(), compacted ? compacted.readBigUInt64BE(0) : 0n);
+    backend.store.restore((visit) => {
+      for (const { value } of revs.getRange({ start: FIRST })) visit(value as StoredVersion);
+    }, compacted ? compacted.readBigUInt64BE(0) : 0n);
     backend.store.leased((key, lease) => {
       if (backend.lessor.exists(lease)) backend.lessor.attach(lease, key);
     });
@@ -153,7 +187,7 @@ export class Journal {
     }
     for (let sub = 0; sub < changes.length; sub++) {
       if (skip?.has(sub)) continue;
-      this.track(this.revs.put(revKey(rev, sub), encodeVersion(changes[sub]!)));
+      this.track(this.revs.put(revKey(rev, sub), encodeVersion(rev, sub, changes[sub]!)));
     }
   }
 
@@ -187,7 +221,7 @@ export class Journal {
 
   /** How many versions are stored. */
   versionCount(): number {
-    return this.revs.getCount();
+    return this.revs.getCount({ start: FIRST });
   }
 
   /** Waits for every write, then closes the file. */

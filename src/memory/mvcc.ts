@@ -236,21 +236,26 @@ export class MvccStore {
   /**
    * @internal Rebuilds an empty store from stored versions in revision order (a restart), as
    * etcd rebuilds its index from its database. Chains are built in a hash map and the keys
-   * inserted in key order, which costs far less than inserting them as they come.
+   * inserted in key order, which costs far less than inserting them as they come. `each`
+   * may hand over one reused object: its fields are read at once.
    */
-  restore(versions: Iterable<StoredVersion>, compacted: bigint): void {
-    const heads = new Map<string, Version>();
+  restore(each: (visit: (version: StoredVersion) => void) => void, compacted: bigint): void {
+    // One slot per key, so a key's later versions update it without a second lookup.
+    const heads = new Map<string, { head: Version }>();
     let last = 1;
-    for (const s of versions) {
-      const before = heads.get(s.key);
+    each((s) => {
+      const slot = heads.get(s.key);
+      const before = slot?.head;
       // Several changes to one key in one revision: keep the last, as `apply` does.
       const prev = before && before.mod === s.mod ? prevOf(before) : before;
-      heads.set(s.key, s.sub === 0 && prev === undefined ? new Version(s.value, s.create, s.mod, s.version, s.lease) : new ChainedVersion(s.value, s.create, s.mod, s.version, s.lease, s.sub, prev));
+      const v = s.sub === 0 && prev === undefined ? new Version(s.value, s.create, s.mod, s.version, s.lease) : new ChainedVersion(s.value, s.create, s.mod, s.version, s.lease, s.sub, prev);
+      if (slot) slot.head = v;
+      else heads.set(s.key, { head: v });
       if (s.mod > last) last = s.mod;
-    }
+    });
     const ids = [...heads.keys()].sort();
     for (const k of ids) {
-      const v = heads.get(k)!;
+      const v = heads.get(k)!.head;
       if (v.value === undefined) this.dead.set(k, v);
       else this.live.set(k, v);
       if (v.value === undefined || prevOf(v) !== undefined) this.withHistory.add(k);
