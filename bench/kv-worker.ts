@@ -1,9 +1,13 @@
 /**
  * One benchmark scenario for one client, in its own process, printing one JSON line:
- *   tsx bench/kv-worker.ts <etcd-ts|etcd3> <seq-put|put|get> <endpoint>
+ *   tsx bench/kv-worker.ts <etcd-ts|etcd-ts+subscribed|etcd-ts+otel|etcd3> <seq-put|put|get> <endpoint>
+ * `etcd-ts+subscribed` has a no-op subscriber on every diagnostics channel, `etcd-ts+otel`
+ * runs etcd-ts/otel with OpenTelemetry's default (no-op) providers: what diagnostics cost.
  */
+import { subscribe } from "node:diagnostics_channel";
 import { Etcd3 } from "etcd3";
-import { Etcd } from "../src/index.js";
+import { diagnosticsChannels, Etcd } from "../src/index.js";
+import { instrumentEtcd } from "../src/otel/index.js";
 import { percentile } from "./stats.js";
 
 const [clientName, scenario, endpoint] = process.argv.slice(2) as [string, string, string];
@@ -21,7 +25,9 @@ interface Client {
 }
 
 function makeClient(): Client {
-  if (clientName === "etcd-ts") {
+  if (clientName === "etcd-ts+subscribed") for (const name of Object.values(diagnosticsChannels)) subscribe(name, () => undefined);
+  if (clientName === "etcd-ts+otel") instrumentEtcd();
+  if (clientName.startsWith("etcd-ts")) {
     const c = new Etcd({ endpoints: [endpoint] });
     return { put: (k, v) => c.put(k, v), get: (k) => c.get(k), close: () => c.close() };
   }

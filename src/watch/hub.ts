@@ -165,7 +165,7 @@ export class WatchHub implements WatchCarrier {
 
   remove(w: Watcher): void {
     if (!this.all.delete(w)) return;
-    this.tell(ch.watchCancelled, w, { reason: "cancelled by its user" });
+    this.tell(ch.watchCancelled, w, { reason: "by its user" });
     // The last watch gone: the stream itself ends, no cancel needed.
     if (this.all.size === 0) this.idle();
     else this.forget(w);

@@ -1,6 +1,6 @@
 /**
  * The README's code, as a reader copies it. Every ```ts and ```js block is compiled with tsc
- * (strict) against the package's public entries, `etcd-ts` and `etcd-ts/testing`, each block a
+ * (strict) against the package's public entries (`etcd-ts`, `etcd-ts/testing`, `etcd-ts/otel`), each block a
  * module of its own, so a block must import what it uses. After the language, each block says
  * how it is checked:
  *
@@ -86,7 +86,7 @@ describe("README.md code blocks", { timeout: 600_000 }, () => {
         skipLibCheck: true,
         types: ["node"],
         typeRoots: [join(repo, "node_modules", "@types")],
-        paths: { "etcd-ts": [join(repo, "src", "index.ts")], "etcd-ts/testing": [join(repo, "src", "testing", "index.ts")] },
+        paths: { "etcd-ts": [join(repo, "src", "index.ts")], "etcd-ts/testing": [join(repo, "src", "testing", "index.ts")], "etcd-ts/otel": [join(repo, "src", "otel", "index.ts")] },
       },
       include: ["blocks"],
     };

@@ -145,7 +145,7 @@ describe("diagnostics channels", () => {
     assert.equal(r.of<WatchMessage>(C.watchCreated).length, 1);
     assert.deepEqual(
       r.of<WatchMessage>(C.watchCancelled).map((m) => [Buffer.from(m.key).toString(), m.reason]),
-      [["diag-watch/", "cancelled by its user"]],
+      [["diag-watch/", "by its user"]],
     );
   });
 
