@@ -13,6 +13,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { writeSection } from "./doc-section.js";
 import { Etcd } from "../src/index.js";
+import { dropMemoryStore } from "../src/testing/index.js";
 
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc") as () => void;
@@ -71,12 +72,16 @@ async function measure(n: number): Promise<Row> {
   const order = shuffled(n);
   let sortedPuts: number;
   {
-    const etcd = new Etcd({ endpoints: `mem://bench-sorted-${process.pid}-${stores++}` });
+    const name = `bench-sorted-${process.pid}-${stores++}`;
+    const etcd = new Etcd({ endpoints: `mem://${name}` });
     sortedPuts = await putAll(etcd, undefined, n);
     await etcd.close();
+    // A named store outlives its clients: let it go before measuring the next.
+    dropMemoryStore(name);
   }
   const before = heap();
-  const etcd = new Etcd({ endpoints: `mem://bench-random-${process.pid}-${stores++}` });
+  const name = `bench-random-${process.pid}-${stores++}`;
+  const etcd = new Etcd({ endpoints: `mem://${name}` });
   const randomPuts = await putAll(etcd, order, n);
   const bytesPerKey = Math.round((heap() - before) / n);
 
@@ -112,11 +117,13 @@ async function measure(n: number): Promise<Row> {
   await etcd.compact(header.revision);
   const compactedBytesPerKey = Math.round((heap() - before) / n);
   await etcd.close();
+  dropMemoryStore(name);
   return { size: n, sortedPuts, randomPuts, gets, ranges, countMs, bytesPerKey, historyBytesPerKey, compactedBytesPerKey };
 }
 
 async function watchFanOut(): Promise<number> {
-  const etcd = new Etcd({ endpoints: `mem://bench-watch-${process.pid}` });
+  const name = `bench-watch-${process.pid}`;
+  const etcd = new Etcd({ endpoints: `mem://${name}` });
   const WATCHERS = 1000;
   const EVENTS = 100;
   const watchers = Array.from({ length: WATCHERS }, () => etcd.watch("fan/", { prefix: true }));
@@ -133,6 +140,7 @@ async function watchFanOut(): Promise<number> {
   await Promise.all(received);
   const deliveries = rate(WATCHERS * EVENTS, performance.now() - t);
   await etcd.close();
+  dropMemoryStore(name);
   return deliveries;
 }
 

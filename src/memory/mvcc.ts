@@ -63,7 +63,9 @@ class ChainedVersion extends Version {
 const prevOf = (v: Version): Version | undefined => (v instanceof ChainedVersion ? v.prev : undefined);
 const subOf = (v: Version): number => (v instanceof ChainedVersion ? v.sub : 0);
 
-const id = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+/** Node's latin1 decoder, which takes any Uint8Array (saves a Buffer view per key). */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+const id = (key: Uint8Array): string => latin1Slice.call(key, 0, key.length);
 const NUL = "\u0000";
 
 /** `[start, end)` as etcd reads it: end "" = the key alone, end "\0" = every key from start. */
@@ -170,8 +172,13 @@ export class MvccStore {
 
   /** The live key-value of one key now. */
   latest(key: Uint8Array): KeyValue | undefined {
-    const k = id(key);
-    const head = this.live.get(k);
+    return this.latestById(id(key));
+  }
+
+  /** @internal `latest` for a key already in latin1. */
+  latestById(k: string): KeyValue | undefined {
+    // A put reads its key twice before writing it: the second read costs no search.
+    const head = this.memoKey === k ? this.memoHead : this.live.get(k);
     this.memoKey = k;
     this.memoHead = head;
     return head ? toKv(k, head) : undefined;
@@ -366,11 +373,12 @@ export class WriteBatch {
 
   /** The key as this write sees it (its own changes included). */
   current(key: Uint8Array): KeyValue | undefined {
-    if (this.pending.size > 0) {
-      const k = id(key);
-      if (this.pending.has(k)) return this.pending.get(k) ?? undefined;
-    }
-    return this.store.latest(key);
+    return this.currentById(id(key));
+  }
+
+  private currentById(k: string): KeyValue | undefined {
+    if (this.pending.size > 0 && this.pending.has(k)) return this.pending.get(k) ?? undefined;
+    return this.store.latestById(k);
   }
 
   /**
@@ -397,7 +405,8 @@ export class WriteBatch {
   }
 
   put(key: Uint8Array, value: Uint8Array, lease: bigint): { kv: KeyValue; prev: KeyValue | undefined } {
-    const prev = this.current(key);
+    const k = id(key);
+    const prev = this.currentById(k);
     const kv: KeyValue = {
       key: Buffer.from(key),
       value: Buffer.from(value),
@@ -406,7 +415,6 @@ export class WriteBatch {
       version: prev ? prev.version + 1n : 1n,
       lease,
     };
-    const k = id(key);
     this.pending.set(k, kv);
     this.changes.push({ type: "put", kv, prevKv: prev });
     this.ids.push(k);
