@@ -63,8 +63,7 @@ export class Alarms {
 
   /** Recounts the bytes in use (after a compaction or a restore). */
   recount(): void {
-    let n = EMPTY_BYTES;
-    for (const { changes } of this.store.history({ key: Buffer.from([0]), rangeEnd: Buffer.from([0]) }, 0n)) for (const c of changes) n += changeBytes(c);
+    const n = EMPTY_BYTES + this.store.versionBytes(VERSION_OVERHEAD);
     this.inUse = n;
     if (n > this.size) this.size = n;
   }

@@ -343,6 +343,17 @@ export class MvccStore {
       .map(([revision, changes]) => ({ revision: BigInt(revision), changes: changes.sort((x, y) => x.sub - y.sub).map((c) => c.change) }));
   }
 
+  /** Bytes of every version kept (key, value, and `overhead` each), without reading them out. */
+  versionBytes(overhead: number): number {
+    let n = 0;
+    const visit = (k: string, head: Version): void => {
+      for (let v: Version | undefined = head; v; v = prevOf(v)) n += k.length + (v.value?.length ?? 0) + overhead;
+    };
+    this.live.scan("", undefined, visit);
+    this.dead.scan("", undefined, visit);
+    return n;
+  }
+
   /** Number of keys with any history (for benchmarks and debugging). */
   get size(): number {
     return this.live.size + this.dead.size;
