@@ -55,6 +55,12 @@ function positiveInt(v: number | undefined, fallback: number, what: string): num
   return v;
 }
 
+function bool(v: boolean | undefined, fallback: boolean, what: string): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== "boolean") throw new InvalidArgumentError(`${what} must be true or false`);
+  return v;
+}
+
 function credentials(auth: EtcdOptions["auth"]): Credentials | undefined {
   if (auth === undefined) return undefined;
   if (typeof auth !== "object" || auth === null || typeof auth.username !== "string" || auth.username === "" || typeof auth.password !== "string") {
@@ -98,6 +104,7 @@ function makeTransport(o: EtcdOptions): Transport {
     tls: o.tls,
     auth: credentials(o.auth),
     maxReceiveMessageBytes: positiveInt(o.maxReceiveMessageBytes, grpcDefaults.maxReceiveMessageBytes, "maxReceiveMessageBytes"),
+    requireLeader: bool(o.requireLeader, grpcDefaults.requireLeader, "requireLeader"),
   });
 }
 

@@ -75,6 +75,16 @@ export interface EtcdOptions {
   dialTimeoutMs?: number;
   /** Deadline of a call that sets no `timeoutMs`, retries included. Default 30000 ms. */
   callTimeoutMs?: number;
+  /**
+   * Ask members to refuse calls and cancel streams while they have no leader (etcd's
+   * `hasleader` metadata). Default true: a member cut off from its cluster refuses writes
+   * and linearizable reads at once, and cancels watch and keep-alive streams after about
+   * three election timeouts, so they move to a member that has a leader and resume there,
+   * losing nothing. With false a cut-off member keeps them: calls wait for their deadline and
+   * a watch stays silent until the member rejoins (the Go client's default for watches).
+   * Serializable reads never ask for a leader.
+   */
+  requireLeader?: boolean;
   /** HTTP/2 pings that detect a dead or frozen member. Default every 10 s, 5 s to answer. */
   keepAlive?: Partial<KeepAliveOptions>;
   /**
@@ -92,7 +102,12 @@ export interface EtcdOptions {
    * transparently when etcd reports it invalid or expired. The password is never shown in
    * errors, `info()` or when the client is inspected.
    */
-  auth?: { username: string; password: string };
+  auth?: {
+    /** The etcd user to authenticate as. */
+    username: string;
+    /** That user's password; kept out of messages and inspection output. */
+    password: string;
+  };
   /**
    * Keep the endpoint list in step with the cluster: every this many milliseconds the
    * member list is read and the client URLs of the voting members become the endpoints
@@ -112,10 +127,38 @@ export interface EtcdOptions {
  * `fromKey` selects every key `>= key`.
  */
 export type KeySelector =
-  | { prefix?: false | undefined; rangeEnd?: undefined; fromKey?: false | undefined }
-  | { prefix: true; rangeEnd?: undefined; fromKey?: false | undefined }
-  | { rangeEnd: Bytes; prefix?: false | undefined; fromKey?: false | undefined }
-  | { fromKey: true; prefix?: false | undefined; rangeEnd?: undefined };
+  | {
+      /** Unset or false: the operation covers the given key only. */
+      prefix?: false | undefined;
+      /** Unset when selecting one key. */
+      rangeEnd?: undefined;
+      /** Unset or false when selecting one key. */
+      fromKey?: false | undefined;
+    }
+  | {
+      /** Cover every key that starts with the given key (`""` covers the whole keyspace). */
+      prefix: true;
+      /** Cannot be combined with `prefix`. */
+      rangeEnd?: undefined;
+      /** Cannot be combined with `prefix`. */
+      fromKey?: false | undefined;
+    }
+  | {
+      /** Exclusive end of the range: the operation covers keys `>= key` and `< rangeEnd`, in byte order. */
+      rangeEnd: Bytes;
+      /** Cannot be combined with `rangeEnd`. */
+      prefix?: false | undefined;
+      /** Cannot be combined with `rangeEnd`. */
+      fromKey?: false | undefined;
+    }
+  | {
+      /** Cover the given key and every key after it, in byte order. */
+      fromKey: true;
+      /** Cannot be combined with `fromKey`. */
+      prefix?: false | undefined;
+      /** Cannot be combined with `fromKey`. */
+      rangeEnd?: undefined;
+    };
 
 /** What to sort a range by. */
 export type SortTarget = "key" | "version" | "create" | "mod" | "value";
@@ -129,7 +172,12 @@ export type RangeOptions = KeySelector & {
   /** Read the store as it was at this revision (0 = current). */
   revision?: Int64;
   /** Sort the result; `order` defaults to `"ascend"`. */
-  sort?: { target: SortTarget; order?: SortOrder };
+  sort?: {
+    /** The field to sort by: key bytes, version, create or mod revision, or value bytes. */
+    target: SortTarget;
+    /** `"ascend"` (default), `"descend"`, or `"none"` for the server's key order. */
+    order?: SortOrder;
+  };
   /** Let the contacted member answer from its local state without a quorum read (faster, may be stale). */
   serializable?: boolean;
   /** Return keys without values. */
@@ -152,7 +200,12 @@ export type GetOptions = Omit<RangeOptions, "prefix" | "rangeEnd" | "fromKey" | 
 /** Options of a put. */
 export interface PutOptions {
   /** Attach the key to this lease (it is deleted when the lease ends). */
-  lease?: Int64 | { id: bigint };
+  lease?:
+    | Int64
+    | {
+        /** The lease id; a `Lease` or `LeaseGrant` can be passed as it is. */
+        id: bigint;
+      };
   /** Return the previous key-value. */
   prevKv?: boolean;
   /** Keep the current value (only the lease changes); the key must exist and the value be `""`. */
@@ -175,13 +228,28 @@ export interface CompactOptions {
 
 /** A transaction as a plain object: if every compare holds, run `onSuccess`, else `onFailure`. */
 export interface TxnSpec {
+  /** Conditions, all of which must hold for `onSuccess` to run (built with `compare`). Empty or unset: true. */
   if?: Compare[];
+  /** Operations applied, in one revision, when every condition holds (built with `op`). */
   onSuccess?: Op[];
+  /** Operations applied, in one revision, when any condition fails. */
   onFailure?: Op[];
 }
 
 /** What a compare-and-swap or compare-and-delete checks: the current value, or the current mod revision. */
-export type Expect = { prevValue: Bytes; prevRevision?: undefined } | { prevRevision: Int64; prevValue?: undefined };
+export type Expect =
+  | {
+      /** Proceed only if the key's current value equals this (byte for byte). */
+      prevValue: Bytes;
+      /** Cannot be combined with `prevValue`. */
+      prevRevision?: undefined;
+    }
+  | {
+      /** Proceed only if the key was last modified at this revision (its `modRevision`); 0 means the key must not exist. */
+      prevRevision: Int64;
+      /** Cannot be combined with `prevRevision`. */
+      prevValue?: undefined;
+    };
 
 /** Options of a lease grant. */
 export interface GrantOptions extends CallOptions {
@@ -190,7 +258,16 @@ export interface GrantOptions extends CallOptions {
 }
 
 /** A lease id, a kept-alive `Lease`/`Session`, or anything with a lease `id`. */
-export type LeaseRef = Int64 | { leaseId: bigint } | { id: bigint };
+export type LeaseRef =
+  | Int64
+  | {
+      /** The lease id, as a `Session` carries it. */
+      leaseId: bigint;
+    }
+  | {
+      /** The lease id, as a `Lease` or `LeaseGrant` carries it. */
+      id: bigint;
+    };
 
 /** Options of a watch. The key selector (`prefix`, `rangeEnd`, `fromKey`) works as for reads. */
 export type WatchOptions = KeySelector & {
@@ -298,3 +375,37 @@ export interface SnapshotOptions {
   /** Stops the snapshot; it then rejects with an `AbortedError`. */
   signal?: AbortSignal;
 }
+
+/**
+ * Which keys a scan or a mirror covers: by default every key starting with the key given
+ * (a prefix; an empty prefix is every key), or the keys from it up to `rangeEnd`
+ * (exclusive), or every key from it on (`fromKey`).
+ */
+export type ScanSelector =
+  | { rangeEnd?: undefined; fromKey?: false | undefined }
+  | { rangeEnd: Bytes; fromKey?: false | undefined }
+  | { fromKey: true; rangeEnd?: undefined };
+
+/** Options of `etcd.scan()`. */
+export type ScanOptions = ScanSelector & {
+  /** Keys per range call (default 1000): memory use is bounded by about two pages. */
+  pageSize?: number;
+  /** Return keys without values. */
+  keysOnly?: boolean;
+  /** Read the snapshot at this revision (default: the revision the first page was read at). */
+  revision?: Int64;
+  /** Let each page be answered from the contacted member's local state (no quorum read). */
+  serializable?: boolean;
+  /** Stops the scan: the iteration rejects with an `AbortedError`. */
+  signal?: AbortSignal | undefined;
+  /** Deadline of each page's call in milliseconds (default: the client's call timeout). */
+  timeoutMs?: number | undefined;
+};
+
+/** Options of `etcd.mirror()`. */
+export type MirrorOptions = ScanSelector & {
+  /** Keys per range call of the initial load and of each re-list (default 1000). */
+  pageSize?: number;
+  /** Closes the mirror when aborted (as `close()`). */
+  signal?: AbortSignal | undefined;
+};

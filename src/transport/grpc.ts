@@ -35,6 +35,8 @@ export interface GrpcTransportOptions {
   auth?: Credentials | undefined;
   /** The largest answer message accepted. */
   maxReceiveMessageBytes: number;
+  /** Send etcd's `hasleader` with calls (unless a call says otherwise) and streams. */
+  requireLeader: boolean;
 }
 
 export const grpcDefaults = {
@@ -48,6 +50,11 @@ export const grpcDefaults = {
   // one hostile answer can make us buffer small. grpc-js defaults to 4 MiB, grpc-go's
   // etcd client to 2 GiB.
   maxReceiveMessageBytes: 64 * 1024 * 1024,
+  // Unlike the Go client's watches (opt-in there), every stream asks for a leader: a member
+  // cut off from its cluster then cancels it with "no leader" (after about three election
+  // timeouts) and it moves to another member, instead of staying silent until the member
+  // rejoins. Go's lease keep-alive stream asks for one too.
+  requireLeader: true,
 };
 
 interface Pending {
@@ -293,7 +300,7 @@ export class GrpcTransport implements Transport {
       conn.inFlight++;
       this.pending.add(entry);
       signal?.addEventListener("abort", onAbort, { once: true });
-      const call = conn.unary(method.path, message, options.requireLeader !== false, token, metadata, deadline, (failure, bytes) => {
+      const call = conn.unary(method.path, message, options.requireLeader ?? this.options.requireLeader, token, metadata, deadline, (failure, bytes) => {
         if (!finish()) return;
         if (failure) return reject(failure);
         try {
@@ -337,6 +344,7 @@ export class GrpcTransport implements Transport {
         (done) => this.streams.delete(done as GrpcStream<unknown, unknown>),
         token,
         (used) => this.token?.invalidate(used),
+        this.options.requireLeader,
       );
       // A stream that failed as it opened has already reported itself done.
       if (!s.finishedAlready) this.streams.add(s as GrpcStream<unknown, unknown>);

@@ -84,6 +84,7 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     private readonly onDone: (s: GrpcStream<Req, Res>) => void,
     private readonly token: string | undefined,
     private readonly onInvalidToken: (token: string) => void,
+    requireLeader = true,
   ) {
     this.endpoint = conn.endpoint.raw;
     this.queue = new AsyncQueue({
@@ -92,7 +93,7 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
       },
       onLeave: () => this.stop(undefined),
     });
-    this.call = new StreamCall(conn.headerBlock(method.path, true, token), conn.maxMessageBytes, this);
+    this.call = new StreamCall(conn.headerBlock(method.path, requireLeader, token), conn.maxMessageBytes, this);
     conn.inFlight++;
     signal?.addEventListener("abort", this.onAbort, { once: true });
     const first = method.requestStream ? undefined : method.frame(request as Req);
