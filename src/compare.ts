@@ -17,6 +17,7 @@ declare const opaque: unique symbol;
 
 /** A transaction condition, ready to send. Build it with {@link compare}. */
 export interface Compare {
+  /** Type-only brand (no such property exists at run time): a condition comes from the `compare` builders, never from an object literal. */
   readonly [opaque]: "compare";
   /** @internal */
   readonly result: WireCompare["result"];

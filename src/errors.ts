@@ -14,22 +14,39 @@
 
 /** gRPC status codes, as numbers, so callers need not import a gRPC library to read `grpcCode`. */
 export const GrpcCode = {
+  /** Not an error: the call succeeded. */
   OK: 0,
+  /** The call was cancelled, usually by the caller (an aborted signal or a closed stream). */
   CANCELLED: 1,
+  /** An error the server could not classify; read the message. */
   UNKNOWN: 2,
+  /** The request was malformed (an empty key, a bad range, a transaction etcd rejects). */
   INVALID_ARGUMENT: 3,
+  /** The deadline passed before the call finished; a mutation may still have been applied. */
   DEADLINE_EXCEEDED: 4,
+  /** The named thing does not exist (a lease, a user, a role, a member). */
   NOT_FOUND: 5,
+  /** The thing to create exists already (a lease id, a user, a role, a member URL). */
   ALREADY_EXISTS: 6,
+  /** The authenticated user may not do this. */
   PERMISSION_DENIED: 7,
+  /** A size or quota limit was hit (request too large, database space exceeded, too many requests). */
   RESOURCE_EXHAUSTED: 8,
+  /** The server is not in a state to serve this (for example auth not enabled, a revision compacted or in the future). */
   FAILED_PRECONDITION: 9,
+  /** The server aborted the call (for example a leader change during a request). */
   ABORTED: 10,
+  /** A revision or other argument is outside the valid range (for example a compacted revision). */
   OUT_OF_RANGE: 11,
+  /** The server does not implement this RPC (an older etcd version). */
   UNIMPLEMENTED: 12,
+  /** The server hit an internal error. */
   INTERNAL: 13,
+  /** The member could not serve the call right now (down, no leader, stopping); worth retrying elsewhere. */
   UNAVAILABLE: 14,
+  /** Unrecoverable data loss or corruption was reported. */
   DATA_LOSS: 15,
+  /** The call carried no valid credentials (a missing, invalid or expired token). */
   UNAUTHENTICATED: 16,
 } as const;
 
@@ -105,6 +122,22 @@ export class EtcdError extends Error {
   /** True when a mutation may have been applied even though the call failed. */
   readonly outcomeUnknown: boolean;
 
+  /**
+   * The client builds these errors itself; constructing one is useful in tests and in fakes
+   * of the client. The message is decorated with the RPC and endpoint from `details`, and
+   * `code` is taken from the class (`new.target`), so subclasses need not set it.
+   *
+   * @param message What happened, for people.
+   * @param details Where it happened: RPC, endpoint, gRPC code, whether a mutation may have
+   *   been applied, and the underlying `cause`.
+   *
+   * @example
+   * ```ts
+   * const err = new UnavailableError("connection refused", { rpc: "KV/Range", endpoint: "10.0.0.1:2379" });
+   * err.message; // "connection refused [KV/Range at 10.0.0.1:2379]"
+   * isRetryable(err); // true
+   * ```
+   */
   constructor(message: string, details: EtcdErrorDetails = {}) {
     super(decorate(message, details), details.cause === undefined ? undefined : { cause: details.cause });
     const codes = classCodes(new.target);
@@ -159,6 +192,12 @@ export class CompactedError extends EtcdError {
   static override readonly code: string = "ETCD_COMPACTED";
   /** The revision the store was compacted at, when it could be learned. */
   readonly compactRevision: bigint | undefined;
+  /**
+   * Built by the client when etcd reports a compacted revision; construct one yourself only in tests or fakes.
+   *
+   * @param message What happened, for people.
+   * @param details As for {@link EtcdError}, plus the revision the store was compacted at.
+   */
   constructor(message: string, details: EtcdErrorDetails & { compactRevision?: bigint } = {}) {
     super(message, details);
     this.compactRevision = details.compactRevision;
@@ -208,6 +247,12 @@ export class ProtocolError extends UnavailableError {
   static override readonly code: string = "ETCD_PROTOCOL";
   /** The HTTP/2 error code sent in the GOAWAY (RFC 9113 §7), when the connection was closed. */
   readonly http2Code: number | undefined;
+  /**
+   * Built by the transport when a connection breaks the protocol; construct one yourself only in tests or fakes.
+   *
+   * @param message What happened, for people.
+   * @param details As for {@link EtcdError}, plus the HTTP/2 error code of the GOAWAY.
+   */
   constructor(message: string, details: EtcdErrorDetails & { http2Code?: number } = {}) {
     super(message, details);
     this.http2Code = details.http2Code;
@@ -249,8 +294,16 @@ export type LeaseLossReason =
  */
 export class LeaseLostError extends EtcdError {
   static override readonly code: string = "ETCD_LEASE_LOST";
+  /** The id of the lease that was lost. */
   readonly leaseId: bigint;
+  /** Why it ended: expired on the server, could not be refreshed in time, or released by this client. */
   readonly reason: LeaseLossReason;
+  /**
+   * Built by the client when a kept-alive lease ends; construct one yourself only in tests or fakes.
+   *
+   * @param message What happened, for people.
+   * @param details As for {@link EtcdError}, plus the lease's id and why it was lost.
+   */
   constructor(message: string, details: EtcdErrorDetails & { leaseId: bigint; reason: LeaseLossReason }) {
     super(message, details);
     this.leaseId = details.leaseId;

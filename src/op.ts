@@ -28,28 +28,36 @@ declare const opaque: unique symbol;
 
 /** A range read built by `op.get` / `op.range`. */
 export interface RangeOp {
+  /** The kind of operation, `"range"`: a read. The matching entry of `TxnResult.results` has the same `type`. */
   readonly type: "range";
+  /** Type-only brand (no such property exists at run time): an operation comes from the `op` builders, never from an object literal. */
   readonly [opaque]: "op";
   /** @internal */
   readonly request: RangeRequest;
 }
 /** A put built by `op.put`. */
 export interface PutOp {
+  /** The kind of operation, `"put"`: a write. The matching entry of `TxnResult.results` has the same `type`. */
   readonly type: "put";
+  /** Type-only brand (no such property exists at run time): an operation comes from the `op` builders, never from an object literal. */
   readonly [opaque]: "op";
   /** @internal */
   readonly request: PutRequest;
 }
 /** A delete built by `op.delete`. */
 export interface DeleteOp {
+  /** The kind of operation, `"delete"`: a delete of one key or a range. The matching entry of `TxnResult.results` has the same `type`. */
   readonly type: "delete";
+  /** Type-only brand (no such property exists at run time): an operation comes from the `op` builders, never from an object literal. */
   readonly [opaque]: "op";
   /** @internal */
   readonly request: DeleteRangeRequest;
 }
 /** A nested transaction built by `op.txn`. */
 export interface TxnOp {
+  /** The kind of operation, `"txn"`: a nested transaction. The matching entry of `TxnResult.results` has the same `type`. */
   readonly type: "txn";
+  /** Type-only brand (no such property exists at run time): an operation comes from the `op` builders, never from an object literal. */
   readonly [opaque]: "op";
   /** @internal */
   readonly request: TxnRequest;

@@ -6,7 +6,9 @@
 
 /** A key with its value and its history counters. */
 export interface KeyValue {
+  /** The key's bytes; `.toString()` gives it as UTF-8 text. */
   key: Buffer;
+  /** The value's bytes (empty with `keysOnly`, and for the key of a delete event). */
   value: Buffer;
   /** Revision of the put that created the key (since its last deletion). */
   createRevision: bigint;
@@ -20,15 +22,19 @@ export interface KeyValue {
 
 /** Sent with every response: which cluster and member answered, at which revision. */
 export interface ResponseHeader {
+  /** The id of the cluster that answered; stays the same for the life of a cluster. */
   clusterId: bigint;
+  /** The id of the member that answered (as in `cluster.list()`). */
   memberId: bigint;
   /** The store's revision when the request was applied (or read). */
   revision: bigint;
+  /** The raft term of the answering member; it grows by one or more on every leader election. */
   raftTerm: bigint;
 }
 
 /** The answer to a range read. */
 export interface RangeResult {
+  /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
   /** The keys, in the requested order; empty with `countOnly`. */
   kvs: KeyValue[];
@@ -40,6 +46,7 @@ export interface RangeResult {
 
 /** The answer to a put. */
 export interface PutResult {
+  /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
   /** The key before the put, when `prevKv` was asked for and the key existed. */
   prevKv: KeyValue | undefined;
@@ -47,6 +54,7 @@ export interface PutResult {
 
 /** The answer to a delete. */
 export interface DeleteResult {
+  /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
   /** Number of keys deleted. */
   deleted: bigint;
@@ -56,18 +64,32 @@ export interface DeleteResult {
 
 /** The answer to a compaction. */
 export interface CompactResult {
+  /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
 }
 
 /** The result of one operation inside a transaction, tagged by its kind. */
 export type OpResult =
-  | ({ type: "range" } & RangeResult)
-  | ({ type: "put" } & PutResult)
-  | ({ type: "delete" } & DeleteResult)
-  | ({ type: "txn" } & TxnResult);
+  | ({
+      /** The result of an `op.get` / `op.range`. */
+      type: "range";
+    } & RangeResult)
+  | ({
+      /** The result of an `op.put`. */
+      type: "put";
+    } & PutResult)
+  | ({
+      /** The result of an `op.delete`. */
+      type: "delete";
+    } & DeleteResult)
+  | ({
+      /** The result of a nested `op.txn`. */
+      type: "txn";
+    } & TxnResult);
 
 /** The answer to a transaction. */
 export interface TxnResult {
+  /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
   /** True when every compare held and the success branch ran. */
   succeeded: boolean;
@@ -77,6 +99,7 @@ export interface TxnResult {
 
 /** One change seen by a watch. */
 export interface WatchEvent {
+  /** `"put"` for a created or updated key, `"delete"` for a deleted one (also by a lease's expiry). */
   type: "put" | "delete";
   /** The key after the change; for a delete only `key` and `modRevision` are meaningful. */
   kv: KeyValue;
@@ -89,9 +112,11 @@ export interface WatchEvent {
  * split across batches), or a progress notice with no events.
  */
 export interface WatchBatch {
+  /** Which member sent the batch, at which revision. */
   header: ResponseHeader;
   /** The store's revision when etcd sent the batch (`header.revision`). */
   revision: bigint;
+  /** The changes, in revision order (several per revision for a transaction); empty for a progress notice. */
   events: WatchEvent[];
   /** True for a progress notice: no events, and every change up to `revision` was delivered. */
   progress: boolean;

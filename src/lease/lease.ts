@@ -102,6 +102,7 @@ export class Lease implements AsyncDisposable {
     return this.#revoking;
   }
 
+  /** Revokes the lease, as {@link Lease.revoke}, when an `await using` block ends (its keys are deleted). */
   [Symbol.asyncDispose](): Promise<void> {
     return this.revoke();
   }

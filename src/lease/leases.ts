@@ -15,7 +15,9 @@ export const MAX_LEASE_TTL = 9_000_000_000;
 
 /** A granted lease. */
 export interface LeaseGrant {
+  /** Which member answered, and the store's revision at that moment. */
   header: ResponseHeader;
+  /** The new lease's id: pass it as `lease` to a put, or to `revoke`, `timeToLive` and `keepAliveOnce`. */
   id: bigint;
   /** The TTL etcd granted, in seconds (it may raise a very small TTL to its minimum). */
   ttl: number;
@@ -23,7 +25,9 @@ export interface LeaseGrant {
 
 /** A lease's remaining life, from `timeToLive`. */
 export interface LeaseTimeToLive {
+  /** Which member answered, and the store's revision at that moment. */
   header: ResponseHeader;
+  /** The lease asked about. */
   id: bigint;
   /** Seconds left. */
   ttl: number;
@@ -35,7 +39,9 @@ export interface LeaseTimeToLive {
 
 /** The answer to a single keep-alive. */
 export interface LeaseKeepAliveResult {
+  /** Which member answered, and the store's revision at that moment. */
   header: ResponseHeader;
+  /** The lease that was refreshed. */
   id: bigint;
   /** The TTL the lease was refreshed to, in seconds. */
   ttl: number;

@@ -5,6 +5,10 @@ import type { Watcher } from "./watcher.js";
 
 /** A watch run by callback; `cancel()` stops it. */
 export interface WatchHandle {
+  /**
+   * Stops the watch: batches not yet handed to the callback are dropped (the batch being
+   * handled is finished), then `closed` resolves to `undefined`. Calling it again does nothing.
+   */
   cancel(): void;
   /** Resolves when the watch ends: to the error that ended it (or the callback threw), else `undefined`. */
   readonly closed: Promise<unknown>;

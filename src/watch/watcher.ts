@@ -15,17 +15,27 @@ export interface WatchCarrier {
 
 /** A watch as reported by `etcd.watches()`. */
 export interface WatchInfo {
+  /** The watched key, or the start of the watched range. */
   key: Buffer;
+  /** The end of the watched range as etcd takes it: empty for one key, `\0` for every key from `key` on. */
   rangeEnd: Buffer;
+  /** The `owner` label given when the watch was created, if any (see `cancelWatches`). */
   owner: string | undefined;
   /** The options it was created with. */
   options: {
+    /** The revision it was asked to start from; 0n for "changes after the watch was created". */
     startRevision: bigint;
+    /** Whether events carry the key's previous value. */
     prevKv: boolean;
+    /** Whether put events are filtered out. */
     noPut: boolean;
+    /** Whether delete events are filtered out. */
     noDelete: boolean;
+    /** Whether etcd sends progress notices while the watch is idle. */
     progressNotify: boolean;
+    /** Whether etcd may split very large revisions (they are joined before delivery). */
     fragment: boolean;
+    /** Unread events at which the watch is paused on the server (default 10,000). */
     highWaterMark: number;
   };
   /** The revision of the last change delivered (or known to be covered by a progress notice); 0n before any. */
@@ -144,6 +154,7 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
     this.end(undefined);
   }
 
+  /** Cancels the watch, as {@link Watcher.cancel}, when an `await using` block ends. */
   [Symbol.asyncDispose](): Promise<void> {
     this.cancel();
     return Promise.resolve();
@@ -190,6 +201,11 @@ export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
     }
   }
 
+  /**
+   * The batches, in revision order. A watcher is read by one loop, once: a second iteration
+   * rejects with `InvalidArgumentError`. Leaving the loop early (`break`, `return`, a throw)
+   * cancels the watch.
+   */
   [Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
     return this.#queue[Symbol.asyncIterator]();
   }
