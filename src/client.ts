@@ -1,5 +1,6 @@
 /** The client: options, transport selection, and the public entry point. */
-import { InvalidArgumentError } from "./errors.js";
+import { checkSrvOptions, discoverSrv } from "./transport/srv.js";
+import { ClientClosedError, InvalidArgumentError } from "./errors.js";
 import { KvApi } from "./kv.js";
 import { defaultRetry } from "./transport/backoff.js";
 import { parseEndpoints } from "./transport/endpoint.js";
@@ -26,6 +27,10 @@ import { runCallback, waitFor, type WatchHandle } from "./watch/conveniences.js"
 import { WatchHub } from "./watch/hub.js";
 import { watchSpec } from "./watch/options.js";
 import type { Watcher, WatchInfo } from "./watch/watcher.js";
+import { toBuffer } from "./bytes.js";
+import { KeyPrefix, PrefixedTransport } from "./namespace.js";
+import { Scan } from "./scan.js";
+import { Mirror } from "./mirror.js";
 import type {
   Bytes,
   CallOptions,
@@ -34,7 +39,9 @@ import type {
   Expect,
   GrantOptions,
   LockOptions,
+  MirrorOptions,
   PutOptions,
+  ScanOptions,
   SessionOptions,
   StmOptions,
   WaitOptions,
@@ -42,6 +49,9 @@ import type {
 } from "./options.js";
 
 export type { EtcdOptions };
+
+/** The transport of a namespaced view, handed to its constructor beside the options it copies. */
+const viewTransports = new WeakMap<EtcdOptions, Transport>();
 
 function positiveMs(v: number | undefined, fallback: number, what: string): number {
   if (v === undefined) return fallback;
@@ -80,7 +90,12 @@ function memoryName(list: string[]): string | undefined {
 }
 
 function makeTransport(o: EtcdOptions): Transport {
-  const list = o.endpoints === undefined ? ["127.0.0.1:2379"] : typeof o.endpoints === "string" ? o.endpoints.split(",") : o.endpoints;
+  const srv = o.discoverySrv;
+  if (srv !== undefined) {
+    if (o.endpoints !== undefined) throw new InvalidArgumentError("give either endpoints or discoverySrv, not both");
+    checkSrvOptions(srv, o.discoverySrvName);
+  } else if (o.discoverySrvName !== undefined) throw new InvalidArgumentError("discoverySrvName needs discoverySrv");
+  const list = srv !== undefined ? [] : o.endpoints === undefined ? ["127.0.0.1:2379"] : typeof o.endpoints === "string" ? o.endpoints.split(",") : o.endpoints;
   const mem = memoryName(list);
   if (mem !== undefined) return new MemoryTransport(mem, o.clock, credentials(o.auth));
   const balancing = o.balancing ?? grpcDefaults.balancing;
@@ -88,7 +103,8 @@ function makeTransport(o: EtcdOptions): Transport {
   const maxAttempts = o.retry?.maxAttempts ?? defaultRetry.maxAttempts;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new InvalidArgumentError("retry.maxAttempts must be an integer >= 1");
   return new GrpcTransport({
-    endpoints: parseEndpoints(list),
+    // Found by discovery before the first call when there is none to parse.
+    endpoints: list.length === 0 ? [] : parseEndpoints(list),
     balancing,
     dialTimeoutMs: positiveMs(o.dialTimeoutMs, grpcDefaults.dialTimeoutMs, "dialTimeoutMs"),
     callTimeoutMs: positiveMs(o.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs"),
@@ -105,6 +121,7 @@ function makeTransport(o: EtcdOptions): Transport {
     auth: credentials(o.auth),
     maxReceiveMessageBytes: positiveInt(o.maxReceiveMessageBytes, grpcDefaults.maxReceiveMessageBytes, "maxReceiveMessageBytes"),
     requireLeader: bool(o.requireLeader, grpcDefaults.requireLeader, "requireLeader"),
+    discover: srv === undefined ? undefined : () => discoverSrv(srv, o.discoverySrvName),
   });
 }
 
@@ -137,8 +154,32 @@ export class Etcd extends KvApi implements AsyncDisposable {
   readonly #balancing: string;
   #syncTimer: NodeJS.Timeout | undefined;
 
+  readonly #views = new Set<Etcd>();
+  #parent: Etcd | undefined;
+
+  /**
+   * Creates a client. Nothing is contacted yet: connections open on the first call, so a
+   * wrong address shows up then, as an `UnavailableError`. A string `endpoints` may list
+   * several members separated by commas; `mem://name` uses the embedded store `name`
+   * (created on first use, shared by every client in the process that names it).
+   *
+   * @param options Endpoints, timeouts, TLS, auth and the rest; see {@link EtcdOptions}.
+   *   Every field is optional.
+   * @throws InvalidArgumentError when an option is malformed (a non-positive timeout,
+   *   an unknown `balancing`, `auth` without a user name, a `mem://` endpoint mixed with others).
+   *
+   * @example
+   * ```ts
+   * const etcd = new Etcd({
+   *   endpoints: ["https://etcd-1:2379", "https://etcd-2:2379", "https://etcd-3:2379"],
+   *   tls: { ca: readFileSync("ca.pem") },
+   *   auth: { username: "app", password: process.env.ETCD_PASSWORD! },
+   *   callTimeoutMs: 5000,
+   * });
+   * ```
+   */
   constructor(options: EtcdOptions = {}) {
-    super(makeTransport(options));
+    super(viewTransports.get(options) ?? makeTransport(options));
     this.#balancing = options.balancing ?? grpcDefaults.balancing;
     this.#callTimeoutMs = positiveMs(options.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs");
     this.leases = new LeaseApi(this.transport, this.#callTimeoutMs);
@@ -173,6 +214,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * the endpoints (what `autoSyncIntervalMs` does periodically). Resolves to the new list.
    */
   async syncEndpoints(options: CallOptions = {}): Promise<readonly string[]> {
+    // A client that discovers its endpoints looks them up again instead.
+    if (this.transport.rediscover) return this.transport.rediscover();
     const members = await this.cluster.members(options);
     const urls = members.filter((m) => !m.isLearner && m.clientUrls.length > 0).flatMap((m) => m.clientUrls);
     if (urls.length > 0 && !this.closed) this.setEndpoints(urls);
@@ -221,7 +264,12 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * not kept alive). Resolves to the put result and the lease id. Should the put fail, the
    * lease is revoked again.
    */
-  async putWithTtl(key: Bytes, value: Bytes, ttl: number, options: Omit<PutOptions, "lease" | "ignoreLease"> & CallOptions = {}): Promise<PutResult & { leaseId: bigint }> {
+  async putWithTtl(key: Bytes, value: Bytes, ttl: number, options: Omit<PutOptions, "lease" | "ignoreLease"> & CallOptions = {}): Promise<
+    PutResult & {
+      /** The lease the key was written on; revoke it to delete the key early, or keep it alive with `leases.keepAliveOnce`. */
+      leaseId: bigint;
+    }
+  > {
     putOp(key, value, { ...options, lease: 1 }); // validate before granting anything
     const grant = await this.leases.grant(ttl, { signal: options.signal, timeoutMs: options.timeoutMs });
     try {
@@ -356,12 +404,77 @@ export class Etcd extends KvApi implements AsyncDisposable {
   }
 
   /**
+   * A view of this client in which every key lives under `prefix`: keys, ranges (a range
+   * that would leave the prefix — everything, `fromKey`, a range end of "\0" — ends at the
+   * end of the prefix), transactions (compares and nested operations), watches (events and
+   * prevKv), lease key lists, locks, elections, sessions and STM, with the prefix taken off
+   * every key that comes back. The keys are those of the Go client's `namespace` package, so
+   * Go programs and etcd-ts share data under one namespace.
+   *
+   * The view shares this client's connections; it has its own watch and keep-alive streams.
+   * Closing it ends its watches and revokes its kept leases; closing this client closes its
+   * views. Views nest: `etcd.namespace("a/").namespace("b/")` is the namespace "a/b/".
+   * Compaction, lease ids, cluster, maintenance and auth calls are not namespaced.
+   *
+   * ```ts
+   * const app = etcd.namespace("app1/");
+   * await app.put("config", "x");              // writes "app1/config"
+   * (await app.get("config"))?.key.toString(); // "config"
+   * ```
+   */
+  namespace(prefix: Bytes): Etcd {
+    const p = new KeyPrefix(toBuffer(prefix, "prefix"));
+    if (this.closed) throw new ClientClosedError("the client is closed");
+    const options: EtcdOptions = { callTimeoutMs: this.#callTimeoutMs, balancing: this.#balancing as EtcdOptions["balancing"] };
+    viewTransports.set(options, new PrefixedTransport(this.transport, p));
+    const view = new Etcd(options);
+    view.#parent = this;
+    this.#views.add(view);
+    return view;
+  }
+
+  /**
+   * Walks every key under `prefix` (or the range the options select) in pages of `pageSize`
+   * keys, all read at the revision of the first page: one snapshot, however long the walk
+   * and whatever writers do meanwhile. Memory stays at about two pages. See {@link Scan}
+   * for how it ends (a compacted snapshot throws a `CompactedError`).
+   *
+   * ```ts
+   * for await (const kv of etcd.scan("jobs/", { pageSize: 500 })) console.log(kv.key.toString());
+   * ```
+   */
+  scan(prefix: Bytes, options: ScanOptions = {}): Scan {
+    return new Scan(this, prefix, options);
+  }
+
+  /**
+   * Loads every key under `prefix` (or the range the options select) at one revision and
+   * follows them with a watch from the next: resolves to a read-only, always-current local
+   * copy with change notifications and `waitForRevision` for reading one's own writes. A
+   * compaction that stops the watch from resuming makes it list again and report a `reset`.
+   * See {@link Mirror} for how it ends.
+   *
+   * ```ts
+   * await using services = await etcd.mirror("svc/");
+   * const { header } = await etcd.put("svc/a", "10.0.0.1");
+   * await services.waitForRevision(header.revision);
+   * services.get("svc/a")?.value.toString();   // "10.0.0.1"
+   * ```
+   */
+  mirror(prefix: Bytes, options: MirrorOptions = {}): Promise<Mirror> {
+    return new Mirror(this, prefix, options).start();
+  }
+
+  /**
    * Ends every watch (their iterations end normally), revokes the leases this client keeps
    * alive (bounded, so a dead cluster cannot hold it up), rejects calls in flight with
    * `ClientClosedError` and closes every connection. The process can then exit by itself.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      const parent = this.#parent;
+      if (parent) parent.#views.delete(this);
+      await Promise.all([...this.#views].map((v) => v.close()));
       clearInterval(this.#syncTimer);
       this.#hub.close();
       await this.leases.close(Math.min(this.#callTimeoutMs, 2000));
@@ -370,6 +483,7 @@ export class Etcd extends KvApi implements AsyncDisposable {
     return this.#closing;
   }
 
+  /** Closes the client, as {@link Etcd.close}, when an `await using` block ends. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

@@ -76,6 +76,15 @@ export interface EtcdOptions {
   /** Deadline of a call that sets no `timeoutMs`, retries included. Default 30000 ms. */
   callTimeoutMs?: number;
   /**
+   * Find the endpoints in DNS instead of listing them, as etcdctl's `--discovery-srv`: the SRV
+   * records `_etcd-client-ssl._tcp.<domain>` (TLS endpoints) and `_etcd-client._tcp.<domain>`
+   * (plain ones) are looked up before the first call, and again by `syncEndpoints()` and
+   * `autoSyncIntervalMs`. Not together with `endpoints`.
+   */
+  discoverySrv?: string;
+  /** With `discoverySrv`: the records of this service name, `_etcd-client-ssl-<name>._tcp.<domain>` and `_etcd-client-<name>._tcp.<domain>`. */
+  discoverySrvName?: string;
+  /**
    * Ask members to refuse calls and cancel streams while they have no leader (etcd's
    * `hasleader` metadata). Default true: a member cut off from its cluster refuses writes
    * and linearizable reads at once, and cancels watch and keep-alive streams after about

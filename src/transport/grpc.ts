@@ -37,6 +37,8 @@ export interface GrpcTransportOptions {
   maxReceiveMessageBytes: number;
   /** Send etcd's `hasleader` with calls (unless a call says otherwise) and streams. */
   requireLeader: boolean;
+  /** Finds the endpoints (DNS SRV discovery) when `endpoints` is empty, and again on `rediscover()`. */
+  discover?: (() => Promise<string[]>) | undefined;
 }
 
 export const grpcDefaults = {
@@ -76,6 +78,7 @@ export class GrpcTransport implements Transport {
   private closing: Promise<void> | undefined;
   private readonly token: AuthToken | undefined;
   private readonly settings: ConnectionSettings;
+  private discovering: Promise<void> | undefined;
   readonly reauthenticate: (() => void) | undefined;
 
   constructor(private readonly options: GrpcTransportOptions) {
@@ -93,6 +96,29 @@ export class GrpcTransport implements Transport {
 
   get closed(): boolean {
     return this.closing !== undefined;
+  }
+
+  /** The endpoints, once discovery has found them (a failed discovery is tried again by the next call). */
+  private discovered(): Promise<void> {
+    const discover = this.options.discover;
+    if (!discover) return Promise.reject(new InvalidArgumentError("no endpoints"));
+    this.discovering ??= discover().then(
+      (list) => {
+        this.discovering = undefined;
+        if (!this.closing) this.setEndpoints(list);
+      },
+      (e: unknown) => {
+        this.discovering = undefined;
+        throw e;
+      },
+    );
+    return this.discovering;
+  }
+
+  /** Looks the endpoints up again (auto-sync of a client that discovers them). */
+  async rediscover(): Promise<readonly string[]> {
+    await this.discovered();
+    return this.endpoints;
   }
 
   get endpoints(): readonly string[] {
@@ -136,6 +162,7 @@ export class GrpcTransport implements Transport {
   }
 
   unary<Req, Res>(method: Method<Req, Res>, request: Req, options: UnaryOptions = {}): Promise<Res> {
+    if (this.balancer.all.length === 0 && !this.closing) return this.discovered().then(() => this.unary(method, request, options));
     const trace = traceCall(method, request, (options.retry ?? method.retry) === "read");
     return trace ? traced(trace, this.attempts(method, request, options, trace)) : this.attempts(method, request, options, undefined);
   }
@@ -314,6 +341,7 @@ export class GrpcTransport implements Transport {
 
   async stream<Req, Res>(method: Method<Req, Res>, request?: Req, options: StreamOptions = {}): Promise<Stream<Req, Res>> {
     if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc });
+    if (this.balancer.all.length === 0) await this.discovered();
     const { signal } = options;
     if (signal?.aborted) throw abortedError(signal, { rpc: method.rpc });
     const tried = new Set<Connection>();

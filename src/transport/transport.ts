@@ -102,6 +102,8 @@ export interface Transport {
   readonly endpoints: readonly string[];
   /** Replaces the endpoints (connections to kept ones stay open). */
   setEndpoints?(endpoints: string[]): void;
+  /** Present when the endpoints are discovered (DNS SRV): looks them up again. */
+  rediscover?(): Promise<readonly string[]>;
   /** The state of each endpoint's connection, for `info()`. */
   connections?(): ConnectionInfo[];
   /**

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { after, before, describe, it } from "node:test";
 import { diagnosticsChannels as C, type StreamBreakMessage, type StreamOpenMessage } from "../../src/diagnostics.js";
-import { Etcd } from "../../src/index.js";
+import { Etcd, type WatchBatch } from "../../src/index.js";
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
 import { uniquePrefix } from "../helpers.js";
 
@@ -61,7 +61,7 @@ describe("a member cut off from its cluster", () => {
 
       await Promise.all(peers.map((m) => m.restart()));
       await etcd.put(`${prefix}after`, "2", { timeoutMs: 20_000 });
-      const got = (await events.next()).value;
+      const got = (await events.next()).value as WatchBatch | undefined;
       assert.deepEqual(
         got?.events.map((e) => e.kv.key.toString()),
         [`${prefix}after`],
