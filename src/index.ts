@@ -31,6 +31,8 @@ export type { MaintenanceApi, MemberStatus, EndpointHealth, Alarm, AlarmKind, Ha
 export type { AuthApi, Permission, PermissionType } from "./auth.js";
 export type { ClientInfo, EndpointInfo, ConnectionInfo } from "./info.js";
 export { openStore, SimpleStore, type Change } from "./simple/store.js";
+export type { Scan } from "./scan.js";
+export type { Mirror, MirrorChange, MirrorPut, MirrorDelete, MirrorReset, MirrorWaitOptions } from "./mirror.js";
 export {
   diagnosticsChannels,
   type DiagnosticsChannelName,
