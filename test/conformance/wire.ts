@@ -22,14 +22,22 @@ export interface Wire {
   readonly endpoint: string;
   /** Which backend this is (for steps that must differ, e.g. starting a process). */
   readonly kind: "etcd" | "serve";
-  unary<Q, R>(m: Method<Q, R>, request: Partial<Q>): Promise<Answer<R>>;
+  /** A unary call; `options.token` goes out as the call's auth token. */
+  unary<Q, R>(m: Method<Q, R>, request: Partial<Q>, options?: CallOptions): Promise<Answer<R>>;
   /**
    * A streaming call: sends `requests`, collects responses until `until` says enough (or
-   * the server ends the stream), then cancels it. Bounded by `timeoutMs` (default 5 s).
+   * the server ends the stream), then cancels it. Bounded by `timeoutMs` (default 5 s);
+   * `options.signal` cancels it earlier.
    */
-  stream<Q, R>(m: Method<Q, R>, requests: Array<Partial<Q>>, until: (responses: R[]) => boolean, timeoutMs?: number, endRequests?: boolean): Promise<{ responses: R[]; status?: { code: number; message: string } }>;
+  stream<Q, R>(m: Method<Q, R>, requests: Array<Partial<Q>>, until: (responses: R[]) => boolean, timeoutMs?: number, endRequests?: boolean, options?: CallOptions): Promise<{ responses: R[]; status?: { code: number; message: string } }>;
   /** The current revision (a Range on a key nobody writes). */
   revision(): Promise<bigint>;
+}
+
+/** Per-call extras: an auth token sent as metadata, a signal that cancels the call. */
+export interface CallOptions {
+  token?: string;
+  signal?: AbortSignal;
 }
 
 export interface WireCase {
@@ -58,9 +66,9 @@ function wire(endpoint: string, kind: "etcd" | "serve", session: () => http2.Cli
   const w: Wire = {
     endpoint,
     kind,
-    async stream<Q, R>(m: Method<Q, R>, requests: Array<Partial<Q>>, until: (responses: R[]) => boolean, timeoutMs = 5000, endRequests = false) {
+    async stream<Q, R>(m: Method<Q, R>, requests: Array<Partial<Q>>, until: (responses: R[]) => boolean, timeoutMs = 5000, endRequests = false, options: CallOptions = {}) {
       return new Promise<{ responses: R[]; status?: { code: number; message: string } }>((resolve, reject) => {
-        const s = session().request({ ":method": "POST", ":path": m.path, "content-type": "application/grpc", te: "trailers" });
+        const s = session().request({ ":method": "POST", ":path": m.path, "content-type": "application/grpc", te: "trailers", ...(options.token === undefined ? {} : { token: options.token }) });
         const responses: R[] = [];
         let ended: { code: number; message: string } | undefined;
         let settled = false;
@@ -72,6 +80,7 @@ function wire(endpoint: string, kind: "etcd" | "serve", session: () => http2.Cli
           resolve({ responses, status: ended });
         };
         const timer = setTimeout(done, timeoutMs);
+        options.signal?.addEventListener("abort", done, { once: true });
         const decoder = new MessageDecoder(64 * 1024 * 1024);
         s.on("response", (h) => (ended = status(h)));
         s.on("trailers", (t) => (ended = status(t)));
@@ -88,8 +97,8 @@ function wire(endpoint: string, kind: "etcd" | "serve", session: () => http2.Cli
         if (endRequests) s.end();
       });
     },
-    async unary<Q, R>(m: Method<Q, R>, request: Partial<Q>): Promise<Answer<R>> {
-      const { responses, status: st } = await w.stream(m, [request], () => false, 30_000, true);
+    async unary<Q, R>(m: Method<Q, R>, request: Partial<Q>, options: CallOptions = {}): Promise<Answer<R>> {
+      const { responses, status: st } = await w.stream(m, [request], () => false, 30_000, true, options);
       if (st && st.code !== 0) return st;
       if (responses.length !== 1) throw new Error(`${m.rpc}: ${responses.length} responses, status ${JSON.stringify(st)}`);
       return { ok: responses[0]! };
