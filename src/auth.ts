@@ -9,11 +9,14 @@ import { callOptions, type Transport } from "./transport/transport.js";
 import type { ResponseHeader } from "./types.js";
 import type { AddUserOptions, Bytes, CallOptions } from "./options.js";
 
+/** What a permission allows on its keys: reading (ranges, watches), writing (puts, deletes), or both. */
 export type PermissionType = "read" | "write" | "readwrite";
 
 /** A role's permission on a key, a range (`rangeEnd`) or a prefix. */
 export interface Permission {
+  /** Read, write, or both. */
   type: PermissionType;
+  /** The key, or the start of the range. */
   key: Buffer;
   /** Empty for a single key. */
   rangeEnd: Buffer;
@@ -41,12 +44,18 @@ export class AuthApi {
     return header((await this.#transport.unary(M.Auth.authEnable, {}, callOptions(options))).header);
   }
 
+  /** Turns authentication off; calls then need no credentials. Must be done as a user with the `root` role. */
   async disable(options: CallOptions = {}): Promise<ResponseHeader> {
     return header((await this.#transport.unary(M.Auth.authDisable, {}, callOptions(options))).header);
   }
 
   /** Whether auth is enabled, and the auth store's revision. etcd ≥ 3.5; older servers give `NotSupportedError`. */
-  async status(options: CallOptions = {}): Promise<{ enabled: boolean; authRevision: bigint }> {
+  async status(options: CallOptions = {}): Promise<{
+    /** True when authentication is on. */
+    enabled: boolean;
+    /** The auth store's revision: it grows with every change to users, roles or permissions. */
+    authRevision: bigint;
+  }> {
     const res = await this.#transport.unary(M.Auth.authStatus, {}, callOptions(options));
     return { enabled: res.enabled, authRevision: res.authRevision };
   }
@@ -60,31 +69,40 @@ export class AuthApi {
   }
 
   /** The roles granted to a user. */
-  async getUser(user: string, options: CallOptions = {}): Promise<{ roles: string[] }> {
+  async getUser(user: string, options: CallOptions = {}): Promise<{
+    /** The names of the roles granted to the user. */
+    roles: string[];
+  }> {
     return { roles: (await this.#transport.unary(M.Auth.userGet, { name: name(user, "user") }, callOptions(options))).roles };
   }
 
+  /** The names of every user. */
   async listUsers(options: CallOptions = {}): Promise<string[]> {
     return (await this.#transport.unary(M.Auth.userList, {}, callOptions(options))).users;
   }
 
+  /** Deletes a user; its tokens stop working. An unknown user rejects with an `EtcdError` whose `grpcCode` is `FAILED_PRECONDITION`. */
   async deleteUser(user: string, options: CallOptions = {}): Promise<ResponseHeader> {
     return header((await this.#transport.unary(M.Auth.userDelete, { name: name(user, "user") }, callOptions(options))).header);
   }
 
+  /** Sets a new, non-empty password for a user. */
   async changePassword(user: string, password: string, options: CallOptions = {}): Promise<ResponseHeader> {
     const req = { name: name(user, "user"), password: name(password, "password"), hashedPassword: "" };
     return header((await this.#transport.unary(M.Auth.userChangePassword, req, callOptions(options))).header);
   }
 
+  /** Grants a role to a user; the user gets the role's permissions. */
   async grantRole(user: string, role: string, options: CallOptions = {}): Promise<ResponseHeader> {
     return header((await this.#transport.unary(M.Auth.userGrantRole, { user: name(user, "user"), role: name(role, "role") }, callOptions(options))).header);
   }
 
+  /** Takes a role away from a user. */
   async revokeRole(user: string, role: string, options: CallOptions = {}): Promise<ResponseHeader> {
     return header((await this.#transport.unary(M.Auth.userRevokeRole, { name: name(user, "user"), role: name(role, "role") }, callOptions(options))).header);
   }
 
+  /** Creates a role with no permissions (grant them with `grantPermission`). */
   async addRole(role: string, options: CallOptions = {}): Promise<ResponseHeader> {
     return header((await this.#transport.unary(M.Auth.roleAdd, { name: name(role, "role") }, callOptions(options))).header);
   }
@@ -95,10 +113,12 @@ export class AuthApi {
     return res.perm.map((p) => ({ type: permNames[p.permType] ?? "read", key: asBuffer(p.key), rangeEnd: asBuffer(p.rangeEnd) }));
   }
 
+  /** The names of every role. */
   async listRoles(options: CallOptions = {}): Promise<string[]> {
     return (await this.#transport.unary(M.Auth.roleList, {}, callOptions(options))).roles;
   }
 
+  /** Deletes a role; the users it was granted to lose its permissions. */
   async deleteRole(role: string, options: CallOptions = {}): Promise<ResponseHeader> {
     return header((await this.#transport.unary(M.Auth.roleDelete, { role: name(role, "role") }, callOptions(options))).header);
   }

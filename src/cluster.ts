@@ -10,17 +10,23 @@ import type { CallOptions, Int64 } from "./options.js";
 
 /** A member of the cluster. */
 export interface Member {
+  /** The member's id, unique in the cluster; `remove`, `update`, `promote` and `moveLeader` take it. */
   id: bigint;
   /** Empty until the member has started and published its name. */
   name: string;
+  /** The URLs the other members reach it on (raft traffic), for example `http://10.0.0.1:2380`. */
   peerUrls: string[];
+  /** The URLs clients reach it on; empty until the member has started. These are what `autoSyncIntervalMs` uses as endpoints. */
   clientUrls: string[];
+  /** True for a non-voting learner: it replicates the log but does not count for quorum until promoted. */
   isLearner: boolean;
 }
 
 /** The membership after a change. */
 export interface MembershipResult {
+  /** Which member answered the change. */
   header: ResponseHeader;
+  /** Every member after the change, the new one included. */
   members: Member[];
 }
 
@@ -53,7 +59,12 @@ export class ClusterApi {
   }
 
   /** Adds a member with these peer URLs (as a non-voting learner with `learner: true`); start its etcd afterwards. */
-  async add(peerUrls: string[], options: CallOptions & { learner?: boolean } = {}): Promise<MembershipResult & { member: Member }> {
+  async add(peerUrls: string[], options: CallOptions & { learner?: boolean } = {}): Promise<
+    MembershipResult & {
+      /** The member just added: its id, and no name or client URLs until its etcd starts. */
+      member: Member;
+    }
+  > {
     const res = await this.#transport.unary(M.Cluster.memberAdd, { peerURLs: urls(peerUrls, "peerUrls"), isLearner: options.learner === true }, callOptions(options));
     if (!res.member) throw new InvalidArgumentError("etcd answered a member add without the member");
     return { header: header(res.header), member: member(res.member), members: res.members.map(member) };

@@ -2,6 +2,7 @@
 
 /** One endpoint's connection, as `info()` reports it. */
 export interface ConnectionInfo {
+  /** The endpoint, written as in the client's options (for example `127.0.0.1:2379` or `mem://test`). */
   endpoint: string;
   /** `connected`, `connecting`, `idle` (not connected yet, or unused), `backing off` (failed; retried later) or `closed`. */
   state: "connected" | "connecting" | "idle" | "backing off" | "closed";
@@ -21,11 +22,15 @@ export interface EndpointInfo extends ConnectionInfo {
 
 /** What `etcd.info()` reports. */
 export interface ClientInfo {
+  /** Each endpoint the client uses now, with its connection state and what runs on it. */
   endpoints: EndpointInfo[];
+  /** The balancing policy: `"round-robin"` or `"pinned"`. */
   balancing: string;
-  /** Every kept-alive lease and every watch of the client (including those waiting for a stream). */
+  /** Every kept-alive lease of the client (including those waiting for a stream). */
   leases: number;
+  /** Every watch of the client (including those waiting for a stream). */
   watchers: number;
+  /** True once `close()` was called. */
   closed: boolean;
 }
 

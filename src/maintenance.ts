@@ -15,7 +15,9 @@ import type { CallOptions, Int64, SnapshotOptions } from "./options.js";
 
 /** One member's status, from `status(endpoint)`. */
 export interface MemberStatus {
+  /** The endpoint asked, as passed to `status`. */
   endpoint: string;
+  /** The answering member's id (`header.memberId`) and its current revision. */
   header: ResponseHeader;
   /** etcd's version, e.g. "3.4.23". */
   version: string;
@@ -25,34 +27,52 @@ export interface MemberStatus {
   dbSizeInUse: bigint;
   /** Member id of the raft leader (0n when there is none). */
   leader: bigint;
+  /** True when the member is a non-voting learner. */
   isLearner: boolean;
+  /** The raft log index the member has committed. */
   raftIndex: bigint;
+  /** The member's raft term; it grows with every election. */
   raftTerm: bigint;
+  /** The raft log index the member has applied; well behind `raftIndex` means it is lagging. */
   raftAppliedIndex: bigint;
+  /** Problems the member reports about itself (for example an active alarm); empty when all is well. */
   errors: string[];
 }
 
 /** One endpoint's health, from `health()`. */
 export interface EndpointHealth {
+  /** One of the client's endpoints. */
   endpoint: string;
+  /** True when it answered a quorum read in time (or refused it only for lack of permission). */
   healthy: boolean;
   /** Round trip of the health read, in milliseconds. */
   tookMs: number;
+  /** Why it is unhealthy (for example an `UnavailableError`, `NoLeaderError` or `DeadlineExceededError`); unset when healthy. */
   error?: EtcdError | undefined;
 }
 
+/**
+ * The kind of a member alarm: `"nospace"` when the database reached its quota (the cluster
+ * then refuses writes until space is freed by compaction and defragmentation and the alarm
+ * is disarmed), `"corrupt"` when a consistency check found diverging data.
+ */
 export type AlarmKind = "nospace" | "corrupt";
 
 /** An alarm raised on a member. */
 export interface Alarm {
+  /** The member the alarm is raised on. */
   memberId: bigint;
+  /** What is wrong there. */
   alarm: AlarmKind;
 }
 
 /** A hash of the key-value store, to compare members. */
 export interface HashKV {
+  /** The member that computed the hash, and its current revision. */
   header: ResponseHeader;
+  /** A 32-bit hash of the key-value history up to the requested revision; members whose hashes differ at the same revision have diverged. */
   hash: number;
+  /** The revision the member's store was compacted at: compare hashes only between members compacted at the same revision. */
   compactRevision: bigint;
 }
 

@@ -37,6 +37,7 @@ export class Lock implements AsyncDisposable {
     return this.mutex.revision;
   }
 
+  /** The session the lock is held through (its own, unless one was passed in the options). */
   get session(): Session {
     return this.mutex.session;
   }
@@ -70,6 +71,7 @@ export class Lock implements AsyncDisposable {
     return this.released;
   }
 
+  /** Releases the lock, as {@link Lock.unlock}, when an `await using` block ends. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.unlock();
   }

@@ -43,7 +43,18 @@ export class Mutex {
   /** @internal */
   private held: { revision: bigint; header: ResponseHeader } | undefined;
 
+  /**
+   * Prepares a mutex; nothing is written until `lock()` or `tryLock()`.
+   *
+   * @param session The session to hold the lock through; its lease carries the lock key.
+   * @param name The lock's name: a key prefix shared by every contender (etcd's Go client
+   *   and `etcdctl lock` take the same name).
+   * @param kind `"exclusive"` (default) for a mutex; `"read"` or `"write"` for the two
+   *   sides of a read-write lock.
+   * @throws InvalidArgumentError when `name` is empty.
+   */
   constructor(
+    /** The session the lock is held through. */
     readonly session: Session,
     name: Bytes,
     kind: LockKind = "exclusive",

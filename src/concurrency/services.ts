@@ -22,9 +22,13 @@ function leaseOf(ref: LeaseRef): bigint {
 
 /** Leadership as the Election service identifies it. */
 export interface LeaderKey {
+  /** The election's name, as passed to `campaign`. */
   name: Buffer;
+  /** The key the server created for this candidate under the election name; it holds the proclaimed value. */
   key: Buffer;
+  /** The create revision of that key; it orders candidates and fences the leadership. */
   revision: bigint;
+  /** The lease the key is attached to: the leadership ends when it does. */
   lease: bigint;
 }
 
@@ -40,7 +44,12 @@ export class LockApi {
   }
 
   /** Waits (server-side) until the lock `name` is held under `lease`; resolves to the holding key. */
-  async lock(name: Bytes, lease: LeaseRef | Session, options: CallOptions = {}): Promise<{ key: Buffer; header: ResponseHeader }> {
+  async lock(name: Bytes, lease: LeaseRef | Session, options: CallOptions = {}): Promise<{
+    /** The key that holds the lock (under `name`, attached to the lease); pass it to `unlock`. */
+    key: Buffer;
+    /** Which member answered, and the revision at which the lock was acquired. */
+    header: ResponseHeader;
+  }> {
     const res = await this.#transport.unary(M.Lock.lock, { name: toKey(name, "lock name"), lease: leaseOf(lease) }, options);
     return { key: asBuffer(res.key), header: header(res.header) };
   }

@@ -11,6 +11,22 @@ import type { CallOptions, SessionOptions } from "../options.js";
 /** @internal */
 export const DEFAULT_SESSION_TTL = 60;
 
+/**
+ * A lease kept alive on behalf of locks and elections: every key they create is attached to
+ * it, so if this process dies or loses touch with the cluster for longer than the TTL, etcd
+ * deletes them and others can take over. Open one with `etcd.session()` (or
+ * `Session.open(etcd)`); close it, or let `await using` close it, to release everything held
+ * through it at once.
+ *
+ * ```ts
+ * await using session = await etcd.session({ ttl: 10 });
+ * const a = new Mutex(session, "locks/a");
+ * const b = new Mutex(session, "locks/b");
+ * await a.lock();
+ * await b.lock();
+ * session.signal.addEventListener("abort", () => stopWork()); // lost: stop at once
+ * ```
+ */
 export class Session implements AsyncDisposable {
   private constructor(
     /** The client the session belongs to. */
@@ -40,6 +56,7 @@ export class Session implements AsyncDisposable {
     return this.lease.closed;
   }
 
+  /** True until the session is closed or its lease is lost. */
   get alive(): boolean {
     return this.lease.alive;
   }
@@ -49,6 +66,7 @@ export class Session implements AsyncDisposable {
     return this.lease.revoke(options);
   }
 
+  /** Closes the session, as {@link Session.close}, when an `await using` block ends. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

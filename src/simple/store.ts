@@ -13,39 +13,76 @@ import type { WatchHandle } from "../watch/conveniences.js";
 
 /** A change seen by `watch` / `watchWithCallback`. */
 export interface Change {
+  /** `"put"` when the key was written, `"delete"` when it was deleted (or its lease expired). */
   type: "put" | "delete";
+  /** The key that changed, as UTF-8 text. */
   key: string;
   /** The new value ("" for a delete). */
   value: string;
 }
 
+/**
+ * A string key-value store with locks and watches, for programs that need a handful of
+ * operations rather than the whole etcd API. Keys and values are UTF-8 strings; locks and
+ * temporary keys share one session (10 s TTL) that lives until `close()`. Make one with
+ * {@link openStore}, or wrap an existing client with `new SimpleStore(etcd)`; `store.etcd`
+ * reaches the full client.
+ *
+ * ```ts
+ * await using store = openStore("http://127.0.0.1:2379");
+ * await store.store("config/mode", "active");
+ * const { value, exists } = await store.get("config/mode");
+ * if (await store.tas("config/mode", "active", "draining")) console.log("we switched it");
+ * await store.distLock("jobs/nightly");
+ * try { await runNightlyJob(); } finally { await store.distUnlock("jobs/nightly"); }
+ * ```
+ */
 export class SimpleStore implements AsyncDisposable {
   /** @internal */
   private session: Promise<Session> | undefined;
   /** @internal */
   private readonly locks = new Map<string, Lock>();
 
+  /**
+   * Wraps a client. The store takes it over: `close()` closes the client too.
+   *
+   * @param etcd The client to use (any endpoints, `mem://` included).
+   */
   constructor(
     /** The full client, for anything the small interface does not cover. */
     readonly etcd: Etcd,
   ) {}
 
+  /** Writes `value` to `key`, creating or replacing it. */
   async store(key: string, value: string): Promise<void> {
     await this.etcd.put(key, value);
   }
 
   /** The value and whether the key exists (a missing key reads as `""`). */
-  async get(key: string): Promise<{ value: string; exists: boolean }> {
+  async get(key: string): Promise<{
+    /** The value as UTF-8 text; `""` when the key does not exist. */
+    value: string;
+    /** Whether the key exists (tells an empty value from a missing key). */
+    exists: boolean;
+  }> {
     const kv = await this.etcd.get(key);
     return { value: kv?.value.toString() ?? "", exists: kv !== undefined };
   }
 
   /** Keys in `[start, end)` in key order. */
-  async getRange(start: string, end: string): Promise<Array<{ key: string; value: string }>> {
+  async getRange(start: string, end: string): Promise<
+    Array<{
+      /** The key, as UTF-8 text. */
+      key: string;
+      /** Its value, as UTF-8 text. */
+      value: string;
+    }>
+  > {
     const res = await this.etcd.range(start, { rangeEnd: end });
     return res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() }));
   }
 
+  /** Deletes `key`; a missing key is not an error. */
   async delete(key: string): Promise<void> {
     await this.etcd.delete(key);
   }
@@ -80,6 +117,11 @@ export class SimpleStore implements AsyncDisposable {
     return this.lockWith(name, timeoutMs);
   }
 
+  /**
+   * Releases the lock `name` taken by `distLock` / `distTimedLock` on this store.
+   *
+   * @throws InvalidArgumentError when this store does not hold that lock.
+   */
   async distUnlock(name: string): Promise<void> {
     const lock = this.locks.get(name);
     if (!lock) throw new InvalidArgumentError(`lock ${name} is not held by this store`);
@@ -109,6 +151,7 @@ export class SimpleStore implements AsyncDisposable {
     await this.etcd.close();
   }
 
+  /** Closes the store, as {@link SimpleStore.close}, when an `await using` block ends. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
