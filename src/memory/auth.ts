@@ -18,9 +18,12 @@ export const authErrors = {
   userMissing: () => fail(GrpcCode.FAILED_PRECONDITION, "user name not found"),
   roleExists: () => fail(GrpcCode.FAILED_PRECONDITION, "role name already exists"),
   roleMissing: () => fail(GrpcCode.FAILED_PRECONDITION, "role name not found"),
+  roleEmpty: () => fail(GrpcCode.INVALID_ARGUMENT, "role name is empty"),
   roleNotGranted: () => fail(GrpcCode.FAILED_PRECONDITION, "role is not granted to the user"),
   permNotGranted: () => fail(GrpcCode.FAILED_PRECONDITION, "permission is not granted to the role"),
   authFailed: () => fail(GrpcCode.INVALID_ARGUMENT, "authentication failed, invalid user ID or password"),
+  /** Authenticating as a user without a password: etcd 3.4 has no gRPC code for it, so UNKNOWN with its auth store's message. */
+  noPasswordUser: () => new StoreError(GrpcCode.UNKNOWN, "auth: authentication failed, password was given for no password user"),
   notEnabled: () => fail(GrpcCode.FAILED_PRECONDITION, "authentication is not enabled"),
   invalidToken: () => fail(GrpcCode.UNAUTHENTICATED, "invalid auth token"),
   denied: () => fail(GrpcCode.PERMISSION_DENIED, "permission denied"),
@@ -92,7 +95,9 @@ export class AuthStore {
   authenticate(name: string, password: string): string {
     if (!this.enabled) throw authErrors.notEnabled();
     const user = this.users.get(name);
-    if (!user || user.noPassword || !passwordMatches(user.password, password)) throw authErrors.authFailed();
+    if (!user) throw authErrors.authFailed();
+    if (user.noPassword) throw authErrors.noPasswordUser();
+    if (!passwordMatches(user.password, password)) throw authErrors.authFailed();
     const token = `${randomBytes(8).toString("hex")}.${this.revision}`;
     this.tokens.set(token, name);
     return token;
@@ -162,6 +167,7 @@ export class AuthStore {
   }
 
   addRole(name: string): void {
+    if (name === "") throw authErrors.roleEmpty();
     if (this.roles.has(name)) throw authErrors.roleExists();
     this.roles.set(name, []);
     this.changed();
