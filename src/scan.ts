@@ -12,6 +12,7 @@
 import { prefixEnd, toBuffer } from "./bytes.js";
 import { InvalidArgumentError } from "./errors.js";
 import type { KvApi } from "./kv.js";
+import { abortedError } from "./transport/abort.js";
 import { serialisable, type KeyValue, type RangeResult } from "./types.js";
 import { flag, nonNegative } from "./validate.js";
 import type { Bytes, ScanOptions, ScanSelector } from "./options.js";
@@ -48,7 +49,8 @@ export function pageSizeOf(v: number | undefined): number {
  * How it ends:
  * - after the last key: normally;
  * - `break` / `return` out of the loop: normally (a page being read ahead is dropped);
- * - its `signal` aborting: throws an `AbortedError`;
+ * - its `signal` aborting: throws an `AbortedError` (at the latest after the rest of the
+ *   current page);
  * - the snapshot revision was compacted before the last page was read: throws a
  *   `CompactedError` (with `compactRevision`); the keys handed out so far are a correct
  *   prefix of the snapshot, but it is incomplete;
@@ -121,6 +123,8 @@ export class Scan implements AsyncIterable<KeyValue> {
           // Read ahead: if the consumer leaves first, its failure concerns nobody.
           next.catch(() => undefined);
         }
+        // A page read ahead may have arrived before the abort: stop at the page boundary.
+        if (user?.aborted) throw abortedError(user, { rpc: "KV/Range" });
         if (page.kvs.length > 0) yield page.kvs;
         if (next === undefined) return;
         page = await next;
