@@ -1,61 +1,72 @@
-/** The global flags of the `etcd-ts` command (etcdctl's names) turned into client options. */
+/** The global flags of the `etcd-ts` command (etcdctl's names and defaults) turned into client options. */
 import { readFileSync } from "node:fs";
-import type { EtcdOptions } from "../client.js";
-import { InvalidArgumentError } from "../errors.js";
+import type { EtcdOptions } from "../options.js";
+import { UsageError, type FlagSpecs, type FlagValues } from "./args.js";
 import type { Format } from "./format.js";
 
-export const globalFlags = {
-  endpoints: { type: "string" },
-  user: { type: "string" },
-  password: { type: "string" },
-  cacert: { type: "string" },
-  cert: { type: "string" },
-  key: { type: "string" },
-  "dial-timeout": { type: "string" },
-  "command-timeout": { type: "string" },
-  "write-out": { type: "string", short: "w" },
-  help: { type: "boolean", short: "h" },
-} as const;
+/**
+ * etcdctl's global flags. Defaults are etcdctl's, except the keep-alive pair: etcd refuses
+ * pings more often than every 5 s unless told otherwise, so etcdctl's 2 s would get a
+ * long-running watch disconnected; the client's own 10 s / 5 s are used.
+ */
+export const globalFlags: FlagSpecs = {
+  endpoints: { type: "string", default: "127.0.0.1:2379", help: "the members to talk to, comma-separated (host:port, http:// or https:// URLs, mem://name)" },
+  user: { type: "string", help: "user name, or name:password, to log in as" },
+  password: { type: "string", help: "the password of --user (then --user holds the name only)" },
+  cacert: { type: "string", help: "CA bundle (PEM file) to verify the members' certificates with" },
+  cert: { type: "string", help: "client certificate (PEM file) for mutual TLS" },
+  key: { type: "string", help: "private key (PEM file) of --cert" },
+  "dial-timeout": { type: "string", default: "2s", help: "how long to wait for a connection to a member" },
+  "command-timeout": { type: "string", default: "5s", help: "deadline of each request of a short command (not of watch, lock, elect, snapshot)" },
+  "keepalive-time": { type: "string", default: "10s", help: "time between HTTP/2 pings while requests or streams are open" },
+  "keepalive-timeout": { type: "string", default: "5s", help: "how long a ping may go unanswered before the connection is dropped" },
+  "write-out": { type: "string", short: "w", default: "simple", help: "output format: simple, json or table (commands say which they support)" },
+  help: { type: "boolean", short: "h", help: "show the help of etcd-ts or of a command" },
+  hex: { type: "boolean", help: "print keys and values as hex", unsupported: "keys and values print as they are; use -w json for their bytes (base64)" },
+  debug: { type: "boolean", help: "log what the client does", unsupported: "run with NODE_DEBUG=etcd-ts instead" },
+  "insecure-skip-tls-verify": { type: "boolean", help: "do not verify the members' certificates", unsupported: "give the CA with --cacert instead" },
+  "insecure-transport": { type: "boolean", help: "plain HTTP/2 unless an endpoint is https:// or TLS flags are given", unsupported: "TLS is used for https:// endpoints or when --cacert/--cert is given", accepts: true },
+  "insecure-discovery": { type: "boolean", help: "accept SRV records without TLS", unsupported: "DNS discovery is not implemented; list --endpoints", accepts: true },
+  "discovery-srv": { type: "string", short: "d", help: "domain to discover members from (DNS SRV)", unsupported: "DNS discovery is not implemented; list --endpoints" },
+  "discovery-srv-name": { type: "string", help: "service name for DNS discovery", unsupported: "DNS discovery is not implemented; list --endpoints" },
+};
 
-export interface GlobalValues {
-  endpoints?: string;
-  user?: string;
-  password?: string;
-  cacert?: string;
-  cert?: string;
-  key?: string;
-  "dial-timeout"?: string;
-  "command-timeout"?: string;
-  "write-out"?: string;
-}
-
-/** etcdctl durations: "5s", "500ms", "1m". */
+/** etcdctl durations: "5s", "500ms", "1m", "1m30s", "1.5s". */
 export function duration(text: string, what: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text);
-  if (!m) throw new InvalidArgumentError(`${what} must be a duration like 5s or 500ms, got ${text}`);
-  const n = Number(m[1]);
-  return m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) throw new UsageError(`${what} takes a duration like 5s, 500ms or 1m30s, got "${text}"`);
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  return parts.reduce((ms, p) => ms + Number(p[1]) * unit[p[2]!]!, 0);
 }
 
-export function clientOptions(v: GlobalValues): EtcdOptions {
-  const o: EtcdOptions = { endpoints: v.endpoints ?? process.env.ETCDCTL_ENDPOINTS ?? "127.0.0.1:2379" };
-  if (v.user !== undefined) {
-    const [username, inline] = v.user.split(/:(.*)/s);
-    const password = v.password ?? inline;
-    if (!username || password === undefined) throw new InvalidArgumentError("--user needs user:password, or --user with --password");
+const text = (v: FlagValues, k: string): string | undefined => (typeof v[k] === "string" ? (v[k] as string) : undefined);
+
+export function clientOptions(v: FlagValues): EtcdOptions {
+  const o: EtcdOptions = { endpoints: (text(v, "endpoints") ?? "127.0.0.1:2379").split(",").filter((e) => e !== "") };
+  const user = text(v, "user");
+  if (user !== undefined) {
+    const [username, inline] = user.split(/:(.*)/s);
+    const password = text(v, "password") ?? inline;
+    if (!username || password === undefined) throw new UsageError("--user needs name:password, or --user name with --password (etcd-ts does not prompt)");
     o.auth = { username, password };
   }
-  if (v.cacert || v.cert || v.key) {
-    const read = (f: string | undefined): string | undefined => (f === undefined ? undefined : readFileSync(f, "utf8"));
-    o.tls = { ca: read(v.cacert), cert: read(v.cert), key: read(v.key) };
+  const [cacert, cert, key] = [text(v, "cacert"), text(v, "cert"), text(v, "key")];
+  if (cacert || cert || key) {
+    const read = (f: string | undefined): string | undefined => (f ? readFileSync(f, "utf8") : undefined);
+    o.tls = { ca: read(cacert), cert: read(cert), key: read(key) };
   }
-  if (v["dial-timeout"]) o.dialTimeoutMs = duration(v["dial-timeout"], "--dial-timeout");
-  if (v["command-timeout"]) o.callTimeoutMs = duration(v["command-timeout"], "--command-timeout");
+  const ms = (flag: string): number | undefined => (text(v, flag) ? duration(text(v, flag)!, `--${flag}`) : undefined);
+  o.dialTimeoutMs = ms("dial-timeout");
+  o.callTimeoutMs = ms("command-timeout");
+  const interval = ms("keepalive-time");
+  const timeout = ms("keepalive-timeout");
+  if (interval !== undefined || timeout !== undefined) o.keepAlive = { ...(interval !== undefined ? { intervalMs: interval } : {}), ...(timeout !== undefined ? { timeoutMs: timeout } : {}) };
   return o;
 }
 
-export function format(v: GlobalValues): Format {
-  const f = v["write-out"] ?? "simple";
-  if (f !== "simple" && f !== "json" && f !== "table") throw new InvalidArgumentError(`--write-out must be simple, json or table, got ${f}`);
+export function format(v: FlagValues): Format {
+  const f = text(v, "write-out") ?? "simple";
+  if (f === "fields" || f === "protobuf") throw new UsageError(`--write-out ${f} is not supported by etcd-ts; use simple, json or table`);
+  if (f !== "simple" && f !== "json" && f !== "table") throw new UsageError(`--write-out takes simple, json or table, got "${f}"`);
   return f;
 }

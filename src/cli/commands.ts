@@ -6,66 +6,123 @@ import { createInterface } from "node:readline";
 import { spawn } from "node:child_process";
 import type { Etcd } from "../client.js";
 import { compare, type CompareOperator } from "../compare.js";
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError, NotSupportedError } from "../errors.js";
 import { op, type Op, type SortOrder, type SortTarget } from "../op.js";
 import type { Compare } from "../compare.js";
+import type { FlagSpecs, FlagValues } from "./args.js";
 import { headerJson, json, kvJson, table, type Format } from "./format.js";
+import { readStdin } from "./stdin.js";
+import { saveSnapshot } from "./snapshot.js";
 
-export type Flags = Record<string, string | boolean | undefined>;
+export type Flags = FlagValues;
 export interface Command {
+  /** The words after `etcd-ts`: the command, its subcommands and arguments. */
   usage: string;
-  flags: Record<string, { type: "string" | "boolean" }>;
+  /** One sentence for the command list and the top of --help. */
+  summary: string;
+  /** More lines for --help. */
+  notes?: string;
+  flags: FlagSpecs;
+  /** The --write-out formats it prints; others are refused before anything is sent. Default simple and json. */
+  formats?: Format[];
   run(etcd: Etcd, args: string[], flags: Flags, format: Format): Promise<string>;
 }
 
 const str = (f: Flags, k: string): string | undefined => (typeof f[k] === "string" ? (f[k] as string) : undefined);
 const bool = (f: Flags, k: string): boolean => f[k] === true;
 function need(args: string[], n: number, usage: string): void {
-  if (args.length < n) throw new InvalidArgumentError(`missing arguments; usage: ${usage}`);
+  if (args.length < n) throw new InvalidArgumentError(`missing arguments; usage: etcd-ts ${usage}`);
 }
+const bool_ = (help: string): { type: "boolean"; help: string } => ({ type: "boolean", help });
 const hex = (n: bigint): string => n.toString(16);
+function hexId(text: string, what: string): bigint {
+  if (!/^(0x)?[0-9a-fA-F]+$/.test(text)) throw new InvalidArgumentError(`${what} takes a hexadecimal id, got "${text}"`);
+  return BigInt(text.startsWith("0x") ? text : `0x${text}`);
+}
 /** Lease ids as etcdctl prints them (%016x). */
 const leaseHex = (n: bigint): string => n.toString(16).padStart(16, "0");
+
+/** A whole number flag (0 means unset, as in etcdctl). */
+function count(f: Flags, k: string): number | undefined {
+  const v = str(f, k);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`--${k} takes a whole number, got "${v}"`);
+  return Number(v) === 0 ? undefined : Number(v);
+}
 
 const sortTargets: Record<string, SortTarget> = { KEY: "key", CREATE: "create", MODIFY: "mod", VALUE: "value", VERSION: "version" };
 
 const get: Command = {
-  usage: "get KEY [RANGE_END] [--prefix] [--from-key] [--limit N] [--rev N] [--sort-by KEY|CREATE|MODIFY|VALUE|VERSION] [--order ASCEND|DESCEND] [--keys-only] [--count-only] [--print-value-only]",
-  flags: { prefix: { type: "boolean" }, "from-key": { type: "boolean" }, limit: { type: "string" }, rev: { type: "string" }, "sort-by": { type: "string" }, order: { type: "string" }, "keys-only": { type: "boolean" }, "count-only": { type: "boolean" }, "print-value-only": { type: "boolean" } },
+  usage: "get KEY [RANGE_END]",
+  summary: "Reads a key, the keys of [KEY, RANGE_END), a prefix or every key from KEY on.",
+  formats: ["simple", "json", "table"],
+  flags: {
+    prefix: bool_("every key that starts with KEY"),
+    "from-key": bool_("every key greater than or equal to KEY (byte order)"),
+    limit: { type: "string", default: "0", help: "at most this many keys (0: no limit)" },
+    rev: { type: "string", default: "0", help: "read as of this revision (0: the latest)" },
+    "sort-by": { type: "string", help: "sort by KEY, CREATE, MODIFY, VALUE or VERSION" },
+    order: { type: "string", help: "ASCEND (the default when --sort-by is given) or DESCEND" },
+    consistency: { type: "string", default: "l", help: "l: linearizable (through the leader), s: serializable (the member's own copy)" },
+    "keys-only": bool_("keys without values"),
+    "count-only": bool_("only the number of keys"),
+    "print-value-only": bool_("values without keys (simple output)"),
+  },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
     const sortBy = str(f, "sort-by");
     const order = str(f, "order");
     if (sortBy !== undefined && !(sortBy in sortTargets)) throw new InvalidArgumentError(`--sort-by must be one of ${Object.keys(sortTargets).join(", ")}`);
+    const consistency = str(f, "consistency") ?? "l";
+    if (consistency !== "l" && consistency !== "s") throw new InvalidArgumentError(`--consistency takes l or s, got "${consistency}"`);
     const res = await etcd.range(args[0]!, {
       ...(bool(f, "prefix") ? { prefix: true as const } : bool(f, "from-key") ? { fromKey: true as const } : args[1] !== undefined ? { rangeEnd: args[1] } : {}),
-      limit: str(f, "limit") === undefined ? undefined : Number(str(f, "limit")),
-      revision: str(f, "rev") === undefined ? undefined : Number(str(f, "rev")),
+      limit: count(f, "limit"),
+      revision: count(f, "rev"),
+      serializable: consistency === "s",
       sort: sortBy || order ? { target: sortTargets[sortBy ?? "KEY"]!, order: (order ?? "ASCEND").toLowerCase() as SortOrder } : undefined,
       keysOnly: bool(f, "keys-only"),
       countOnly: bool(f, "count-only"),
     });
     if (fmt === "json") return json({ header: headerJson(res.header), kvs: res.kvs.length ? res.kvs.map(kvJson) : undefined, more: res.more || undefined, count: res.count || undefined });
+    if (fmt === "table") {
+      if (bool(f, "count-only")) return table(["COUNT"], [[String(res.count)]]);
+      return table(["KEY", "VALUE", "CREATE REVISION", "MOD REVISION", "VERSION", "LEASE"], res.kvs.map((kv) => [String(kv.key), String(kv.value), String(kv.createRevision), String(kv.modRevision), String(kv.version), kv.lease ? leaseHex(kv.lease) : ""]));
+    }
     if (bool(f, "count-only")) return `${res.count}`;
     return res.kvs.map((kv) => (bool(f, "print-value-only") ? kv.value.toString() : `${kv.key}\n${kv.value}`)).join("\n");
   },
 };
 
 const put: Command = {
-  usage: "put KEY VALUE [--lease HEX] [--prev-kv] [--ignore-value] [--ignore-lease]",
-  flags: { lease: { type: "string" }, "prev-kv": { type: "boolean" }, "ignore-value": { type: "boolean" }, "ignore-lease": { type: "boolean" } },
+  usage: "put KEY [VALUE]",
+  summary: "Writes a key.",
+  notes: "Without VALUE the value is read from standard input, byte for byte, as etcdctl does: `echo v | etcd-ts put k` stores \"v\" and a newline (printf '%s' v stores just v).",
+  flags: {
+    lease: { type: "string", default: "0", help: "lease id (hex) to attach the key to" },
+    "prev-kv": bool_("print the key's previous value"),
+    "ignore-value": bool_("keep the current value (only the lease changes)"),
+    "ignore-lease": bool_("keep the current lease (only the value changes)"),
+  },
   async run(etcd, args, f, fmt) {
-    need(args, bool(f, "ignore-value") ? 1 : 2, this.usage);
+    need(args, 1, this.usage);
+    if (bool(f, "ignore-value") && args.length > 1) throw new InvalidArgumentError("put takes no VALUE with --ignore-value");
+    let value: string | Buffer = args[1] ?? "";
+    if (args.length === 1 && !bool(f, "ignore-value")) {
+      value = await readStdin();
+      if (value.length === 0) throw new InvalidArgumentError(`put needs a VALUE, or the value on standard input; usage: etcd-ts ${this.usage}`);
+    }
     const lease = str(f, "lease");
-    const res = await etcd.put(args[0]!, args[1] ?? "", { lease: lease ? BigInt(`0x${lease}`) : undefined, prevKv: bool(f, "prev-kv"), ignoreValue: bool(f, "ignore-value"), ignoreLease: bool(f, "ignore-lease") });
+    const res = await etcd.put(args[0]!, value, { lease: lease && lease !== "0" ? hexId(lease, "--lease") : undefined, prevKv: bool(f, "prev-kv"), ignoreValue: bool(f, "ignore-value"), ignoreLease: bool(f, "ignore-lease") });
     if (fmt === "json") return json({ header: headerJson(res.header), prev_kv: res.prevKv && kvJson(res.prevKv) });
     return res.prevKv ? `OK\n${res.prevKv.key}\n${res.prevKv.value}` : "OK";
   },
 };
 
 const del: Command = {
-  usage: "del KEY [RANGE_END] [--prefix] [--from-key] [--prev-kv]",
-  flags: { prefix: { type: "boolean" }, "from-key": { type: "boolean" }, "prev-kv": { type: "boolean" } },
+  usage: "del KEY [RANGE_END]",
+  summary: "Deletes a key, the keys of [KEY, RANGE_END), a prefix or every key from KEY on.",
+  flags: { prefix: bool_("every key that starts with KEY"), "from-key": bool_("every key greater than or equal to KEY (byte order)"), "prev-kv": bool_("print the deleted keys and values") },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
     const res = await etcd.delete(args[0]!, {
@@ -97,8 +154,10 @@ function parseOp(line: string): Op {
 }
 
 const txn: Command = {
-  usage: "txn   (reads compares, a blank line, success requests, a blank line, failure requests from stdin)",
-  flags: { interactive: { type: "boolean", short: "i" } as { type: "boolean" } },
+  usage: "txn",
+  summary: "Runs a transaction read from standard input.",
+  notes: 'Input: compares (value("k") = "v", version("k") > 2, create/mod/lease), a blank line, the requests\nto run if all hold (put k v, get k, del k), a blank line, the requests to run otherwise.',
+  flags: { interactive: { type: "boolean", short: "i", help: "prompt for each section" } },
   async run(etcd, _args, f, fmt) {
     const rl = createInterface({ input: process.stdin });
     const sections: string[][] = [[], [], []];
@@ -127,15 +186,16 @@ const txn: Command = {
 };
 
 const watch: Command = {
-  usage: "watch KEY [RANGE_END] [--prefix] [--rev N] [--prev-kv]   (until interrupted)",
-  flags: { prefix: { type: "boolean" }, rev: { type: "string" }, "prev-kv": { type: "boolean" } },
+  usage: "watch KEY [RANGE_END]",
+  summary: "Prints the changes of a key, a range or a prefix until interrupted.",
+  flags: { prefix: bool_("every key that starts with KEY"), rev: { type: "string", default: "0", help: "start at this revision (0: now)" }, "prev-kv": bool_("print each change's previous value too") },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
     const controller = new AbortController();
     process.once("SIGINT", () => controller.abort());
     process.once("SIGTERM", () => controller.abort());
     const sel = bool(f, "prefix") ? { prefix: true as const } : args[1] !== undefined ? { rangeEnd: args[1] } : {};
-    for await (const batch of etcd.watch(args[0]!, { ...sel, startRevision: str(f, "rev") ? Number(str(f, "rev")) : undefined, prevKv: bool(f, "prev-kv"), signal: controller.signal })) {
+    for await (const batch of etcd.watch(args[0]!, { ...sel, startRevision: count(f, "rev"), prevKv: bool(f, "prev-kv"), signal: controller.signal })) {
       if (fmt === "json") {
         process.stdout.write(`${json({ Header: headerJson(batch.header), Events: batch.events.map((e) => ({ type: e.type === "delete" ? 1 : undefined, kv: kvJson(e.kv), prev_kv: e.prevKv && kvJson(e.prevKv) })) })}\n`);
         continue;
@@ -152,14 +212,15 @@ const watch: Command = {
 };
 
 const lease: Command = {
-  usage: "lease grant TTL | revoke ID | timetolive ID [--keys] | list | keep-alive ID [--once]",
-  flags: { keys: { type: "boolean" }, once: { type: "boolean" } },
+  usage: "lease grant TTL | revoke ID | timetolive ID | list | keep-alive ID",
+  summary: "Grants, revokes, inspects, lists and keeps alive leases (ids in hex).",
+  flags: { keys: bool_("timetolive: list the keys attached to the lease"), once: bool_("keep-alive: refresh once and exit") },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
     const [sub, arg] = args;
     const id = (): bigint => {
       if (!arg) throw new InvalidArgumentError(`missing lease id; usage: ${this.usage}`);
-      return BigInt(`0x${arg}`);
+      return hexId(arg, "lease id");
     };
     switch (sub) {
       case "grant": {
@@ -201,12 +262,13 @@ const lease: Command = {
 
 /** Runs `cmd` while the lock is held (etcdctl lock NAME [command…]); without one, holds until interrupted. */
 const lock: Command = {
-  usage: "lock NAME [command arg…]",
-  flags: { ttl: { type: "string" } },
+  usage: "lock NAME [-- COMMAND ARG...]",
+  summary: "Takes a lock (interoperates with etcdctl lock); runs COMMAND while holding it, or holds it until interrupted.",
+  flags: { ttl: { type: "string", default: "10", help: "seconds the lock outlives this process if it dies" } },
   async run(etcd, args, f) {
     need(args, 1, this.usage);
     const [name, ...cmd] = args;
-    const held = await etcd.lock(name!, { ttl: str(f, "ttl") ? Number(str(f, "ttl")) : 60 });
+    const held = await etcd.lock(name!, { ttl: count(f, "ttl") ?? 10 });
     try {
       if (cmd.length === 0) {
         process.stdout.write(`${held.key}\n`);
@@ -227,8 +289,9 @@ const lock: Command = {
 };
 
 const elect: Command = {
-  usage: "elect NAME PROPOSAL | elect --listen NAME",
-  flags: { listen: { type: "boolean", short: "l" } as { type: "boolean" } },
+  usage: "elect NAME [PROPOSAL]",
+  summary: "Campaigns with PROPOSAL and holds leadership until interrupted, or (--listen) prints each leader.",
+  flags: { listen: { type: "boolean", short: "l", help: "observe: print the leader and every change of it" } },
   async run(etcd, args, f) {
     need(args, 1, this.usage);
     const controller = new AbortController();
@@ -249,8 +312,10 @@ const elect: Command = {
 };
 
 const member: Command = {
-  usage: "member list | add NAME --peer-urls URLS [--learner] | remove ID | update ID --peer-urls URLS | promote ID",
-  flags: { "peer-urls": { type: "string" }, learner: { type: "boolean" } },
+  usage: "member list | add NAME | remove ID | update ID | promote ID",
+  summary: "Lists and changes the members of the cluster (ids in hex).",
+  formats: ["simple", "json", "table"],
+  flags: { "peer-urls": { type: "string", help: "add, update: the member's peer URLs, comma-separated" }, learner: bool_("add: as a learner (no vote until promoted)") },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
     const [sub, arg] = args;
@@ -285,6 +350,8 @@ const member: Command = {
 
 const endpoint: Command = {
   usage: "endpoint status | health",
+  summary: "The status or health of each endpoint.",
+  formats: ["simple", "json", "table"],
   flags: {},
   async run(etcd, args, _f, fmt) {
     need(args, 1, this.usage);
@@ -303,8 +370,10 @@ const endpoint: Command = {
 };
 
 const compaction: Command = {
-  usage: "compaction REVISION [--physical]",
-  flags: { physical: { type: "boolean" } },
+  usage: "compaction REVISION",
+  summary: "Discards the history before REVISION.",
+  formats: ["simple"],
+  flags: { physical: bool_("wait until the history is removed from the backend") },
   async run(etcd, args, f) {
     need(args, 1, this.usage);
     await etcd.compact(BigInt(args[0]!), { physical: bool(f, "physical") });
@@ -314,6 +383,8 @@ const compaction: Command = {
 
 const defrag: Command = {
   usage: "defrag",
+  summary: "Defragments the backend of each endpoint (one at a time), giving free space back to the disk.",
+  formats: ["simple"],
   flags: {},
   async run(etcd) {
     const lines: string[] = [];
@@ -327,6 +398,8 @@ const defrag: Command = {
 
 const alarm: Command = {
   usage: "alarm list | disarm",
+  summary: "Lists or disarms the alarms (NOSPACE, CORRUPT) of the cluster.",
+  formats: ["simple"],
   flags: {},
   async run(etcd, args) {
     const alarms = args[0] === "disarm" ? await etcd.maintenance.disarm() : await etcd.maintenance.alarms();
@@ -336,25 +409,24 @@ const alarm: Command = {
 
 const snapshot: Command = {
   usage: "snapshot save FILE",
+  summary: "Saves a snapshot of a member's backend to FILE (mode 0600).",
+  notes: "The file is written under a temporary name and renamed once complete and synced; a progress bar\n(bytes, rate, time left) shows on a terminal. `snapshot status` and `snapshot restore` work on files\nand need no running member: they are etcdutl's job (`etcdutl snapshot status FILE`, `etcdutl snapshot\nrestore FILE --data-dir DIR`), as in etcd 3.5.",
+  formats: ["simple"],
   flags: {},
   async run(etcd, args) {
+    if (args[0] === "status" || args[0] === "restore") throw new InvalidArgumentError(`snapshot ${args[0]} works on the file, not on a member: use etcdutl snapshot ${args[0]} (etcd 3.5 and later)`);
     need(args, 2, this.usage);
-    if (args[0] !== "save") throw new InvalidArgumentError(`usage: ${this.usage}`);
-    const bar = (got: number, total: number): void => {
-      if (!process.stderr.isTTY) return;
-      const width = 30;
-      const done = total > 0 ? Math.round((got / total) * width) : 0;
-      process.stderr.write(`\r[${"#".repeat(done)}${" ".repeat(width - done)}] ${got} / ${total} bytes`);
-    };
-    const bytes = await etcd.maintenance.snapshot(args[1]!, { onProgress: bar });
-    if (process.stderr.isTTY) process.stderr.write("\n");
+    if (args[0] !== "save") throw new InvalidArgumentError(`usage: etcd-ts ${this.usage}`);
+    const bytes = await saveSnapshot(etcd, args[1]!);
     return `Snapshot saved at ${args[1]} (${bytes} bytes)`;
   },
 };
 
 const user: Command = {
-  usage: "user add NAME[:PASSWORD] [--no-password] | get NAME | list | delete NAME | passwd NAME PASSWORD | grant-role NAME ROLE | revoke-role NAME ROLE",
-  flags: { "no-password": { type: "boolean" } },
+  usage: "user add NAME[:PASSWORD] | get NAME | list | delete NAME | passwd NAME PASSWORD | grant-role NAME ROLE | revoke-role NAME ROLE",
+  summary: "Manages users.",
+  formats: ["simple"],
+  flags: { "no-password": bool_("add: a user that cannot log in with a password (certificate only)") },
   async run(etcd, args, f) {
     need(args, 1, this.usage);
     const [sub, a, b] = args;
@@ -387,8 +459,10 @@ const user: Command = {
 };
 
 const role: Command = {
-  usage: "role add NAME | get NAME | list | delete NAME | grant-permission NAME read|write|readwrite KEY [RANGE_END] [--prefix] | revoke-permission NAME KEY [RANGE_END] [--prefix]",
-  flags: { prefix: { type: "boolean" } },
+  usage: "role add NAME | get NAME | list | delete NAME | grant-permission NAME read|write|readwrite KEY [RANGE_END] | revoke-permission NAME KEY [RANGE_END]",
+  summary: "Manages roles and their key permissions.",
+  formats: ["simple"],
+  flags: { prefix: bool_("grant-permission, revoke-permission: every key that starts with KEY") },
   async run(etcd, args, f) {
     need(args, 1, this.usage);
     const [sub, name, x, y, z] = args;
@@ -419,6 +493,8 @@ const role: Command = {
 
 const auth: Command = {
   usage: "auth enable | disable | status",
+  summary: "Turns authentication on or off, or shows whether it is on (status needs etcd 3.5 or later).",
+  formats: ["simple"],
   flags: {},
   async run(etcd, args) {
     if (args[0] === "enable") {
@@ -430,7 +506,10 @@ const auth: Command = {
       return "Authentication Disabled";
     }
     if (args[0] === "status") {
-      const s = await etcd.auth.status();
+      const s = await etcd.auth.status().catch((e: unknown) => {
+        if (e instanceof NotSupportedError) throw new NotSupportedError("auth status needs etcd 3.5 or later: this server has no AuthStatus call (etcd 3.4 and older)");
+        throw e;
+      });
       return `Authentication Status: ${s.enabled}\nAuthRevision: ${s.authRevision}`;
     }
     throw new InvalidArgumentError(`usage: ${this.usage}`);
@@ -438,7 +517,9 @@ const auth: Command = {
 };
 
 const info: Command = {
-  usage: "info   (connects to every endpoint and prints the client's view of them)",
+  usage: "info",
+  summary: "Connects to every endpoint and prints the client's view of them (state, failures, streams).",
+  formats: ["simple"],
   flags: {},
   async run(etcd) {
     await Promise.allSettled(etcd.endpoints.map((e) => etcd.maintenance.status(e, { timeoutMs: 2000 })));

@@ -1,19 +1,19 @@
 #!/usr/bin/env node
 /**
- * The `etcd-ts` command, shaped after etcdctl (same command names, flags and output
+ * The `etcd-ts` command, shaped after etcdctl (same command names, flags, variables and output
  * formats), plus `etcd-ts serve`: the embedded store as an etcd-compatible server.
- * Errors print one line and exit non-zero.
+ * Errors print one line and exit non-zero. Start-up matters in shell loops: the client is
+ * loaded only by commands that talk to a member, the server only by `serve`.
  */
+import { readFileSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { Etcd } from "../client.js";
 import { EtcdError } from "../errors.js";
-import { serve } from "../server/server.js";
-import { clientOptions, format, globalFlags, type GlobalValues } from "./client-options.js";
-import { commands, type Flags } from "./commands.js";
-
-const GLOBAL_USAGE = `global flags: --endpoints a:2379,b:2379  --user name[:password]  --password p
-              --cacert FILE  --cert FILE  --key FILE  --dial-timeout 5s  --command-timeout 30s
-              -w, --write-out simple|json|table`;
+import { applyEnvironment, commandName, parseLine, UsageError, type FlagSpecs } from "./args.js";
+import { clientOptions, format, globalFlags } from "./client-options.js";
+import { commands } from "./commands.js";
+import { bashCompletion, zshCompletion } from "./completion.js";
+import { commandHelp, mainHelp } from "./help.js";
 
 const SERVE_USAGE = `serve [--listen host:port] [--data-dir DIR] [--max-request-bytes N] [--quota-backend-bytes N]
             [--name NAME] [--advertise-client-urls URLS] [--listen-peer-urls URLS]
@@ -30,13 +30,21 @@ function byteCount(flag: string, value: string | undefined): number | undefined 
 
 const urls = (value: string | undefined): string[] | undefined => (value === undefined ? undefined : value.split(",").filter((u) => u !== ""));
 
-function usage(): string {
-  const lines = Object.entries(commands).map(([name, c]) => `  ${c.usage.startsWith(name) ? c.usage : `${name} ${c.usage}`}`);
-  return `usage: etcd-ts COMMAND [args] [flags]\n\ncommands:\n${lines.join("\n")}\n  ${SERVE_USAGE}\n\n${GLOBAL_USAGE}\n`;
+function parseServeArgs(rest: string[]): ReturnType<typeof parseServe> {
+  try {
+    return parseServe(rest);
+  } catch (e) {
+    // Node's parser explains at length, with quotes; one line naming the flag is enough.
+    const flag = /Unknown option '([^']+)'/.exec((e as Error).message)?.[1];
+    if (flag) throw new UsageError(`unknown flag ${flag} (etcd-ts serve --help lists the flags)`);
+    const missing = /Option '([^']+)' argument missing/.exec((e as Error).message)?.[1];
+    if (missing) throw new UsageError(`flag ${missing.split(" ")[0]} needs a value (etcd-ts serve --help)`);
+    throw new UsageError(`${(e as Error).message.split("\n")[0]} (etcd-ts serve --help)`);
+  }
 }
 
-async function runServe(rest: string[]): Promise<number> {
-  const { values } = parseArgs({
+function parseServe(rest: string[]) {
+  return parseArgs({
     args: rest,
     options: {
       listen: { type: "string" },
@@ -51,10 +59,15 @@ async function runServe(rest: string[]): Promise<number> {
     },
     strict: true,
   });
+}
+
+async function runServe(rest: string[]): Promise<number> {
+  const { values } = parseServeArgs(rest);
   if (values.help) {
     process.stdout.write(`usage: etcd-ts ${SERVE_USAGE}\n`);
     return 0;
   }
+  const { serve } = await import("../server/server.js");
   const server = await serve({
     listen: values.listen ?? "127.0.0.1:2379",
     dataDir: values["data-dir"],
@@ -73,26 +86,81 @@ async function runServe(rest: string[]): Promise<number> {
   return 0;
 }
 
+
+const topFlags: FlagSpecs = { ...globalFlags, version: { type: "boolean", help: "print the version of etcd-ts and exit" } };
+
+/** Commands that need no member, listed in --help after the etcdctl ones. */
+const localCommands: [string, string][] = [
+  ["serve", "Serves an embedded, etcd-compatible store (see etcd-ts serve --help)."],
+  ["version", "Prints the version of etcd-ts."],
+  ["completion", "Prints a completion script: etcd-ts completion bash|zsh (source <(etcd-ts completion bash))."],
+];
+
+/** The package's version, from the package.json above this file (source or built). */
+function version(): string {
+  let dir = dirname(realpathSync(process.argv[1] ?? "."));
+  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "etcd-ts" && pkg.version) return pkg.version;
+    } catch {
+      // no package.json here: look further up
+    }
+  }
+  return "unknown";
+}
+
+const versionText = (): string => `etcd-ts version: ${version()}\nAPI version: 3.5\n`;
+
+/** Exit codes as etcdctl's: 1 an error, 2 a mistyped command line, 4 an output format the command does not print. */
+const EXIT_ERROR = 1;
+const EXIT_USAGE = 2;
+const EXIT_BAD_FEATURE = 4;
+
+class BadFeatureError extends Error {}
+
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write(usage());
-    return name === undefined ? 2 : 0;
-  }
+  const name = commandName(argv, topFlags);
+  const at = name === undefined ? -1 : argv.indexOf(name);
+  const rest = at < 0 ? argv : [...argv.slice(0, at), ...argv.slice(at + 1)];
   if (name === "serve") return runServe(rest);
-  const command = commands[name];
-  if (!command) {
-    process.stderr.write(`Error: unknown command "${name}" (etcd-ts --help lists them)\n`);
-    return 2;
-  }
-  const { values, positionals } = parseArgs({ args: rest, options: { ...globalFlags, ...command.flags }, allowPositionals: true, strict: true });
-  if (values.help) {
-    process.stdout.write(`usage: etcd-ts ${command.usage}\n\n${GLOBAL_USAGE}\n`);
+  const command = name === undefined ? undefined : commands[name];
+  const hint = command ? `etcd-ts ${name} --help` : "etcd-ts --help";
+  const { words, values } = parseLine(rest, command ? { ...topFlags, ...command.flags } : topFlags, hint);
+  if (values.version === true || name === "version") {
+    process.stdout.write(versionText());
     return 0;
   }
-  const etcd = new Etcd(clientOptions(values as GlobalValues));
+  if (name === undefined || name === "help") {
+    const topic = words[0] === undefined ? undefined : commands[words[0]];
+    process.stdout.write(topic ? commandHelp(words[0]!, topic) : mainHelp(commands, localCommands));
+    return name === undefined && values.help !== true ? EXIT_USAGE : 0;
+  }
+  if (name === "completion") {
+    if (values.help === true) {
+      process.stdout.write("usage: etcd-ts completion bash|zsh\n\nPrints a completion script for the shell: source <(etcd-ts completion bash) in ~/.bashrc,\nsource <(etcd-ts completion zsh) in ~/.zshrc.\n");
+      return 0;
+    }
+    const extra = localCommands.map(([n]) => n);
+    if (words[0] === "bash") process.stdout.write(bashCompletion(commands, globalFlags, extra));
+    else if (words[0] === "zsh") process.stdout.write(zshCompletion(commands, globalFlags, extra));
+    else throw new UsageError(`completion takes bash or zsh${words[0] ? `, not "${words[0]}"` : ""}`);
+    return 0;
+  }
+  if (!command) throw new UsageError(`unknown command "${name}" (etcd-ts --help lists them)`);
+  if (values.help === true) {
+    process.stdout.write(commandHelp(name, command));
+    return 0;
+  }
+  applyEnvironment(values, globalFlags, process.env);
+  const fmt = format(values);
+  const formats = command.formats ?? ["simple", "json"];
+  if (!formats.includes(fmt)) throw new BadFeatureError(`${fmt} not supported as output format by ${name} (it prints ${formats.join(" or ")})`);
+  const options = clientOptions(values);
+  const { Etcd } = await import("../client.js");
+  const etcd = new Etcd(options);
   try {
-    const out = await command.run(etcd, positionals, values as Flags, format(values as GlobalValues));
+    const out = await command.run(etcd, words, values, fmt);
     if (out !== "") process.stdout.write(`${out}\n`);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } finally {
@@ -100,11 +168,17 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+function exitCode(e: unknown): number {
+  if (e instanceof UsageError) return EXIT_USAGE;
+  if (e instanceof BadFeatureError) return EXIT_BAD_FEATURE;
+  return EXIT_ERROR;
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     const message = e instanceof EtcdError ? `${e.name}: ${e.message}` : e instanceof Error ? e.message : String(e);
     process.stderr.write(`Error: ${message.split("\n")[0]}\n`);
-    process.exit(1);
+    process.exit(exitCode(e));
   },
 );
