@@ -60,6 +60,7 @@ export const diagnosticsChannels = {
   electionLeader: "etcd-ts:election:leader",
 } as const;
 
+/** The name of one of the client's diagnostics channels: one of the values of {@link diagnosticsChannels}. */
 export type DiagnosticsChannelName = (typeof diagnosticsChannels)[keyof typeof diagnosticsChannels];
 
 /** One unary call, the same object in every message about it. */
@@ -85,58 +86,87 @@ export interface CallInfo {
   addMetadata(name: string, value: string): void;
 }
 
+/** Published on `callStart` as a unary call begins, before its first attempt. Add trace headers here with `call.addMetadata`. */
 export interface CallStartMessage {
+  /** The call; the same object comes back in its retry, end or error message. */
   readonly call: CallInfo;
 }
+/** Published on `callRetry` when one attempt of a call failed and the call goes on (on another endpoint or after a back-off). */
 export interface CallRetryMessage {
+  /** The call being retried. */
   readonly call: CallInfo;
   /** The attempt that failed (1 for the first). */
   readonly attempt: number;
+  /** The endpoint the failed attempt went to. */
   readonly endpoint: string;
   /** Why the attempt failed (its `code` says which kind). */
   readonly error: EtcdError;
 }
+/** Published on `callEnd` when a call succeeded. */
 export interface CallEndMessage {
+  /** The call that succeeded. */
   readonly call: CallInfo;
   /** The endpoint that answered. */
   readonly endpoint: string;
+  /** How many attempts it took (1 when the first one succeeded). */
   readonly attempts: number;
+  /** Time from the start of the call to the answer, retries and back-offs included, in milliseconds. */
   readonly durationMs: number;
 }
+/** Published on `callError` when a call failed for good (the error its promise rejects with). */
 export interface CallErrorMessage {
+  /** The call that failed. */
   readonly call: CallInfo;
   /** The endpoint of the last attempt, when one was made. */
   readonly endpoint: string | undefined;
+  /** How many attempts were made (0 when none was). */
   readonly attempts: number;
+  /** Time from the start of the call to the failure, in milliseconds. */
   readonly durationMs: number;
+  /** The error the call rejects with. */
   readonly error: EtcdError;
 }
+/** Published on `endpointState` when the client's connection to an endpoint changes state. */
 export interface EndpointStateMessage {
+  /** The endpoint, written as in the client's options. */
   readonly endpoint: string;
+  /**
+   * `connecting` (dialling), `connected`, `failed` (new calls avoid it for `avoidMs`),
+   * `recovered` (usable again after a failure) or `closed`.
+   */
   readonly state: "connecting" | "connected" | "failed" | "recovered" | "closed";
   /** With `failed`: how long new calls avoid it. */
   readonly avoidMs?: number | undefined;
   /** With `failed` and `closed`: why, when known. */
   readonly reason?: string | undefined;
 }
+/** Published on `streamOpen` when a long-lived stream (the shared watch or keep-alive stream) opens. */
 export interface StreamOpenMessage {
+  /** The streaming RPC, as `Service/Method` (for example `Watch/Watch`). */
   readonly rpc: string;
+  /** The endpoint the stream runs on. */
   readonly endpoint: string;
   /** False for the first stream of its owner, true after a break or a move. */
   readonly reopened: boolean;
 }
+/** Published on `streamBreak` when a long-lived stream broke or was given up. */
 export interface StreamBreakMessage {
+  /** The streaming RPC, as `Service/Method`. */
   readonly rpc: string;
+  /** The endpoint it ran on, when it had connected. */
   readonly endpoint: string | undefined;
   /** Why; a stream abandoned on purpose (too slow, out of step) has none. */
   readonly error: EtcdError | undefined;
   /** True when it will be opened again. */
   readonly willReopen: boolean;
 }
+/** Published on the `watch*` channels about one watch; which optional fields are set depends on the channel. */
 export interface WatchMessage {
+  /** The watched key, or the start of the watched range. */
   readonly key: Uint8Array;
   /** Empty for a single key. */
   readonly rangeEnd: Uint8Array;
+  /** The endpoint of the stream carrying the watch, when it has one. */
   readonly endpoint: string | undefined;
   /** With `watchCreated` and `watchResumed`: the revision the watch (re)starts from. */
   readonly startRevision?: bigint | undefined;
@@ -145,31 +175,43 @@ export interface WatchMessage {
   /** With `watchCancelled`: why. */
   readonly reason?: string | undefined;
 }
+/** Published on the `lease*` channels (except `leaseLate`) about one kept-alive lease. */
 export interface LeaseMessage {
+  /** The lease's id. */
   readonly id: bigint;
   /** With `leaseKept`: the lease's TTL, in seconds. */
   readonly ttl?: number | undefined;
   /** With `leaseLost`: expired (etcd says so), revoked, or unrefreshed (no answer in time). */
   readonly reason?: string | undefined;
 }
+/** Published on `leaseLate` when keep-alive answers came too late from a member and the keep-alive stream moves to another. */
 export interface LeaseLateMessage {
+  /** The endpoint that answered too late. */
   readonly endpoint: string | undefined;
   /** How many moves for lateness in a row. */
   readonly moves: number;
 }
+/** Published on `authToken` when the client logged in (first call, or after a token expired); the token itself is never published. */
 export interface AuthTokenMessage {
+  /** The user the client logged in as. */
   readonly username: string;
 }
+/** Published on the `lock*` channels about one mutex or read-write lock of this client. */
 export interface LockMessage {
+  /** The prefix the lock queues under: `<name>/` (`<name>/write/` for the reader of a read-write lock). */
   readonly key: Uint8Array;
   /** With `lockAcquired`: how long it waited, in milliseconds. */
   readonly waitedMs?: number | undefined;
 }
+/** Published on `electionLeader` when an election's observer sees a new leader. */
 export interface ElectionLeaderMessage {
+  /** The election's key prefix: its name followed by `/`. */
   readonly election: Uint8Array;
-  /** The leader's key, value and the revision it became leader at. */
+  /** The leader's key (under the election prefix, attached to the leader's lease). */
   readonly key: Uint8Array;
+  /** The value the leader proclaimed. */
   readonly value: Uint8Array;
+  /** The revision at which it became leader (its key's create revision). */
   readonly revision: bigint;
 }
 

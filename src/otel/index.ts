@@ -27,6 +27,10 @@ import {
   type LockMessage,
 } from "../diagnostics.js";
 
+/**
+ * Options of {@link instrumentEtcd}. Every field is optional: by default spans and metrics go
+ * to the global OpenTelemetry providers, keys are not recorded and no context is propagated.
+ */
 export interface EtcdInstrumentationOptions {
   /** Where spans go; the global provider by default. */
   tracerProvider?: TracerProvider | undefined;
@@ -56,6 +60,15 @@ function keyOf(request: unknown): string | undefined {
 /**
  * Starts turning etcd-ts's diagnostics into spans and metrics, for every client in the
  * process. Returns a function that stops it.
+ *
+ * @example
+ * ```ts
+ * import { instrumentEtcd } from "etcd-ts/otel";
+ * // after the OpenTelemetry SDK is set up:
+ * const stop = instrumentEtcd({ propagateContext: true });
+ * // ... on shutdown:
+ * stop();
+ * ```
  */
 export function instrumentEtcd(options: EtcdInstrumentationOptions = {}): () => void {
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME);

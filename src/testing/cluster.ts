@@ -24,7 +24,16 @@ export interface StartEtcdOptions {
    * Serve clients over TLS (`https://` endpoints) with these PEM files; with
    * `clientCertAuth` clients must present a certificate signed by `caFile`.
    */
-  tls?: { certFile: string; keyFile: string; caFile: string; clientCertAuth?: boolean };
+  tls?: {
+    /** Path of the PEM server certificate every member presents (it must be valid for `127.0.0.1`). */
+    certFile: string;
+    /** Path of the PEM private key of `certFile`. */
+    keyFile: string;
+    /** Path of the PEM CA certificate that client certificates are checked against. */
+    caFile: string;
+    /** Require clients to present a certificate signed by `caFile` (etcd's `--client-cert-auth`). Default false. */
+    clientCertAuth?: boolean;
+  };
   /**
    * Also start `etcd grpc-proxy start` in front of the members (or of the `ETCD_ENDPOINTS`
    * cluster), on its own free port; its endpoint is {@link EtcdCluster.proxyEndpoint}. Not
@@ -43,9 +52,11 @@ export interface GrpcProxyOptions {
 export interface EtcdProxy {
   /** `127.0.0.1:port`, ready to pass to the client. */
   readonly endpoint: string;
+  /** Path of the file the proxy's output goes to; read it when a test fails. */
   readonly logFile: string;
   /** The running process id, or undefined while the proxy is stopped. */
   readonly pid: number | undefined;
+  /** True while the process runs (false after `kill`/`stop`, until `restart`). */
   readonly running: boolean;
   /** Kills the process with a signal (default SIGKILL) and waits until it has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -57,15 +68,21 @@ export interface EtcdProxy {
 
 /** One etcd process of a cluster started by the harness. */
 export interface EtcdMember {
+  /** The member's etcd name (`--name`), as `cluster.list()` reports it. */
   readonly name: string;
   /** `127.0.0.1:port`, ready to pass to the client. */
   readonly endpoint: string;
+  /** The full client URL (`http://127.0.0.1:port`, `https://` with `tls`), as etcd advertises it. */
   readonly clientUrl: string;
+  /** The URL other members reach it on (`http://127.0.0.1:port`). */
   readonly peerUrl: string;
+  /** The member's data directory; it survives `kill`/`stop`, so `restart` resumes from it. */
   readonly dataDir: string;
+  /** Path of the file the member's output goes to; read it when a test fails. */
   readonly logFile: string;
   /** The running process id, or undefined while the member is stopped. */
   readonly pid: number | undefined;
+  /** True while the process runs (also while it is paused), false after `kill`/`stop` until `restart`. */
   readonly running: boolean;
   /** Kills the process with a signal (default SIGKILL) and waits until it has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -73,6 +90,7 @@ export interface EtcdMember {
   stop(): Promise<void>;
   /** Freezes (SIGSTOP) the process; `resume()` undoes it. */
   pause(): void;
+  /** Lets a process frozen by `pause()` run again (SIGCONT). */
   resume(): void;
   /** Starts the member again on its data directory and waits until it answers /health. */
   restart(): Promise<void>;
@@ -80,9 +98,13 @@ export interface EtcdMember {
 
 /** A member not started yet: its ports are reserved, for adding it with the membership API. */
 export interface PendingMember {
+  /** The etcd name it will start with; use it in the `initialCluster` list. */
   readonly name: string;
+  /** Its peer URL: pass it to `etcd.cluster.add([peerUrl])` before starting it. */
   readonly peerUrl: string;
+  /** The client URL it will serve on once started. */
   readonly clientUrl: string;
+  /** `127.0.0.1:port`, ready to pass to the client once it has started. */
   readonly endpoint: string;
   /**
    * Starts it to join the running cluster (`--initial-cluster-state existing`) after it was

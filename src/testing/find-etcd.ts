@@ -3,6 +3,12 @@ import { delimiter, join } from "node:path";
 
 /** The error raised when no etcd binary is available, with how to get one. */
 export class EtcdNotInstalledError extends Error {
+  /**
+   * Thrown by {@link startEtcd} when it cannot find etcd; the message says how to install it
+   * or point the harness at a binary (`ETCD_BINARY`) or a running cluster (`ETCD_ENDPOINTS`).
+   *
+   * @param what The program that was looked for, as the message should name it (for example `etcd`, or the path given).
+   */
   constructor(what: string) {
     super(
       `${what} was not found or is not executable. Install etcd, for example ` +

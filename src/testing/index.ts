@@ -13,6 +13,6 @@
 export { startEtcd, type EtcdCluster, type EtcdMember, type EtcdProxy, type GrpcProxyOptions, type PendingMember, type StartEtcdOptions } from "./cluster.js";
 export { EtcdNotInstalledError } from "./find-etcd.js";
 export { freePorts } from "./ports.js";
-export { ManualClock, systemClock } from "../memory/leases.js";
+export { ManualClock, systemClock } from "./clock.js";
 export { dropMemoryStore } from "../memory/backend.js";
 export type { Clock } from "../options.js";
