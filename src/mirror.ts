@@ -39,6 +39,7 @@ import type { Watcher } from "./watch/watcher.js";
 
 /** A key written (created or changed) in the mirror. */
 export interface MirrorPut {
+  /** Always `"put"`: tells this change from a delete or a reset. */
   type: "put";
   /** The key's new state. */
   kv: KeyValue;
@@ -50,6 +51,7 @@ export interface MirrorPut {
 
 /** A key deleted from the mirror. */
 export interface MirrorDelete {
+  /** Always `"delete"`: tells this change from a put or a reset. */
   type: "delete";
   /** The deleted key. */
   key: Buffer;
@@ -65,11 +67,15 @@ export interface MirrorDelete {
  * new or differ from what the mirror had, `removed` the last known state of keys that are gone.
  */
 export interface MirrorReset {
+  /** Always `"reset"`: the whole contents were reloaded. */
   type: "reset";
+  /** The revision the keys were listed again at; the mirror reflects it from now on. */
   revision: bigint;
   /** Why the mirror had to list again. */
   reason: CompactedError;
+  /** Keys that are new, or whose mod revision differs from what the mirror had, in their state at `revision`. */
   changed: KeyValue[];
+  /** The last known state of keys the mirror had that no longer exist at `revision`. */
   removed: KeyValue[];
 }
 
@@ -276,6 +282,7 @@ export class Mirror implements AsyncDisposable {
     return Promise.resolve();
   }
 
+  /** Closes the mirror, as {@link Mirror.close}, when an `await using` block ends. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

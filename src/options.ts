@@ -391,9 +391,24 @@ export interface SnapshotOptions {
  * (exclusive), or every key from it on (`fromKey`).
  */
 export type ScanSelector =
-  | { rangeEnd?: undefined; fromKey?: false | undefined }
-  | { rangeEnd: Bytes; fromKey?: false | undefined }
-  | { fromKey: true; rangeEnd?: undefined };
+  | {
+      /** Unset: the key given is a prefix. */
+      rangeEnd?: undefined;
+      /** Unset or false: the key given is a prefix. */
+      fromKey?: false | undefined;
+    }
+  | {
+      /** Exclusive end: cover keys `>= key` and `< rangeEnd`, in byte order. */
+      rangeEnd: Bytes;
+      /** Cannot be combined with `rangeEnd`. */
+      fromKey?: false | undefined;
+    }
+  | {
+      /** Cover the key given and every key after it, in byte order. */
+      fromKey: true;
+      /** Cannot be combined with `fromKey`. */
+      rangeEnd?: undefined;
+    };
 
 /** Options of `etcd.scan()`. */
 export type ScanOptions = ScanSelector & {

@@ -134,6 +134,10 @@ export class Scan implements AsyncIterable<KeyValue> {
     }
   }
 
+  /**
+   * The key-values one by one, in key order, all as of one revision. Leaving the loop early
+   * ends the scan; see the class for the errors it can throw.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<KeyValue> {
     for await (const page of this.pages()) {
       for (const kv of page) yield serialisable(kv);
