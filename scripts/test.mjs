@@ -3,7 +3,7 @@
 // builds the package, then runs every test file with Node's test runner.
 // Arguments narrow the run to test files whose path contains one of them.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, readdirSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync, statSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { nodeBinary, SMOKE_TESTS, SMOKE_VERSIONS } from "./node-versions.mjs";
 
@@ -36,10 +36,13 @@ const needs = [
   { bins: ["protoc"], debian: ["protobuf-compiler"], other: "`brew install protobuf` (macOS)" },
   // The TLS tests make their certificates with openssl.
   { bins: ["openssl"], debian: ["openssl"], other: "`brew install openssl` (macOS)" },
+  // The Go client's test (test/thirdparty) builds a program on etcd 3.4's clientv3, from
+  // Debian's packaged sources (no module download).
+  { bins: ["go"], files: ["/usr/share/gocode/src/go.etcd.io/etcd/clientv3/client.go"], debian: ["golang-go", "golang-etcd-server-dev"], other: "Go 1.19+ and etcd 3.4's Go sources in /usr/share/gocode" },
 ];
 
 function ensureTools() {
-  const missing = needs.filter((n) => !n.bins.every(onPath));
+  const missing = needs.filter((n) => !n.bins.every(onPath) || !(n.files ?? []).every((f) => existsSync(f)));
   if (missing.length === 0) return;
   const packages = missing.flatMap((n) => n.debian);
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
