@@ -136,17 +136,41 @@ function makeTransport(o: EtcdOptions): Transport {
  * ```
  */
 export class Etcd extends KvApi implements AsyncDisposable {
-  /** Lease calls: grant, revoke, timeToLive, list, keepAliveOnce, keep. */
+  /**
+   * Lease calls: grant, revoke, timeToLive, list, keepAliveOnce, keep.
+   *
+   * @group Leases
+   */
   readonly leases: LeaseApi;
-  /** Cluster membership: members, add (learner), remove, update, promote. */
+  /**
+   * Cluster membership: members, add (learner), remove, update, promote.
+   *
+   * @group Cluster administration
+   */
   readonly cluster: ClusterApi;
-  /** Auth administration: enable/disable/status, users, roles and permissions. */
+  /**
+   * Auth administration: enable/disable/status, users, roles and permissions.
+   *
+   * @group Cluster administration
+   */
   readonly auth: AuthApi;
-  /** Maintenance: status, health, alarms, defragment, hashes, moveLeader, snapshot. */
+  /**
+   * Maintenance: status, health, alarms, defragment, hashes, moveLeader, snapshot.
+   *
+   * @group Cluster administration
+   */
   readonly maintenance: MaintenanceApi;
-  /** etcd's server-side Lock service (thin calls; see also {@link Etcd.lock}). */
+  /**
+   * etcd's server-side Lock service (thin calls; see also {@link Etcd.lock}).
+   *
+   * @group Locks, elections and STM
+   */
   readonly lockService: LockApi;
-  /** etcd's server-side Election service (thin calls; see also {@link Etcd.election}). */
+  /**
+   * etcd's server-side Election service (thin calls; see also {@link Etcd.election}).
+   *
+   * @group Locks, elections and STM
+   */
   readonly electionService: ElectionApi;
   readonly #hub: WatchHub;
   readonly #callTimeoutMs: number;
@@ -197,12 +221,20 @@ export class Etcd extends KvApi implements AsyncDisposable {
     }
   }
 
-  /** The endpoints the client uses now. */
+  /**
+   * The endpoints the client uses now.
+   *
+   * @group Connection
+   */
   get endpoints(): readonly string[] {
     return this.transport.endpoints;
   }
 
-  /** Replaces the endpoints; connections to endpoints that stay are kept. */
+  /**
+   * Replaces the endpoints; connections to endpoints that stay are kept.
+   *
+   * @group Connection
+   */
   setEndpoints(endpoints: string | string[]): void {
     const list = typeof endpoints === "string" ? endpoints.split(",") : endpoints;
     if (!this.transport.setEndpoints) throw new InvalidArgumentError("this client's endpoints cannot be changed");
@@ -212,6 +244,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
   /**
    * Reads the member list once and makes the client URLs of the started, voting members
    * the endpoints (what `autoSyncIntervalMs` does periodically). Resolves to the new list.
+   *
+   * @group Connection
    */
   async syncEndpoints(options: CallOptions = {}): Promise<readonly string[]> {
     // A client that discovers its endpoints looks them up again instead.
@@ -222,7 +256,11 @@ export class Etcd extends KvApi implements AsyncDisposable {
     return this.endpoints;
   }
 
-  /** Each endpoint's connection state, calls in flight, and the leases and watches riding on it. */
+  /**
+   * Each endpoint's connection state, calls in flight, and the leases and watches riding on it.
+   *
+   * @group Connection
+   */
   info(): ClientInfo {
     const watchEndpoint = this.#hub.endpoint;
     const leaseEndpoint = this.leases.keepAliveEndpoint;
@@ -240,12 +278,20 @@ export class Etcd extends KvApi implements AsyncDisposable {
     };
   }
 
-  /** `info()` as a readable table. */
+  /**
+   * `info()` as a readable table.
+   *
+   * @group Connection
+   */
   infoTable(): string {
     return renderInfo(this.info());
   }
 
-  /** True once `close()` was called. */
+  /**
+   * True once `close()` was called.
+   *
+   * @group Connection
+   */
   get closed(): boolean {
     return this.#closing !== undefined;
   }
@@ -254,6 +300,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * Grants a lease of `ttl` seconds and keeps it alive until it is revoked, released or
    * disposed (`await using lease = await etcd.lease(10)`), or the client closes. Every
    * kept lease of the client shares one keep-alive stream.
+   *
+   * @group Leases
    */
   lease(ttl: number, options: GrantOptions = {}): Promise<Lease> {
     return this.leases.keep(ttl, options);
@@ -263,6 +311,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * Writes a key on a lease of its own, so it disappears `ttl` seconds later (the lease is
    * not kept alive). Resolves to the put result and the lease id. Should the put fail, the
    * lease is revoked again.
+   *
+   * @group Leases
    */
   async putWithTtl(key: Bytes, value: Bytes, ttl: number, options: Omit<PutOptions, "lease" | "ignoreLease"> & CallOptions = {}): Promise<
     PutResult & {
@@ -290,17 +340,27 @@ export class Etcd extends KvApi implements AsyncDisposable {
    *   for (const e of batch.events) console.log(e.type, e.kv.key.toString());
    * }
    * ```
+   *
+   * @group Watches
    */
   watch(key: Bytes, options: WatchOptions = {}): Watcher {
     return this.#hub.watch(watchSpec(key, options), options.signal);
   }
 
-  /** The watches running now: key, range, options, owner and last delivered revision. */
+  /**
+   * The watches running now: key, range, options, owner and last delivered revision.
+   *
+   * @group Watches
+   */
   watches(): WatchInfo[] {
     return this.#hub.list();
   }
 
-  /** Ends every watch started with `owner`; returns how many were running. */
+  /**
+   * Ends every watch started with `owner`; returns how many were running.
+   *
+   * @group Watches
+   */
   cancelWatches(owner: string): number {
     return this.#hub.cancelOwner(owner);
   }
@@ -309,53 +369,91 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * Asks etcd for a progress notice on the watch stream; resolves to its revision. Needs an
    * open watch. Rejects with `NotSupportedError` where the server assigns its own watch ids
    * (etcd's grpc-proxy, which never answers progress requests).
+   *
+   * @group Watches
    */
   requestProgress(): Promise<bigint> {
     return this.#hub.requestProgress();
   }
 
-  /** Resolves to the next change of `key` (or of the keys the options select). */
+  /**
+   * Resolves to the next change of `key` (or of the keys the options select).
+   *
+   * @group Watches
+   */
   watchOnce(key: Bytes, options: WatchOptions & WaitOptions = {}): Promise<WatchEvent> {
     return this.watchUntil(key, () => true, options);
   }
 
-  /** Resolves to the first change for which `predicate` returns true. */
+  /**
+   * Resolves to the first change for which `predicate` returns true.
+   *
+   * @group Watches
+   */
   watchUntil(key: Bytes, predicate: (event: WatchEvent) => boolean, options: WatchOptions & WaitOptions = {}): Promise<WatchEvent> {
     if (options.timeoutMs !== undefined) positiveMs(options.timeoutMs, 0, "timeoutMs");
     return waitFor(this.watch(key, options), predicate, options.signal, options.timeoutMs);
   }
 
-  /** Calls `onEvent` for every change, in order, until the returned handle is cancelled. */
+  /**
+   * Calls `onEvent` for every change, in order, until the returned handle is cancelled.
+   *
+   * @group Watches
+   */
   watchWithCallback(key: Bytes, onEvent: (event: WatchEvent, batch: WatchBatch) => void | Promise<void>, options: WatchOptions = {}): WatchHandle {
     return runCallback(this.watch(key, options), onEvent);
   }
 
-  /** Writes the key only if it does not exist; resolves to whether it did. */
+  /**
+   * Writes the key only if it does not exist; resolves to whether it did.
+   *
+   * @group Keys and values
+   */
   createIfAbsent(key: Bytes, value: Bytes, options: Omit<PutOptions, "ignoreValue" | "ignoreLease"> & CallOptions = {}): Promise<boolean> {
     return createIfAbsent(this, key, value, options);
   }
 
-  /** Writes the key only if it exists; resolves to whether it did. */
+  /**
+   * Writes the key only if it exists; resolves to whether it did.
+   *
+   * @group Keys and values
+   */
   updateIfPresent(key: Bytes, value: Bytes, options: Omit<PutOptions, "ignoreValue" | "ignoreLease"> & CallOptions = {}): Promise<boolean> {
     return updateIfPresent(this, key, value, options);
   }
 
-  /** Writes the key only if its value (`prevValue`) or mod revision (`prevRevision`) is as given. */
+  /**
+   * Writes the key only if its value (`prevValue`) or mod revision (`prevRevision`) is as given.
+   *
+   * @group Keys and values
+   */
   compareAndSwap(key: Bytes, value: Bytes, expect: Expect, options: Omit<PutOptions, "ignoreValue" | "ignoreLease"> & CallOptions = {}): Promise<boolean> {
     return compareAndSwap(this, key, value, expect, options);
   }
 
-  /** Deletes the key only if its value or mod revision is as given. */
+  /**
+   * Deletes the key only if its value or mod revision is as given.
+   *
+   * @group Keys and values
+   */
   compareAndDelete(key: Bytes, expect: Expect, options: CallOptions = {}): Promise<boolean> {
     return compareAndDelete(this, key, expect, options);
   }
 
-  /** Whether the key exists. */
+  /**
+   * Whether the key exists.
+   *
+   * @group Keys and values
+   */
   exists(key: Bytes, options: CallOptions = {}): Promise<boolean> {
     return exists(this, key, options);
   }
 
-  /** Opens a session: a lease kept alive for locks and elections (default TTL 60 s). */
+  /**
+   * Opens a session: a lease kept alive for locks and elections (default TTL 60 s).
+   *
+   * @group Locks, elections and STM
+   */
   session(options: SessionOptions = {}): Promise<Session> {
     return Session.open(this, options);
   }
@@ -365,32 +463,54 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * it; `await using lock = await etcd.lock("jobs/cleanup")` releases it at the end of the
    * block. Compatible with `etcdctl lock` and etcd's Go client. Names must not nest (`a` and
    * `a/b` would queue together).
+   *
+   * @group Locks, elections and STM
    */
   lock(name: Bytes, options: LockOptions = {}): Promise<Lock> {
     return acquireLock(this, name, options);
   }
 
-  /** Takes the lock `name` if it is free now; `undefined` when someone holds it. */
+  /**
+   * Takes the lock `name` if it is free now; `undefined` when someone holds it.
+   *
+   * @group Locks, elections and STM
+   */
   tryLock(name: Bytes, options: LockOptions = {}): Promise<Lock | undefined> {
     return tryAcquireLock(this, name, options);
   }
 
-  /** The key-value of the current holder of lock `name` (its key ends in the holder's lease id), or `undefined`. */
+  /**
+   * The key-value of the current holder of lock `name` (its key ends in the holder's lease id), or `undefined`.
+   *
+   * @group Locks, elections and STM
+   */
   lockHolder(name: Bytes, options: CallOptions = {}): Promise<KeyValue | undefined> {
     return lockHolder(this, name, options);
   }
 
-  /** A shared (read) lock of the read-write lock `name`: held together with other readers, never with a writer. */
+  /**
+   * A shared (read) lock of the read-write lock `name`: held together with other readers, never with a writer.
+   *
+   * @group Locks, elections and STM
+   */
   readLock(name: Bytes, options: LockOptions = {}): Promise<Lock> {
     return acquireLock(this, name, options, "read");
   }
 
-  /** The exclusive (write) lock of the read-write lock `name`. */
+  /**
+   * The exclusive (write) lock of the read-write lock `name`.
+   *
+   * @group Locks, elections and STM
+   */
   writeLock(name: Bytes, options: LockOptions = {}): Promise<Lock> {
     return acquireLock(this, name, options, "write");
   }
 
-  /** A leader election named `name`, compatible with `etcdctl elect` and etcd's Go client. */
+  /**
+   * A leader election named `name`, compatible with `etcdctl elect` and etcd's Go client.
+   *
+   * @group Locks, elections and STM
+   */
   election(name: Bytes, options: ElectionOptions = {}): Election {
     return new Election(this, name, options);
   }
@@ -398,6 +518,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
   /**
    * Runs `fn` as a software transaction: reads are tracked, writes buffered and committed
    * atomically if nothing it read changed (per `isolation`); on a conflict `fn` runs again.
+   *
+   * @group Locks, elections and STM
    */
   stm<T>(fn: (tx: StmTx) => Promise<T>, options: StmOptions = {}): Promise<T> {
     return runStm(this, fn, options);
@@ -421,6 +543,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * await app.put("config", "x");              // writes "app1/config"
    * (await app.get("config"))?.key.toString(); // "config"
    * ```
+   *
+   * @group Scans, mirrors and namespaces
    */
   namespace(prefix: Bytes): Etcd {
     const p = new KeyPrefix(toBuffer(prefix, "prefix"));
@@ -442,6 +566,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * ```ts
    * for await (const kv of etcd.scan("jobs/", { pageSize: 500 })) console.log(kv.key.toString());
    * ```
+   *
+   * @group Scans, mirrors and namespaces
    */
   scan(prefix: Bytes, options: ScanOptions = {}): Scan {
     return new Scan(this, prefix, options);
@@ -460,6 +586,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * await services.waitForRevision(header.revision);
    * services.get("svc/a")?.value.toString();   // "10.0.0.1"
    * ```
+   *
+   * @group Scans, mirrors and namespaces
    */
   mirror(prefix: Bytes, options: MirrorOptions = {}): Promise<Mirror> {
     return new Mirror(this, prefix, options).start();
@@ -469,6 +597,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
    * Ends every watch (their iterations end normally), revokes the leases this client keeps
    * alive (bounded, so a dead cluster cannot hold it up), rejects calls in flight with
    * `ClientClosedError` and closes every connection. The process can then exit by itself.
+   *
+   * @group Connection
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -483,7 +613,11 @@ export class Etcd extends KvApi implements AsyncDisposable {
     return this.#closing;
   }
 
-  /** Closes the client, as {@link Etcd.close}, when an `await using` block ends. */
+  /**
+   * Closes the client, as {@link Etcd.close}, when an `await using` block ends.
+   *
+   * @group Connection
+   */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }

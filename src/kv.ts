@@ -23,7 +23,11 @@ export class KvApi {
     this.transport = transport;
   }
 
-  /** Reads the keys selected by `key` and the options (one key, a prefix, a range, or from a key). */
+  /**
+   * Reads the keys selected by `key` and the options (one key, a prefix, a range, or from a key).
+   *
+   * @group Keys and values
+   */
   async range(key: Bytes, options: RangeOptions & CallOptions = {}): Promise<RangeResult> {
     const { request } = rangeOp(key, options);
     try {
@@ -34,26 +38,42 @@ export class KvApi {
     }
   }
 
-  /** Reads one key; resolves to `undefined` when it does not exist. */
+  /**
+   * Reads one key; resolves to `undefined` when it does not exist.
+   *
+   * @group Keys and values
+   */
   async get(key: Bytes, options: GetOptions & CallOptions = {}): Promise<KeyValue | undefined> {
     const res = await this.range(key, options as RangeOptions & CallOptions);
     const kv = res.kvs[0];
     return kv && serialisable(kv);
   }
 
-  /** Writes a key. */
+  /**
+   * Writes a key.
+   *
+   * @group Keys and values
+   */
   async put(key: Bytes, value: Bytes, options: PutOptions & CallOptions = {}): Promise<PutResult> {
     const { request } = putOp(key, value, options);
     return putResult(await this.transport.unary(M.KV.put, request, callOptions(options)));
   }
 
-  /** Deletes one key, or the keys selected by the options. */
+  /**
+   * Deletes one key, or the keys selected by the options.
+   *
+   * @group Keys and values
+   */
   async delete(key: Bytes, options: DeleteOptions & CallOptions = {}): Promise<DeleteResult> {
     const { request } = deleteOp(key, options);
     return deleteResult(await this.transport.unary(M.KV.deleteRange, request, callOptions(options)));
   }
 
-  /** Discards the history before `revision`; older revisions can no longer be read or watched. */
+  /**
+   * Discards the history before `revision`; older revisions can no longer be read or watched.
+   *
+   * @group Keys and values
+   */
   async compact(revision: Int64, options: CompactOptions & CallOptions = {}): Promise<CompactResult> {
     const request = { revision: positive(revision, "revision"), physical: flag(options.physical, "physical") };
     const res = await this.transport.unary(M.KV.compact, request, callOptions(options));
@@ -63,6 +83,8 @@ export class KvApi {
   /**
    * Starts a transaction builder: `txn().if(...).onSuccess(...).onFailure(...).commit()`.
    * With a plain object, runs that transaction at once.
+   *
+   * @group Keys and values
    */
   txn(): TxnBuilder;
   txn(spec: TxnSpec, options?: CallOptions): Promise<TxnResult>;
