@@ -7,6 +7,8 @@
  * (leases, watches, locks, the call groups under `etcd.leases`, `etcd.cluster`, …) is
  * exported as a type only: it is made by the client, never constructed by users.
  * Test helpers live in `etcd-ts/testing`.
+ *
+ * @module etcd-ts
  */
 export { Etcd } from "./client.js";
 export type * from "./options.js";

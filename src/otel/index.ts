@@ -1,8 +1,10 @@
 /**
  * `etcd-ts/otel`: OpenTelemetry traces and metrics from the client's diagnostics channels.
  *
- *   import { instrumentEtcd } from "etcd-ts/otel";
- *   const stop = instrumentEtcd({ propagateContext: true });
+ * ```ts
+ * import { instrumentEtcd } from "etcd-ts/otel";
+ * const stop = instrumentEtcd({ propagateContext: true });
+ * ```
  *
  * One CLIENT span per call (not per attempt), named `Service/Method`, with the attributes of
  * OpenTelemetry's RPC conventions (`rpc.system` = grpc, `rpc.service`, `rpc.method`,
@@ -12,6 +14,8 @@
  * watches, watch resumes, kept leases, lease losses and lock wait time.
  *
  * `@opentelemetry/api` is an optional peer dependency: only this entry needs it.
+ *
+ * @module etcd-ts/otel
  */
 import { context, metrics, propagation, SpanKind, SpanStatusCode, trace, type MeterProvider, type Span, type TracerProvider } from "@opentelemetry/api";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";

@@ -9,6 +9,8 @@
  * await using cluster = await startEtcd({ members: 3 });
  * const etcd = new Etcd({ endpoints: cluster.endpoints });
  * ```
+ *
+ * @module etcd-ts/testing
  */
 export { startEtcd, type EtcdCluster, type EtcdMember, type EtcdProxy, type GrpcProxyOptions, type PendingMember, type StartEtcdOptions } from "./cluster.js";
 export { EtcdNotInstalledError } from "./find-etcd.js";
