@@ -9,10 +9,18 @@ import { callOptions, type Transport } from "./transport/transport.js";
 import type { ResponseHeader } from "./types.js";
 import type { AddUserOptions, Bytes, CallOptions } from "./options.js";
 
-/** What a permission allows on its keys: reading (ranges, watches), writing (puts, deletes), or both. */
+/**
+ * What a permission allows on its keys: reading (ranges, watches), writing (puts, deletes), or both.
+ *
+ * @category Cluster administration
+ */
 export type PermissionType = "read" | "write" | "readwrite";
 
-/** A role's permission on a key, a range (`rangeEnd`) or a prefix. */
+/**
+ * A role's permission on a key, a range (`rangeEnd`) or a prefix.
+ *
+ * @category Cluster administration
+ */
 export interface Permission {
   /** Read, write, or both. */
   type: PermissionType;
@@ -30,7 +38,11 @@ function name(value: unknown, what: string): string {
   return value;
 }
 
-/** The Auth API, as `etcd.auth`. */
+/**
+ * The Auth API, as `etcd.auth`.
+ *
+ * @category Cluster administration
+ */
 export class AuthApi {
   readonly #transport: Transport;
 

@@ -134,6 +134,8 @@ function makeTransport(o: EtcdOptions): Transport {
  * await etcd.put("greeting", "hello");
  * (await etcd.get("greeting"))?.value.toString(); // "hello"
  * ```
+ *
+ * @category Client
  */
 export class Etcd extends KvApi implements AsyncDisposable {
   /**

@@ -8,7 +8,11 @@ import type { ResponseHeader } from "./types.js";
 import { memberId } from "./validate.js";
 import type { CallOptions, Int64 } from "./options.js";
 
-/** A member of the cluster. */
+/**
+ * A member of the cluster.
+ *
+ * @category Cluster administration
+ */
 export interface Member {
   /** The member's id, unique in the cluster; `remove`, `update`, `promote` and `moveLeader` take it. */
   id: bigint;
@@ -22,7 +26,11 @@ export interface Member {
   isLearner: boolean;
 }
 
-/** The membership after a change. */
+/**
+ * The membership after a change.
+ *
+ * @category Cluster administration
+ */
 export interface MembershipResult {
   /** Which member answered the change. */
   header: ResponseHeader;
@@ -43,7 +51,11 @@ function urls(list: unknown, what: string): string[] {
   });
 }
 
-/** The Cluster API, as `etcd.cluster`. */
+/**
+ * The Cluster API, as `etcd.cluster`.
+ *
+ * @category Cluster administration
+ */
 export class ClusterApi {
   readonly #transport: Transport;
 

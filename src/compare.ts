@@ -9,13 +9,21 @@ import { Compare_CompareResult, Compare_CompareTarget, type Compare as WireCompa
 import { nonNegative, oneOf } from "./validate.js";
 import type { Bytes, Int64 } from "./options.js";
 
-/** A comparison operator. */
+/**
+ * A comparison operator.
+ *
+ * @category Keys and transactions
+ */
 export type CompareOperator = "=" | "!=" | "<" | ">";
 
 /** Makes conditions opaque: only `compare.*` builds them, so their wire form stays private. */
 declare const opaque: unique symbol;
 
-/** A transaction condition, ready to send. Build it with {@link compare}. */
+/**
+ * A transaction condition, ready to send. Build it with {@link compare}.
+ *
+ * @category Keys and transactions
+ */
 export interface Compare {
   /** Type-only brand (no such property exists at run time): a condition comes from the `compare` builders, never from an object literal. */
   readonly [opaque]: "compare";
@@ -56,6 +64,8 @@ function build(
  *
  * A key that does not exist has version, create revision, mod revision and lease 0, so
  * `compare.createRevision(k, "=", 0)` means "k is absent".
+ *
+ * @category Keys and transactions
  */
 export const compare = {
   /** Compare the value's bytes. */

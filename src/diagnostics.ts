@@ -14,7 +14,11 @@
 import { channel, type Channel } from "node:diagnostics_channel";
 import { EtcdError } from "./errors.js";
 
-/** The channel names, `etcd-ts:<subject>:<event>`. */
+/**
+ * The channel names, `etcd-ts:<subject>:<event>`.
+ *
+ * @category Diagnostics
+ */
 export const diagnosticsChannels = {
   /** A unary call starts: {@link CallStartMessage}. */
   callStart: "etcd-ts:call:start",
@@ -60,10 +64,18 @@ export const diagnosticsChannels = {
   electionLeader: "etcd-ts:election:leader",
 } as const;
 
-/** The name of one of the client's diagnostics channels: one of the values of {@link diagnosticsChannels}. */
+/**
+ * The name of one of the client's diagnostics channels: one of the values of {@link diagnosticsChannels}.
+ *
+ * @category Diagnostics
+ */
 export type DiagnosticsChannelName = (typeof diagnosticsChannels)[keyof typeof diagnosticsChannels];
 
-/** One unary call, the same object in every message about it. */
+/**
+ * One unary call, the same object in every message about it.
+ *
+ * @category Diagnostics
+ */
 export interface CallInfo {
   /** Unique in the process. */
   readonly id: number;
@@ -86,12 +98,20 @@ export interface CallInfo {
   addMetadata(name: string, value: string): void;
 }
 
-/** Published on `callStart` as a unary call begins, before its first attempt. Add trace headers here with `call.addMetadata`. */
+/**
+ * Published on `callStart` as a unary call begins, before its first attempt. Add trace headers here with `call.addMetadata`.
+ *
+ * @category Diagnostics
+ */
 export interface CallStartMessage {
   /** The call; the same object comes back in its retry, end or error message. */
   readonly call: CallInfo;
 }
-/** Published on `callRetry` when one attempt of a call failed and the call goes on (on another endpoint or after a back-off). */
+/**
+ * Published on `callRetry` when one attempt of a call failed and the call goes on (on another endpoint or after a back-off).
+ *
+ * @category Diagnostics
+ */
 export interface CallRetryMessage {
   /** The call being retried. */
   readonly call: CallInfo;
@@ -102,7 +122,11 @@ export interface CallRetryMessage {
   /** Why the attempt failed (its `code` says which kind). */
   readonly error: EtcdError;
 }
-/** Published on `callEnd` when a call succeeded. */
+/**
+ * Published on `callEnd` when a call succeeded.
+ *
+ * @category Diagnostics
+ */
 export interface CallEndMessage {
   /** The call that succeeded. */
   readonly call: CallInfo;
@@ -113,7 +137,11 @@ export interface CallEndMessage {
   /** Time from the start of the call to the answer, retries and back-offs included, in milliseconds. */
   readonly durationMs: number;
 }
-/** Published on `callError` when a call failed for good (the error its promise rejects with). */
+/**
+ * Published on `callError` when a call failed for good (the error its promise rejects with).
+ *
+ * @category Diagnostics
+ */
 export interface CallErrorMessage {
   /** The call that failed. */
   readonly call: CallInfo;
@@ -126,7 +154,11 @@ export interface CallErrorMessage {
   /** The error the call rejects with. */
   readonly error: EtcdError;
 }
-/** Published on `endpointState` when the client's connection to an endpoint changes state. */
+/**
+ * Published on `endpointState` when the client's connection to an endpoint changes state.
+ *
+ * @category Diagnostics
+ */
 export interface EndpointStateMessage {
   /** The endpoint, written as in the client's options. */
   readonly endpoint: string;
@@ -140,7 +172,11 @@ export interface EndpointStateMessage {
   /** With `failed` and `closed`: why, when known. */
   readonly reason?: string | undefined;
 }
-/** Published on `streamOpen` when a long-lived stream (the shared watch or keep-alive stream) opens. */
+/**
+ * Published on `streamOpen` when a long-lived stream (the shared watch or keep-alive stream) opens.
+ *
+ * @category Diagnostics
+ */
 export interface StreamOpenMessage {
   /** The streaming RPC, as `Service/Method` (for example `Watch/Watch`). */
   readonly rpc: string;
@@ -149,7 +185,11 @@ export interface StreamOpenMessage {
   /** False for the first stream of its owner, true after a break or a move. */
   readonly reopened: boolean;
 }
-/** Published on `streamBreak` when a long-lived stream broke or was given up. */
+/**
+ * Published on `streamBreak` when a long-lived stream broke or was given up.
+ *
+ * @category Diagnostics
+ */
 export interface StreamBreakMessage {
   /** The streaming RPC, as `Service/Method`. */
   readonly rpc: string;
@@ -160,7 +200,11 @@ export interface StreamBreakMessage {
   /** True when it will be opened again. */
   readonly willReopen: boolean;
 }
-/** Published on the `watch*` channels about one watch; which optional fields are set depends on the channel. */
+/**
+ * Published on the `watch*` channels about one watch; which optional fields are set depends on the channel.
+ *
+ * @category Diagnostics
+ */
 export interface WatchMessage {
   /** The watched key, or the start of the watched range. */
   readonly key: Uint8Array;
@@ -175,7 +219,11 @@ export interface WatchMessage {
   /** With `watchCancelled`: why. */
   readonly reason?: string | undefined;
 }
-/** Published on the `lease*` channels (except `leaseLate`) about one kept-alive lease. */
+/**
+ * Published on the `lease*` channels (except `leaseLate`) about one kept-alive lease.
+ *
+ * @category Diagnostics
+ */
 export interface LeaseMessage {
   /** The lease's id. */
   readonly id: bigint;
@@ -184,26 +232,42 @@ export interface LeaseMessage {
   /** With `leaseLost`: expired (etcd says so), revoked, or unrefreshed (no answer in time). */
   readonly reason?: string | undefined;
 }
-/** Published on `leaseLate` when keep-alive answers came too late from a member and the keep-alive stream moves to another. */
+/**
+ * Published on `leaseLate` when keep-alive answers came too late from a member and the keep-alive stream moves to another.
+ *
+ * @category Diagnostics
+ */
 export interface LeaseLateMessage {
   /** The endpoint that answered too late. */
   readonly endpoint: string | undefined;
   /** How many moves for lateness in a row. */
   readonly moves: number;
 }
-/** Published on `authToken` when the client logged in (first call, or after a token expired); the token itself is never published. */
+/**
+ * Published on `authToken` when the client logged in (first call, or after a token expired); the token itself is never published.
+ *
+ * @category Diagnostics
+ */
 export interface AuthTokenMessage {
   /** The user the client logged in as. */
   readonly username: string;
 }
-/** Published on the `lock*` channels about one mutex or read-write lock of this client. */
+/**
+ * Published on the `lock*` channels about one mutex or read-write lock of this client.
+ *
+ * @category Diagnostics
+ */
 export interface LockMessage {
   /** The prefix the lock queues under: `<name>/` (`<name>/write/` for the reader of a read-write lock). */
   readonly key: Uint8Array;
   /** With `lockAcquired`: how long it waited, in milliseconds. */
   readonly waitedMs?: number | undefined;
 }
-/** Published on `electionLeader` when an election's observer sees a new leader. */
+/**
+ * Published on `electionLeader` when an election's observer sees a new leader.
+ *
+ * @category Diagnostics
+ */
 export interface ElectionLeaderMessage {
   /** The election's key prefix: its name followed by `/`. */
   readonly election: Uint8Array;

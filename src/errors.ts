@@ -12,7 +12,11 @@
  * class answers `instanceof` from those codes rather than from its prototype chain.
  */
 
-/** gRPC status codes, as numbers, so callers need not import a gRPC library to read `grpcCode`. */
+/**
+ * gRPC status codes, as numbers, so callers need not import a gRPC library to read `grpcCode`.
+ *
+ * @category Errors
+ */
 export const GrpcCode = {
   /** Not an error: the call succeeded. */
   OK: 0,
@@ -50,7 +54,11 @@ export const GrpcCode = {
   UNAUTHENTICATED: 16,
 } as const;
 
-/** Where an error happened and how far the request got. */
+/**
+ * Where an error happened and how far the request got.
+ *
+ * @category Errors
+ */
 export interface EtcdErrorDetails {
   /** The RPC, as `Service/Method` (for example `KV/Put`). */
   rpc?: string;
@@ -89,7 +97,11 @@ function classCodes(cls: object): string[] {
   return out;
 }
 
-/** The root of every error etcd-ts produces. */
+/**
+ * The root of every error etcd-ts produces.
+ *
+ * @category Errors
+ */
 export class EtcdError extends Error {
   /**
    * The stable code of this class (`"ETCD_ERROR"` here; each subclass declares its own, for
@@ -157,37 +169,65 @@ function decorate(message: string, d: EtcdErrorDetails): string {
   return where ? `${message} [${where}]${unknown}` : `${message}${unknown}`;
 }
 
-/** The caller passed something invalid; nothing was sent. Also etcd's own INVALID_ARGUMENT. */
+/**
+ * The caller passed something invalid; nothing was sent. Also etcd's own INVALID_ARGUMENT.
+ *
+ * @category Errors
+ */
 export class InvalidArgumentError extends EtcdError {
   static override readonly code: string = "ETCD_INVALID_ARGUMENT";
 }
 
-/** The client was closed before or during the call. */
+/**
+ * The client was closed before or during the call.
+ *
+ * @category Errors
+ */
 export class ClientClosedError extends EtcdError {
   static override readonly code: string = "ETCD_CLIENT_CLOSED";
 }
 
-/** The call was aborted through its `AbortSignal`; `cause` is the signal's reason. */
+/**
+ * The call was aborted through its `AbortSignal`; `cause` is the signal's reason.
+ *
+ * @category Errors
+ */
 export class AbortedError extends EtcdError {
   static override readonly code: string = "ETCD_ABORTED";
 }
 
-/** The call did not finish before its deadline. For a mutation the outcome is unknown. */
+/**
+ * The call did not finish before its deadline. For a mutation the outcome is unknown.
+ *
+ * @category Errors
+ */
 export class DeadlineExceededError extends EtcdError {
   static override readonly code: string = "ETCD_DEADLINE_EXCEEDED";
 }
 
-/** No endpoint could serve the call (all down, unreachable, or the connection broke). */
+/**
+ * No endpoint could serve the call (all down, unreachable, or the connection broke).
+ *
+ * @category Errors
+ */
 export class UnavailableError extends EtcdError {
   static override readonly code: string = "ETCD_UNAVAILABLE";
 }
 
-/** The member has no raft leader, so it refused the request before processing it. */
+/**
+ * The member has no raft leader, so it refused the request before processing it.
+ *
+ * @category Errors
+ */
 export class NoLeaderError extends UnavailableError {
   static override readonly code: string = "ETCD_NO_LEADER";
 }
 
-/** The requested revision has been compacted away. */
+/**
+ * The requested revision has been compacted away.
+ *
+ * @category Errors
+ */
 export class CompactedError extends EtcdError {
   static override readonly code: string = "ETCD_COMPACTED";
   /** The revision the store was compacted at, when it could be learned. */
@@ -204,27 +244,47 @@ export class CompactedError extends EtcdError {
   }
 }
 
-/** The requested revision is newer than the store's current revision. */
+/**
+ * The requested revision is newer than the store's current revision.
+ *
+ * @category Errors
+ */
 export class FutureRevisionError extends EtcdError {
   static override readonly code: string = "ETCD_FUTURE_REVISION";
 }
 
-/** `ignoreValue` / `ignoreLease` was used on a key that does not exist. */
+/**
+ * `ignoreValue` / `ignoreLease` was used on a key that does not exist.
+ *
+ * @category Errors
+ */
 export class KeyNotFoundError extends EtcdError {
   static override readonly code: string = "ETCD_KEY_NOT_FOUND";
 }
 
-/** The lease does not exist (expired, revoked, or never granted). */
+/**
+ * The lease does not exist (expired, revoked, or never granted).
+ *
+ * @category Errors
+ */
 export class LeaseNotFoundError extends EtcdError {
   static override readonly code: string = "ETCD_LEASE_NOT_FOUND";
 }
 
-/** A lease with the requested id already exists. */
+/**
+ * A lease with the requested id already exists.
+ *
+ * @category Errors
+ */
 export class LeaseExistsError extends EtcdError {
   static override readonly code: string = "ETCD_LEASE_EXISTS";
 }
 
-/** The request is larger than the server accepts (`--max-request-bytes`). */
+/**
+ * The request is larger than the server accepts (`--max-request-bytes`).
+ *
+ * @category Errors
+ */
 export class RequestTooLargeError extends EtcdError {
   static override readonly code: string = "ETCD_REQUEST_TOO_LARGE";
 }
@@ -232,6 +292,8 @@ export class RequestTooLargeError extends EtcdError {
 /**
  * An answer was larger than the client accepts (`maxReceiveMessageBytes`): the call failed
  * before the message was buffered. Page the range (`limit`) or raise the option.
+ *
+ * @category Errors
  */
 export class ResponseTooLargeError extends EtcdError {
   static override readonly code: string = "ETCD_RESPONSE_TOO_LARGE";
@@ -242,6 +304,8 @@ export class ResponseTooLargeError extends EtcdError {
  * size, floods, flow control): the connection was closed with a GOAWAY naming the HTTP/2
  * error (`http2Code`) and the member is avoided for a while. A proxy or server in front of
  * etcd that misbehaves shows up as this error.
+ *
+ * @category Errors
  */
 export class ProtocolError extends UnavailableError {
   static override readonly code: string = "ETCD_PROTOCOL";
@@ -259,27 +323,47 @@ export class ProtocolError extends UnavailableError {
   }
 }
 
-/** The authenticated user lacks the permission for this request. */
+/**
+ * The authenticated user lacks the permission for this request.
+ *
+ * @category Errors
+ */
 export class PermissionDeniedError extends EtcdError {
   static override readonly code: string = "ETCD_PERMISSION_DENIED";
 }
 
-/** Authentication failed: wrong user name or password, or auth is not enabled. */
+/**
+ * Authentication failed: wrong user name or password, or auth is not enabled.
+ *
+ * @category Errors
+ */
 export class AuthFailedError extends EtcdError {
   static override readonly code: string = "ETCD_AUTH_FAILED";
 }
 
-/** The auth token is invalid or expired. */
+/**
+ * The auth token is invalid or expired.
+ *
+ * @category Errors
+ */
 export class InvalidTokenError extends EtcdError {
   static override readonly code: string = "ETCD_INVALID_TOKEN";
 }
 
-/** The server does not implement this call (for example a 3.5-only RPC on etcd 3.4). */
+/**
+ * The server does not implement this call (for example a 3.5-only RPC on etcd 3.4).
+ *
+ * @category Errors
+ */
 export class NotSupportedError extends EtcdError {
   static override readonly code: string = "ETCD_NOT_SUPPORTED";
 }
 
-/** Why a lease ended without the holder revoking it. */
+/**
+ * Why a lease ended without the holder revoking it.
+ *
+ * @category Errors
+ */
 export type LeaseLossReason =
   /** etcd reported the lease gone: it expired, or someone else revoked it. */
   | "expired"
@@ -291,6 +375,8 @@ export type LeaseLossReason =
 /**
  * A kept-alive lease was lost: etcd reported it gone (it expired, or was revoked by someone
  * else), or it could not be refreshed before its deadline, so it must be assumed expired.
+ *
+ * @category Errors
  */
 export class LeaseLostError extends EtcdError {
   static override readonly code: string = "ETCD_LEASE_LOST";
@@ -315,17 +401,27 @@ export class LeaseLostError extends EtcdError {
  * A TLS connection to the endpoint could not be set up: the server's certificate is not
  * trusted (wrong CA, wrong name) or the server refused the client certificate (missing or
  * not trusted). Not transient: fix the `tls` options.
+ *
+ * @category Errors
  */
 export class TlsError extends EtcdError {
   static override readonly code: string = "ETCD_TLS";
 }
 
-/** The server cancelled a watch for a reason other than compaction (the reason is the message). */
+/**
+ * The server cancelled a watch for a reason other than compaction (the reason is the message).
+ *
+ * @category Errors
+ */
 export class WatchCanceledError extends EtcdError {
   static override readonly code: string = "ETCD_WATCH_CANCELED";
 }
 
-/** A transaction was rejected as malformed (too many operations, a key written twice). */
+/**
+ * A transaction was rejected as malformed (too many operations, a key written twice).
+ *
+ * @category Errors
+ */
 export class TxnRejectedError extends InvalidArgumentError {
   static override readonly code: string = "ETCD_TXN_REJECTED";
 }
@@ -333,6 +429,8 @@ export class TxnRejectedError extends InvalidArgumentError {
 /**
  * True when repeating the call cannot apply a mutation twice and may succeed: the error
  * is transient and the request was not applied (or the call only reads).
+ *
+ * @category Errors
  */
 export function isRetryable(err: unknown): boolean {
   return err instanceof UnavailableError && !err.outcomeUnknown;

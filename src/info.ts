@@ -1,6 +1,10 @@
 /** Debug information about a client: its endpoints, their connections, and what rides on them. */
 
-/** One endpoint's connection, as `info()` reports it. */
+/**
+ * One endpoint's connection, as `info()` reports it.
+ *
+ * @category Client
+ */
 export interface ConnectionInfo {
   /** The endpoint, written as in the client's options (for example `127.0.0.1:2379` or `mem://test`). */
   endpoint: string;
@@ -12,7 +16,11 @@ export interface ConnectionInfo {
   inFlight: number;
 }
 
-/** One endpoint in `etcd.info()`. */
+/**
+ * One endpoint in `etcd.info()`.
+ *
+ * @category Client
+ */
 export interface EndpointInfo extends ConnectionInfo {
   /** Kept-alive leases whose shared keep-alive stream runs on this endpoint. */
   leases: number;
@@ -20,7 +28,11 @@ export interface EndpointInfo extends ConnectionInfo {
   watchers: number;
 }
 
-/** What `etcd.info()` reports. */
+/**
+ * What `etcd.info()` reports.
+ *
+ * @category Client
+ */
 export interface ClientInfo {
   /** Each endpoint the client uses now, with its connection state and what runs on it. */
   endpoints: EndpointInfo[];

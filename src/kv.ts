@@ -13,6 +13,8 @@ import type { Bytes, CallOptions, CompactOptions, DeleteOptions, GetOptions, Int
 /**
  * Key-value calls: range, get, put, delete, compact and transactions. `Etcd` has these
  * methods itself; the type names them for code that only needs key-value access.
+ *
+ * @category Keys and transactions
  */
 export class KvApi {
   /** @internal */

@@ -13,7 +13,11 @@ import type { ResponseHeader } from "./types.js";
 import { memberId, nonNegative } from "./validate.js";
 import type { CallOptions, Int64, SnapshotOptions } from "./options.js";
 
-/** One member's status, from `status(endpoint)`. */
+/**
+ * One member's status, from `status(endpoint)`.
+ *
+ * @category Cluster administration
+ */
 export interface MemberStatus {
   /** The endpoint asked, as passed to `status`. */
   endpoint: string;
@@ -39,7 +43,11 @@ export interface MemberStatus {
   errors: string[];
 }
 
-/** One endpoint's health, from `health()`. */
+/**
+ * One endpoint's health, from `health()`.
+ *
+ * @category Cluster administration
+ */
 export interface EndpointHealth {
   /** One of the client's endpoints. */
   endpoint: string;
@@ -55,10 +63,16 @@ export interface EndpointHealth {
  * The kind of a member alarm: `"nospace"` when the database reached its quota (the cluster
  * then refuses writes until space is freed by compaction and defragmentation and the alarm
  * is disarmed), `"corrupt"` when a consistency check found diverging data.
+ *
+ * @category Cluster administration
  */
 export type AlarmKind = "nospace" | "corrupt";
 
-/** An alarm raised on a member. */
+/**
+ * An alarm raised on a member.
+ *
+ * @category Cluster administration
+ */
 export interface Alarm {
   /** The member the alarm is raised on. */
   memberId: bigint;
@@ -66,7 +80,11 @@ export interface Alarm {
   alarm: AlarmKind;
 }
 
-/** A hash of the key-value store, to compare members. */
+/**
+ * A hash of the key-value store, to compare members.
+ *
+ * @category Cluster administration
+ */
 export interface HashKV {
   /** The member that computed the hash, and its current revision. */
   header: ResponseHeader;
@@ -86,7 +104,11 @@ function needEndpoint(endpoint: unknown): string {
   return endpoint;
 }
 
-/** The Maintenance API, as `etcd.maintenance`. Calls about one member take its endpoint. */
+/**
+ * The Maintenance API, as `etcd.maintenance`. Calls about one member take its endpoint.
+ *
+ * @category Cluster administration
+ */
 export class MaintenanceApi {
   readonly #transport: Transport;
 

@@ -37,7 +37,11 @@ import type { Bytes, Int64, MirrorOptions } from "./options.js";
 import { nonNegative } from "./validate.js";
 import type { Watcher } from "./watch/watcher.js";
 
-/** A key written (created or changed) in the mirror. */
+/**
+ * A key written (created or changed) in the mirror.
+ *
+ * @category Scans and mirrors
+ */
 export interface MirrorPut {
   /** Always `"put"`: tells this change from a delete or a reset. */
   type: "put";
@@ -49,7 +53,11 @@ export interface MirrorPut {
   revision: bigint;
 }
 
-/** A key deleted from the mirror. */
+/**
+ * A key deleted from the mirror.
+ *
+ * @category Scans and mirrors
+ */
 export interface MirrorDelete {
   /** Always `"delete"`: tells this change from a put or a reset. */
   type: "delete";
@@ -65,6 +73,8 @@ export interface MirrorDelete {
  * The mirror lost track (the revision its watch had to resume from was compacted) and listed
  * the keys again at `revision`; its contents were replaced. `changed` holds the keys that are
  * new or differ from what the mirror had, `removed` the last known state of keys that are gone.
+ *
+ * @category Scans and mirrors
  */
 export interface MirrorReset {
   /** Always `"reset"`: the whole contents were reloaded. */
@@ -79,10 +89,18 @@ export interface MirrorReset {
   removed: KeyValue[];
 }
 
-/** One change of a mirror, in revision order. */
+/**
+ * One change of a mirror, in revision order.
+ *
+ * @category Scans and mirrors
+ */
 export type MirrorChange = MirrorPut | MirrorDelete | MirrorReset;
 
-/** Options of `mirror.waitForRevision()` and `mirror.changes()`. */
+/**
+ * Options of `mirror.waitForRevision()` and `mirror.changes()`.
+ *
+ * @category Scans and mirrors
+ */
 export interface MirrorWaitOptions {
   /** Stops waiting with an `AbortedError`. */
   signal?: AbortSignal | undefined;
@@ -113,6 +131,8 @@ const RELIST_BACKOFF_MS = [100, 200, 400, 800, 1600, 3200];
  *   example permission denied): `closed` resolves to that error, iterations of `changes()`
  *   throw it, pending waits reject with it.
  * A compaction does not end it: it lists again and reports a `reset` change.
+ *
+ * @category Scans and mirrors
  */
 export class Mirror implements AsyncDisposable {
   readonly #etcd: Etcd;

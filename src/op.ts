@@ -26,7 +26,11 @@ export type { DeleteOptions, KeySelector, PutOptions, RangeOptions, SortOrder, S
  */
 declare const opaque: unique symbol;
 
-/** A range read built by `op.get` / `op.range`. */
+/**
+ * A range read built by `op.get` / `op.range`.
+ *
+ * @category Keys and transactions
+ */
 export interface RangeOp {
   /** The kind of operation, `"range"`: a read. The matching entry of `TxnResult.results` has the same `type`. */
   readonly type: "range";
@@ -35,7 +39,11 @@ export interface RangeOp {
   /** @internal */
   readonly request: RangeRequest;
 }
-/** A put built by `op.put`. */
+/**
+ * A put built by `op.put`.
+ *
+ * @category Keys and transactions
+ */
 export interface PutOp {
   /** The kind of operation, `"put"`: a write. The matching entry of `TxnResult.results` has the same `type`. */
   readonly type: "put";
@@ -44,7 +52,11 @@ export interface PutOp {
   /** @internal */
   readonly request: PutRequest;
 }
-/** A delete built by `op.delete`. */
+/**
+ * A delete built by `op.delete`.
+ *
+ * @category Keys and transactions
+ */
 export interface DeleteOp {
   /** The kind of operation, `"delete"`: a delete of one key or a range. The matching entry of `TxnResult.results` has the same `type`. */
   readonly type: "delete";
@@ -53,7 +65,11 @@ export interface DeleteOp {
   /** @internal */
   readonly request: DeleteRangeRequest;
 }
-/** A nested transaction built by `op.txn`. */
+/**
+ * A nested transaction built by `op.txn`.
+ *
+ * @category Keys and transactions
+ */
 export interface TxnOp {
   /** The kind of operation, `"txn"`: a nested transaction. The matching entry of `TxnResult.results` has the same `type`. */
   readonly type: "txn";
@@ -64,7 +80,11 @@ export interface TxnOp {
   /** @internal True when no branch writes (safe to retry like a read). */
   readonly readOnly: boolean;
 }
-/** One operation: a range read, a put, a delete or a nested transaction. */
+/**
+ * One operation: a range read, a put, a delete or a nested transaction.
+ *
+ * @category Keys and transactions
+ */
 export type Op = RangeOp | PutOp | DeleteOp | TxnOp;
 
 const sortTargets: Record<SortTarget, RangeRequest_SortTarget> = {
@@ -213,7 +233,11 @@ export function toRequestOp(o: Op): RequestOp {
   }
 }
 
-/** Builders of operation values, for transactions (and anything else that takes an `Op`). */
+/**
+ * Builders of operation values, for transactions (and anything else that takes an `Op`).
+ *
+ * @category Keys and transactions
+ */
 export const op = {
   /** Read one key, or a range with a selector (`prefix`, `rangeEnd`, `fromKey`). */
   get: (key: Bytes, options?: RangeOptions): RangeOp => rangeOp(key, options),

@@ -7,13 +7,25 @@ import type { Compare } from "./compare.js";
 import type { Session } from "./concurrency/session.js";
 import type { Op } from "./op.js";
 
-/** Bytes in: a string (encoded as UTF-8) or any `Uint8Array` (a `Buffer` too), taken as is. */
+/**
+ * Bytes in: a string (encoded as UTF-8) or any `Uint8Array` (a `Buffer` too), taken as is.
+ *
+ * @category Options
+ */
 export type Bytes = string | Uint8Array;
 
-/** A 64-bit integer in: a `bigint`, or a `number` when it is a safe integer. */
+/**
+ * A 64-bit integer in: a `bigint`, or a `number` when it is a safe integer.
+ *
+ * @category Options
+ */
 export type Int64 = number | bigint;
 
-/** Options every call takes. */
+/**
+ * Options every call takes.
+ *
+ * @category Options
+ */
 export interface CallOptions {
   /** Abort the call; it then rejects at once with an `AbortedError`. */
   signal?: AbortSignal | undefined;
@@ -21,10 +33,18 @@ export interface CallOptions {
   timeoutMs?: number | undefined;
 }
 
-/** How calls are spread over the members: `"round-robin"` over every healthy one, or `"pinned"` to one until it fails. */
+/**
+ * How calls are spread over the members: `"round-robin"` over every healthy one, or `"pinned"` to one until it fails.
+ *
+ * @category Options
+ */
 export type Balancing = "round-robin" | "pinned";
 
-/** TLS settings for `https://` endpoints. */
+/**
+ * TLS settings for `https://` endpoints.
+ *
+ * @category Options
+ */
 export interface TlsOptions {
   /** PEM CA certificate(s) to trust instead of the system roots. */
   ca?: string | Uint8Array | undefined;
@@ -36,7 +56,11 @@ export interface TlsOptions {
   serverName?: string | undefined;
 }
 
-/** HTTP/2 pings that detect a dead or frozen member. */
+/**
+ * HTTP/2 pings that detect a dead or frozen member.
+ *
+ * @category Options
+ */
 export interface KeepAliveOptions {
   /** Time between pings while calls or streams are open. etcd refuses pings more often than every 5 s by default. */
   intervalMs: number;
@@ -44,7 +68,11 @@ export interface KeepAliveOptions {
   timeoutMs: number;
 }
 
-/** Retries of calls that are safe to repeat. */
+/**
+ * Retries of calls that are safe to repeat.
+ *
+ * @category Options
+ */
 export interface RetryOptions {
   /** Attempts per call, the first included. Default 10. */
   maxAttempts?: number;
@@ -54,7 +82,11 @@ export interface RetryOptions {
   maxDelayMs?: number;
 }
 
-/** The time source of an embedded (`mem://`) store; `ManualClock` from `etcd-ts/testing` is one. */
+/**
+ * The time source of an embedded (`mem://`) store; `ManualClock` from `etcd-ts/testing` is one.
+ *
+ * @category Options
+ */
 export interface Clock {
   /** The current time in milliseconds. */
   now(): number;
@@ -62,7 +94,11 @@ export interface Clock {
   schedule(fn: () => void, ms: number): () => void;
 }
 
-/** Options of `new Etcd(options)`. Every field has a sensible default. */
+/**
+ * Options of `new Etcd(options)`. Every field has a sensible default.
+ *
+ * @category Options
+ */
 export interface EtcdOptions {
   /**
    * The members to talk to: `host:port`, `http://host:port` or `https://host:port`; or
@@ -134,6 +170,8 @@ export interface EtcdOptions {
  * Which keys an operation covers. By default one key; `prefix` selects every key that
  * starts with it (an empty prefix selects all keys); `rangeEnd` selects `[key, rangeEnd)`;
  * `fromKey` selects every key `>= key`.
+ *
+ * @category Options
  */
 export type KeySelector =
   | {
@@ -169,12 +207,24 @@ export type KeySelector =
       rangeEnd?: undefined;
     };
 
-/** What to sort a range by. */
+/**
+ * What to sort a range by.
+ *
+ * @category Options
+ */
 export type SortTarget = "key" | "version" | "create" | "mod" | "value";
-/** Sort direction; `"none"` leaves the server's key order. */
+/**
+ * Sort direction; `"none"` leaves the server's key order.
+ *
+ * @category Options
+ */
 export type SortOrder = "none" | "ascend" | "descend";
 
-/** Options of a range read. */
+/**
+ * Options of a range read.
+ *
+ * @category Options
+ */
 export type RangeOptions = KeySelector & {
   /** At most this many keys (0 = no limit); `more` tells whether there were more. */
   limit?: Int64;
@@ -203,10 +253,18 @@ export type RangeOptions = KeySelector & {
   maxCreateRevision?: Int64;
 };
 
-/** Options of `get()`: a range read of exactly one key. */
+/**
+ * Options of `get()`: a range read of exactly one key.
+ *
+ * @category Options
+ */
 export type GetOptions = Omit<RangeOptions, "prefix" | "rangeEnd" | "fromKey" | "limit" | "countOnly">;
 
-/** Options of a put. */
+/**
+ * Options of a put.
+ *
+ * @category Options
+ */
 export interface PutOptions {
   /** Attach the key to this lease (it is deleted when the lease ends). */
   lease?:
@@ -223,19 +281,31 @@ export interface PutOptions {
   ignoreLease?: boolean;
 }
 
-/** Options of a delete. */
+/**
+ * Options of a delete.
+ *
+ * @category Options
+ */
 export type DeleteOptions = KeySelector & {
   /** Return the deleted key-values. */
   prevKv?: boolean;
 };
 
-/** Options of a compaction. */
+/**
+ * Options of a compaction.
+ *
+ * @category Options
+ */
 export interface CompactOptions {
   /** Wait until the compaction is physically applied to the backend (slower, frees space). */
   physical?: boolean;
 }
 
-/** A transaction as a plain object: if every compare holds, run `onSuccess`, else `onFailure`. */
+/**
+ * A transaction as a plain object: if every compare holds, run `onSuccess`, else `onFailure`.
+ *
+ * @category Options
+ */
 export interface TxnSpec {
   /** Conditions, all of which must hold for `onSuccess` to run (built with `compare`). Empty or unset: true. */
   if?: Compare[];
@@ -245,7 +315,11 @@ export interface TxnSpec {
   onFailure?: Op[];
 }
 
-/** What a compare-and-swap or compare-and-delete checks: the current value, or the current mod revision. */
+/**
+ * What a compare-and-swap or compare-and-delete checks: the current value, or the current mod revision.
+ *
+ * @category Options
+ */
 export type Expect =
   | {
       /** Proceed only if the key's current value equals this (byte for byte). */
@@ -260,13 +334,21 @@ export type Expect =
       prevValue?: undefined;
     };
 
-/** Options of a lease grant. */
+/**
+ * Options of a lease grant.
+ *
+ * @category Options
+ */
 export interface GrantOptions extends CallOptions {
   /** Ask for this lease id instead of letting etcd choose one. */
   id?: Int64;
 }
 
-/** A lease id, a kept-alive `Lease`/`Session`, or anything with a lease `id`. */
+/**
+ * A lease id, a kept-alive `Lease`/`Session`, or anything with a lease `id`.
+ *
+ * @category Options
+ */
 export type LeaseRef =
   | Int64
   | {
@@ -278,7 +360,11 @@ export type LeaseRef =
       id: bigint;
     };
 
-/** Options of a watch. The key selector (`prefix`, `rangeEnd`, `fromKey`) works as for reads. */
+/**
+ * Options of a watch. The key selector (`prefix`, `rangeEnd`, `fromKey`) works as for reads.
+ *
+ * @category Options
+ */
 export type WatchOptions = KeySelector & {
   /**
    * Deliver every change from this revision on (history first, then live changes). Default:
@@ -308,13 +394,21 @@ export type WatchOptions = KeySelector & {
   highWaterMark?: number;
 };
 
-/** Options of the waiting conveniences (`watchOnce`, `watchUntil`), on top of the watch options. */
+/**
+ * Options of the waiting conveniences (`watchOnce`, `watchUntil`), on top of the watch options.
+ *
+ * @category Options
+ */
 export interface WaitOptions {
   /** Give up after this many milliseconds with a `DeadlineExceededError`. */
   timeoutMs?: number;
 }
 
-/** Options of a session. */
+/**
+ * Options of a session.
+ *
+ * @category Options
+ */
 export interface SessionOptions extends CallOptions {
   /** TTL of the session's lease in seconds (default 60, as etcd's Go client). */
   ttl?: number;
@@ -324,10 +418,16 @@ export interface SessionOptions extends CallOptions {
  * Which keys a lock queues behind. A mutex waits for every earlier key under its name; a
  * reader of a read-write lock (`<name>/read/…`) only for earlier writers
  * (`<name>/write/…`); a writer for every earlier key, readers included.
+ *
+ * @category Options
  */
 export type LockKind = "exclusive" | "read" | "write";
 
-/** Options of `etcd.lock()` / `etcd.tryLock()`. */
+/**
+ * Options of `etcd.lock()` / `etcd.tryLock()`.
+ *
+ * @category Options
+ */
 export interface LockOptions extends CallOptions {
   /** Hold the lock through this session (it is left open on unlock). Default: a new session of `ttl` seconds. */
   session?: Session;
@@ -335,7 +435,11 @@ export interface LockOptions extends CallOptions {
   ttl?: number;
 }
 
-/** Options of `etcd.election()`. */
+/**
+ * Options of `etcd.election()`.
+ *
+ * @category Options
+ */
 export interface ElectionOptions {
   /** Campaign through this session (left open on resign). Default: a session of its own, opened by the first campaign. */
   session?: Session;
@@ -343,7 +447,11 @@ export interface ElectionOptions {
   ttl?: number;
 }
 
-/** Options of `observe()`. */
+/**
+ * Options of `observe()`.
+ *
+ * @category Options
+ */
 export interface ObserveOptions {
   /** Ends the observation; the iteration then ends normally. */
   signal?: AbortSignal;
@@ -354,10 +462,16 @@ export interface ObserveOptions {
  * `"serializable-snapshot"` (default) checks every read key and that no written key changed
  * since the first read; `"serializable"` reads at the first read's revision and checks the
  * read keys; `"repeatable-reads"` checks the read keys; `"read-committed"` checks nothing.
+ *
+ * @category Options
  */
 export type Isolation = "serializable-snapshot" | "serializable" | "repeatable-reads" | "read-committed";
 
-/** Options of `etcd.stm()`. */
+/**
+ * Options of `etcd.stm()`.
+ *
+ * @category Options
+ */
 export interface StmOptions {
   /** How strictly conflicts are detected; default `"serializable-snapshot"`. */
   isolation?: Isolation;
@@ -369,13 +483,21 @@ export interface StmOptions {
   signal?: AbortSignal;
 }
 
-/** Options of `auth.addUser()`. */
+/**
+ * Options of `auth.addUser()`.
+ *
+ * @category Options
+ */
 export interface AddUserOptions extends CallOptions {
   /** A user that cannot log in with a password (only with a client certificate). */
   noPassword?: boolean;
 }
 
-/** Options of `maintenance.snapshot()`. */
+/**
+ * Options of `maintenance.snapshot()`.
+ *
+ * @category Options
+ */
 export interface SnapshotOptions {
   /** Take the snapshot from this member (default: any). */
   endpoint?: string;
@@ -389,6 +511,8 @@ export interface SnapshotOptions {
  * Which keys a scan or a mirror covers: by default every key starting with the key given
  * (a prefix; an empty prefix is every key), or the keys from it up to `rangeEnd`
  * (exclusive), or every key from it on (`fromKey`).
+ *
+ * @category Options
  */
 export type ScanSelector =
   | {
@@ -410,7 +534,11 @@ export type ScanSelector =
       rangeEnd?: undefined;
     };
 
-/** Options of `etcd.scan()`. */
+/**
+ * Options of `etcd.scan()`.
+ *
+ * @category Options
+ */
 export type ScanOptions = ScanSelector & {
   /** Keys per range call (default 1000): memory use is bounded by about two pages. */
   pageSize?: number;
@@ -426,7 +554,11 @@ export type ScanOptions = ScanSelector & {
   timeoutMs?: number | undefined;
 };
 
-/** Options of `etcd.mirror()`. */
+/**
+ * Options of `etcd.mirror()`.
+ *
+ * @category Options
+ */
 export type MirrorOptions = ScanSelector & {
   /** Keys per range call of the initial load and of each re-list (default 1000). */
   pageSize?: number;

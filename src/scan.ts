@@ -17,7 +17,11 @@ import { serialisable, type KeyValue, type RangeResult } from "./types.js";
 import { flag, nonNegative } from "./validate.js";
 import type { Bytes, ScanOptions, ScanSelector } from "./options.js";
 
-/** The default number of keys per page (as Go's mirror syncer). */
+/**
+ * The default number of keys per page (as Go's mirror syncer).
+ *
+ * @category Scans and mirrors
+ */
 export const DEFAULT_PAGE_SIZE = 1000;
 const ZERO = Buffer.from([0]);
 
@@ -55,6 +59,8 @@ export function pageSizeOf(v: number | undefined): number {
  *   `CompactedError` (with `compactRevision`); the keys handed out so far are a correct
  *   prefix of the snapshot, but it is incomplete;
  * - any other failure of a page's call (after the client's safe retries): throws it.
+ *
+ * @category Scans and mirrors
  */
 export class Scan implements AsyncIterable<KeyValue> {
   readonly #kv: KvApi;

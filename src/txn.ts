@@ -10,6 +10,8 @@ import type { CallOptions } from "./options.js";
  * `etcd.txn().if(compare.modRevision("k", "=", rev)).onSuccess(op.put("k", "v")).onFailure(op.get("k")).commit()`.
  * All conditions must hold for the success branch to run. Each method may be called more
  * than once; the lists are appended.
+ *
+ * @category Keys and transactions
  */
 export class TxnBuilder {
   readonly #spec: Required<TxnSpec> = { if: [], onSuccess: [], onFailure: [] };

@@ -4,7 +4,11 @@
  * {@link toJsonValue}.
  */
 
-/** A key with its value and its history counters. */
+/**
+ * A key with its value and its history counters.
+ *
+ * @category Results
+ */
 export interface KeyValue {
   /** The key's bytes; `.toString()` gives it as UTF-8 text. */
   key: Buffer;
@@ -20,7 +24,11 @@ export interface KeyValue {
   lease: bigint;
 }
 
-/** Sent with every response: which cluster and member answered, at which revision. */
+/**
+ * Sent with every response: which cluster and member answered, at which revision.
+ *
+ * @category Results
+ */
 export interface ResponseHeader {
   /** The id of the cluster that answered; stays the same for the life of a cluster. */
   clusterId: bigint;
@@ -32,7 +40,11 @@ export interface ResponseHeader {
   raftTerm: bigint;
 }
 
-/** The answer to a range read. */
+/**
+ * The answer to a range read.
+ *
+ * @category Results
+ */
 export interface RangeResult {
   /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
@@ -44,7 +56,11 @@ export interface RangeResult {
   count: bigint;
 }
 
-/** The answer to a put. */
+/**
+ * The answer to a put.
+ *
+ * @category Results
+ */
 export interface PutResult {
   /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
@@ -52,7 +68,11 @@ export interface PutResult {
   prevKv: KeyValue | undefined;
 }
 
-/** The answer to a delete. */
+/**
+ * The answer to a delete.
+ *
+ * @category Results
+ */
 export interface DeleteResult {
   /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
@@ -62,13 +82,21 @@ export interface DeleteResult {
   prevKvs: KeyValue[];
 }
 
-/** The answer to a compaction. */
+/**
+ * The answer to a compaction.
+ *
+ * @category Results
+ */
 export interface CompactResult {
   /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
 }
 
-/** The result of one operation inside a transaction, tagged by its kind. */
+/**
+ * The result of one operation inside a transaction, tagged by its kind.
+ *
+ * @category Results
+ */
 export type OpResult =
   | ({
       /** The result of an `op.get` / `op.range`. */
@@ -87,7 +115,11 @@ export type OpResult =
       type: "txn";
     } & TxnResult);
 
-/** The answer to a transaction. */
+/**
+ * The answer to a transaction.
+ *
+ * @category Results
+ */
 export interface TxnResult {
   /** Which cluster and member answered, and the store's revision at that moment. */
   header: ResponseHeader;
@@ -97,7 +129,11 @@ export interface TxnResult {
   results: OpResult[];
 }
 
-/** One change seen by a watch. */
+/**
+ * One change seen by a watch.
+ *
+ * @category Results
+ */
 export interface WatchEvent {
   /** `"put"` for a created or updated key, `"delete"` for a deleted one (also by a lease's expiry). */
   type: "put" | "delete";
@@ -110,6 +146,8 @@ export interface WatchEvent {
 /**
  * What a watch delivers: the events of one or more whole revisions (a revision is never
  * split across batches), or a progress notice with no events.
+ *
+ * @category Results
  */
 export interface WatchBatch {
   /** Which member sent the batch, at which revision. */
@@ -126,6 +164,8 @@ export interface WatchBatch {
  * The JSON form of `T`, as {@link toJsonValue} writes it: every `bigint` (revisions, ids) as
  * a decimal string and every byte array (keys, values) as base64, the encodings of etcd's
  * JSON gateway; methods are left out.
+ *
+ * @category Results
  */
 export type Json<T> = T extends bigint
   ? string
@@ -148,6 +188,8 @@ export type Json<T> = T extends bigint
  * `JSON.stringify` of the results of `range`, `put`, `delete`, `compact`, `txn`, of the
  * key-value from `get` and of a watch batch calls this by itself (their `toJSON`); use it
  * for anything else: `JSON.stringify(toJsonValue(await etcd.leases.timeToLive(id)))`.
+ *
+ * @category Results
  */
 export function toJsonValue<T>(value: T): Json<T> {
   return convert(value) as Json<T>;

@@ -17,7 +17,11 @@ import { Session } from "./session.js";
 import { Bound, waitDeletes } from "./wait.js";
 import type { Bytes, CallOptions, ElectionOptions, ObserveOptions } from "../options.js";
 
-/** This candidate is not (or no longer) the leader. */
+/**
+ * This candidate is not (or no longer) the leader.
+ *
+ * @category Locks, elections and STM
+ */
 export class NotLeaderError extends EtcdError {
   static override readonly code: string = "ETCD_NOT_LEADER";
 }
@@ -26,6 +30,8 @@ export class NotLeaderError extends EtcdError {
  * A leader election, made by `etcd.election(name)`; wire-compatible with `etcdctl elect`
  * and etcd's Go client. `campaign()` waits until this candidate leads; `observe()` follows
  * the leaders in order.
+ *
+ * @category Locks, elections and STM
  */
 export class Election {
   /** @internal */

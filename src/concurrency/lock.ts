@@ -11,6 +11,8 @@ import type { Bytes, CallOptions, LockKind, LockOptions, SessionOptions } from "
  * A held lock. Release it with `unlock()` or `await using`. If its session is lost, the
  * lock is lost with it: `signal` aborts and `closed` resolves to the error. Fence writes
  * done under the lock with `isOwner()` in their transaction.
+ *
+ * @category Locks, elections and STM
  */
 export class Lock implements AsyncDisposable {
   /** @internal */

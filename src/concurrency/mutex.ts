@@ -34,6 +34,8 @@ function layout(name: Bytes, kind: LockKind): { own: Buffer; waitFor: Buffer } {
  * A mutex held through a session: `new Mutex(session, name)`, then `lock()` and `unlock()`.
  * `etcd.lock(name)` is the usual way (it opens the session too); a mutex suits holding
  * several locks, or a lock and an election, on one session.
+ *
+ * @category Locks, elections and STM
  */
 export class Mutex {
   /** @internal */

@@ -20,7 +20,11 @@ function leaseOf(ref: LeaseRef): bigint {
   return positive(ref, "lease");
 }
 
-/** Leadership as the Election service identifies it. */
+/**
+ * Leadership as the Election service identifies it.
+ *
+ * @category Locks, elections and STM
+ */
 export interface LeaderKey {
   /** The election's name, as passed to `campaign`. */
   name: Buffer;
@@ -34,7 +38,11 @@ export interface LeaderKey {
 
 const toWire = (l: LeaderKey): WireLeaderKey => ({ name: l.name, key: l.key, rev: l.revision, lease: l.lease });
 
-/** The server-side Lock service. */
+/**
+ * The server-side Lock service.
+ *
+ * @category Locks, elections and STM
+ */
 export class LockApi {
   readonly #transport: Transport;
 
@@ -60,7 +68,11 @@ export class LockApi {
   }
 }
 
-/** The server-side Election service. */
+/**
+ * The server-side Election service.
+ *
+ * @category Locks, elections and STM
+ */
 export class ElectionApi {
   readonly #transport: Transport;
 

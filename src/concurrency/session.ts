@@ -26,6 +26,8 @@ export const DEFAULT_SESSION_TTL = 60;
  * await b.lock();
  * session.signal.addEventListener("abort", () => stopWork()); // lost: stop at once
  * ```
+ *
+ * @category Locks, elections and STM
  */
 export class Session implements AsyncDisposable {
   private constructor(

@@ -25,7 +25,11 @@ import type { Bytes, Isolation, StmOptions } from "../options.js";
 
 const ISOLATIONS: readonly Isolation[] = ["serializable-snapshot", "serializable", "repeatable-reads", "read-committed"];
 
-/** The transaction the STM function works with: reads are tracked, writes buffered until commit. */
+/**
+ * The transaction the STM function works with: reads are tracked, writes buffered until commit.
+ *
+ * @category Locks, elections and STM
+ */
 export interface StmTx {
   /** The key's value (as the transaction sees it, own writes included), `undefined` when absent. */
   get(key: Bytes): Promise<Buffer | undefined>;
@@ -37,7 +41,11 @@ export interface StmTx {
   delete(key: Bytes): void;
 }
 
-/** The commit kept conflicting with other writers more than `maxRetries` times. */
+/**
+ * The commit kept conflicting with other writers more than `maxRetries` times.
+ *
+ * @category Locks, elections and STM
+ */
 export class StmConflictError extends EtcdError {
   static override readonly code: string = "ETCD_STM_CONFLICT";
 }

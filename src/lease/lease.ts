@@ -19,6 +19,8 @@ export interface LeaseOwner {
  * (its reason is the {@link LeaseLostError}), `closed` resolves to the error, and `alive`
  * turns false. A lease is lost when etcd reports it gone (it expired, or someone revoked
  * it) or when it could not be refreshed before its deadline.
+ *
+ * @category Leases
  */
 export class Lease implements AsyncDisposable {
   /** The lease id (etcd's int64). */

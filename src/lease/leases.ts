@@ -10,10 +10,18 @@ import { LeaseKeeper, type KeeperClock } from "./keeper.js";
 import { Lease, type LeaseOwner } from "./lease.js";
 import type { CallOptions, GrantOptions, Int64 } from "../options.js";
 
-/** etcd's upper bound on a lease TTL, in seconds. */
+/**
+ * etcd's upper bound on a lease TTL, in seconds.
+ *
+ * @category Leases
+ */
 export const MAX_LEASE_TTL = 9_000_000_000;
 
-/** A granted lease. */
+/**
+ * A granted lease.
+ *
+ * @category Leases
+ */
 export interface LeaseGrant {
   /** Which member answered, and the store's revision at that moment. */
   header: ResponseHeader;
@@ -23,7 +31,11 @@ export interface LeaseGrant {
   ttl: number;
 }
 
-/** A lease's remaining life, from `timeToLive`. */
+/**
+ * A lease's remaining life, from `timeToLive`.
+ *
+ * @category Leases
+ */
 export interface LeaseTimeToLive {
   /** Which member answered, and the store's revision at that moment. */
   header: ResponseHeader;
@@ -37,7 +49,11 @@ export interface LeaseTimeToLive {
   keys: Buffer[];
 }
 
-/** The answer to a single keep-alive. */
+/**
+ * The answer to a single keep-alive.
+ *
+ * @category Leases
+ */
 export interface LeaseKeepAliveResult {
   /** Which member answered, and the store's revision at that moment. */
   header: ResponseHeader;
@@ -59,7 +75,11 @@ function leaseId(id: Int64): bigint {
   return positive(id, "lease id");
 }
 
-/** The lease API. `etcd.leases` is one; `etcd.lease(ttl)` is the usual way to get a kept-alive lease. */
+/**
+ * The lease API. `etcd.leases` is one; `etcd.lease(ttl)` is the usual way to get a kept-alive lease.
+ *
+ * @category Leases
+ */
 export class LeaseApi {
   readonly #keeper: LeaseKeeper;
   readonly #handles = new Set<Lease>();

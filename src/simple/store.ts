@@ -11,7 +11,11 @@ import { InvalidArgumentError } from "../errors.js";
 import { op } from "../op.js";
 import type { WatchHandle } from "../watch/conveniences.js";
 
-/** A change seen by `watch` / `watchWithCallback`. */
+/**
+ * A change seen by `watch` / `watchWithCallback`.
+ *
+ * @category Simple store
+ */
 export interface Change {
   /** `"put"` when the key was written, `"delete"` when it was deleted (or its lease expired). */
   type: "put" | "delete";
@@ -36,6 +40,8 @@ export interface Change {
  * await store.distLock("jobs/nightly");
  * try { await runNightlyJob(); } finally { await store.distUnlock("jobs/nightly"); }
  * ```
+ *
+ * @category Simple store
  */
 export class SimpleStore implements AsyncDisposable {
   /** @internal */
@@ -174,7 +180,11 @@ function change(e: { type: "put" | "delete"; kv: { key: Buffer; value: Buffer } 
   return { type: e.type, key: e.kv.key.toString(), value: e.kv.value.toString() };
 }
 
-/** Opens the small interface on `"mem:"` / `"mem://name"` (embedded) or etcd URLs (comma-separated). */
+/**
+ * Opens the small interface on `"mem:"` / `"mem://name"` (embedded) or etcd URLs (comma-separated).
+ *
+ * @category Simple store
+ */
 export function openStore(url: string): SimpleStore {
   if (typeof url !== "string" || url.trim() === "") throw new InvalidArgumentError("openStore needs a URL: mem: or http(s)://host:port");
   return new SimpleStore(new Etcd({ endpoints: url }));

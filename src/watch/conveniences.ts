@@ -3,7 +3,11 @@ import { AbortedError, ClientClosedError, DeadlineExceededError, EtcdError } fro
 import type { WatchBatch, WatchEvent } from "../types.js";
 import type { Watcher } from "./watcher.js";
 
-/** A watch run by callback; `cancel()` stops it. */
+/**
+ * A watch run by callback; `cancel()` stops it.
+ *
+ * @category Watches
+ */
 export interface WatchHandle {
   /**
    * Stops the watch: batches not yet handed to the callback are dropped (the batch being

@@ -13,7 +13,11 @@ export interface WatchCarrier {
   resume(watcher: Watcher): void;
 }
 
-/** A watch as reported by `etcd.watches()`. */
+/**
+ * A watch as reported by `etcd.watches()`.
+ *
+ * @category Watches
+ */
 export interface WatchInfo {
   /** The watched key, or the start of the watched range. */
   key: Buffer;
@@ -65,6 +69,8 @@ export interface WatchInfo {
  * Batches are buffered per watcher, so a slow consumer never holds up other watchers. Past
  * `highWaterMark` unread events the watch is paused on the server and resumed from its next
  * revision once the consumer has caught up by half: memory stays bounded, nothing is lost.
+ *
+ * @category Watches
  */
 export class Watcher implements AsyncIterable<WatchBatch>, AsyncDisposable {
   /** @internal Next revision to ask for when the watch is (re)created; 0n = "from now". */
