@@ -127,6 +127,10 @@ async function main(argv: string[]): Promise<number> {
   const command = name === undefined ? undefined : commands[name];
   const hint = command ? `etcd-ts ${name} --help` : "etcd-ts --help";
   const { words, values } = parseLine(rest, command ? { ...topFlags, ...command.flags } : topFlags, hint);
+  if (name === "version" && values.help === true) {
+    process.stdout.write("usage: etcd-ts version\n\nPrints the version of etcd-ts and of the etcd API it speaks (also: etcd-ts --version).\n");
+    return 0;
+  }
   if (values.version === true || name === "version") {
     process.stdout.write(versionText());
     return 0;

@@ -40,6 +40,7 @@ export class ProgressBar {
   readonly #enabled: boolean;
   readonly #start: number;
   #lastDraw = -Infinity;
+  #lastDone = -1;
   #drawn = false;
   /** How many times the bar was drawn. */
   redraws = 0;
@@ -57,8 +58,10 @@ export class ProgressBar {
   update(done: number, total: number): void {
     if (!this.#enabled) return;
     const now = this.#now();
-    if (now - this.#lastDraw < this.#interval && done < total) return;
+    // The last report is always drawn (the bar ends full), once.
+    if (done >= total ? done === this.#lastDone : now - this.#lastDraw < this.#interval) return;
     this.#lastDraw = now;
+    this.#lastDone = done;
     this.#draw(done, total, now);
   }
 
