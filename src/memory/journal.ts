@@ -82,6 +82,9 @@ function versionDecoder(): { encode(b: Buffer): Buffer; decode(bytes: Uint8Array
   };
 }
 
+/** Versions deleted per transaction after a compaction. */
+const DROP_CHUNK = 50_000;
+
 /** Below every record key (with a custom key codec, a range needs an explicit start). */
 const FIRST = Buffer.alloc(1);
 
@@ -157,11 +160,20 @@ export class Journal {
 
   private attach(backend: MemoryBackend): void {
     backend.store.listeners.add((rev, changes) => this.record(Number(rev), changes));
-    backend.store.onDrop = (rev, sub) => this.track(this.revs.remove(revKey(rev, sub)));
-    backend.store.onCompact = (rev) => {
+    backend.store.onCompact = (rev, dropped) => {
       const b = Buffer.allocUnsafe(8);
       b.writeBigUInt64BE(rev);
       this.track(this.meta.put("compacted", b));
+      // As etcd deletes compacted revisions in batches: one transaction per chunk, each run
+      // between other work, without a promise per deleted version.
+      for (let at = 0; at < dropped.length; at += 2 * DROP_CHUNK) {
+        const end = Math.min(dropped.length, at + 2 * DROP_CHUNK);
+        this.track(
+          this.revs.transaction(() => {
+            for (let i = at; i < end; i += 2) this.revs.removeSync(revKey(dropped[i]!, dropped[i + 1]!));
+          }),
+        );
+      }
     };
     backend.lessor.journal = (e) => {
       if (e.type === "grant") {

@@ -235,10 +235,11 @@ export class MvccStore {
     for (const l of this.listeners) l(rev, changes);
   }
 
-  /** Called after a compaction (the journal records it). */
-  onCompact: ((revision: bigint) => void) | undefined;
-  /** Told of each version a compaction discards, by revision and sub-revision (the journal deletes it). */
-  onDrop: ((revision: number, sub: number) => void) | undefined;
+  /**
+   * Called after a compaction with the versions it discarded, as revision and sub-revision
+   * pairs in one flat list (the journal records the compaction and deletes them).
+   */
+  onCompact: ((revision: bigint, dropped: number[]) => void) | undefined;
 
   /**
    * @internal Rebuilds an empty store from stored versions in revision order (a restart), as
@@ -290,7 +291,8 @@ export class MvccStore {
     if (revision <= this.compacted) throw storeErrors.compacted();
     this.compacted = revision;
     this.memoKey = undefined;
-    this.onCompact?.(revision);
+    const dropped: number[] = [];
+    const track = this.onCompact !== undefined;
     const r = Number(revision);
     for (const k of this.withHistory) {
       const head = this.head(k)!;
@@ -303,7 +305,7 @@ export class MvccStore {
       }
       if (v !== undefined) {
         // `v` is the version current at the compaction: older ones go; a tombstone goes too.
-        if (this.onDrop) for (let d = v.value === undefined ? v : prevOf(v); d; d = prevOf(d)) this.onDrop(d.mod, subOf(d));
+        if (track) for (let d = v.value === undefined ? v : prevOf(v); d; d = prevOf(d)) dropped.push(d.mod, subOf(d));
         let kept: Version | undefined;
         if (v.value !== undefined) {
           // Below the compaction its place within its revision no longer matters (at it, it does).
@@ -320,6 +322,7 @@ export class MvccStore {
       const now = index.get(k)!;
       if (prevOf(now) === undefined && now.value !== undefined) this.withHistory.delete(k);
     }
+    this.onCompact?.(revision, dropped);
   }
 
   /** Every change from `fromRevision` on (for watches replaying history), grouped by revision. */
