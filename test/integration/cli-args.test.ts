@@ -150,7 +150,7 @@ describe("the snapshot file writer", () => {
         expected.push(chunk);
         let called = false;
         const done = new Promise<void>((resolve, reject) =>
-          writer._write(chunk, "buffer", (err) => {
+          writer._write(chunk, "utf8", (err) => {
             called = true;
             if (err) reject(err);
             else resolve();
