@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/store-restart.bench.ts [keys=1000000]
  */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,12 +15,13 @@ import { writeSection } from "./doc-section.js";
 import { MemoryBackend } from "../src/memory/backend.js";
 import { Journal } from "../src/memory/journal.js";
 
-const KEYS = Number(process.argv[2] ?? 1_000_000);
+const RESTART = process.argv[2] === "--restart";
+const KEYS = Number((RESTART ? process.argv[4] : process.argv[2]) ?? 1_000_000);
 const VERSIONS = 5;
 const IN_FLIGHT = 100;
 const DURABLE_PUTS = 20_000;
 const BATCH = 2_000;
-const dir = mkdtempSync(join(tmpdir(), "etcd-ts-restart-"));
+const dir = RESTART ? process.argv[3]! : mkdtempSync(join(tmpdir(), "etcd-ts-restart-"));
 const value = Buffer.alloc(64, 0x76);
 const key = (n: number): Buffer => Buffer.from(`bench/${String(n).padStart(58, "0")}`);
 const put = (k: Buffer): Record<string, unknown> => ({ key: k, value, lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
@@ -31,8 +33,32 @@ const open = (): { backend: MemoryBackend; journal: Journal } => {
 };
 const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
 
+/** In the child: open the data dir, check it, compact it; prints the figures as JSON. */
+async function restartAndCompact(): Promise<void> {
+  let t = performance.now();
+  const { backend, journal } = open();
+  const restartMs = Math.round(performance.now() - t);
+  const revision = backend.store.revision;
+  const count = backend.store.count({ key: Buffer.from("bench/"), rangeEnd: Buffer.from("bench0") });
+  if (count !== KEYS) throw new Error(`${count} keys after the restart`);
+  const before = journal.size();
+  const versionsBefore = journal.versionCount();
+  t = performance.now();
+  await backend.call("/etcdserverpb.KV/Compact", { revision, physical: true });
+  const compactMs = Math.round(performance.now() - t);
+  const after = journal.size();
+  const versionsAfter = journal.versionCount();
+  await journal.close();
+  console.log(JSON.stringify({ revision: String(revision), restartMs, before, after, versionsBefore, versionsAfter, compactMs }));
+}
+
+if (RESTART) {
+  await restartAndCompact();
+  process.exit(0);
+}
+
 try {
-  let { backend, journal } = open();
+  const { backend, journal } = open();
   let next = 0;
   let t = performance.now();
   await Promise.all(
@@ -57,24 +83,13 @@ try {
   const revision = backend.store.revision;
   await journal.close();
 
-  t = performance.now();
-  ({ backend, journal } = open());
-  const restartMs = Math.round(performance.now() - t);
-  if (backend.store.revision !== revision) throw new Error(`restarted at ${backend.store.revision}, not ${revision}`);
-  const count = backend.store.count({ key: Buffer.from("bench/"), rangeEnd: Buffer.from("bench0") });
-  if (count !== KEYS) throw new Error(`${count} keys after the restart`);
-  console.log({ restartMs });
-
-  const before = journal.size();
-  const versionsBefore = journal.versionCount();
-  t = performance.now();
-  await backend.call("/etcdserverpb.KV/Compact", { revision, physical: true });
-  const compactMs = Math.round(performance.now() - t);
-  const after = journal.size();
-  const versionsAfter = journal.versionCount();
-  await journal.close();
-  console.log({ before, after, versionsBefore, versionsAfter, compactMs });
-
+  // The restart runs in a fresh process, as a real one does (no heap of the writer's store).
+  const child = spawnSync(process.execPath, ["--import", "tsx", new URL(import.meta.url).pathname, "--restart", dir, String(KEYS)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const line = child.stdout.trim().split("\n").at(-1) ?? "";
+  const r = JSON.parse(line) as { revision: string; restartMs: number; before: { inUse: number }; after: { file: number; inUse: number }; versionsBefore: number; versionsAfter: number; compactMs: number };
+  if (r.versionsBefore < KEYS * VERSIONS) throw new Error(`restarted with ${r.versionsBefore} versions`);
+  const { restartMs, before, after, versionsBefore, versionsAfter, compactMs } = r;
+  if (BigInt(r.revision) !== revision) throw new Error(`restarted at ${r.revision}, not ${revision}`);
   const f = (x: number): string => x.toLocaleString("en");
   const section = [
     "## Data dir (--data-dir) at scale",
