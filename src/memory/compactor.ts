@@ -118,3 +118,24 @@ export function startAutoCompaction(
     },
   };
 }
+
+/**
+ * Automatic compaction of a whole embedded store, for `etcd-ts serve
+ * --auto-compaction-retention` (and `--auto-compaction-mode`): as `startAutoCompaction` on its
+ * MVCC store and clock, and the space accounting (alarms, quota) follows each compaction.
+ */
+export function autoCompaction(
+  backend: { store: Compactable; clock: Clock; alarms: { recount(): void } },
+  options: { retention: string; mode?: CompactionMode; onCompacted?: (revision: bigint) => void; onError?: (error: unknown) => void },
+): AutoCompaction | undefined {
+  const target: Compactable = {
+    get revision() {
+      return backend.store.revision;
+    },
+    compact(revision) {
+      backend.store.compact(revision);
+      backend.alarms.recount();
+    },
+  };
+  return startAutoCompaction(target, backend.clock, options);
+}

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseRetention, startAutoCompaction } from "../../src/memory/compactor.js";
+import { MemoryBackend } from "../../src/memory/backend.js";
+import { autoCompaction, parseRetention, startAutoCompaction } from "../../src/memory/compactor.js";
 import { ManualClock } from "../../src/memory/leases.js";
 import { MvccStore } from "../../src/memory/mvcc.js";
 
@@ -82,5 +83,24 @@ describe("automatic compaction", () => {
     // at 10 min at 11, so everything before 4 goes.
     assert.deepEqual(t.compactions, [[10, 4n]]);
     t.stop();
+  });
+
+  it("compacts a whole store for serve: history goes, the space in use is recounted, the journal hears of it", () => {
+    const clock = new ManualClock();
+    const backend = new MemoryBackend(`auto-compaction-${process.pid}`, clock);
+    const heard: bigint[] = [];
+    backend.store.onCompact = (rev) => heard.push(rev);
+    const auto = autoCompaction(backend, { retention: "1m" });
+    assert.ok(auto);
+    const put = (v: string): unknown => backend.call("/etcdserverpb.KV/Put", { key: Buffer.from("k"), value: Buffer.alloc(1000, v), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
+    for (let i = 0; i < 50; i++) put(String(i % 10));
+    const inUse = backend.alarms.inUse;
+    clock.advance(60_000);
+    assert.deepEqual(heard, [1n], "first: the revision when compaction started, one retention ago");
+    clock.advance(60_000);
+    assert.deepEqual(heard, [1n, 51n], "then the revision sampled a retention ago: after all 50 puts");
+    assert.equal(backend.store.compacted, 51n);
+    assert.ok(inUse - backend.alarms.inUse >= 49 * 1000, `in use ${backend.alarms.inUse} (was ${inUse}): 49 old values of 1,000 bytes gone`);
+    auto.stop();
   });
 });
