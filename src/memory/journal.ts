@@ -14,7 +14,7 @@
  * copied, as etcd's until a defragmentation). A restart reads the versions back in revision
  * order and rebuilds the index (`MvccStore.restore`).
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type DatabaseOptions, type RootDatabase } from "lmdb";
 import type { AuthState } from "./auth.js";
@@ -120,6 +120,10 @@ export class Journal {
   /** Opens (or creates) the store in `dir`, loads it into `backend`, then records everything new. */
   static open(dir: string, backend: MemoryBackend): Journal {
     mkdirSync(dir, { recursive: true });
+    // The log of earlier versions is not read: refuse rather than start empty beside it.
+    if (existsSync(join(dir, "etcd-ts.log")) && !existsSync(join(dir, FILE))) {
+      throw new Error(`${dir} holds a data dir of an earlier etcd-ts (etcd-ts.log), which this version does not read; start with an empty --data-dir`);
+    }
     const path = join(dir, FILE);
     // One file, not a directory of them; no compression: values are mostly small and opaque.
     const env = open({ path, compression: false });
