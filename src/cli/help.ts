@@ -50,7 +50,7 @@ export function mainHelp(commands: Record<string, Command>, extra: [string, stri
   const rows: [string, string][] = [...Object.entries(commands).map(([n, c]): [string, string] => [n, c.summary]), ...extra];
   const width = Math.max(...rows.map(([n]) => n.length)) + 2;
   return [
-    "usage: etcd-ts [global flags] COMMAND [args] [flags]",
+    "usage: etcd-ts COMMAND [args] [flags]   (global flags go before or after COMMAND)",
     "",
     "An etcd v3 command line in the manner of etcdctl: the same commands, flags, variables and",
     "output. Flags go before or after the command, as --flag value, --flag=value or -w json.",
