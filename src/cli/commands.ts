@@ -25,6 +25,8 @@ export interface Command {
   flags: FlagSpecs;
   /** The --write-out formats it prints; others are refused before anything is sent. Default simple and json. */
   formats?: Format[];
+  /** For commands whose subcommands differ: the formats of the one in `args`. */
+  formatsFor?(args: string[]): Format[];
   run(etcd: Etcd, args: string[], flags: Flags, format: Format): Promise<string>;
 }
 
@@ -214,6 +216,7 @@ const watch: Command = {
 const lease: Command = {
   usage: "lease grant TTL | revoke ID | timetolive ID | list | keep-alive ID",
   summary: "Grants, revokes, inspects, lists and keeps alive leases (ids in hex).",
+  formatsFor: (args) => (args[0] === "grant" ? ["simple", "json"] : ["simple"]),
   flags: { keys: bool_("timetolive: list the keys attached to the lease"), once: bool_("keep-alive: refresh once and exit") },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
@@ -264,6 +267,7 @@ const lease: Command = {
 const lock: Command = {
   usage: "lock NAME [-- COMMAND ARG...]",
   summary: "Takes a lock (interoperates with etcdctl lock); runs COMMAND while holding it, or holds it until interrupted.",
+  formats: ["simple"],
   flags: { ttl: { type: "string", default: "10", help: "seconds the lock outlives this process if it dies" } },
   async run(etcd, args, f) {
     need(args, 1, this.usage);
@@ -291,6 +295,7 @@ const lock: Command = {
 const elect: Command = {
   usage: "elect NAME [PROPOSAL]",
   summary: "Campaigns with PROPOSAL and holds leadership until interrupted, or (--listen) prints each leader.",
+  formats: ["simple"],
   flags: { listen: { type: "boolean", short: "l", help: "observe: print the leader and every change of it" } },
   async run(etcd, args, f) {
     need(args, 1, this.usage);
@@ -315,6 +320,7 @@ const member: Command = {
   usage: "member list | add NAME | remove ID | update ID | promote ID",
   summary: "Lists and changes the members of the cluster (ids in hex).",
   formats: ["simple", "json", "table"],
+  formatsFor: (args) => (args[0] === "list" ? ["simple", "json", "table"] : ["simple"]),
   flags: { "peer-urls": { type: "string", help: "add, update: the member's peer URLs, comma-separated" }, learner: bool_("add: as a learner (no vote until promoted)") },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
@@ -352,6 +358,7 @@ const endpoint: Command = {
   usage: "endpoint status | health",
   summary: "The status or health of each endpoint.",
   formats: ["simple", "json", "table"],
+  formatsFor: (args) => (args[0] === "health" ? ["simple", "json"] : ["simple", "json", "table"]),
   flags: {},
   async run(etcd, args, _f, fmt) {
     need(args, 1, this.usage);

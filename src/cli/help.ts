@@ -30,7 +30,7 @@ export function commandHelp(name: string, c: Command): string {
     c.summary,
     ...(c.notes ? ["", c.notes] : []),
     "",
-    `output formats (-w): ${formats.join(", ")}`,
+    `output formats (-w): ${formats.join(", ")}${c.formatsFor ? " (not every subcommand prints all of them)" : ""}`,
     "",
     "flags:",
     ...flagLines({ ...c.flags, help: { type: "boolean", short: "h", help: `help for ${name}` } }, false),

@@ -158,8 +158,9 @@ async function main(argv: string[]): Promise<number> {
   }
   applyEnvironment(values, globalFlags, process.env);
   const fmt = format(values);
-  const formats = command.formats ?? ["simple", "json"];
-  if (!formats.includes(fmt)) throw new BadFeatureError(`${fmt} not supported as output format by ${name} (it prints ${formats.join(" or ")})`);
+  const formats = command.formatsFor?.(words) ?? command.formats ?? ["simple", "json"];
+  const what = command.formatsFor && words[0] !== undefined ? `${name} ${words[0]}` : name;
+  if (!formats.includes(fmt)) throw new BadFeatureError(`${fmt} not supported as output format by ${what} (it prints ${formats.join(" or ")})`);
   const options = clientOptions(values);
   const { Etcd } = await import("../client.js");
   const etcd = new Etcd(options);

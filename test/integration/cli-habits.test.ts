@@ -152,6 +152,13 @@ describe("etcd-ts reads its command line as etcdctl does", () => {
     assert.equal(ours.code, 4);
     assert.equal(ours.err, "Error: table not supported as output format by put (it prints simple or json)\n");
     assert.equal(await env.client().get(`${p}c`), undefined, "refused before anything is sent");
+    // Per subcommand too: lease grant prints json, lease list does not.
+    const list = await run("etcd-ts", ["lease", "list", "-w", "json", "--endpoints", ep()]);
+    assert.equal(list.code, 4);
+    assert.equal(list.err, "Error: json not supported as output format by lease list (it prints simple)\n");
+    const members = await run("etcd-ts", ["member", "list", "-w", "table", "--endpoints", ep()]);
+    assert.equal(members.code, 0, members.err);
+    assert.match(members.out, /^\+-+\+/);
     const fields = await run("etcd-ts", ["get", p, "-w", "fields", "--endpoints", ep()]);
     assert.equal(fields.code, 2);
     assert.match(fields.err, /^Error: --write-out fields is not supported by etcd-ts; use simple, json or table\n$/);
