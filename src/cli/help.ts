@@ -3,7 +3,7 @@ import { envName, extraEnv, type FlagSpec, type FlagSpecs } from "./args.js";
 import type { Command } from "./commands.js";
 import { globalFlags } from "./client-options.js";
 
-function flagLines(specs: FlagSpecs, withEnv: boolean): string[] {
+export function flagLines(specs: FlagSpecs, withEnv: boolean): string[] {
   const rows = Object.entries(specs).map(([name, s]): [string, string] => {
     const short = s.short ? `-${s.short}, ` : "    ";
     const left = `  ${short}--${name}${defaultText(s)}`;

@@ -13,14 +13,23 @@ import { applyEnvironment, commandName, parseLine, UsageError, type FlagSpecs } 
 import { clientOptions, format, globalFlags } from "./client-options.js";
 import { commands } from "./commands.js";
 import { bashCompletion, zshCompletion } from "./completion.js";
-import { commandHelp, mainHelp } from "./help.js";
+import { commandHelp, flagLines, mainHelp } from "./help.js";
 
-const SERVE_USAGE = `serve [--listen host:port] [--data-dir DIR] [--max-request-bytes N] [--quota-backend-bytes N]
-            [--name NAME] [--advertise-client-urls URLS] [--listen-peer-urls URLS]
-            [--initial-advertise-peer-urls URLS]
-            serve an embedded, etcd-compatible store over gRPC (default 127.0.0.1:2379; port 0 = any
-            free port); with --data-dir acknowledged writes survive restarts. The size, quota and
-            member flags mean what etcd's do (URLS: comma-separated; peer URLs are only reported)`;
+/** The flags of `etcd-ts serve`, for its --help (their parser is parseServe's). */
+const serveFlags: FlagSpecs = {
+  listen: { type: "string", default: "127.0.0.1:2379", help: "host:port to serve on (port 0: any free port, printed at start)" },
+  "data-dir": { type: "string", help: "keep the store in this directory: acknowledged writes survive restarts (default: in memory only)" },
+  "max-request-bytes": { type: "string", default: "1572864", help: "the largest request taken, in bytes (etcd's flag)" },
+  "quota-backend-bytes": { type: "string", default: "2147483648", help: "space quota in bytes; a write past it raises the NOSPACE alarm (etcd's flag)" },
+  name: { type: "string", default: "default", help: "the member's name" },
+  "advertise-client-urls": { type: "string", help: "client URLs the member reports, comma-separated (default: where it listens)" },
+  "listen-peer-urls": { type: "string", default: "http://localhost:2380", help: "peer URLs the member reports (nothing listens there: one member has no peers)" },
+  "initial-advertise-peer-urls": { type: "string", help: "peer URLs the member reports; wins over --listen-peer-urls" },
+  help: { type: "boolean", short: "h", help: "help for serve" },
+};
+
+const serveHelp = (): string =>
+  ["usage: etcd-ts serve [flags]", "", "Serves an embedded, etcd-compatible store over gRPC (and etcd's HTTP endpoints on the same port).", "", "flags:", ...flagLines(serveFlags, false), ""].join("\n");
 
 function byteCount(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -64,7 +73,7 @@ function parseServe(rest: string[]) {
 async function runServe(rest: string[]): Promise<number> {
   const { values } = parseServeArgs(rest);
   if (values.help) {
-    process.stdout.write(`usage: etcd-ts ${SERVE_USAGE}\n`);
+    process.stdout.write(serveHelp());
     return 0;
   }
   const { serve } = await import("../server/server.js");
