@@ -3,7 +3,8 @@
  * environment, the progress bar's redraw rate (on a manual clock) and the snapshot file writer.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -13,6 +14,7 @@ import { commands } from "../../src/cli/commands.js";
 import { subcommands } from "../../src/cli/completion.js";
 import { formatBytes, formatSeconds, ProgressBar } from "../../src/cli/progress.js";
 import { BatchedFileWriter } from "../../src/cli/snapshot.js";
+import { privateCacheDir } from "../../src/cli/launcher.js";
 
 const getSpecs = { ...globalFlags, ...commands.get!.flags };
 
@@ -165,6 +167,52 @@ describe("the snapshot file writer", () => {
       assert.deepEqual(readFileSync(path), Buffer.concat(expected));
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the launcher of the built command", () => {
+  it("runs a CommonJS file with a code cache kept in a private directory, written once and then used", () => {
+    const dir = mkdtempSync(join(tmpdir(), "etcd-ts-launcher-"));
+    try {
+      const file = join(dir, "program.js");
+      writeFileSync(file, `#!/usr/bin/env node\n"use strict";\nconst { basename } = require("node:path");\nmodule.exports = 1;\nconsole.log(basename(__filename), typeof exports, process.argv.length);\n`);
+      const cache = join(dir, "cache");
+      const launcher = new URL("../../src/cli/launcher.ts", import.meta.url).pathname;
+      const run = (): string => {
+        const code = `import(${JSON.stringify(launcher)}).then((m) => m.runWithCodeCache(${JSON.stringify(file)}, ${JSON.stringify(cache)}))`;
+        const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], { encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout;
+      };
+      // Run twice: the first writes the cache at exit, the second finds it.
+      mkdirSync(cache, { mode: 0o700 });
+      assert.equal(run(), "program.js object 1\n");
+      const written = readdirSync(cache);
+      assert.equal(written.length, 1);
+      assert.match(written[0]!, new RegExp(`^${process.version}-${process.arch}-\\d+-\\d+\\.v8$`));
+      const before = statSync(join(cache, written[0]!));
+      assert.ok(before.size > 0);
+      assert.equal(before.mode & 0o777, 0o600);
+      assert.equal(run(), "program.js object 1\n");
+      assert.deepEqual(readdirSync(cache), written);
+      // A rejected cache would be written anew (a new file renamed over it): the same inode means it was accepted.
+      assert.equal(statSync(join(cache, written[0]!)).ino, before.ino);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps no cache in a directory that others can write", () => {
+    if (!process.getuid) return;
+    const base = mkdtempSync(join(tmpdir(), "etcd-ts-launcher-"));
+    try {
+      const dir = privateCacheDir(base);
+      assert.equal(dir, join(base, `etcd-ts-compile-cache-${process.getuid()}`));
+      chmodSync(dir!, 0o777);
+      assert.equal(privateCacheDir(base), undefined);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
     }
   });
 });
