@@ -591,7 +591,7 @@ export class Etcd extends KvApi implements AsyncDisposable {
    *
    * @group Scans, mirrors and namespaces
    */
-  mirror(prefix: Bytes, options: MirrorOptions = {}): Promise<Mirror> {
+  async mirror(prefix: Bytes, options: MirrorOptions = {}): Promise<Mirror> {
     return new Mirror(this, prefix, options).start();
   }
 

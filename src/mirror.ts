@@ -117,6 +117,7 @@ interface Waiter {
 /** Latin-1 maps each byte to one code unit: a lossless string key whose order is the bytes' order. */
 const id = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 
+const PROGRESS_RETRY_MS = 50;
 const RELIST_BACKOFF_MS = [100, 200, 400, 800, 1600, 3200];
 
 /**
@@ -147,6 +148,7 @@ export class Mirror implements AsyncDisposable {
   readonly #waiters = new Set<Waiter>();
   #progressAsked = false;
   #progressUnsupported = false;
+  #progressTimer: NodeJS.Timeout | undefined;
   readonly #stop = new AbortController();
   #watcher: Watcher | undefined;
   #ended = false;
@@ -407,7 +409,15 @@ export class Mirror implements AsyncDisposable {
 
   #settleWaiters(): void {
     for (const w of [...this.#waiters]) if (this.#revision >= w.revision) w.resolve();
-    if (this.#waiters.size > 0) this.#askProgress();
+    // Still short (a lagging member, or a revision not written yet): ask again a little later,
+    // so that a store answering at once is not asked in a loop that starves the event loop.
+    if (this.#waiters.size > 0 && !this.#progressAsked && this.#progressTimer === undefined) {
+      this.#progressTimer = setTimeout(() => {
+        this.#progressTimer = undefined;
+        this.#askProgress();
+      }, PROGRESS_RETRY_MS);
+      this.#progressTimer.unref();
+    }
   }
 
   /** One progress request at a time, while somebody waits for a revision not reached yet. */
@@ -425,7 +435,13 @@ export class Mirror implements AsyncDisposable {
         // Without progress notices (a grpc-proxy) waits end only with events in the mirror's range.
         if (e instanceof NotSupportedError) this.#progressUnsupported = true;
         // The stream broke (the watch resumes elsewhere): ask again shortly.
-        else setTimeout(() => this.#askProgress(), 100).unref();
+        else if (this.#progressTimer === undefined) {
+          this.#progressTimer = setTimeout(() => {
+            this.#progressTimer = undefined;
+            this.#askProgress();
+          }, PROGRESS_RETRY_MS);
+          this.#progressTimer.unref();
+        }
       });
   }
 
@@ -435,6 +451,7 @@ export class Mirror implements AsyncDisposable {
     this.#error = error;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#stop.abort();
+    clearTimeout(this.#progressTimer);
     this.#watcher?.cancel();
     for (const q of this.#queues) q.end(error);
     this.#queues.clear();
