@@ -1,16 +1,17 @@
 /** Waiting for keys to go away, as the lock and election recipes do, bounded by a signal. */
 import type { Etcd } from "../client.js";
 import { AbortedError, DeadlineExceededError, EtcdError, InvalidArgumentError, LeaseLostError } from "../errors.js";
-import type { KeyValue, ResponseHeader } from "../types.js";
+import type { Bytes } from "../options.js";
+import type { KeyValue, ResponseHeader, WatchEvent } from "../types.js";
 import type { Session } from "./session.js";
 
-/** A wait bounded by the caller's signal, a timeout and the session's life. */
+/** A wait bounded by the caller's signal, a timeout and, for session-bound recipes, the session's life. */
 export class Bound {
   readonly signal: AbortSignal;
   private readonly timeout: AbortSignal | undefined;
 
   constructor(
-    private readonly session: Session,
+    private readonly session: Session | undefined,
     private readonly options: { signal?: AbortSignal | undefined; timeoutMs?: number | undefined },
   ) {
     const { timeoutMs } = options;
@@ -18,7 +19,7 @@ export class Bound {
       throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
     }
     this.timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
-    const signals = [session.signal, options.signal, this.timeout].filter((s): s is AbortSignal => s !== undefined);
+    const signals = [session?.signal, options.signal, this.timeout].filter((s): s is AbortSignal => s !== undefined);
     this.signal = AbortSignal.any(signals);
   }
 
@@ -29,7 +30,7 @@ export class Bound {
 
   /** The typed error for why the wait stopped. */
   error(what: string): EtcdError {
-    if (!this.session.alive) {
+    if (this.session && !this.session.alive) {
       const reason = this.session.signal.reason as unknown;
       if (reason instanceof LeaseLostError && reason.reason !== "released") return reason;
       return new LeaseLostError(`the session ended while waiting to ${what}`, { leaseId: this.session.leaseId, reason: "released" });
@@ -79,5 +80,29 @@ export async function waitDeletes(etcd: Etcd, prefix: Buffer, maxCreateRevision:
     const last = res.kvs[0];
     if (!last) return res.header;
     await waitForDelete(etcd, last, bound, what);
+  }
+}
+
+/**
+ * The first event of `type` on `key` (or under it, with `prefix`) from `startRevision` on:
+ * what the Go recipes' WaitEvents and WaitPrefixEvents wait for.
+ */
+export async function waitEvent(
+  etcd: Etcd,
+  key: Bytes,
+  at: { startRevision: bigint; type: "put" | "delete"; prefix?: boolean },
+  bound: Bound,
+  what: string,
+): Promise<WatchEvent> {
+  const filter = { startRevision: at.startRevision, noPut: at.type === "delete", noDelete: at.type === "put", signal: bound.signal };
+  const watcher = at.prefix === true ? etcd.watch(key, { prefix: true, ...filter }) : etcd.watch(key, filter);
+  try {
+    for await (const batch of watcher) {
+      const event = batch.events.find((e) => e.type === at.type);
+      if (event) return event;
+    }
+    throw bound.error(what);
+  } finally {
+    watcher.cancel();
   }
 }
