@@ -6,7 +6,7 @@
  * bundle is compiled through vm.Script with a code cache in a directory only this user can
  * write (a cache another user could plant would be code run as this one).
  */
-import { lstatSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import * as nodeModule from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -28,11 +28,29 @@ export function privateCacheDir(base = tmpdir()): string | undefined {
   }
 }
 
+/**
+ * The command a run is for (the first lower-case word of the arguments), so that each command
+ * keeps the code it compiled: a cache holds the functions compiled by the run that wrote it,
+ * and `etcd-ts --help` compiles little of what `etcd-ts get` needs.
+ */
+export function commandOf(args: string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (VALUED.has(a)) i++;
+    else if (/^[a-z][a-z-]{0,15}$/.test(a)) return a;
+  }
+  return "none";
+}
+
+/** The global flags whose value is the next word (the launcher does not load the command's tables). */
+const VALUED = new Set(["-w", "-d", ...["endpoints", "user", "password", "cacert", "cert", "key", "dial-timeout", "command-timeout", "keepalive-time", "keepalive-timeout", "write-out", "discovery-srv", "discovery-srv-name"].map((f) => `--${f}`)]);
+
 /** Runs the CommonJS file `file` compiled with a code cache in `cacheDir`. */
-export function runWithCodeCache(file: string, cacheDir: string | undefined): void {
+export function runWithCodeCache(file: string, cacheDir: string | undefined, command = commandOf(process.argv.slice(2))): void {
   const source = readFileSync(file, "utf8").replace(/^#!.*/, "");
   const st = statSync(file);
-  const cachePath = cacheDir && join(cacheDir, `${process.version}-${process.arch}-${st.size}-${Math.floor(st.mtimeMs)}.v8`);
+  const build = `${process.version}-${process.arch}-${st.size}-${Math.floor(st.mtimeMs)}`;
+  const cachePath = cacheDir && join(cacheDir, `${build}-${command}.v8`);
   let cachedData: Buffer | undefined;
   try {
     if (cachePath) cachedData = readFileSync(cachePath);
@@ -47,6 +65,9 @@ export function runWithCodeCache(file: string, cacheDir: string | undefined): vo
         const part = `${cachePath}.${process.pid}`;
         writeFileSync(part, script.createCachedData(), { mode: 0o600 });
         renameSync(part, cachePath);
+        // Caches of earlier builds under this Node are of no more use.
+        const prefix = `${process.version}-${process.arch}-`;
+        for (const f of readdirSync(cacheDir)) if (f.startsWith(prefix) && !f.startsWith(`${build}-`)) unlinkSync(join(cacheDir, f));
       } catch {
         // a cache that cannot be written only costs time
       }

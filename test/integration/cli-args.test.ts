@@ -14,7 +14,7 @@ import { commands } from "../../src/cli/commands.js";
 import { subcommands } from "../../src/cli/completion.js";
 import { formatBytes, formatSeconds, ProgressBar } from "../../src/cli/progress.js";
 import { BatchedFileWriter } from "../../src/cli/snapshot.js";
-import { privateCacheDir } from "../../src/cli/launcher.js";
+import { commandOf, privateCacheDir } from "../../src/cli/launcher.js";
 
 const getSpecs = { ...globalFlags, ...commands.get!.flags };
 
@@ -190,7 +190,7 @@ describe("the launcher of the built command", () => {
       assert.equal(run(), "program.js object 1\n");
       const written = readdirSync(cache);
       assert.equal(written.length, 1);
-      assert.match(written[0]!, new RegExp(`^${process.version}-${process.arch}-\\d+-\\d+\\.v8$`));
+      assert.match(written[0]!, new RegExp(`^${process.version}-${process.arch}-\\d+-\\d+-none\\.v8$`));
       const before = statSync(join(cache, written[0]!));
       assert.ok(before.size > 0);
       assert.equal(before.mode & 0o777, 0o600);
@@ -198,9 +198,21 @@ describe("the launcher of the built command", () => {
       assert.deepEqual(readdirSync(cache), written);
       // A rejected cache would be written anew (a new file renamed over it): the same inode means it was accepted.
       assert.equal(statSync(join(cache, written[0]!)).ino, before.ino);
+      // A new build of the file replaces the caches of the old one.
+      writeFileSync(file, `${readFileSync(file, "utf8")}// changed\n`);
+      assert.equal(run(), "program.js object 1\n");
+      assert.equal(readdirSync(cache).length, 1);
+      assert.notDeepEqual(readdirSync(cache), written);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("keeps a cache per command", () => {
+    assert.equal(commandOf(["--endpoints", "127.0.0.1:2379", "get", "k"]), "get");
+    assert.equal(commandOf(["-w", "json", "--user", "root:pw", "snapshot", "save", "x"]), "snapshot");
+    assert.equal(commandOf(["--write-out=json", "put", "k"]), "put");
+    assert.equal(commandOf(["--version"]), "none");
   });
 
   it("keeps no cache in a directory that others can write", () => {
