@@ -28,7 +28,7 @@ const backends: { name: string; client: () => Etcd }[] = [
 const contents = (m: Mirror): string[] => [...m.entries()].map(([k, kv]) => `${k.toString()}=${kv.value.toString()}@${kv.modRevision}`);
 
 /** Asserts that the mirror equals a fresh read of its prefix, key by key. */
-export async function assertMirrors(etcd: Etcd, m: Mirror, prefix: string): Promise<void> {
+async function assertMirrors(etcd: Etcd, m: Mirror, prefix: string): Promise<void> {
   const fresh = await etcd.range(prefix, { prefix: true, revision: m.revision });
   assert.deepEqual(
     contents(m),
