@@ -110,6 +110,9 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   private takeOne(): T {
     const at = this.head++;
     const item = this.items[at]!;
+    // Released at once: a consumer holding nothing must not keep read items (snapshot
+    // chunks, say) alive until the read part is reclaimed.
+    this.items[at] = undefined as T;
     this.hooks.onRead?.(item, this.weights[at]!);
     // Reclaim the read part now and then, not on every read.
     if (this.head > 1024 && this.head * 2 > this.items.length) {
