@@ -20,15 +20,18 @@
  *   resumes by itself across member failures without loss, so the mirror re-lists only when
  *   that is impossible (compaction); any other end of the watch (permission denied, the client
  *   closing) ends the mirror, reported by `closed`.
- * - The mirror's revision advances with the events it applied (each event's mod revision) and
- *   with progress notices of the watch stream, never with a response header alone: etcd may
- *   send a header revision ahead of events still to come when a watch catches up.
- *   `waitForRevision` asks for a progress notice when it has to wait, so a revision of a write
- *   outside the mirrored keys is reached too.
+ * - The mirror's revision advances with the events it applied (each event's mod revision),
+ *   never with a response header or a progress notice alone: etcd may send a header revision
+ *   ahead of events still to come when a watch catches up, and etcd 3.4 answers progress
+ *   requests without regard to watches still catching up. When `waitForRevision` has to wait,
+ *   a read proves that nothing in the range changed between the mirror's revision and the one
+ *   waited for (see `#probe`), so a revision of a write outside the mirrored keys is reached
+ *   too. (Kubernetes' reflector takes progress notices as bookmarks; on etcd 3.4 that is not
+ *   safe.)
  */
 import { AsyncQueue } from "./async-queue.js";
 import { toBuffer } from "./bytes.js";
-import { AbortedError, ClientClosedError, CompactedError, DeadlineExceededError, EtcdError, InvalidArgumentError, NotSupportedError } from "./errors.js";
+import { AbortedError, ClientClosedError, CompactedError, DeadlineExceededError, EtcdError, InvalidArgumentError } from "./errors.js";
 import { sleep } from "./transport/abort.js";
 import type { Etcd } from "./client.js";
 import { pageSizeOf, Scan, scanRange } from "./scan.js";
@@ -117,7 +120,7 @@ interface Waiter {
 /** Latin-1 maps each byte to one code unit: a lossless string key whose order is the bytes' order. */
 const id = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 
-const PROGRESS_RETRY_MS = 50;
+const PROBE_RETRY_MS = 50;
 const RELIST_BACKOFF_MS = [100, 200, 400, 800, 1600, 3200];
 
 /**
@@ -146,9 +149,8 @@ export class Mirror implements AsyncDisposable {
   readonly #listeners = new Set<(change: MirrorChange) => void>();
   readonly #queues = new Set<AsyncQueue<MirrorChange>>();
   readonly #waiters = new Set<Waiter>();
-  #progressAsked = false;
-  #progressUnsupported = false;
-  #progressTimer: NodeJS.Timeout | undefined;
+  #probing = false;
+  #probeTimer: NodeJS.Timeout | undefined;
   readonly #stop = new AbortController();
   #watcher: Watcher | undefined;
   #ended = false;
@@ -257,8 +259,9 @@ export class Mirror implements AsyncDisposable {
 
   /**
    * Resolves once the mirror reflects `revision` (for example the revision of a put: read your
-   * own write from the mirror). Asks the watch stream for a progress notice when it has to
-   * wait, so a revision of a change outside the mirrored keys is reached as well. Rejects when
+   * own write from the mirror). When it has to wait it also checks with a read (keys only, of
+   * keys changed since its revision) whether anything in its range changed up to `revision`,
+   * so a revision of a change outside the mirrored keys is reached as well. Rejects when
    * the mirror ends first, or on `signal` / `timeoutMs`.
    */
   waitForRevision(revision: Int64, options: MirrorWaitOptions = {}): Promise<void> {
@@ -294,7 +297,7 @@ export class Mirror implements AsyncDisposable {
         timer = setTimeout(() => waiter.reject(new DeadlineExceededError(`the mirror did not reach revision ${rev} within ${timeoutMs} ms (it is at ${this.#revision})`)), timeoutMs);
       }
       this.#waiters.add(waiter);
-      this.#askProgress();
+      this.#probe();
     });
   }
 
@@ -375,10 +378,8 @@ export class Mirror implements AsyncDisposable {
   }
 
   #apply(batch: WatchBatch): void {
-    if (batch.progress) {
-      this.#progressAsked = false;
-      if (batch.revision > this.#revision) this.#revision = batch.revision;
-    } else {
+    // Progress notices are not trusted to advance the revision (see #probe).
+    if (!batch.progress) {
       for (const e of batch.events) {
         const k = id(e.kv.key);
         const prevKv = this.#state.get(k);
@@ -409,40 +410,51 @@ export class Mirror implements AsyncDisposable {
 
   #settleWaiters(): void {
     for (const w of [...this.#waiters]) if (this.#revision >= w.revision) w.resolve();
-    // Still short (a lagging member, or a revision not written yet): ask again a little later,
-    // so that a store answering at once is not asked in a loop that starves the event loop.
-    if (this.#waiters.size > 0 && !this.#progressAsked && this.#progressTimer === undefined) {
-      this.#progressTimer = setTimeout(() => {
-        this.#progressTimer = undefined;
-        this.#askProgress();
-      }, PROGRESS_RETRY_MS);
-      this.#progressTimer.unref();
+    // Still short: probe again a little later (not at once: a store answering in-process would
+    // be asked in a loop that starves the event loop).
+    if (this.#waiters.size > 0 && !this.#probing && this.#probeTimer === undefined) {
+      this.#probeTimer = setTimeout(() => {
+        this.#probeTimer = undefined;
+        this.#probe();
+      }, PROBE_RETRY_MS);
+      this.#probeTimer.unref();
     }
   }
 
-  /** One progress request at a time, while somebody waits for a revision not reached yet. */
-  #askProgress(): void {
-    if (this.#progressAsked || this.#progressUnsupported || this.#ended || this.#waiters.size === 0) return;
-    const watcher = this.#watcher;
-    if (watcher === undefined) return;
-    this.#progressAsked = true;
-    // The notice arrives as a progress batch on the mirror's own watch (see #apply), after
-    // every event before it; the promise only tells whether one will come.
-    void watcher.ready
-      .then(() => this.#etcd.requestProgress())
-      .catch((e: unknown) => {
-        this.#progressAsked = false;
-        // Without progress notices (a grpc-proxy) waits end only with events in the mirror's range.
-        if (e instanceof NotSupportedError) this.#progressUnsupported = true;
-        // The stream broke (the watch resumes elsewhere): ask again shortly.
-        else if (this.#progressTimer === undefined) {
-          this.#progressTimer = setTimeout(() => {
-            this.#progressTimer = undefined;
-            this.#askProgress();
-          }, PROGRESS_RETRY_MS);
-          this.#progressTimer.unref();
-        }
-      });
+  /**
+   * Proves, with one read, that the mirror already reflects the highest revision waited for:
+   * at that revision no key of the range changed after the mirror's revision (`minModRevision`
+   * filters those; keys only) and the range holds as many keys as the mirror (so none was
+   * deleted). Then nothing between the two revisions concerns the mirror and it advances.
+   * Otherwise events are on their way and the next probe follows them.
+   *
+   * Why not progress notices: etcd 3.4 answers a progress request at once with its current
+   * revision, whether or not every watch on the stream has been sent its events up to it (a
+   * watch catching up after a resume has not), and may send it ahead of events already queued;
+   * a revision taken from it could claim changes the mirror has not applied.
+   */
+  #probe(): void {
+    if (this.#probing || this.#ended || this.#waiters.size === 0) return;
+    let target = 0n;
+    for (const w of this.#waiters) if (w.revision > target) target = w.revision;
+    const from = this.#revision;
+    if (target <= from) return this.#settleWaiters();
+    this.#probing = true;
+    this.#etcd
+      .range(this.#key, { rangeEnd: this.#end, revision: target, keysOnly: true, minModRevision: from + 1n, signal: this.#stop.signal })
+      .then(
+        (res) => {
+          this.#probing = false;
+          if (this.#revision === from && res.kvs.length === 0 && res.count === BigInt(this.#state.size)) this.#revision = target;
+          this.#settleWaiters();
+        },
+        () => {
+          // A revision not written yet, a compacted one (the watch will list again), a member
+          // without a leader: ask again shortly.
+          this.#probing = false;
+          this.#settleWaiters();
+        },
+      );
   }
 
   #finish(error: EtcdError | undefined): void {
@@ -451,7 +463,7 @@ export class Mirror implements AsyncDisposable {
     this.#error = error;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#stop.abort();
-    clearTimeout(this.#progressTimer);
+    clearTimeout(this.#probeTimer);
     this.#watcher?.cancel();
     for (const q of this.#queues) q.end(error);
     this.#queues.clear();
