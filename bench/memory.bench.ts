@@ -11,6 +11,7 @@
  */
 import v8 from "node:v8";
 import vm from "node:vm";
+import os from "node:os";
 import { writeSection } from "./doc-section.js";
 import { Etcd } from "../src/index.js";
 import { dropMemoryStore } from "../src/testing/index.js";
@@ -161,7 +162,7 @@ const section = [
   "",
   "Through the public client (validation, the transport seam, copies at the boundary), one process, sequential awaits; keys of 64 bytes (`bench/` and a zero-padded number), values of 64 bytes. " +
     `Random order is a fixed shuffle of the same keys. Heap per key: heap and array buffers after a full GC, divided by the keys (the bytes held: 128 per key). ` +
-    `Reproduce: \`npm run bench:memory\` (${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, a 2-core machine shared with other work: expect ±20 %).`,
+    `Reproduce: \`npm run bench:memory\` (${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, ${os.cpus().length} cores shared with other work, load average ${os.loadavg()[0]!.toFixed(1)} at the end: figures vary by up to 2× between runs).`,
   "",
   "| keys | puts/s, random order | puts/s, sorted order | random / sorted | gets/s | 1,000-key ranges/s | countOnly of all keys (ms) | heap per live key (bytes) | with 3 versions per key | after compaction |",
   "|---|---|---|---|---|---|---|---|---|---|",

@@ -9,9 +9,9 @@
  *   npx tsx bench/store-engines.bench.ts [records=1000000]
  */
 import { closeSync, fdatasync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open as openLmdb } from "lmdb";
+import os, { tmpdir } from "node:os";
 import { writeSection } from "./doc-section.js";
 
 const RECORDS = Number(process.argv[2] ?? 1_000_000);
@@ -188,7 +188,7 @@ for (const r of rows) console.log(r);
 const section = [
   "## Storage engine for --data-dir",
   "",
-  `How the engine under \`etcd-ts serve --data-dir\` was chosen. ${WRITERS} concurrent writers of ${DURABLE_WRITES.toLocaleString("en")} durable records (each awaited until synced; one sync per batch); then ${RECORDS.toLocaleString("en")} records of 152 bytes read back in key order after a reopen (what a restart does); then four in five deleted, as a compaction does. Reproduce: \`npx tsx bench/store-engines.bench.ts ${RECORDS}\` (${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, a shared 2-core machine).`,
+  `How the engine under \`etcd-ts serve --data-dir\` was chosen. ${WRITERS} concurrent writers of ${DURABLE_WRITES.toLocaleString("en")} durable records (each awaited until synced; one sync per batch); then ${RECORDS.toLocaleString("en")} records of 152 bytes read back in key order after a reopen (what a restart does); then four in five deleted, as a compaction does. Reproduce: \`npx tsx bench/store-engines.bench.ts ${RECORDS}\` (${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, ${os.cpus().length} cores shared with other work, load average ${os.loadavg()[0]!.toFixed(1)} at the end: figures vary by up to 2× between runs).`,
   "",
   "| engine | durable writes/s (100 writers) | read back all records (ms) | MiB on disk after the deletes | MiB in use |",
   "|---|---|---|---|---|",

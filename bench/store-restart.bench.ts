@@ -9,8 +9,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import os, { tmpdir } from "node:os";
 import { writeSection } from "./doc-section.js";
 import { MemoryBackend } from "../src/memory/backend.js";
 import { Journal } from "../src/memory/journal.js";
@@ -95,7 +95,7 @@ try {
     "## Data dir (--data-dir) at scale",
     "",
     `The store with its journal in one process (no network): LMDB, one synced transaction per batch of concurrent writes. ` +
-      `Reproduce: \`npx tsx bench/store-restart.bench.ts ${KEYS}\` (${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, a 2-core machine shared with other work).`,
+      `Reproduce: \`npx tsx bench/store-restart.bench.ts ${KEYS}\` (${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, ${os.cpus().length} cores shared with other work, load average ${os.loadavg()[0]!.toFixed(1)} at the end: figures vary by up to 2× between runs).`,
     "",
     "| measure | result |",
     "|---|---|",
