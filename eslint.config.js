@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "src/rpc/", "bench/codegen/", "node_modules/", ".tmp/"] },
+  { ignores: ["dist/", "docs/api/", "src/rpc/", "bench/codegen/", "node_modules/", ".tmp/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
