@@ -57,6 +57,17 @@ class PeerError extends Error {
   }
 }
 
+/**
+ * The payload length in the frame header at `off`. We never announce a larger
+ * SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2): checked on the header, before a byte of the
+ * payload is buffered.
+ */
+function frameLength(buf: Buffer, off: number): number {
+  const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
+  if (len > DEFAULT_MAX_FRAME) throw new PeerError(H2Error.FRAME_SIZE_ERROR, `frame of ${len} bytes exceeds the maximum frame size`);
+  return len;
+}
+
 /** An HTTP/2 client connection. Times are on the monotonic clock (`performance.now()`). */
 export class H2Session {
   state: "connecting" | "ready" | "closed" = "connecting";
@@ -365,28 +376,57 @@ export class H2Session {
 
   private onData(chunk: Buffer): void {
     if (this.state === "closed") return;
-    const buf = this.inbuf === undefined ? chunk : Buffer.concat([this.inbuf, chunk]);
-    this.inbuf = undefined;
-    let off = 0;
+    let buf = chunk;
     try {
-      while (buf.length - off >= FRAME_HEADER && !this.isClosed()) {
-        const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
-        // We never announce a larger SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2): checked on the
-        // header, before a byte of the payload is buffered.
-        if (len > DEFAULT_MAX_FRAME) throw new PeerError(H2Error.FRAME_SIZE_ERROR, `frame of ${len} bytes exceeds the maximum frame size`);
-        if (buf.length - off < FRAME_HEADER + len) break;
-        const type = buf[off + 3]!;
-        const flags = buf[off + 4]!;
-        const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
-        const payload = buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len);
-        off += FRAME_HEADER + len;
-        this.onFrame(type, flags, id, payload);
+      if (this.inbuf !== undefined) {
+        // A frame was cut at the end of the last read: complete that one frame (copying at
+        // most one frame), then read the rest of this chunk where it lies, instead of copying
+        // the whole chunk behind the cut.
+        const cut = this.completeCutFrame(chunk);
+        if (cut === undefined) return;
+        this.frames(cut.frame);
+        buf = chunk.subarray(cut.used);
       }
+      const off = this.frames(buf);
+      if (off < buf.length && !this.isClosed()) this.inbuf = off === 0 ? buf : buf.subarray(off);
     } catch (e) {
       this.peerFailed(e);
-      return;
     }
-    if (off < buf.length) this.inbuf = off === 0 ? buf : buf.subarray(off);
+  }
+
+  /** The frame cut at the last read, completed from `chunk` (and how much of it that used); undefined while still incomplete. */
+  private completeCutFrame(chunk: Buffer): { frame: Buffer; used: number } | undefined {
+    let head = this.inbuf!;
+    let used = 0;
+    for (;;) {
+      const want = head.length < FRAME_HEADER ? FRAME_HEADER : FRAME_HEADER + frameLength(head, 0);
+      const take = Math.min(want - head.length, chunk.length - used);
+      if (take > 0) head = Buffer.concat([head, chunk.subarray(used, used + take)]);
+      used += take;
+      if (head.length < want) {
+        this.inbuf = head;
+        return undefined;
+      }
+      if (want > FRAME_HEADER || frameLength(head, 0) === 0) break;
+    }
+    this.inbuf = undefined;
+    return { frame: head, used };
+  }
+
+  /** Handles the whole frames at the start of `buf`; returns where the first incomplete one begins. */
+  private frames(buf: Buffer): number {
+    let off = 0;
+    while (buf.length - off >= FRAME_HEADER && !this.isClosed()) {
+      const len = frameLength(buf, off);
+      if (buf.length - off < FRAME_HEADER + len) break;
+      const type = buf[off + 3]!;
+      const flags = buf[off + 4]!;
+      const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
+      const payload = buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len);
+      off += FRAME_HEADER + len;
+      this.onFrame(type, flags, id, payload);
+    }
+    return off;
   }
 
   /** A method, so that the compiler does not narrow the state across calls that change it. */
