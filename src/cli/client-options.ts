@@ -26,9 +26,9 @@ export const globalFlags: FlagSpecs = {
   debug: { type: "boolean", help: "log what the client does", unsupported: "run with NODE_DEBUG=etcd-ts instead" },
   "insecure-skip-tls-verify": { type: "boolean", help: "do not verify the members' certificates", unsupported: "give the CA with --cacert instead" },
   "insecure-transport": { type: "boolean", help: "plain HTTP/2 unless an endpoint is https:// or TLS flags are given", unsupported: "TLS is used for https:// endpoints or when --cacert/--cert is given", accepts: true },
-  "insecure-discovery": { type: "boolean", help: "accept SRV records without TLS", unsupported: "DNS discovery is not implemented; list --endpoints", accepts: true },
-  "discovery-srv": { type: "string", short: "d", help: "domain to discover members from (DNS SRV)", unsupported: "DNS discovery is not implemented; list --endpoints" },
-  "discovery-srv-name": { type: "string", help: "service name for DNS discovery", unsupported: "DNS discovery is not implemented; list --endpoints" },
+  "insecure-discovery": { type: "boolean", help: "accept plain (non-TLS) endpoints from SRV records (always on: both record kinds are used)", unsupported: "plain endpoints from SRV records are always accepted", accepts: true },
+  "discovery-srv": { type: "string", short: "d", help: "domain whose DNS SRV records list the members (_etcd-client-ssl._tcp and _etcd-client._tcp); replaces --endpoints" },
+  "discovery-srv-name": { type: "string", help: "service name of the SRV records (_etcd-client-ssl-NAME._tcp, _etcd-client-NAME._tcp)" },
 };
 
 /** etcdctl durations: "5s", "500ms", "1m", "1m30s", "1.5s". */
@@ -42,7 +42,12 @@ export function duration(text: string, what: string): number {
 const text = (v: FlagValues, k: string): string | undefined => (typeof v[k] === "string" ? (v[k] as string) : undefined);
 
 export function clientOptions(v: FlagValues): EtcdOptions {
-  const o: EtcdOptions = { endpoints: (text(v, "endpoints") ?? "127.0.0.1:2379").split(",").filter((e) => e !== "") };
+  const srv = text(v, "discovery-srv");
+  // As etcdctl: with --discovery-srv the members come from DNS and --endpoints is not used.
+  const o: EtcdOptions =
+    srv !== undefined
+      ? { discoverySrv: srv, ...(text(v, "discovery-srv-name") !== undefined ? { discoverySrvName: text(v, "discovery-srv-name") } : {}) }
+      : { endpoints: (text(v, "endpoints") ?? "127.0.0.1:2379").split(",").filter((e) => e !== "") };
   const user = text(v, "user");
   if (user !== undefined) {
     const [username, inline] = user.split(/:(.*)/s);

@@ -79,6 +79,11 @@ describe("the etcd-ts command line", () => {
     assert.deepEqual(clientOptions({ user: "root", password: "p" }).auth, { username: "root", password: "p" });
     assert.equal(duration("1.5s", "x"), 1500);
     assert.throws(() => duration("5", "--dial-timeout"), /--dial-timeout takes a duration/);
+    // As etcdctl: --discovery-srv replaces --endpoints (and its default).
+    const srv = clientOptions({ endpoints: "127.0.0.1:2379", "discovery-srv": "example.com", "discovery-srv-name": "blue" });
+    assert.equal(srv.endpoints, undefined);
+    assert.equal(srv.discoverySrv, "example.com");
+    assert.equal(srv.discoverySrvName, "blue");
   });
 
   it("names the subcommands in a usage line for completion", () => {
