@@ -75,7 +75,11 @@ try {
   for (let round = 0; round < SNAPSHOT_ROUNDS; round++) {
     for (const name of round % 2 === 0 ? ["etcd-ts", "etcdctl"] : ["etcdctl", "etcd-ts"]) {
       const file = join(dir, `${name}-${round}.db`);
-      snapshot[name]!.push(name === "etcd-ts" ? timed(process.execPath, [bin, "snapshot", "save", file, "--endpoints", ep]) : timed("etcdctl", ["snapshot", "save", file, "--endpoints", ep]));
+      snapshot[name]!.push(
+        name === "etcd-ts"
+          ? timed(process.execPath, [bin, "snapshot", "save", file, "--endpoints", ep])
+          : timed("etcdctl", ["snapshot", "save", file, "--endpoints", ep]),
+      );
       dbBytes = statSync(file).size;
       rmSync(file);
     }

@@ -11,15 +11,26 @@ const endpoint = process.argv[2]!;
 const session = http2.connect(`http://${endpoint}`);
 const headers = { ":method": "POST", ":path": "/etcdserverpb.KV/Put", "content-type": "application/grpc", te: "trailers", hasleader: "true" };
 function put(key: string, value: string): Promise<PutResponse> {
-  const body = PutRequest.encode({ key: Buffer.from(key), value: Buffer.from(value), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false }).finish();
+  const body = PutRequest.encode({
+    key: Buffer.from(key),
+    value: Buffer.from(value),
+    lease: 0n,
+    prevKv: false,
+    ignoreValue: false,
+    ignoreLease: false,
+  }).finish();
   const frame = Buffer.allocUnsafe(5 + body.length);
-  frame[0] = 0; frame.writeUInt32BE(body.length, 1); frame.set(body, 5);
+  frame[0] = 0;
+  frame.writeUInt32BE(body.length, 1);
+  frame.set(body, 5);
   return new Promise((resolve, reject) => {
     const req = session.request(headers);
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     let status = "";
-    req.on("trailers", (t) => { status = String(t["grpc-status"]); });
+    req.on("trailers", (t) => {
+      status = String(t["grpc-status"]);
+    });
     req.on("end", () => {
       if (status !== "0") return reject(new Error(`status ${status}`));
       const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
@@ -31,10 +42,19 @@ function put(key: string, value: string): Promise<PutResponse> {
 }
 const V = "x".repeat(256);
 let next = 0;
-const run = async (n: number) => { next = 0; await Promise.all(Array.from({ length: 100 }, async () => { while (next < n) await put(`bench/raw/${next++ % 1000}`, V); })); };
+const run = async (n: number) => {
+  next = 0;
+  await Promise.all(
+    Array.from({ length: 100 }, async () => {
+      while (next < n) await put(`bench/raw/${next++ % 1000}`, V);
+    }),
+  );
+};
 await run(2000);
-const c0 = process.cpuUsage(); const t0 = process.hrtime.bigint();
+const c0 = process.cpuUsage();
+const t0 = process.hrtime.bigint();
 await run(20000);
-const s = Number(process.hrtime.bigint() - t0) / 1e9; const c = process.cpuUsage(c0);
+const s = Number(process.hrtime.bigint() - t0) / 1e9;
+const c = process.cpuUsage(c0);
 console.log(JSON.stringify({ opsPerSec: 20000 / s, cpuMsPer1000: (c.user + c.system) / 1000 / 20 }));
 session.close();

@@ -40,8 +40,15 @@ try {
       }
     }
   }
-  const r = spawnSync("etcdctl", ["--endpoints", endpoint, "check", "perf", `--load=${load}`], { encoding: "utf8", timeout: 300_000, env: { ...process.env, ETCDCTL_API: "3" } });
-  perf = `${r.stdout}${r.stderr}`.split("\n").filter((l) => /PASS|FAIL|Throughput|latency|Slowest|Stddev|writes/i.test(l)).join("\n");
+  const r = spawnSync("etcdctl", ["--endpoints", endpoint, "check", "perf", `--load=${load}`], {
+    encoding: "utf8",
+    timeout: 300_000,
+    env: { ...process.env, ETCDCTL_API: "3" },
+  });
+  perf = `${r.stdout}${r.stderr}`
+    .split("\n")
+    .filter((l) => /PASS|FAIL|Throughput|latency|Slowest|Stddev|writes/i.test(l))
+    .join("\n");
 } finally {
   await cluster.close();
 }

@@ -87,5 +87,16 @@ if (clientName === "etcd-ts") {
   for (const l of leases) l.release();
   etcd.close();
 }
-console.log(JSON.stringify({ client: clientName, leases: LEASES, ttl: TTL, grantMs: Math.round(grantMs), baseRssMb, ...result, addedRssMb: result.rssMb - baseRssMb, lost }));
+console.log(
+  JSON.stringify({
+    client: clientName,
+    leases: LEASES,
+    ttl: TTL,
+    grantMs: Math.round(grantMs),
+    baseRssMb,
+    ...result,
+    addedRssMb: result.rssMb - baseRssMb,
+    lost,
+  }),
+);
 process.exit(0);

@@ -32,7 +32,15 @@ mkdirSync(built, { recursive: true });
 const worker = join(built, "leases-worker.mjs");
 const bundle = spawnSync(
   fileURLToPath(new URL("../node_modules/esbuild/bin/esbuild", import.meta.url)),
-  [fileURLToPath(new URL("./leases-worker.ts", import.meta.url)), "--bundle", "--platform=node", "--format=esm", "--packages=external", "--target=node20", `--outfile=${worker}`],
+  [
+    fileURLToPath(new URL("./leases-worker.ts", import.meta.url)),
+    "--bundle",
+    "--platform=node",
+    "--format=esm",
+    "--packages=external",
+    "--target=node20",
+    `--outfile=${worker}`,
+  ],
   { encoding: "utf8" },
 );
 if (bundle.status !== 0) throw new Error(`cannot bundle the worker: ${bundle.stderr}`);
@@ -58,7 +66,8 @@ try {
 const of = (client: string, field: keyof Row, scale = 1): number[] => rows.filter((r) => r.client === client).map((r) => Number(r[field]) * scale);
 const fmt = (v: number[], digits = 1): string => spread(v, digits);
 const ratio = (field: keyof Row): string => (median(of("etcd-ts", field)) / median(of("etcd3", field))).toFixed(2);
-const line = (label: string, field: keyof Row, scale = 1): string => `| ${label} | ${fmt(of("etcd-ts", field, scale))} | ${fmt(of("etcd3", field, scale))} | ${ratio(field)} |`;
+const line = (label: string, field: keyof Row, scale = 1): string =>
+  `| ${label} | ${fmt(of("etcd-ts", field, scale))} | ${fmt(of("etcd3", field, scale))} | ${ratio(field)} |`;
 const section = `## Lease keep-alive: etcd-ts vs etcd3
 
 Command: \`npm run bench:leases\`. Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, one member started by the

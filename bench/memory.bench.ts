@@ -166,7 +166,10 @@ const section = [
   "",
   "| keys | puts/s, random order | puts/s, sorted order | random / sorted | gets/s | 1,000-key ranges/s | countOnly of all keys (ms) | heap per live key (bytes) | with 3 versions per key | after compaction |",
   "|---|---|---|---|---|---|---|---|---|---|",
-  ...rows.map((r) => `| ${f(r.size)} | ${f(r.randomPuts)} | ${f(r.sortedPuts)} | ${(r.randomPuts / r.sortedPuts).toFixed(2)} | ${f(r.gets)} | ${f(r.ranges)} | ${r.countMs} | ${f(r.bytesPerKey)} (${(r.bytesPerKey / 128).toFixed(2)}×) | ${f(r.historyBytesPerKey)} | ${f(r.compactedBytesPerKey)} |`),
+  ...rows.map(
+    (r) =>
+      `| ${f(r.size)} | ${f(r.randomPuts)} | ${f(r.sortedPuts)} | ${(r.randomPuts / r.sortedPuts).toFixed(2)} | ${f(r.gets)} | ${f(r.ranges)} | ${r.countMs} | ${f(r.bytesPerKey)} (${(r.bytesPerKey / 128).toFixed(2)}×) | ${f(r.historyBytesPerKey)} | ${f(r.compactedBytesPerKey)} |`,
+  ),
   "",
   `Watch fan-out: ${f(deliveries)} deliveries/s (1,000 watchers on one prefix × 100 puts).`,
   "",

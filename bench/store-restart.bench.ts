@@ -84,9 +84,20 @@ try {
   await journal.close();
 
   // The restart runs in a fresh process, as a real one does (no heap of the writer's store).
-  const child = spawnSync(process.execPath, ["--import", "tsx", new URL(import.meta.url).pathname, "--restart", dir, String(KEYS)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawnSync(process.execPath, ["--import", "tsx", new URL(import.meta.url).pathname, "--restart", dir, String(KEYS)], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const line = child.stdout.trim().split("\n").at(-1) ?? "";
-  const r = JSON.parse(line) as { revision: string; restartMs: number; before: { inUse: number }; after: { file: number; inUse: number }; versionsBefore: number; versionsAfter: number; compactMs: number };
+  const r = JSON.parse(line) as {
+    revision: string;
+    restartMs: number;
+    before: { inUse: number };
+    after: { file: number; inUse: number };
+    versionsBefore: number;
+    versionsAfter: number;
+    compactMs: number;
+  };
   if (r.versionsBefore < KEYS * VERSIONS) throw new Error(`restarted with ${r.versionsBefore} versions`);
   const { restartMs, before, after, versionsBefore, versionsAfter, compactMs } = r;
   if (BigInt(r.revision) !== revision) throw new Error(`restarted at ${r.revision}, not ${revision}`);

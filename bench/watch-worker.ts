@@ -22,7 +22,14 @@ function arrived(n: number): void {
   if (received < count) return;
   const cpu = process.cpuUsage(cpu0);
   const ms = performance.now() - t0;
-  console.log(JSON.stringify({ client: clientName, events: received, cpuMsPer1000: (cpu.user + cpu.system) / 1000 / (received / 1000), eventsPerSec: (received / ms) * 1000 }));
+  console.log(
+    JSON.stringify({
+      client: clientName,
+      events: received,
+      cpuMsPer1000: (cpu.user + cpu.system) / 1000 / (received / 1000),
+      eventsPerSec: (received / ms) * 1000,
+    }),
+  );
   process.exit(0);
 }
 

@@ -13,11 +13,15 @@ const root = process.env.ETCD_ENDPOINTS ? `etcd-ts-example-${Date.now().toString
 async function register(name: string, address: string): Promise<() => Promise<void>> {
   const lease = await etcd.lease(10);
   await etcd.put(`${root}services/web/${name}`, address, { lease: lease.id });
-  lease.closed.then((lost) => lost && console.log(`${name}: registration lost (${lost.reason})`), () => undefined);
+  lease.closed.then(
+    (lost) => lost && console.log(`${name}: registration lost (${lost.reason})`),
+    () => undefined,
+  );
   return () => lease.revoke();
 }
 
-const instances = async (): Promise<string[]> => (await etcd.range(`${root}services/web/`, { prefix: true })).kvs.map((kv) => `${kv.key.toString().slice(root.length + 13)}=${kv.value}`);
+const instances = async (): Promise<string[]> =>
+  (await etcd.range(`${root}services/web/`, { prefix: true })).kvs.map((kv) => `${kv.key.toString().slice(root.length + 13)}=${kv.value}`);
 
 const stopA = await register("a", "10.0.0.1:80");
 const stopB = await register("b", "10.0.0.2:80");

@@ -30,18 +30,32 @@ say(`   get config/color          -> ${kv?.value.toString()} (version ${kv?.vers
 say(`   get a missing key         -> ${String(await etcd.get(`${p}nope`))}`);
 
 say("\n2. Ranges");
-for (const [name, addr] of [["a", "10.0.0.1"], ["b", "10.0.0.2"], ["c", "10.0.0.3"]]) await etcd.put(`${p}svc/${name}`, addr!);
+for (const [name, addr] of [
+  ["a", "10.0.0.1"],
+  ["b", "10.0.0.2"],
+  ["c", "10.0.0.3"],
+])
+  await etcd.put(`${p}svc/${name}`, addr!);
 const page = await etcd.range(`${p}svc/`, { prefix: true, limit: 2, sort: { target: "key", order: "descend" } });
-say(`   first 2 of ${page.count} services in reverse key order: ${page.kvs.map((k) => `${k.key.toString().slice(p.length)}=${k.value}`).join(", ")} (more: ${page.more})`);
+say(
+  `   first 2 of ${page.count} services in reverse key order: ${page.kvs.map((k) => `${k.key.toString().slice(p.length)}=${k.value}`).join(", ")} (more: ${page.more})`,
+);
 
 say("\n3. History");
 const before = (await etcd.put(`${p}config/color`, "green")).header.revision - 1n;
-say(`   color now ${(await etcd.get(`${p}config/color`))?.value}, at revision ${before} it was ${(await etcd.get(`${p}config/color`, { revision: before }))?.value}`);
+say(
+  `   color now ${(await etcd.get(`${p}config/color`))?.value}, at revision ${before} it was ${(await etcd.get(`${p}config/color`, { revision: before }))?.value}`,
+);
 
 say("\n4. Transactions: compare-and-swap");
 const current = await etcd.get(`${p}config/color`);
 const cas = (expected: bigint, value: string) =>
-  etcd.txn().if(compare.modRevision(`${p}config/color`, "=", expected)).onSuccess(op.put(`${p}config/color`, value)).onFailure(op.get(`${p}config/color`)).commit();
+  etcd
+    .txn()
+    .if(compare.modRevision(`${p}config/color`, "=", expected))
+    .onSuccess(op.put(`${p}config/color`, value))
+    .onFailure(op.get(`${p}config/color`))
+    .commit();
 say(`   swap green->red at mod revision ${current?.modRevision}: ${(await cas(current!.modRevision, "red")).succeeded ? "succeeded" : "failed"}`);
 say(`   swap again with the stale revision: ${(await cas(current!.modRevision, "purple")).succeeded ? "succeeded" : "failed (someone changed it first)"}`);
 

@@ -118,6 +118,9 @@ async function bundleCli() {
     process.exit(1);
   }
   rmSync(join(cliDir, "main.js.map"), { force: true });
-  writeFileSync(join(cliDir, "main.js"), `#!/usr/bin/env node\n"use strict";\n// The etcd-ts command: the bundle beside this file, started by the launcher (scripts/build.mjs says why).\nrequire("./launcher.js").launch(require("node:path").join(__dirname, "etcd-ts.js"));\n`);
+  writeFileSync(
+    join(cliDir, "main.js"),
+    `#!/usr/bin/env node\n"use strict";\n// The etcd-ts command: the bundle beside this file, started by the launcher (scripts/build.mjs says why).\nrequire("./launcher.js").launch(require("node:path").join(__dirname, "etcd-ts.js"));\n`,
+  );
 }
 await bundleCli();

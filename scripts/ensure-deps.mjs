@@ -20,7 +20,7 @@ function staleness() {
   if (!existsSync(join(root, "node_modules"))) return "node_modules is missing";
   const pkg = readJson(join(root, "package.json"));
   const lockPath = join(root, "package-lock.json");
-  const locked = existsSync(lockPath) ? readJson(lockPath).packages ?? {} : {};
+  const locked = existsSync(lockPath) ? (readJson(lockPath).packages ?? {}) : {};
   const wanted = { ...pkg.dependencies, ...pkg.devDependencies };
   for (const name of Object.keys(wanted)) {
     const manifest = join(root, "node_modules", name, "package.json");

@@ -33,7 +33,13 @@ function protos(dir) {
 function protoc(plugin, pluginPath, out, opts) {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  const args = [`--plugin=protoc-gen-${plugin}=${pluginPath}`, `--${plugin}_out=${out}`, `--${plugin}_opt=${opts.join(",")}`, `-I${join(root, "proto")}`, ...protos(join(root, "proto")).sort()];
+  const args = [
+    `--plugin=protoc-gen-${plugin}=${pluginPath}`,
+    `--${plugin}_out=${out}`,
+    `--${plugin}_opt=${opts.join(",")}`,
+    `-I${join(root, "proto")}`,
+    ...protos(join(root, "proto")).sort(),
+  ];
   const r = spawnSync("protoc", args, { stdio: "inherit", cwd: root });
   if (r.error?.code === "ENOENT") {
     console.error("protoc is missing: install it (`apt-get install protobuf-compiler`, `brew install protobuf`).");
@@ -64,7 +70,12 @@ function generated(dir) {
 const args = process.argv.slice(2);
 if (args[0] === "--bench") {
   const gen = join(root, "bench", "codegen", "gen");
-  protoc("ts_proto", bin("protoc-gen-ts_proto"), join(gen, "ts-proto-node-buffer"), tsProto.map((o) => (o === "env=both" ? "env=node" : o)));
+  protoc(
+    "ts_proto",
+    bin("protoc-gen-ts_proto"),
+    join(gen, "ts-proto-node-buffer"),
+    tsProto.map((o) => (o === "env=both" ? "env=node" : o)),
+  );
   protoc("es", bin("protoc-gen-es"), join(gen, "protobuf-es"), ["target=ts", "import_extension=js"]);
   // The committed options with the generator's own wire module: the A/B of src/protobuf-wire.ts.
   protoc("ts_proto", bin("protoc-gen-ts_proto"), join(gen, "ts-proto-bufbuild-wire"), tsProto);

@@ -55,7 +55,9 @@ try {
     const g = results["grpc-js"];
     if (e && e.failures.length === 0) held++;
     const side = (r: CaseResult | undefined): string[] => (r ? [cell(outcomeOf(r)), timeOf(r), `${r.peakRssMB} MB`] : ["-", "-", "-"]);
-    rows.push(`| ${cell(c.title)} | ${e ? (e.failures.length === 0 ? "yes" : `no: ${cell(e.failures[0]!)}`) : "-"} | ${side(e).join(" | ")} | ${side(g).join(" | ")} |`);
+    rows.push(
+      `| ${cell(c.title)} | ${e ? (e.failures.length === 0 ? "yes" : `no: ${cell(e.failures[0]!)}`) : "-"} | ${side(e).join(" | ")} | ${side(g).join(" | ")} |`,
+    );
     console.error(`${c.name}: etcd-ts ${e ? outcomeOf(e) : "-"} | grpc-js ${g ? outcomeOf(g) : "-"}`);
     for (const f of e?.failures ?? []) console.error(`    ✗ ${f}`);
   }
@@ -78,7 +80,7 @@ const section = [
   `killed past ${CAP_MB} MB). etcd-ts runs the case's own calls (the hostile endpoint alone, then`,
   "beside a real etcd); grpc-js (@grpc/grpc-js, a raw client with a bytes codec) makes the",
   "matching call: KV/Range, or the case's stream, at the hostile endpoint alone (both endpoints",
-  "with `round_robin` for the 50-get loops). \"Holds the contract\" is the test suite's verdict",
+  'with `round_robin` for the 50-get loops). "Holds the contract" is the test suite\'s verdict',
   "on etcd-ts: typed error within the deadline, connection closed with the expected code,",
   `RSS growth < 64 MB, no uncaught exception, a healthy member beside the peer still serving.`,
   "",
@@ -102,4 +104,3 @@ if (write && !only) {
   writeFileSync(path, next);
   console.error("docs/reliability.md: ## Hostile peers written");
 }
-

@@ -39,7 +39,11 @@ export function nodeBinary(major) {
   try {
     writeFileSync(join(tmp, "package.json"), `${JSON.stringify({ name: `node-${major}`, private: true })}\n`);
     const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-    const r = spawnSync(npm, ["install", "--no-audit", "--no-fund", "--no-package-lock", `node@${major}`], { cwd: tmp, encoding: "utf8", shell: process.platform === "win32" });
+    const r = spawnSync(npm, ["install", "--no-audit", "--no-fund", "--no-package-lock", `node@${major}`], {
+      cwd: tmp,
+      encoding: "utf8",
+      shell: process.platform === "win32",
+    });
     const version = r.status === 0 ? versionOf(binaryIn(tmp)) : undefined;
     if (!version?.startsWith(`v${major}.`)) {
       throw new Error(

@@ -7,12 +7,20 @@ import { join } from "node:path";
 
 const dir = mkdtempSync(join(tmpdir(), "etcd-ts-reliability-"));
 const out = join(dir, "figures.jsonl");
-const files = readdirSync("test/faults").filter((f) => f.endsWith(".test.ts")).map((f) => join("test/faults", f));
+const files = readdirSync("test/faults")
+  .filter((f) => f.endsWith(".test.ts"))
+  .map((f) => join("test/faults", f));
 const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter", "spec", ...files], {
   stdio: "inherit",
   env: { ...process.env, ETCD_TS_RELIABILITY_OUT: out },
 });
-const rows = existsSync(out) ? readFileSync(out, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+const rows = existsSync(out)
+  ? readFileSync(out, "utf8")
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+  : [];
 rmSync(dir, { recursive: true, force: true });
 if (run.status !== 0) {
   console.error("the fault suite failed; docs/reliability.md was not updated");
@@ -20,7 +28,8 @@ if (run.status !== 0) {
 }
 
 const describe = {
-  "stream member killed": "kill -9 of the member carrying the client's watch and keep-alive streams (pinned client) during concurrent puts, with a prefix watcher and 100 kept-alive leases",
+  "stream member killed":
+    "kill -9 of the member carrying the client's watch and keep-alive streams (pinned client) during concurrent puts, with a prefix watcher and 100 kept-alive leases",
   "leader killed": "kill -9 of the raft leader during concurrent puts, with a prefix watcher and 100 kept-alive leases",
   "frozen member": "SIGSTOP of the pinned member for 10 s under continuous writes, then SIGCONT",
   "full outage": "every member killed, restarted after about 5 s; the same client object throughout",
@@ -36,7 +45,12 @@ const lines = [
   "guarantees — a failed assertion fails the run and leaves this file unchanged.",
   "",
   "Reproduce: `npm run reliability` (runs `test/faults/*.test.ts` and rewrites this file).",
-  `Last run: ${new Date().toISOString().slice(0, 10)}, etcd ${spawnSync("etcd", ["--version"]).stdout?.toString().split("\n")[0]?.replace(/^etcd Version:\s*/, "") ?? "?"}, Node.js ${process.version}.`,
+  `Last run: ${new Date().toISOString().slice(0, 10)}, etcd ${
+    spawnSync("etcd", ["--version"])
+      .stdout?.toString()
+      .split("\n")[0]
+      ?.replace(/^etcd Version:\s*/, "") ?? "?"
+  }, Node.js ${process.version}.`,
   "",
   "Guarantees checked in every kill scenario: every acknowledged put is stored at its",
   "revision; every failed put is a typed `EtcdError`, and one that says its outcome is known",

@@ -38,7 +38,12 @@ const needs = [
   { bins: ["openssl"], debian: ["openssl"], other: "`brew install openssl` (macOS)" },
   // The Go client's test (test/thirdparty) builds a program on etcd 3.4's clientv3, from
   // Debian's packaged sources (no module download).
-  { bins: ["go"], files: ["/usr/share/gocode/src/go.etcd.io/etcd/clientv3/client.go"], debian: ["golang-go", "golang-etcd-server-dev"], other: "Go 1.19+ and etcd 3.4's Go sources in /usr/share/gocode" },
+  {
+    bins: ["go"],
+    files: ["/usr/share/gocode/src/go.etcd.io/etcd/clientv3/client.go"],
+    debian: ["golang-go", "golang-etcd-server-dev"],
+    other: "Go 1.19+ and etcd 3.4's Go sources in /usr/share/gocode",
+  },
 ];
 
 function ensureTools() {
@@ -103,6 +108,8 @@ const files = testFiles(join(root, "test")).filter((f) => filters.length === 0 |
 if (filters.length === 0) {
   run("npx", ["tsc", "--noEmit", "-p", "tsconfig.json"]);
   run("npx", ["eslint", "--max-warnings", "0", "."]);
+  // One format everywhere (prettier; `npm run format` applies it).
+  run("npx", ["prettier", "--check", "."]);
   run("npm", ["run", "--silent", "build"]);
   // The API reference: every exported symbol documented, no warning (typedoc.json treats them as errors).
   run("npm", ["run", "--silent", "docs"]);

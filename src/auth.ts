@@ -31,7 +31,11 @@ export interface Permission {
 }
 
 const permTypes: Record<PermissionType, Permission_Type> = { read: Permission_Type.READ, write: Permission_Type.WRITE, readwrite: Permission_Type.READWRITE };
-const permNames: Record<number, PermissionType> = { [Permission_Type.READ]: "read", [Permission_Type.WRITE]: "write", [Permission_Type.READWRITE]: "readwrite" };
+const permNames: Record<number, PermissionType> = {
+  [Permission_Type.READ]: "read",
+  [Permission_Type.WRITE]: "write",
+  [Permission_Type.READWRITE]: "readwrite",
+};
 
 function name(value: unknown, what: string): string {
   if (typeof value !== "string" || value === "") throw new InvalidArgumentError(`${what} must be a non-empty string`);
@@ -75,13 +79,17 @@ export class AuthApi {
   /** Adds a user with a password (or `noPassword: true` and an empty password). */
   async addUser(user: string, password: string, options: AddUserOptions = {}): Promise<ResponseHeader> {
     const noPassword = options.noPassword === true;
-    if (typeof password !== "string" || (!noPassword && password === "")) throw new InvalidArgumentError("password must be a non-empty string (or use noPassword)");
+    if (typeof password !== "string" || (!noPassword && password === ""))
+      throw new InvalidArgumentError("password must be a non-empty string (or use noPassword)");
     const req = { name: name(user, "user"), password: noPassword ? "" : password, options: { noPassword }, hashedPassword: "" };
     return header((await this.#transport.unary(M.Auth.userAdd, req, callOptions(options))).header);
   }
 
   /** The roles granted to a user. */
-  async getUser(user: string, options: CallOptions = {}): Promise<{
+  async getUser(
+    user: string,
+    options: CallOptions = {},
+  ): Promise<{
     /** The names of the roles granted to the user. */
     roles: string[];
   }> {

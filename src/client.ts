@@ -266,7 +266,8 @@ export class Etcd extends KvApi implements AsyncDisposable {
   info(): ClientInfo {
     const watchEndpoint = this.#hub.endpoint;
     const leaseEndpoint = this.leases.keepAliveEndpoint;
-    const connections = this.transport.connections?.() ?? this.transport.endpoints.map((endpoint) => ({ endpoint, state: "connected" as const, retryInMs: 0, inFlight: 0 }));
+    const connections =
+      this.transport.connections?.() ?? this.transport.endpoints.map((endpoint) => ({ endpoint, state: "connected" as const, retryInMs: 0, inFlight: 0 }));
     return {
       endpoints: connections.map((c) => ({
         ...c,
@@ -316,7 +317,12 @@ export class Etcd extends KvApi implements AsyncDisposable {
    *
    * @group Leases
    */
-  async putWithTtl(key: Bytes, value: Bytes, ttl: number, options: Omit<PutOptions, "lease" | "ignoreLease"> & CallOptions = {}): Promise<
+  async putWithTtl(
+    key: Bytes,
+    value: Bytes,
+    ttl: number,
+    options: Omit<PutOptions, "lease" | "ignoreLease"> & CallOptions = {},
+  ): Promise<
     PutResult & {
       /** The lease the key was written on; revoke it to delete the key early, or keep it alive with `leases.keepAliveOnce`. */
       leaseId: bigint;

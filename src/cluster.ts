@@ -71,13 +71,20 @@ export class ClusterApi {
   }
 
   /** Adds a member with these peer URLs (as a non-voting learner with `learner: true`); start its etcd afterwards. */
-  async add(peerUrls: string[], options: CallOptions & { learner?: boolean } = {}): Promise<
+  async add(
+    peerUrls: string[],
+    options: CallOptions & { learner?: boolean } = {},
+  ): Promise<
     MembershipResult & {
       /** The member just added: its id, and no name or client URLs until its etcd starts. */
       member: Member;
     }
   > {
-    const res = await this.#transport.unary(M.Cluster.memberAdd, { peerURLs: urls(peerUrls, "peerUrls"), isLearner: options.learner === true }, callOptions(options));
+    const res = await this.#transport.unary(
+      M.Cluster.memberAdd,
+      { peerURLs: urls(peerUrls, "peerUrls"), isLearner: options.learner === true },
+      callOptions(options),
+    );
     if (!res.member) throw new InvalidArgumentError("etcd answered a member add without the member");
     return { header: header(res.header), member: member(res.member), members: res.members.map(member) };
   }

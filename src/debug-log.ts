@@ -34,7 +34,8 @@ const on = (endpoint: string | undefined): string => (endpoint ? ` on ${endpoint
 /** One line per message. */
 const lines: { [K in DiagnosticsChannelName]: (m: never) => string } = {
   [C.callStart]: ({ call }: CallStartMessage) => `call #${call.id} ${call.rpc} started`,
-  [C.callRetry]: ({ call, attempt, endpoint, error }: CallRetryMessage) => `call #${call.id} ${call.rpc} attempt ${attempt}${on(endpoint)} failed (${err(error)}); trying again`,
+  [C.callRetry]: ({ call, attempt, endpoint, error }: CallRetryMessage) =>
+    `call #${call.id} ${call.rpc} attempt ${attempt}${on(endpoint)} failed (${err(error)}); trying again`,
   [C.callEnd]: ({ call, endpoint, attempts, durationMs }: CallEndMessage) =>
     `call #${call.id} ${call.rpc} ok${on(endpoint)} in ${ms(durationMs)}${attempts > 1 ? ` after ${attempts} attempts` : ""}`,
   [C.callError]: ({ call, endpoint, attempts, durationMs, error }: CallErrorMessage) =>

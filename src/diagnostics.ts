@@ -365,11 +365,22 @@ export class CallTrace implements CallInfo {
   }
 
   ended(): void {
-    publish(ch.callEnd, (): CallEndMessage => ({ call: this, endpoint: this.endpoint ?? "", attempts: this.attempts, durationMs: performance.now() - this.startedAt }));
+    publish(ch.callEnd, (): CallEndMessage => ({
+      call: this,
+      endpoint: this.endpoint ?? "",
+      attempts: this.attempts,
+      durationMs: performance.now() - this.startedAt,
+    }));
   }
 
   failed(error: EtcdError): void {
-    publish(ch.callError, (): CallErrorMessage => ({ call: this, endpoint: this.endpoint, attempts: this.attempts, durationMs: performance.now() - this.startedAt, error }));
+    publish(ch.callError, (): CallErrorMessage => ({
+      call: this,
+      endpoint: this.endpoint,
+      attempts: this.attempts,
+      durationMs: performance.now() - this.startedAt,
+      error,
+    }));
   }
 }
 

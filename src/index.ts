@@ -16,7 +16,20 @@ export type { KvApi } from "./kv.js";
 export { op, type Op, type RangeOp, type PutOp, type DeleteOp, type TxnOp } from "./op.js";
 export { compare, type Compare, type CompareOperator } from "./compare.js";
 export type { TxnBuilder } from "./txn.js";
-export { type KeyValue, type ResponseHeader, type RangeResult, type PutResult, type DeleteResult, type CompactResult, type TxnResult, type OpResult, type WatchEvent, type WatchBatch, type Json, toJsonValue } from "./types.js";
+export {
+  type KeyValue,
+  type ResponseHeader,
+  type RangeResult,
+  type PutResult,
+  type DeleteResult,
+  type CompactResult,
+  type TxnResult,
+  type OpResult,
+  type WatchEvent,
+  type WatchBatch,
+  type Json,
+  toJsonValue,
+} from "./types.js";
 export { MAX_LEASE_TTL, type LeaseApi, type LeaseGrant, type LeaseTimeToLive, type LeaseKeepAliveResult } from "./lease/leases.js";
 export type { Lease } from "./lease/lease.js";
 export type { Watcher, WatchInfo } from "./watch/watcher.js";

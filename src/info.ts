@@ -58,7 +58,11 @@ export function renderInfo(info: ClientInfo): string {
     String(e.watchers),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   const summary = `balancing ${info.balancing}; ${info.leases} kept lease(s), ${info.watchers} watch(es)${info.closed ? "; closed" : ""}`;
   return [line(header), ...rows.map(line), summary].join("\n");
 }

@@ -111,7 +111,12 @@ export class KvApi {
       // Bounded: should the revision no longer be compacted (a race), no cancel would come.
       const stream = await this.transport.stream(M.Watch.watch, undefined, { signal: AbortSignal.timeout(5000) });
       try {
-        stream.write({ requestUnion: { $case: "createRequest", value: { key, rangeEnd: Buffer.alloc(0), startRevision: revision, progressNotify: false, filters: [], prevKv: false, watchId: 0n, fragment: false } } });
+        stream.write({
+          requestUnion: {
+            $case: "createRequest",
+            value: { key, rangeEnd: Buffer.alloc(0), startRevision: revision, progressNotify: false, filters: [], prevKv: false, watchId: 0n, fragment: false },
+          },
+        });
         for await (const r of stream) {
           if (r.compactRevision > 0n) {
             return new CompactedError(`revision ${revision} has been compacted (the store is compacted up to revision ${r.compactRevision})`, {

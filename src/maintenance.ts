@@ -157,13 +157,18 @@ export class MaintenanceApi {
 
   /** The alarms raised in the cluster. */
   async alarms(options: CallOptions = {}): Promise<Alarm[]> {
-    const res = await this.#transport.unary(M.Maintenance.alarm, { action: AlarmRequest_AlarmAction.GET, memberID: 0n, alarm: AlarmType.NONE }, { ...opts(options), retry: "read" });
+    const res = await this.#transport.unary(
+      M.Maintenance.alarm,
+      { action: AlarmRequest_AlarmAction.GET, memberID: 0n, alarm: AlarmType.NONE },
+      { ...opts(options), retry: "read" },
+    );
     return res.alarms.map((a) => ({ memberId: a.memberID, alarm: alarmKinds[a.alarm] ?? "corrupt" }));
   }
 
   /** Clears an alarm (all of a member's alarms, or every alarm when nothing is given); resolves to those cleared. */
   async disarm(alarm: Partial<Alarm> = {}, options: CallOptions = {}): Promise<Alarm[]> {
-    if (alarm.alarm !== undefined && !(alarm.alarm in alarmTypes)) throw new InvalidArgumentError(`alarm must be "nospace" or "corrupt", got ${String(alarm.alarm)}`);
+    if (alarm.alarm !== undefined && !(alarm.alarm in alarmTypes))
+      throw new InvalidArgumentError(`alarm must be "nospace" or "corrupt", got ${String(alarm.alarm)}`);
     const request = {
       action: AlarmRequest_AlarmAction.DEACTIVATE,
       memberID: alarm.memberId === undefined ? 0n : memberId(alarm.memberId, "memberId"),

@@ -294,7 +294,10 @@ export class Mirror implements AsyncDisposable {
       const onAbort = (): void => waiter.reject(new AbortedError("aborted while waiting for the mirror", { cause: signal?.reason }));
       signal?.addEventListener("abort", onAbort, { once: true });
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => waiter.reject(new DeadlineExceededError(`the mirror did not reach revision ${rev} within ${timeoutMs} ms (it is at ${this.#revision})`)), timeoutMs);
+        timer = setTimeout(
+          () => waiter.reject(new DeadlineExceededError(`the mirror did not reach revision ${rev} within ${timeoutMs} ms (it is at ${this.#revision})`)),
+          timeoutMs,
+        );
       }
       this.#waiters.add(waiter);
       this.#probe();
@@ -440,21 +443,19 @@ export class Mirror implements AsyncDisposable {
     const from = this.#revision;
     if (target <= from) return this.#settleWaiters();
     this.#probing = true;
-    this.#etcd
-      .range(this.#key, { rangeEnd: this.#end, revision: target, keysOnly: true, minModRevision: from + 1n, signal: this.#stop.signal })
-      .then(
-        (res) => {
-          this.#probing = false;
-          if (this.#revision === from && res.kvs.length === 0 && res.count === BigInt(this.#state.size)) this.#revision = target;
-          this.#settleWaiters();
-        },
-        () => {
-          // A revision not written yet, a compacted one (the watch will list again), a member
-          // without a leader: ask again shortly.
-          this.#probing = false;
-          this.#settleWaiters();
-        },
-      );
+    this.#etcd.range(this.#key, { rangeEnd: this.#end, revision: target, keysOnly: true, minModRevision: from + 1n, signal: this.#stop.signal }).then(
+      (res) => {
+        this.#probing = false;
+        if (this.#revision === from && res.kvs.length === 0 && res.count === BigInt(this.#state.size)) this.#revision = target;
+        this.#settleWaiters();
+      },
+      () => {
+        // A revision not written yet, a compacted one (the watch will list again), a member
+        // without a leader: ask again shortly.
+        this.#probing = false;
+        this.#settleWaiters();
+      },
+    );
   }
 
   #finish(error: EtcdError | undefined): void {

@@ -51,7 +51,15 @@ import type {
 } from "./rpc/etcdserverpb/rpc.js";
 import type { KeyValue as WireKeyValue } from "./rpc/mvccpb/kv.js";
 import type { LockRequest, LockResponse, UnlockRequest } from "./rpc/v3lockpb/v3lock.js";
-import type { CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest, ResignRequest } from "./rpc/v3electionpb/v3election.js";
+import type {
+  CampaignRequest,
+  CampaignResponse,
+  LeaderKey,
+  LeaderRequest,
+  LeaderResponse,
+  ProclaimRequest,
+  ResignRequest,
+} from "./rpc/v3electionpb/v3election.js";
 import type { ConnectionInfo, Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport/transport.js";
 import { ClientClosedError } from "./errors.js";
 
@@ -193,7 +201,10 @@ const mappers: Record<string, Mapper> = {
   "/v3electionpb.Election/Proclaim": { req: (p, r: ProclaimRequest) => ({ ...r, leader: p.leaderKey(r.leader, true) }), res: same },
   "/v3electionpb.Election/Resign": { req: (p, r: ResignRequest) => ({ ...r, leader: p.leaderKey(r.leader, true) }), res: same },
   "/v3electionpb.Election/Leader": { req: (p, r: LeaderRequest) => ({ ...r, name: p.key(r.name) }), res: (p, r: LeaderResponse) => ({ ...r, kv: p.kv(r.kv) }) },
-  "/v3electionpb.Election/Observe": { req: (p, r: LeaderRequest) => ({ ...r, name: p.key(r.name) }), res: (p, r: LeaderResponse) => ({ ...r, kv: p.kv(r.kv) }) },
+  "/v3electionpb.Election/Observe": {
+    req: (p, r: LeaderRequest) => ({ ...r, name: p.key(r.name) }),
+    res: (p, r: LeaderResponse) => ({ ...r, kv: p.kv(r.kv) }),
+  },
 };
 
 /** A stream whose messages are mapped in both directions. */

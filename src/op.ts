@@ -216,7 +216,9 @@ function checkOp(o: unknown): asserts o is Op {
   const shape: unknown = typeof o === "object" && o !== null ? Reflect.get(o, kOp) : undefined;
   if (shape === OP_SHAPE) return;
   if (shape === undefined) throw new InvalidArgumentError("transaction branches must hold operations built with op.*");
-  throw new InvalidArgumentError(`this operation was built by another version of etcd-ts (op shape ${String(shape)}, this copy reads ${OP_SHAPE}); build it with this copy's op.*`);
+  throw new InvalidArgumentError(
+    `this operation was built by another version of etcd-ts (op shape ${String(shape)}, this copy reads ${OP_SHAPE}); build it with this copy's op.*`,
+  );
 }
 
 /** @internal Converts an operation to its wire form inside a transaction. */

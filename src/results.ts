@@ -1,15 +1,18 @@
 /** Wire responses to public results, in one place. */
 import { asBuffer } from "./bytes.js";
-import type {
-  DeleteRangeResponse,
-  PutResponse,
-  RangeResponse,
-  ResponseHeader as WireHeader,
-  ResponseOp,
-  TxnResponse,
-} from "./rpc/etcdserverpb/rpc.js";
+import type { DeleteRangeResponse, PutResponse, RangeResponse, ResponseHeader as WireHeader, ResponseOp, TxnResponse } from "./rpc/etcdserverpb/rpc.js";
 import type { KeyValue as WireKeyValue } from "./rpc/mvccpb/kv.js";
-import { serialisable, type CompactResult, type DeleteResult, type KeyValue, type OpResult, type PutResult, type RangeResult, type ResponseHeader, type TxnResult } from "./types.js";
+import {
+  serialisable,
+  type CompactResult,
+  type DeleteResult,
+  type KeyValue,
+  type OpResult,
+  type PutResult,
+  type RangeResult,
+  type ResponseHeader,
+  type TxnResult,
+} from "./types.js";
 
 const NO_HEADER: ResponseHeader = Object.freeze({ clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n });
 

@@ -54,7 +54,8 @@ export function memberId(value: Int64, what = "member id"): bigint {
   if (typeof value === "number" && !Number.isSafeInteger(value)) {
     throw new InvalidArgumentError(`${what} must be an integer (number or bigint), got ${describe(value)}`);
   }
-  if (typeof value !== "bigint" && typeof value !== "number") throw new InvalidArgumentError(`${what} must be an integer (number or bigint), got ${describe(value)}`);
+  if (typeof value !== "bigint" && typeof value !== "number")
+    throw new InvalidArgumentError(`${what} must be an integer (number or bigint), got ${describe(value)}`);
   const v = BigInt(value);
   if (v <= 0n || v > UINT64_MAX) throw new InvalidArgumentError(`${what} must be in 1..2^64-1, got ${describe(value)}`);
   return v;

@@ -40,10 +40,15 @@ export function uniquePrefix(name = "t"): string {
 export async function etcdctl(endpoints: string[], args: string[]): Promise<string> {
   const { execFile } = await import("node:child_process");
   return new Promise((resolve, reject) => {
-    execFile("etcdctl", ["--endpoints", endpoints.join(","), ...args], { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`etcdctl ${args.join(" ")} failed: ${stderr || err.message}`));
-      else resolve(stdout);
-    });
+    execFile(
+      "etcdctl",
+      ["--endpoints", endpoints.join(","), ...args],
+      { env: { ...process.env, ETCDCTL_API: "3" }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`etcdctl ${args.join(" ")} failed: ${stderr || err.message}`));
+        else resolve(stdout);
+      },
+    );
   });
 }
 
@@ -130,7 +135,10 @@ export interface EtcdctlProcess {
 /** Starts a long-running `etcdctl` command (lock, elect, watch). Kill it in `finally`. */
 export async function spawnEtcdctl(endpoints: string[], args: string[]): Promise<EtcdctlProcess> {
   const { spawn } = await import("node:child_process");
-  const child = spawn("etcdctl", ["--endpoints", endpoints.join(","), ...args], { env: { ...process.env, ETCDCTL_API: "3" }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("etcdctl", ["--endpoints", endpoints.join(","), ...args], {
+    env: { ...process.env, ETCDCTL_API: "3" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const lines: string[] = [];
   const waiting: Array<(l: string) => void> = [];
   let buffered = "";

@@ -25,9 +25,23 @@ export const globalFlags: FlagSpecs = {
   hex: { type: "boolean", help: "print keys and values as hex", unsupported: "keys and values print as they are; use -w json for their bytes (base64)" },
   debug: { type: "boolean", help: "log what the client does", unsupported: "run with NODE_DEBUG=etcd-ts instead" },
   "insecure-skip-tls-verify": { type: "boolean", help: "do not verify the members' certificates", unsupported: "give the CA with --cacert instead" },
-  "insecure-transport": { type: "boolean", help: "plain HTTP/2 unless an endpoint is https:// or TLS flags are given", unsupported: "TLS is used for https:// endpoints or when --cacert/--cert is given", accepts: true },
-  "insecure-discovery": { type: "boolean", help: "accept plain (non-TLS) endpoints from SRV records (always on: both record kinds are used)", unsupported: "plain endpoints from SRV records are always accepted", accepts: true },
-  "discovery-srv": { type: "string", short: "d", help: "domain whose DNS SRV records list the members (_etcd-client-ssl._tcp and _etcd-client._tcp); replaces --endpoints" },
+  "insecure-transport": {
+    type: "boolean",
+    help: "plain HTTP/2 unless an endpoint is https:// or TLS flags are given",
+    unsupported: "TLS is used for https:// endpoints or when --cacert/--cert is given",
+    accepts: true,
+  },
+  "insecure-discovery": {
+    type: "boolean",
+    help: "accept plain (non-TLS) endpoints from SRV records (always on: both record kinds are used)",
+    unsupported: "plain endpoints from SRV records are always accepted",
+    accepts: true,
+  },
+  "discovery-srv": {
+    type: "string",
+    short: "d",
+    help: "domain whose DNS SRV records list the members (_etcd-client-ssl._tcp and _etcd-client._tcp); replaces --endpoints",
+  },
   "discovery-srv-name": { type: "string", help: "service name of the SRV records (_etcd-client-ssl-NAME._tcp, _etcd-client-NAME._tcp)" },
 };
 
@@ -65,7 +79,8 @@ export function clientOptions(v: FlagValues): EtcdOptions {
   o.callTimeoutMs = ms("command-timeout");
   const interval = ms("keepalive-time");
   const timeout = ms("keepalive-timeout");
-  if (interval !== undefined || timeout !== undefined) o.keepAlive = { ...(interval !== undefined ? { intervalMs: interval } : {}), ...(timeout !== undefined ? { timeoutMs: timeout } : {}) };
+  if (interval !== undefined || timeout !== undefined)
+    o.keepAlive = { ...(interval !== undefined ? { intervalMs: interval } : {}), ...(timeout !== undefined ? { timeoutMs: timeout } : {}) };
   return o;
 }
 

@@ -78,7 +78,13 @@ const get: Command = {
     const consistency = str(f, "consistency") ?? "l";
     if (consistency !== "l" && consistency !== "s") throw new InvalidArgumentError(`--consistency takes l or s, got "${consistency}"`);
     const res = await etcd.range(args[0]!, {
-      ...(bool(f, "prefix") ? { prefix: true as const } : bool(f, "from-key") ? { fromKey: true as const } : args[1] !== undefined ? { rangeEnd: args[1] } : {}),
+      ...(bool(f, "prefix")
+        ? { prefix: true as const }
+        : bool(f, "from-key")
+          ? { fromKey: true as const }
+          : args[1] !== undefined
+            ? { rangeEnd: args[1] }
+            : {}),
       limit: count(f, "limit"),
       revision: count(f, "rev"),
       serializable: consistency === "s",
@@ -86,10 +92,26 @@ const get: Command = {
       keysOnly: bool(f, "keys-only"),
       countOnly: bool(f, "count-only"),
     });
-    if (fmt === "json") return json({ header: headerJson(res.header), kvs: res.kvs.length ? res.kvs.map(kvJson) : undefined, more: res.more || undefined, count: res.count || undefined });
+    if (fmt === "json")
+      return json({
+        header: headerJson(res.header),
+        kvs: res.kvs.length ? res.kvs.map(kvJson) : undefined,
+        more: res.more || undefined,
+        count: res.count || undefined,
+      });
     if (fmt === "table") {
       if (bool(f, "count-only")) return table(["COUNT"], [[String(res.count)]]);
-      return table(["KEY", "VALUE", "CREATE REVISION", "MOD REVISION", "VERSION", "LEASE"], res.kvs.map((kv) => [String(kv.key), String(kv.value), String(kv.createRevision), String(kv.modRevision), String(kv.version), kv.lease ? leaseHex(kv.lease) : ""]));
+      return table(
+        ["KEY", "VALUE", "CREATE REVISION", "MOD REVISION", "VERSION", "LEASE"],
+        res.kvs.map((kv) => [
+          String(kv.key),
+          String(kv.value),
+          String(kv.createRevision),
+          String(kv.modRevision),
+          String(kv.version),
+          kv.lease ? leaseHex(kv.lease) : "",
+        ]),
+      );
     }
     if (bool(f, "count-only")) return `${res.count}`;
     return res.kvs.map((kv) => (bool(f, "print-value-only") ? kv.value.toString() : `${kv.key}\n${kv.value}`)).join("\n");
@@ -99,7 +121,8 @@ const get: Command = {
 const put: Command = {
   usage: "put KEY [VALUE]",
   summary: "Writes a key.",
-  notes: "Without VALUE the value is read from standard input, byte for byte, as etcdctl does: `echo v | etcd-ts put k` stores \"v\" and a newline (printf '%s' v stores just v).",
+  notes:
+    "Without VALUE the value is read from standard input, byte for byte, as etcdctl does: `echo v | etcd-ts put k` stores \"v\" and a newline (printf '%s' v stores just v).",
   flags: {
     lease: { type: "string", default: "0", help: "lease id (hex) to attach the key to" },
     "prev-kv": bool_("print the key's previous value"),
@@ -115,7 +138,12 @@ const put: Command = {
       if (value.length === 0) throw new InvalidArgumentError(`put needs a VALUE, or the value on standard input; usage: etcd-ts ${this.usage}`);
     }
     const lease = str(f, "lease");
-    const res = await etcd.put(args[0]!, value, { lease: lease && lease !== "0" ? hexId(lease, "--lease") : undefined, prevKv: bool(f, "prev-kv"), ignoreValue: bool(f, "ignore-value"), ignoreLease: bool(f, "ignore-lease") });
+    const res = await etcd.put(args[0]!, value, {
+      lease: lease && lease !== "0" ? hexId(lease, "--lease") : undefined,
+      prevKv: bool(f, "prev-kv"),
+      ignoreValue: bool(f, "ignore-value"),
+      ignoreLease: bool(f, "ignore-lease"),
+    });
     if (fmt === "json") return json({ header: headerJson(res.header), prev_kv: res.prevKv && kvJson(res.prevKv) });
     return res.prevKv ? `OK\n${res.prevKv.key}\n${res.prevKv.value}` : "OK";
   },
@@ -124,14 +152,25 @@ const put: Command = {
 const del: Command = {
   usage: "del KEY [RANGE_END]",
   summary: "Deletes a key, the keys of [KEY, RANGE_END), a prefix or every key from KEY on.",
-  flags: { prefix: bool_("every key that starts with KEY"), "from-key": bool_("every key greater than or equal to KEY (byte order)"), "prev-kv": bool_("print the deleted keys and values") },
+  flags: {
+    prefix: bool_("every key that starts with KEY"),
+    "from-key": bool_("every key greater than or equal to KEY (byte order)"),
+    "prev-kv": bool_("print the deleted keys and values"),
+  },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
     const res = await etcd.delete(args[0]!, {
-      ...(bool(f, "prefix") ? { prefix: true as const } : bool(f, "from-key") ? { fromKey: true as const } : args[1] !== undefined ? { rangeEnd: args[1] } : {}),
+      ...(bool(f, "prefix")
+        ? { prefix: true as const }
+        : bool(f, "from-key")
+          ? { fromKey: true as const }
+          : args[1] !== undefined
+            ? { rangeEnd: args[1] }
+            : {}),
       prevKv: bool(f, "prev-kv"),
     });
-    if (fmt === "json") return json({ header: headerJson(res.header), deleted: res.deleted || undefined, prev_kvs: res.prevKvs.length ? res.prevKvs.map(kvJson) : undefined });
+    if (fmt === "json")
+      return json({ header: headerJson(res.header), deleted: res.deleted || undefined, prev_kvs: res.prevKvs.length ? res.prevKvs.map(kvJson) : undefined });
     return [String(res.deleted), ...res.prevKvs.map((kv) => `${kv.key}\n${kv.value}`)].join("\n");
   },
 };
@@ -143,11 +182,21 @@ function parseCompare(line: string): Compare {
   const [, target, key, opr, value] = m as unknown as [string, string, string, CompareOperator, string];
   if (target === "value") return compare.value(key, opr, value);
   const n = target === "lease" ? BigInt(`0x${value}`) : BigInt(value);
-  return target === "version" ? compare.version(key, opr, n) : target === "create" ? compare.createRevision(key, opr, n) : target === "mod" ? compare.modRevision(key, opr, n) : compare.lease(key, opr, n);
+  return target === "version"
+    ? compare.version(key, opr, n)
+    : target === "create"
+      ? compare.createRevision(key, opr, n)
+      : target === "mod"
+        ? compare.modRevision(key, opr, n)
+        : compare.lease(key, opr, n);
 }
 
 function parseOp(line: string): Op {
-  const words = line.trim().match(/"[^"]*"|\S+/g)?.map((w) => w.replace(/^"|"$/g, "")) ?? [];
+  const words =
+    line
+      .trim()
+      .match(/"[^"]*"|\S+/g)
+      ?.map((w) => w.replace(/^"|"$/g, "")) ?? [];
   const [cmd, key, value] = words;
   if (cmd === "put" && key !== undefined) return op.put(key, value ?? "");
   if (cmd === "get" && key !== undefined) return op.get(key, words.includes("--prefix") ? { prefix: true } : {});
@@ -158,7 +207,8 @@ function parseOp(line: string): Op {
 const txn: Command = {
   usage: "txn",
   summary: "Runs a transaction read from standard input.",
-  notes: 'Input: compares (value("k") = "v", version("k") > 2, create/mod/lease), a blank line, the requests\nto run if all hold (put k v, get k, del k), a blank line, the requests to run otherwise.',
+  notes:
+    'Input: compares (value("k") = "v", version("k") > 2, create/mod/lease), a blank line, the requests\nto run if all hold (put k v, get k, del k), a blank line, the requests to run otherwise.',
   flags: { interactive: { type: "boolean", short: "i", help: "prompt for each section" } },
   async run(etcd, _args, f, fmt) {
     const rl = createInterface({ input: process.stdin });
@@ -190,7 +240,11 @@ const txn: Command = {
 const watch: Command = {
   usage: "watch KEY [RANGE_END]",
   summary: "Prints the changes of a key, a range or a prefix until interrupted.",
-  flags: { prefix: bool_("every key that starts with KEY"), rev: { type: "string", default: "0", help: "start at this revision (0: now)" }, "prev-kv": bool_("print each change's previous value too") },
+  flags: {
+    prefix: bool_("every key that starts with KEY"),
+    rev: { type: "string", default: "0", help: "start at this revision (0: now)" },
+    "prev-kv": bool_("print each change's previous value too"),
+  },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
     const controller = new AbortController();
@@ -199,7 +253,9 @@ const watch: Command = {
     const sel = bool(f, "prefix") ? { prefix: true as const } : args[1] !== undefined ? { rangeEnd: args[1] } : {};
     for await (const batch of etcd.watch(args[0]!, { ...sel, startRevision: count(f, "rev"), prevKv: bool(f, "prev-kv"), signal: controller.signal })) {
       if (fmt === "json") {
-        process.stdout.write(`${json({ Header: headerJson(batch.header), Events: batch.events.map((e) => ({ type: e.type === "delete" ? 1 : undefined, kv: kvJson(e.kv), prev_kv: e.prevKv && kvJson(e.prevKv) })) })}\n`);
+        process.stdout.write(
+          `${json({ Header: headerJson(batch.header), Events: batch.events.map((e) => ({ type: e.type === "delete" ? 1 : undefined, kv: kvJson(e.kv), prev_kv: e.prevKv && kvJson(e.prevKv) })) })}\n`,
+        );
         continue;
       }
       for (const e of batch.events) {
@@ -321,7 +377,10 @@ const member: Command = {
   summary: "Lists and changes the members of the cluster (ids in hex).",
   formats: ["simple", "json", "table"],
   formatsFor: (args) => (args[0] === "list" ? ["simple", "json", "table"] : ["simple"]),
-  flags: { "peer-urls": { type: "string", help: "add, update: the member's peer URLs, comma-separated" }, learner: bool_("add: as a learner (no vote until promoted)") },
+  flags: {
+    "peer-urls": { type: "string", help: "add, update: the member's peer URLs, comma-separated" },
+    learner: bool_("add: as a learner (no vote until promoted)"),
+  },
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
     const [sub, arg] = args;
@@ -329,7 +388,10 @@ const member: Command = {
     const id = (): bigint => BigInt(`0x${arg ?? ""}`);
     if (sub === "list") {
       const members = await etcd.cluster.members();
-      if (fmt === "json") return json({ members: members.map((m) => ({ ID: m.id, name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner || undefined })) });
+      if (fmt === "json")
+        return json({
+          members: members.map((m) => ({ ID: m.id, name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner || undefined })),
+        });
       const rows = members.map((m) => [hex(m.id), m.name ? "started" : "unstarted", m.name, m.peerUrls.join(","), m.clientUrls.join(","), String(m.isLearner)]);
       if (fmt === "table") return table(["ID", "STATUS", "NAME", "PEER ADDRS", "CLIENT ADDRS", "IS LEARNER"], rows);
       return rows.map((r) => r.join(", ")).join("\n");
@@ -364,14 +426,47 @@ const endpoint: Command = {
     need(args, 1, this.usage);
     if (args[0] === "health") {
       const health = await etcd.maintenance.health();
-      if (fmt === "json") return json(health.map((h) => ({ endpoint: h.endpoint, health: h.healthy, took: `${h.tookMs.toFixed(3)}ms`, error: h.error?.message })));
-      return health.map((h) => `${h.endpoint} is ${h.healthy ? "healthy" : "unhealthy"}: ${h.healthy ? "successfully committed proposal" : h.error?.message}: took = ${h.tookMs.toFixed(3)}ms`).join("\n");
+      if (fmt === "json")
+        return json(health.map((h) => ({ endpoint: h.endpoint, health: h.healthy, took: `${h.tookMs.toFixed(3)}ms`, error: h.error?.message })));
+      return health
+        .map(
+          (h) =>
+            `${h.endpoint} is ${h.healthy ? "healthy" : "unhealthy"}: ${h.healthy ? "successfully committed proposal" : h.error?.message}: took = ${h.tookMs.toFixed(3)}ms`,
+        )
+        .join("\n");
     }
     if (args[0] !== "status") throw new InvalidArgumentError(`unknown endpoint command "${args[0]}"; usage: ${this.usage}`);
     const statuses = await Promise.all(etcd.endpoints.map((e) => etcd.maintenance.status(e)));
-    const rows = statuses.map((s) => [s.endpoint, hex(s.header.memberId), s.version, `${s.dbSize} B`, String(s.leader === s.header.memberId), String(s.isLearner), String(s.raftTerm), String(s.raftIndex), String(s.raftAppliedIndex), s.errors.join(", ")]);
-    if (fmt === "json") return json(statuses.map((s) => ({ Endpoint: s.endpoint, Status: { header: headerJson(s.header), version: s.version, dbSize: s.dbSize, leader: s.leader, raftIndex: s.raftIndex, raftTerm: s.raftTerm, raftAppliedIndex: s.raftAppliedIndex, dbSizeInUse: s.dbSizeInUse } })));
-    if (fmt === "table") return table(["ENDPOINT", "ID", "VERSION", "DB SIZE", "IS LEADER", "IS LEARNER", "RAFT TERM", "RAFT INDEX", "RAFT APPLIED INDEX", "ERRORS"], rows);
+    const rows = statuses.map((s) => [
+      s.endpoint,
+      hex(s.header.memberId),
+      s.version,
+      `${s.dbSize} B`,
+      String(s.leader === s.header.memberId),
+      String(s.isLearner),
+      String(s.raftTerm),
+      String(s.raftIndex),
+      String(s.raftAppliedIndex),
+      s.errors.join(", "),
+    ]);
+    if (fmt === "json")
+      return json(
+        statuses.map((s) => ({
+          Endpoint: s.endpoint,
+          Status: {
+            header: headerJson(s.header),
+            version: s.version,
+            dbSize: s.dbSize,
+            leader: s.leader,
+            raftIndex: s.raftIndex,
+            raftTerm: s.raftTerm,
+            raftAppliedIndex: s.raftAppliedIndex,
+            dbSizeInUse: s.dbSizeInUse,
+          },
+        })),
+      );
+    if (fmt === "table")
+      return table(["ENDPOINT", "ID", "VERSION", "DB SIZE", "IS LEADER", "IS LEARNER", "RAFT TERM", "RAFT INDEX", "RAFT APPLIED INDEX", "ERRORS"], rows);
     return rows.map((r) => r.join(", ")).join("\n");
   },
 };
@@ -417,11 +512,13 @@ const alarm: Command = {
 const snapshot: Command = {
   usage: "snapshot save FILE",
   summary: "Saves a snapshot of a member's backend to FILE (mode 0600).",
-  notes: "The file is written under a temporary name and renamed once complete and synced; a progress bar\n(bytes, rate, time left) shows on a terminal. `snapshot status` and `snapshot restore` work on files\nand need no running member: they are etcdutl's job (`etcdutl snapshot status FILE`, `etcdutl snapshot\nrestore FILE --data-dir DIR`), as in etcd 3.5.",
+  notes:
+    "The file is written under a temporary name and renamed once complete and synced; a progress bar\n(bytes, rate, time left) shows on a terminal. `snapshot status` and `snapshot restore` work on files\nand need no running member: they are etcdutl's job (`etcdutl snapshot status FILE`, `etcdutl snapshot\nrestore FILE --data-dir DIR`), as in etcd 3.5.",
   formats: ["simple"],
   flags: {},
   async run(etcd, args) {
-    if (args[0] === "status" || args[0] === "restore") throw new InvalidArgumentError(`snapshot ${args[0]} works on the file, not on a member: use etcdutl snapshot ${args[0]} (etcd 3.5 and later)`);
+    if (args[0] === "status" || args[0] === "restore")
+      throw new InvalidArgumentError(`snapshot ${args[0]} works on the file, not on a member: use etcdutl snapshot ${args[0]} (etcd 3.5 and later)`);
     need(args, 2, this.usage);
     if (args[0] !== "save") throw new InvalidArgumentError(`usage: etcd-ts ${this.usage}`);
     const bytes = await saveSnapshot(etcd, args[1]!);
@@ -479,7 +576,13 @@ const role: Command = {
         return `Role ${name} created`;
       case "get": {
         const perms = await etcd.auth.getRole(name ?? "");
-        return [`Role ${name}`, "KV Read:", ...perms.filter((p) => p.type !== "write").map((p) => `\t${p.key}${p.rangeEnd.length ? ` - ${p.rangeEnd}` : ""}`), "KV Write:", ...perms.filter((p) => p.type !== "read").map((p) => `\t${p.key}${p.rangeEnd.length ? ` - ${p.rangeEnd}` : ""}`)].join("\n");
+        return [
+          `Role ${name}`,
+          "KV Read:",
+          ...perms.filter((p) => p.type !== "write").map((p) => `\t${p.key}${p.rangeEnd.length ? ` - ${p.rangeEnd}` : ""}`),
+          "KV Write:",
+          ...perms.filter((p) => p.type !== "read").map((p) => `\t${p.key}${p.rangeEnd.length ? ` - ${p.rangeEnd}` : ""}`),
+        ].join("\n");
       }
       case "list":
         return (await etcd.auth.listRoles()).join("\n");
@@ -487,7 +590,12 @@ const role: Command = {
         await etcd.auth.deleteRole(name ?? "");
         return `Role ${name} deleted`;
       case "grant-permission":
-        await etcd.auth.grantPermission(name ?? "", (x ?? "") as "read", y ?? "", bool(f, "prefix") ? { prefix: true } : z !== undefined ? { rangeEnd: z } : {});
+        await etcd.auth.grantPermission(
+          name ?? "",
+          (x ?? "") as "read",
+          y ?? "",
+          bool(f, "prefix") ? { prefix: true } : z !== undefined ? { rangeEnd: z } : {},
+        );
         return `Role ${name} updated`;
       case "revoke-permission":
         await etcd.auth.revokePermission(name ?? "", x ?? "", bool(f, "prefix") ? { prefix: true } : y !== undefined ? { rangeEnd: y } : {});
@@ -514,7 +622,8 @@ const auth: Command = {
     }
     if (args[0] === "status") {
       const s = await etcd.auth.status().catch((e: unknown) => {
-        if (e instanceof NotSupportedError) throw new NotSupportedError("auth status needs etcd 3.5 or later: this server has no AuthStatus call (etcd 3.4 and older)");
+        if (e instanceof NotSupportedError)
+          throw new NotSupportedError("auth status needs etcd 3.5 or later: this server has no AuthStatus call (etcd 3.4 and older)");
         throw e;
       });
       return `Authentication Status: ${s.enabled}\nAuthRevision: ${s.authRevision}`;
@@ -534,4 +643,23 @@ const info: Command = {
   },
 };
 
-export const commands: Record<string, Command> = { get, put, del, txn, watch, lease, lock, elect, member, endpoint, compaction, defrag, alarm, snapshot, user, role, auth, info };
+export const commands: Record<string, Command> = {
+  get,
+  put,
+  del,
+  txn,
+  watch,
+  lease,
+  lock,
+  elect,
+  member,
+  endpoint,
+  compaction,
+  defrag,
+  alarm,
+  snapshot,
+  user,
+  role,
+  auth,
+  info,
+};

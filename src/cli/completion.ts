@@ -26,13 +26,18 @@ interface Table {
 }
 
 function table(commands: Record<string, Command>, globals: FlagSpecs, extra: string[]): Table {
-  const names = (specs: FlagSpecs): string[] => Object.entries(specs).filter(([, s]) => !s.unsupported).flatMap(([n, s]) => [`--${n}`, ...(s.short ? [`-${s.short}`] : [])]);
+  const names = (specs: FlagSpecs): string[] =>
+    Object.entries(specs)
+      .filter(([, s]) => !s.unsupported)
+      .flatMap(([n, s]) => [`--${n}`, ...(s.short ? [`-${s.short}`] : [])]);
   return {
     commands: [...Object.keys(commands), ...extra],
     subs: Object.fromEntries(Object.entries(commands).map(([n, c]) => [n, subcommands(c.usage)])),
     flags: Object.fromEntries(Object.entries(commands).map(([n, c]) => [n, names(c.flags)])),
     globalFlags: [...names(globals), "--version"],
-    valued: Object.entries(globals).filter(([, s]) => s.type === "string").flatMap(([n, s]) => [`--${n}`, ...(s.short ? [`-${s.short}`] : [])]),
+    valued: Object.entries(globals)
+      .filter(([, s]) => s.type === "string")
+      .flatMap(([n, s]) => [`--${n}`, ...(s.short ? [`-${s.short}`] : [])]),
   };
 }
 

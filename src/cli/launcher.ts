@@ -43,7 +43,25 @@ export function commandOf(args: string[]): string {
 }
 
 /** The global flags whose value is the next word (the launcher does not load the command's tables). */
-const VALUED = new Set(["-w", "-d", ...["endpoints", "user", "password", "cacert", "cert", "key", "dial-timeout", "command-timeout", "keepalive-time", "keepalive-timeout", "write-out", "discovery-srv", "discovery-srv-name"].map((f) => `--${f}`)]);
+const VALUED = new Set([
+  "-w",
+  "-d",
+  ...[
+    "endpoints",
+    "user",
+    "password",
+    "cacert",
+    "cert",
+    "key",
+    "dial-timeout",
+    "command-timeout",
+    "keepalive-time",
+    "keepalive-timeout",
+    "write-out",
+    "discovery-srv",
+    "discovery-srv-name",
+  ].map((f) => `--${f}`),
+]);
 
 /** Runs the CommonJS file `file` compiled with a code cache in `cacheDir`. */
 export function runWithCodeCache(file: string, cacheDir: string | undefined, command = commandOf(process.argv.slice(2))): void {

@@ -23,13 +23,25 @@ const serveFlags: FlagSpecs = {
   "quota-backend-bytes": { type: "string", default: "2147483648", help: "space quota in bytes; a write past it raises the NOSPACE alarm (etcd's flag)" },
   name: { type: "string", default: "default", help: "the member's name" },
   "advertise-client-urls": { type: "string", help: "client URLs the member reports, comma-separated (default: where it listens)" },
-  "listen-peer-urls": { type: "string", default: "http://localhost:2380", help: "peer URLs the member reports (nothing listens there: one member has no peers)" },
+  "listen-peer-urls": {
+    type: "string",
+    default: "http://localhost:2380",
+    help: "peer URLs the member reports (nothing listens there: one member has no peers)",
+  },
   "initial-advertise-peer-urls": { type: "string", help: "peer URLs the member reports; wins over --listen-peer-urls" },
   help: { type: "boolean", short: "h", help: "help for serve" },
 };
 
 const serveHelp = (): string =>
-  ["usage: etcd-ts serve [flags]", "", "Serves an embedded, etcd-compatible store over gRPC (and etcd's HTTP endpoints on the same port).", "", "flags:", ...flagLines(serveFlags, false), ""].join("\n");
+  [
+    "usage: etcd-ts serve [flags]",
+    "",
+    "Serves an embedded, etcd-compatible store over gRPC (and etcd's HTTP endpoints on the same port).",
+    "",
+    "flags:",
+    ...flagLines(serveFlags, false),
+    "",
+  ].join("\n");
 
 function byteCount(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -95,7 +107,6 @@ async function runServe(rest: string[]): Promise<number> {
   return 0;
 }
 
-
 const topFlags: FlagSpecs = { ...globalFlags, version: { type: "boolean", help: "print the version of etcd-ts and exit" } };
 
 /** Commands that need no member, listed in --help after the etcdctl ones. */
@@ -151,7 +162,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === "completion") {
     if (values.help === true) {
-      process.stdout.write("usage: etcd-ts completion bash|zsh\n\nPrints a completion script for the shell: source <(etcd-ts completion bash) in ~/.bashrc,\nsource <(etcd-ts completion zsh) in ~/.zshrc.\n");
+      process.stdout.write(
+        "usage: etcd-ts completion bash|zsh\n\nPrints a completion script for the shell: source <(etcd-ts completion bash) in ~/.bashrc,\nsource <(etcd-ts completion zsh) in ~/.zshrc.\n",
+      );
       return 0;
     }
     const extra = localCommands.map(([n]) => n);

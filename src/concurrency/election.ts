@@ -181,7 +181,12 @@ export class Election {
         if (!leader) return;
       }
       const elected = leader;
-      publish(ch.electionLeader, (): ElectionLeaderMessage => ({ election: this.prefix, key: elected.key, value: elected.value, revision: elected.createRevision }));
+      publish(ch.electionLeader, (): ElectionLeaderMessage => ({
+        election: this.prefix,
+        key: elected.key,
+        value: elected.value,
+        revision: elected.createRevision,
+      }));
       yield leader;
       readAt = undefined;
       for await (const batch of this.etcd.watch(leader.key, { startRevision: leader.modRevision + 1n, signal })) {

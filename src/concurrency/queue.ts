@@ -110,7 +110,8 @@ export class PriorityQueue {
 
   /** Adds an item with `priority` (0 is taken first), after the items of that priority already there. */
   async enqueue(value: Bytes, priority: number, options: CallOptions = {}): Promise<void> {
-    if (!Number.isInteger(priority) || priority < 0 || priority > 0xffff) throw new InvalidArgumentError(`priority must be an integer from 0 to 65535, got ${String(priority)}`);
+    if (!Number.isInteger(priority) || priority < 0 || priority > 0xffff)
+      throw new InvalidArgumentError(`priority must be an integer from 0 to 65535, got ${String(priority)}`);
     const prefix = `${this.base}${String(priority).padStart(5, "0")}`;
     // Numbered after the last item of this priority; the marker key's revision makes two
     // writers that read the same last item conflict instead of both taking its successor.

@@ -26,7 +26,13 @@ export async function putNew(etcd: Etcd, key: Bytes, value: Bytes, lease: bigint
 }
 
 /** Puts a new key `<prefix>/<unique>` (trying another name if one exists); returns the key and its revision. */
-export async function putUnique(etcd: Etcd, prefix: string, value: Bytes, lease: bigint, options: CallOptions = {}): Promise<{ key: string; revision: bigint }> {
+export async function putUnique(
+  etcd: Etcd,
+  prefix: string,
+  value: Bytes,
+  lease: bigint,
+  options: CallOptions = {},
+): Promise<{ key: string; revision: bigint }> {
   for (let tries = 0; tries < 100; tries++) {
     const key = `${prefix}/${uniqueSuffix()}`;
     const revision = await putNew(etcd, key, value, lease, options);

@@ -67,7 +67,8 @@ export class Semaphore {
       const put = await putNew(etcd, this.key, "", this.session.leaseId, { signal: bound.signal });
       // Already waiting or holding through this session: keep that place in line.
       const revision = put ?? (await etcd.get(this.key, { signal: bound.signal }))?.createRevision;
-      if (revision === undefined) throw new LeaseLostError("the session's key vanished (the session expired)", { leaseId: this.session.leaseId, reason: "expired" });
+      if (revision === undefined)
+        throw new LeaseLostError("the session's key vanished (the session expired)", { leaseId: this.session.leaseId, reason: "expired" });
       for (;;) {
         bound.check(what);
         // The keys ahead, at most `permits` of them. Not countOnly: etcd's count ignores the

@@ -52,7 +52,11 @@ export class LockApi {
   }
 
   /** Waits (server-side) until the lock `name` is held under `lease`; resolves to the holding key. */
-  async lock(name: Bytes, lease: LeaseRef | Session, options: CallOptions = {}): Promise<{
+  async lock(
+    name: Bytes,
+    lease: LeaseRef | Session,
+    options: CallOptions = {},
+  ): Promise<{
     /** The key that holds the lock (under `name`, attached to the lease); pass it to `unlock`. */
     key: Buffer;
     /** Which member answered, and the revision at which the lock was acquired. */
@@ -83,7 +87,11 @@ export class ElectionApi {
 
   /** Waits (server-side) until elected in `name` with `value`. */
   async campaign(name: Bytes, lease: LeaseRef | Session, value: Bytes, options: CallOptions = {}): Promise<LeaderKey> {
-    const res = await this.#transport.unary(M.Election.campaign, { name: toKey(name, "election name"), lease: leaseOf(lease), value: toBuffer(value, "value") }, options);
+    const res = await this.#transport.unary(
+      M.Election.campaign,
+      { name: toKey(name, "election name"), lease: leaseOf(lease), value: toBuffer(value, "value") },
+      options,
+    );
     const l = res.leader;
     if (!l) throw new EtcdError("the server answered a campaign without a leader key", { rpc: M.Election.campaign.rpc });
     return { name: asBuffer(l.name), key: asBuffer(l.key), revision: l.rev, lease: l.lease };

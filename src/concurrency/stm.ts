@@ -142,7 +142,10 @@ class Tx implements StmTx {
     if (this.isolation === "read-committed") return [];
     const cmps = [...this.reads.values()].map(({ key, res }) => compare.modRevision(key, "=", res.kvs[0]?.modRevision ?? 0n));
     if (this.isolation === "serializable-snapshot" && this.reads.size > 0) {
-      const first = [...this.reads.values()].reduce((min, r) => (r.res.header.revision < min ? r.res.header.revision : min), this.reads.values().next().value!.res.header.revision);
+      const first = [...this.reads.values()].reduce(
+        (min, r) => (r.res.header.revision < min ? r.res.header.revision : min),
+        this.reads.values().next().value!.res.header.revision,
+      );
       for (const { key } of this.writes.values()) cmps.push(compare.modRevision(key, "<", first + 1n));
     }
     return cmps;

@@ -137,7 +137,16 @@ export class LeaseKeeper {
   add(kept: Kept, ttlSeconds: number, since: number): void {
     const ttlMs = ttlSeconds * 1000;
     const deadline = since + ttlMs;
-    const entry: Entry = { kept, ttlMs, deadline, nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3), oldestSent: Infinity, laterSent: undefined, due: Infinity, pos: -1 };
+    const entry: Entry = {
+      kept,
+      ttlMs,
+      deadline,
+      nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3),
+      oldestSent: Infinity,
+      laterSent: undefined,
+      due: Infinity,
+      pos: -1,
+    };
     const old = this.entries.get(kept.id);
     if (old) this.heap.delete(old);
     else publish(ch.leaseKept, (): LeaseMessage => ({ id: kept.id, ttl: ttlSeconds }));

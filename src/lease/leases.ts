@@ -167,7 +167,10 @@ export class LeaseApi {
         if (res.TTL <= 0n) throw new LeaseNotFoundError(`lease ${ID.toString(16)} not found`, { rpc: M.Lease.leaseKeepAlive.rpc, endpoint: stream.endpoint });
         return { header: header(res.header), id: res.ID, ttl: Number(res.TTL) };
       }
-      throw new LeaseNotFoundError(`the keep-alive stream ended without an answer for lease ${ID.toString(16)}`, { rpc: M.Lease.leaseKeepAlive.rpc, endpoint: stream.endpoint });
+      throw new LeaseNotFoundError(`the keep-alive stream ended without an answer for lease ${ID.toString(16)}`, {
+        rpc: M.Lease.leaseKeepAlive.rpc,
+        endpoint: stream.endpoint,
+      });
     } finally {
       stream.cancel();
     }
@@ -208,4 +211,3 @@ export class LeaseApi {
     await Promise.allSettled(leases.map((l) => l.revoke({ timeoutMs })));
   }
 }
-

@@ -7,7 +7,15 @@
  * compaction only in use, and by a defragmentation in full, like etcd's database file.
  */
 import { GrpcCode } from "../errors.js";
-import { AlarmRequest_AlarmAction, AlarmType, type AlarmMember, type AlarmRequest, type PutRequest, type RequestOp, type TxnRequest } from "../rpc/etcdserverpb/rpc.js";
+import {
+  AlarmRequest_AlarmAction,
+  AlarmType,
+  type AlarmMember,
+  type AlarmRequest,
+  type PutRequest,
+  type RequestOp,
+  type TxnRequest,
+} from "../rpc/etcdserverpb/rpc.js";
 import { StoreError } from "./errors.js";
 import type { Change, MvccStore } from "./mvcc.js";
 

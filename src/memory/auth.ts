@@ -268,7 +268,11 @@ export class AuthStore {
     this.users.clear();
     for (const u of state.users) this.users.set(u.name, { password: u.password, noPassword: u.noPassword, roles: new Set(u.roles) });
     this.roles.clear();
-    for (const r of state.roles) this.roles.set(r.name, r.perms.map((p) => ({ permType: p.type, key: Buffer.from(p.key, "base64"), rangeEnd: Buffer.from(p.rangeEnd, "base64") })));
+    for (const r of state.roles)
+      this.roles.set(
+        r.name,
+        r.perms.map((p) => ({ permType: p.type, key: Buffer.from(p.key, "base64"), rangeEnd: Buffer.from(p.rangeEnd, "base64") })),
+      );
   }
 
   private user(name: string): User {

@@ -103,7 +103,9 @@ export class MemoryBackend {
       "/etcdserverpb.Auth/Authenticate": h((r: { name: string; password: string }) => ({ header: this.header(), token: a.authenticate(r.name, r.password) })),
       "/etcdserverpb.Auth/AuthEnable": root(() => a.enable()),
       "/etcdserverpb.Auth/AuthDisable": root(() => a.disable()),
-      "/etcdserverpb.Auth/UserAdd": root((r: { name: string; password: string; options?: { noPassword: boolean } }) => a.addUser(r.name, r.password, r.options?.noPassword === true)),
+      "/etcdserverpb.Auth/UserAdd": root((r: { name: string; password: string; options?: { noPassword: boolean } }) =>
+        a.addUser(r.name, r.password, r.options?.noPassword === true),
+      ),
       "/etcdserverpb.Auth/UserGet": root((r: { name: string }) => ({ roles: a.getUser(r.name) })),
       "/etcdserverpb.Auth/UserList": root(() => ({ users: a.listUsers() })),
       "/etcdserverpb.Auth/UserDelete": root((r: { name: string }) => a.deleteUser(r.name)),
@@ -115,7 +117,9 @@ export class MemoryBackend {
       "/etcdserverpb.Auth/RoleList": root(() => ({ roles: a.listRoles() })),
       "/etcdserverpb.Auth/RoleDelete": root((r: { role: string }) => a.deleteRole(r.role)),
       "/etcdserverpb.Auth/RoleGrantPermission": root((r: { name: string; perm: Permission | undefined }) => r.perm && a.grantPermission(r.name, r.perm)),
-      "/etcdserverpb.Auth/RoleRevokePermission": root((r: { role: string; key: Uint8Array; rangeEnd: Uint8Array }) => a.revokePermission(r.role, r.key, r.rangeEnd)),
+      "/etcdserverpb.Auth/RoleRevokePermission": root((r: { role: string; key: Uint8Array; rangeEnd: Uint8Array }) =>
+        a.revokePermission(r.role, r.key, r.rangeEnd),
+      ),
       "/etcdserverpb.Lease/LeaseGrant": h((r: { TTL: bigint; ID: bigint }) => {
         al.quotaLease();
         al.cappedLease();

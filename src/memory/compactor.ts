@@ -20,7 +20,7 @@ export type CompactionMode = "periodic" | "revision";
 
 const HOUR_MS = 3_600_000;
 const REVISION_CHECK_MS = 5 * 60_000;
-const UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: HOUR_MS };
+const UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: HOUR_MS };
 
 /**
  * Reads `--auto-compaction-retention` as etcd does: in periodic mode a bare integer is hours

@@ -131,7 +131,9 @@ export class Journal {
       path,
       env,
       // Options the package's types leave out: a custom value codec and key codec.
-      env.openDB<StoredVersion | Buffer, Buffer>({ name: "rev", encoder: versionDecoder(), keyEncoder: revKeys } as unknown as DatabaseOptions & { name: string }),
+      env.openDB<StoredVersion | Buffer, Buffer>({ name: "rev", encoder: versionDecoder(), keyEncoder: revKeys } as unknown as DatabaseOptions & {
+        name: string;
+      }),
       env.openDB<string | Buffer, string>({ name: "meta", encoding: "binary", keyEncoding: "ordered-binary" }),
       env.openDB<Buffer, Buffer>({ name: "lease", encoding: "binary", keyEncoding: "binary" }),
     );
@@ -154,9 +156,12 @@ export class Journal {
     for (const { key, value } of this.leases.getRange()) backend.lessor.grant(key.readBigInt64BE(0), value.readBigInt64BE(0));
     const compacted = this.meta.get("compacted") as Buffer | undefined;
     const revs = this.revs;
-    backend.store.restore((visit) => {
-      for (const { value } of revs.getRange({ start: FIRST })) visit(value as StoredVersion);
-    }, compacted ? compacted.readBigUInt64BE(0) : 0n);
+    backend.store.restore(
+      (visit) => {
+        for (const { value } of revs.getRange({ start: FIRST })) visit(value as StoredVersion);
+      },
+      compacted ? compacted.readBigUInt64BE(0) : 0n,
+    );
     backend.store.leased((key, lease) => {
       if (backend.lessor.exists(lease)) backend.lessor.attach(lease, key);
     });
@@ -226,7 +231,13 @@ export class Journal {
 
   /** Bytes of the file, and bytes its records use (freed pages are reused by later writes). */
   size(): { file: number; inUse: number } {
-    const s = this.env.getStats() as { pageSize: number; lastPageNumber: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    const s = this.env.getStats() as {
+      pageSize: number;
+      lastPageNumber: number;
+      treeBranchPageCount: number;
+      treeLeafPageCount: number;
+      overflowPages: number;
+    };
     let inUse = 0;
     for (const db of [this.revs, this.meta, this.leases]) {
       const d = db.getStats() as { treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };

@@ -138,7 +138,15 @@ export class KvService {
       const req = op.request;
       switch (req?.$case) {
         case "requestRange":
-          return { response: { $case: "responseRange", value: { ...this.rangeOn(w, req.value, w.changes.length > 0 ? w.revision : this.store.revision), header: opHeader(w.changes.length > 0 ? w.revision : this.store.revision) } } };
+          return {
+            response: {
+              $case: "responseRange",
+              value: {
+                ...this.rangeOn(w, req.value, w.changes.length > 0 ? w.revision : this.store.revision),
+                header: opHeader(w.changes.length > 0 ? w.revision : this.store.revision),
+              },
+            },
+          };
         case "requestPut":
           return { response: { $case: "responsePut", value: { ...this.putOn(w, req.value), header: opHeader(w.revision) } } };
         case "requestDeleteRange": {
@@ -150,7 +158,12 @@ export class KvService {
           const t = req.value;
           const sub = path.nested[n++]!;
           // etcd leaves the header of a nested transaction empty.
-          return { response: { $case: "responseTxn", value: { header: opHeader(0n), succeeded: sub.succeeded, responses: this.runOps(w, sub.succeeded ? t.success : t.failure, sub) } } };
+          return {
+            response: {
+              $case: "responseTxn",
+              value: { header: opHeader(0n), succeeded: sub.succeeded, responses: this.runOps(w, sub.succeeded ? t.success : t.failure, sub) },
+            },
+          };
         }
         default:
           throw storeErrors.unimplemented("request op");

@@ -26,7 +26,11 @@ export const memberErrors = {
  * same URLs added twice within a second collide on the id before they collide on the URLs.
  */
 function memberId(peerURLs: string[], salt: bigint): bigint {
-  const h = createHash("sha1").update([...peerURLs].sort().join("")).update(String(Math.floor(Date.now() / 1000))).update(String(salt)).digest();
+  const h = createHash("sha1")
+    .update([...peerURLs].sort().join(""))
+    .update(String(Math.floor(Date.now() / 1000)))
+    .update(String(salt))
+    .digest();
   return h.readBigUInt64BE(0) | 1n;
 }
 

@@ -221,7 +221,8 @@ export class MvccStore {
       const value = c.type === "put" ? id(kv.value) : undefined;
       const create = Number(kv.createRevision);
       const version = Number(kv.version);
-      const v = sub === 0 && prev === undefined ? new Version(value, create, r, version, kv.lease) : new ChainedVersion(value, create, r, version, kv.lease, sub, prev);
+      const v =
+        sub === 0 && prev === undefined ? new Version(value, create, r, version, kv.lease) : new ChainedVersion(value, create, r, version, kv.lease, sub, prev);
       if (value !== undefined) {
         if (head && head.value === undefined) this.dead.delete(k);
         this.live.set(k, v);
@@ -256,7 +257,10 @@ export class MvccStore {
       const before = slot?.head;
       // Several changes to one key in one revision: keep the last, as `apply` does.
       const prev = before && before.mod === s.mod ? prevOf(before) : before;
-      const v = s.sub === 0 && prev === undefined ? new Version(s.value, s.create, s.mod, s.version, s.lease) : new ChainedVersion(s.value, s.create, s.mod, s.version, s.lease, s.sub, prev);
+      const v =
+        s.sub === 0 && prev === undefined
+          ? new Version(s.value, s.create, s.mod, s.version, s.lease)
+          : new ChainedVersion(s.value, s.create, s.mod, s.version, s.lease, s.sub, prev);
       if (slot) slot.head = v;
       else heads.set(s.key, { head: v });
       if (s.mod > last) last = s.mod;
@@ -309,7 +313,10 @@ export class MvccStore {
         let kept: Version | undefined;
         if (v.value !== undefined) {
           // Below the compaction its place within its revision no longer matters (at it, it does).
-          kept = v instanceof ChainedVersion && v.sub !== 0 && v.mod === r ? new ChainedVersion(v.value, v.create, v.mod, v.version, v.lease, v.sub, undefined) : new Version(v.value, v.create, v.mod, v.version, v.lease);
+          kept =
+            v instanceof ChainedVersion && v.sub !== 0 && v.mod === r
+              ? new ChainedVersion(v.value, v.create, v.mod, v.version, v.lease, v.sub, undefined)
+              : new Version(v.value, v.create, v.mod, v.version, v.lease);
         }
         if (newer) newer.prev = kept;
         else if (kept) index.set(k, kept);
@@ -333,7 +340,10 @@ export class MvccStore {
       for (let v: Version | undefined = head; v && v.mod >= from; v = prevOf(v)) {
         const before = prevOf(v);
         const prev = before && before.value !== undefined ? toKv(k, before) : undefined;
-        const change: Change = v.value !== undefined ? { type: "put", kv: toKv(k, v), prevKv: prev } : { type: "delete", kv: tombstone(Buffer.from(k, "latin1"), BigInt(v.mod)), prevKv: prev };
+        const change: Change =
+          v.value !== undefined
+            ? { type: "put", kv: toKv(k, v), prevKv: prev }
+            : { type: "delete", kv: tombstone(Buffer.from(k, "latin1"), BigInt(v.mod)), prevKv: prev };
         let changes = byRev.get(v.mod);
         if (!changes) byRev.set(v.mod, (changes = []));
         changes.push({ sub: subOf(v), change });

@@ -160,7 +160,8 @@ export class Recipes {
     let last: KeyValue | undefined;
     const check = (): void => {
       const now = this.queue(name)[0];
-      if (now && (!last || now.modRevision !== last.modRevision || !Buffer.from(now.key).equals(Buffer.from(last.key)))) send({ header: this.header(), kv: now });
+      if (now && (!last || now.modRevision !== last.modRevision || !Buffer.from(now.key).equals(Buffer.from(last.key))))
+        send({ header: this.header(), kv: now });
       last = now;
     };
     this.store.listeners.add(check);

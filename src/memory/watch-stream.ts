@@ -86,7 +86,10 @@ export class MemoryWatchSession {
       this.mayRead(req.key, req.rangeEnd);
     } catch (e) {
       // As etcd 3.4: a refused creation is answered under watch id -1.
-      const reason = e instanceof StoreError && e.code === GrpcCode.PERMISSION_DENIED ? "rpc error: code = PermissionDenied desc = etcdserver: permission denied" : "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token";
+      const reason =
+        e instanceof StoreError && e.code === GrpcCode.PERMISSION_DENIED
+          ? "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
+          : "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token";
       this.send(this.response(-1n, { created: true, canceled: true, cancelReason: reason }));
       return;
     }
@@ -109,7 +112,11 @@ export class MemoryWatchSession {
       const revisions = this.store.history(req, w.next);
       for (let i = 0; i < revisions.length; i += MAX_REPLAY_REVISIONS) {
         const batch = revisions.slice(i, i + MAX_REPLAY_REVISIONS);
-        this.deliver(w, this.store.revision, batch.flatMap((r) => r.changes));
+        this.deliver(
+          w,
+          this.store.revision,
+          batch.flatMap((r) => r.changes),
+        );
       }
       w.next = this.store.revision + 1n;
     }
@@ -131,7 +138,11 @@ export class MemoryWatchSession {
   private committed(revision: bigint, changes: Change[]): void {
     for (const w of this.watching.values()) {
       if (revision < w.next) continue;
-      this.deliver(w, revision, changes.filter((c) => inRange(c.kv.key, w.req)));
+      this.deliver(
+        w,
+        revision,
+        changes.filter((c) => inRange(c.kv.key, w.req)),
+      );
       w.next = revision + 1n;
     }
   }
@@ -161,4 +172,3 @@ export class MemoryWatchSession {
     };
   }
 }
-

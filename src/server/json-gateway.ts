@@ -12,7 +12,15 @@ import { CLUSTER_VERSION, SERVER_VERSION, type MemoryBackend } from "../memory/b
 import type { ServerMetrics } from "./metrics.js";
 import { StoreError } from "../memory/errors.js";
 import { MemoryWatchSession } from "../memory/watch-stream.js";
-import { AlarmType, Compare_CompareResult, Compare_CompareTarget, RangeRequest_SortOrder, RangeRequest_SortTarget, WatchCreateRequest_FilterType, type WatchRequest } from "../rpc/etcdserverpb/rpc.js";
+import {
+  AlarmType,
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  RangeRequest_SortOrder,
+  RangeRequest_SortTarget,
+  WatchCreateRequest_FilterType,
+  type WatchRequest,
+} from "../rpc/etcdserverpb/rpc.js";
 import { Event_EventType } from "../rpc/mvccpb/kv.js";
 import type { AnyMethod } from "./handlers.js";
 
@@ -68,7 +76,11 @@ export function toJson(v: unknown, field = ""): Json | undefined {
 class BadRequest extends Error {}
 
 /** One request message from the gateway's JSON, over the method's defaults. */
-function fromJson(m: AnyMethod | { decodeRequest(b: Uint8Array): unknown }, json: unknown, oneofs: Record<string, (k: string, v: unknown) => unknown> = {}): Record<string, unknown> {
+function fromJson(
+  m: AnyMethod | { decodeRequest(b: Uint8Array): unknown },
+  json: unknown,
+  oneofs: Record<string, (k: string, v: unknown) => unknown> = {},
+): Record<string, unknown> {
   const out = m.decodeRequest(new Uint8Array(0)) as Record<string, unknown>;
   if (json === null || typeof json !== "object" || Array.isArray(json)) throw new BadRequest("the request body must be a JSON object");
   for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
@@ -130,10 +142,35 @@ function txnFromJson(json: unknown): Record<string, unknown> {
 
 function watchFromJson(json: unknown): WatchRequest {
   const sub = (k: string, v: unknown): unknown => {
-    const defaults = { createRequest: { key: new Uint8Array(0), rangeEnd: new Uint8Array(0), startRevision: 0n, progressNotify: false, filters: [], prevKv: false, watchId: 0n, fragment: false }, cancelRequest: { watchId: 0n }, progressRequest: {} }[k as "createRequest"];
-    return { requestUnion: { $case: k, value: fromJson(codec(() => ({ ...defaults })), v) } };
+    const defaults = {
+      createRequest: {
+        key: new Uint8Array(0),
+        rangeEnd: new Uint8Array(0),
+        startRevision: 0n,
+        progressNotify: false,
+        filters: [],
+        prevKv: false,
+        watchId: 0n,
+        fragment: false,
+      },
+      cancelRequest: { watchId: 0n },
+      progressRequest: {},
+    }[k as "createRequest"];
+    return {
+      requestUnion: {
+        $case: k,
+        value: fromJson(
+          codec(() => ({ ...defaults })),
+          v,
+        ),
+      },
+    };
   };
-  return fromJson(codec(() => ({ requestUnion: undefined })), json, { createRequest: sub, cancelRequest: sub, progressRequest: sub }) as unknown as WatchRequest;
+  return fromJson(
+    codec(() => ({ requestUnion: undefined })),
+    json,
+    { createRequest: sub, cancelRequest: sub, progressRequest: sub },
+  ) as unknown as WatchRequest;
 }
 
 /** The unary calls of the gateway, by path after `/v3/` (or `/v3beta/`). */
@@ -154,11 +191,33 @@ const UNARY: Record<string, { method: AnyMethod; decode?: (json: unknown) => unk
 
 /** grpc-gateway's HTTP status for a gRPC code. */
 function httpStatus(code: number): number {
-  const map: Record<number, number> = { 0: 200, 1: 408, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401 };
+  const map: Record<number, number> = {
+    0: 200,
+    1: 408,
+    2: 500,
+    3: 400,
+    4: 504,
+    5: 404,
+    6: 409,
+    7: 403,
+    8: 429,
+    9: 400,
+    10: 409,
+    11: 400,
+    12: 501,
+    13: 500,
+    14: 503,
+    15: 500,
+    16: 401,
+  };
   return map[code] ?? 500;
 }
 
-const CORS = { "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET, OPTIONS, PUT, DELETE", "Access-Control-Allow-Headers": "accept, content-type, authorization" };
+const CORS = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "POST, GET, OPTIONS, PUT, DELETE",
+  "Access-Control-Allow-Headers": "accept, content-type, authorization",
+};
 
 function send(res: ServerResponse, status: number, body: string, type = "application/json"): void {
   res.writeHead(status, { ...CORS, "Content-Type": type, "Content-Length": Buffer.byteLength(body) });

@@ -13,7 +13,13 @@ import type { Method } from "../transport/transport.js";
 const CODE_NAMES = Object.fromEntries(
   Object.entries(GrpcCode)
     .filter(([, v]) => typeof v === "number")
-    .map(([k, v]) => [v as number, k.split("_").map((w) => w.charAt(0) + w.slice(1).toLowerCase()).join("")]),
+    .map(([k, v]) => [
+      v as number,
+      k
+        .split("_")
+        .map((w) => w.charAt(0) + w.slice(1).toLowerCase())
+        .join(""),
+    ]),
 ) as Record<number, string>;
 // grpc-go spells these two differently from the enum's words.
 CODE_NAMES[GrpcCode.OK] = "OK";
@@ -57,7 +63,12 @@ export class ServerMetrics {
     metric("etcd_server_has_leader", "gauge", "1 when the member knows a leader (a single member always leads).", [["", 1]]);
     metric("etcd_server_is_leader", "gauge", "1 when this member is the leader.", [["", 1]]);
     metric("etcd_server_version", "gauge", "Always 1; the label names the version served.", [[`server_version="${label(this.version)}"`, 1]]);
-    metric("etcd_mvcc_db_total_size_in_bytes", "gauge", "Bytes the store would occupy as a database file (its high-water mark since the last defragmentation).", [["", b.alarms.size]]);
+    metric(
+      "etcd_mvcc_db_total_size_in_bytes",
+      "gauge",
+      "Bytes the store would occupy as a database file (its high-water mark since the last defragmentation).",
+      [["", b.alarms.size]],
+    );
     metric("etcd_mvcc_db_total_size_in_use_in_bytes", "gauge", "Bytes of the versions the store keeps now.", [["", b.alarms.inUse]]);
     metric("etcd_debugging_mvcc_keys_total", "gauge", "Keys in the index, deleted ones whose history is not compacted yet included.", [["", b.store.size]]);
     metric("etcd_debugging_mvcc_watcher_total", "gauge", "Watches open on all streams.", [["", watchersOn(b.store)]]);

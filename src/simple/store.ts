@@ -76,7 +76,10 @@ export class SimpleStore implements AsyncDisposable {
   }
 
   /** Keys in `[start, end)` in key order. */
-  async getRange(start: string, end: string): Promise<
+  async getRange(
+    start: string,
+    end: string,
+  ): Promise<
     Array<{
       /** The key, as UTF-8 text. */
       key: string;
@@ -108,8 +111,20 @@ export class SimpleStore implements AsyncDisposable {
    * If `key`'s value compares with `value` by `operator` (= != < >), writes `thenValue` to
    * `thenKey`, otherwise `elseValue` to `elseKey`. Resolves to which branch ran (true: then).
    */
-  async transaction(key: string, operator: CompareOperator, value: string, thenKey: string, thenValue: string, elseKey: string, elseValue: string): Promise<boolean> {
-    const res = await this.etcd.txn({ if: [compare.value(key, operator, value)], onSuccess: [op.put(thenKey, thenValue)], onFailure: [op.put(elseKey, elseValue)] });
+  async transaction(
+    key: string,
+    operator: CompareOperator,
+    value: string,
+    thenKey: string,
+    thenValue: string,
+    elseKey: string,
+    elseValue: string,
+  ): Promise<boolean> {
+    const res = await this.etcd.txn({
+      if: [compare.value(key, operator, value)],
+      onSuccess: [op.put(thenKey, thenValue)],
+      onFailure: [op.put(elseKey, elseValue)],
+    });
     return res.succeeded;
   }
 

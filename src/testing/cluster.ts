@@ -304,7 +304,8 @@ async function makeProxy(binary: string, base: string, endpoints: string[], opti
   const [port] = await freePorts(1);
   const url = `http://127.0.0.1:${port}`;
   const args = [
-    "grpc-proxy", "start",
+    "grpc-proxy",
+    "start",
     `--endpoints=${endpoints.join(",")}`,
     `--listen-addr=127.0.0.1:${port}`,
     // Its default is a directory in the working directory.
@@ -341,7 +342,10 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
   if (proxyOptions && options.tls) throw new Error("grpcProxy together with tls is not supported by the harness");
   const external = process.env.ETCD_ENDPOINTS;
   if (external && options.allowExternal !== false) {
-    const endpoints = external.split(",").map((e) => e.trim()).filter(Boolean);
+    const endpoints = external
+      .split(",")
+      .map((e) => e.trim())
+      .filter(Boolean);
     const newMember = (): Promise<PendingMember> => Promise.reject(new Error("cannot add members to an external cluster (ETCD_ENDPOINTS)"));
     if (!proxyOptions) {
       const close = async (): Promise<void> => undefined;
@@ -386,17 +390,28 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     const dataDir = join(base, name);
     const logFile = join(base, `${name}.log`);
     const args = [
-      "--name", name,
-      "--data-dir", dataDir,
-      "--listen-client-urls", clientUrl,
-      "--advertise-client-urls", clientUrl,
-      "--listen-peer-urls", peerUrl,
-      "--initial-advertise-peer-urls", peerUrl,
-      "--initial-cluster", cluster,
-      "--initial-cluster-state", state,
-      "--initial-cluster-token", token,
-      "--logger", "zap",
-      "--log-outputs", "stderr",
+      "--name",
+      name,
+      "--data-dir",
+      dataDir,
+      "--listen-client-urls",
+      clientUrl,
+      "--advertise-client-urls",
+      clientUrl,
+      "--listen-peer-urls",
+      peerUrl,
+      "--initial-advertise-peer-urls",
+      peerUrl,
+      "--initial-cluster",
+      cluster,
+      "--initial-cluster-state",
+      state,
+      "--initial-cluster-token",
+      token,
+      "--logger",
+      "zap",
+      "--log-outputs",
+      "stderr",
       ...tlsArgs,
       // With TLS, health is checked over a plain metrics listener.
       ...(metricsUrl ? ["--listen-metrics-urls", metricsUrl] : []),
@@ -429,7 +444,14 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdClu
     };
   };
 
-  const proxy = proxyOptions && (await makeProxy(binary, base, members.map((m) => m.endpoint), proxyOptions));
+  const proxy =
+    proxyOptions &&
+    (await makeProxy(
+      binary,
+      base,
+      members.map((m) => m.endpoint),
+      proxyOptions,
+    ));
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closed ??= (async () => {

@@ -28,10 +28,7 @@ export class AuthToken {
   private pending: Promise<string> | undefined;
   private readonly login: () => Promise<string>;
 
-  constructor(
-    credentials: Credentials,
-    authenticate: (username: string, password: string) => Promise<string>,
-  ) {
+  constructor(credentials: Credentials, authenticate: (username: string, password: string) => Promise<string>) {
     const { username, password } = credentials;
     this.login = () =>
       authenticate(username, password).then((token) => {

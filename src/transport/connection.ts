@@ -99,7 +99,11 @@ export class Connection {
     const s = new H2Session({ endpoint: this.endpoint, tls: this.settings.tls, keepAlive: this.settings.keepAlive });
     const endpoint = this.endpoint.raw;
     publish(ch.endpointState, (): EndpointStateMessage => ({ endpoint, state: "connecting" }));
-    if (ch.endpointState.hasSubscribers) s.ready.then(() => publish(ch.endpointState, (): EndpointStateMessage => ({ endpoint, state: "connected" })), () => undefined);
+    if (ch.endpointState.hasSubscribers)
+      s.ready.then(
+        () => publish(ch.endpointState, (): EndpointStateMessage => ({ endpoint, state: "connected" })),
+        () => undefined,
+      );
     s.onClosed = () => {
       this.sessions.delete(s);
       if (this.session === s) this.session = undefined;
@@ -119,11 +123,14 @@ export class Connection {
     const s = this.currentSession();
     if (s.state === "ready") return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // Whatever stage it is at (TCP, TLS, the server's preface), it took too long.
-        s.destroy(`connecting took longer than ${Math.round(deadline - started)} ms`);
-        reject(s.closeReason ?? new Error("connect timed out"));
-      }, Math.max(0, deadline - performance.now()));
+      const timer = setTimeout(
+        () => {
+          // Whatever stage it is at (TCP, TLS, the server's preface), it took too long.
+          s.destroy(`connecting took longer than ${Math.round(deadline - started)} ms`);
+          reject(s.closeReason ?? new Error("connect timed out"));
+        },
+        Math.max(0, deadline - performance.now()),
+      );
       const started = performance.now();
       s.ready.then(
         () => {

@@ -307,7 +307,13 @@ export class GrpcTransport implements Transport {
       const entry: Pending = {
         cancel: () => {
           finish();
-          reject(new ClientClosedError("the client was closed during the call", { rpc: method.rpc, endpoint: conn.endpoint.raw, outcomeUnknown: method.retry === "write" }));
+          reject(
+            new ClientClosedError("the client was closed during the call", {
+              rpc: method.rpc,
+              endpoint: conn.endpoint.raw,
+              outcomeUnknown: method.retry === "write",
+            }),
+          );
           call.cancel();
         },
       };

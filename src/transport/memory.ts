@@ -168,7 +168,8 @@ export class MemoryTransport implements Transport {
     } catch (e) {
       const endpoint = this.endpoints[0];
       if (options.signal?.aborted) throw abortedError(options.signal, { rpc: method.rpc, endpoint });
-      if (controller.signal.aborted) throw new DeadlineExceededError(`deadline of ${timeoutMs} ms exceeded`, { rpc: method.rpc, endpoint, outcomeUnknown: true });
+      if (controller.signal.aborted)
+        throw new DeadlineExceededError(`deadline of ${timeoutMs} ms exceeded`, { rpc: method.rpc, endpoint, outcomeUnknown: true });
       throw this.failure(e, method.rpc);
     } finally {
       clearTimeout(timer);
@@ -190,25 +191,47 @@ export class MemoryTransport implements Transport {
     const untrack = (): void => void this.streams.delete(stream as MemoryStream<unknown, unknown>);
     if (method.path === "/etcdserverpb.Watch/Watch") {
       const holder: { session?: MemoryWatchSession } = {};
-      stream = new MemoryStream<Req, Res>(endpoint, (req) => holder.session?.receive(req as WatchRequest), () => {
-        holder.session?.close();
-        untrack();
-      }, options.signal, method.rpc);
+      stream = new MemoryStream<Req, Res>(
+        endpoint,
+        (req) => holder.session?.receive(req as WatchRequest),
+        () => {
+          holder.session?.close();
+          untrack();
+        },
+        options.signal,
+        method.rpc,
+      );
       const token = this.streamToken();
-      holder.session = new MemoryWatchSession(b.store, b.clock, (rev) => b.header(rev), (res) => stream.push(res as Res), (key, rangeEnd) =>
-        b.auth.check(b.auth.userOf(token), "read", key, rangeEnd),
+      holder.session = new MemoryWatchSession(
+        b.store,
+        b.clock,
+        (rev) => b.header(rev),
+        (res) => stream.push(res as Res),
+        (key, rangeEnd) => b.auth.check(b.auth.userOf(token), "read", key, rangeEnd),
       );
     } else if (method.path === "/etcdserverpb.Lease/LeaseKeepAlive") {
-      stream = new MemoryStream<Req, Res>(endpoint, (req) => {
-        const { ID } = req as LeaseKeepAliveRequest;
-        stream.push({ header: b.header(), ID, TTL: b.lessor.keepAlive(ID) } as Res);
-      }, untrack, options.signal, method.rpc);
+      stream = new MemoryStream<Req, Res>(
+        endpoint,
+        (req) => {
+          const { ID } = req as LeaseKeepAliveRequest;
+          stream.push({ header: b.header(), ID, TTL: b.lessor.keepAlive(ID) } as Res);
+        },
+        untrack,
+        options.signal,
+        method.rpc,
+      );
     } else if (method.path === "/v3electionpb.Election/Observe") {
       const holder: { stop?: () => void } = {};
-      stream = new MemoryStream<Req, Res>(endpoint, () => undefined, () => {
-        holder.stop?.();
-        untrack();
-      }, options.signal, method.rpc);
+      stream = new MemoryStream<Req, Res>(
+        endpoint,
+        () => undefined,
+        () => {
+          holder.stop?.();
+          untrack();
+        },
+        options.signal,
+        method.rpc,
+      );
       holder.stop = b.recipes.observe((request as { name: Uint8Array }).name, (res) => stream.push(res as Res));
     } else {
       return Promise.reject(this.failure(new StoreError(12, `${method.rpc} is not supported by the embedded store yet`), method.rpc));

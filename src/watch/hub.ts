@@ -223,7 +223,9 @@ export class WatchHub implements WatchCarrier {
     w.fragments = undefined;
   }
 
-  private idle(error: EtcdError = new EtcdError("the watch stream closed before the progress notice came: no watch is left", { rpc: M.Watch.watch.rpc })): void {
+  private idle(
+    error: EtcdError = new EtcdError("the watch stream closed before the progress notice came: no watch is left", { rpc: M.Watch.watch.rpc }),
+  ): void {
     this.clearStreamState();
     this.stream.stop();
     for (const waiter of this.progressWaiters.splice(0)) waiter.reject(error);
@@ -353,10 +355,13 @@ export class WatchHub implements WatchCarrier {
   }
 
   private progressUnsupported(): NotSupportedError {
-    return new NotSupportedError("the server of the watch stream gives its own watch ids (a grpc-proxy, or etcd before 3.4) and does not answer progress requests", {
-      rpc: M.Watch.watch.rpc,
-      endpoint: this.stream.endpoint,
-    });
+    return new NotSupportedError(
+      "the server of the watch stream gives its own watch ids (a grpc-proxy, or etcd before 3.4) and does not answer progress requests",
+      {
+        rpc: M.Watch.watch.rpc,
+        endpoint: this.stream.endpoint,
+      },
+    );
   }
 
   private broadcastProgress(res: WatchResponse): void {

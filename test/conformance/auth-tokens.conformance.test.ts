@@ -40,10 +40,21 @@ const b64 = (s: string): string => Buffer.from(s).toString("base64");
 function gateway(endpoint: string): Wire {
   return {
     async call(method, body, token) {
-      const res = await fetch(`http://${endpoint}${GATEWAY[method]!}`, { method: "POST", body: JSON.stringify(body), headers: token === undefined ? {} : { Authorization: token } });
+      const res = await fetch(`http://${endpoint}${GATEWAY[method]!}`, {
+        method: "POST",
+        body: JSON.stringify(body),
+        headers: token === undefined ? {} : { Authorization: token },
+      });
       const json = (await res.json()) as { code?: number; message?: string; token?: string; kvs?: Array<{ value?: string }>; users?: string[] };
       if (json.code !== undefined) return { code: json.code, message: json.message ?? "" };
-      return { ok: summary(method, json.kvs?.map((kv) => Buffer.from(kv.value ?? "", "base64").toString()), json.users), token: json.token };
+      return {
+        ok: summary(
+          method,
+          json.kvs?.map((kv) => Buffer.from(kv.value ?? "", "base64").toString()),
+          json.users,
+        ),
+        token: json.token,
+      };
     },
   };
 }
@@ -54,7 +65,21 @@ function embedded(backend: MemoryBackend): Wire {
   const request = (method: string, b: Record<string, unknown>): unknown => {
     switch (method) {
       case "Range":
-        return { key: bytes(b.key), rangeEnd: Buffer.alloc(0), revision: 0n, limit: 0n, sortOrder: 0, sortTarget: 0, serializable: false, keysOnly: false, countOnly: false, minModRevision: 0n, maxModRevision: 0n, minCreateRevision: 0n, maxCreateRevision: 0n };
+        return {
+          key: bytes(b.key),
+          rangeEnd: Buffer.alloc(0),
+          revision: 0n,
+          limit: 0n,
+          sortOrder: 0,
+          sortTarget: 0,
+          serializable: false,
+          keysOnly: false,
+          countOnly: false,
+          minModRevision: 0n,
+          maxModRevision: 0n,
+          minCreateRevision: 0n,
+          maxCreateRevision: 0n,
+        };
       case "Put":
         return { key: bytes(b.key), value: bytes(b.value), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false };
       case "RoleGrantPermission": {
@@ -69,8 +94,19 @@ function embedded(backend: MemoryBackend): Wire {
     async call(method, body, token) {
       const service = method === "Range" || method === "Put" ? "KV" : "Auth";
       try {
-        const res = (await backend.call(`/etcdserverpb.${service}/${method}`, request(method, body), undefined, token)) as { token?: string; kvs?: Array<{ value: Uint8Array }>; users?: string[] };
-        return { ok: summary(method, res.kvs?.map((kv) => Buffer.from(kv.value).toString()), res.users), token: res.token };
+        const res = (await backend.call(`/etcdserverpb.${service}/${method}`, request(method, body), undefined, token)) as {
+          token?: string;
+          kvs?: Array<{ value: Uint8Array }>;
+          users?: string[];
+        };
+        return {
+          ok: summary(
+            method,
+            res.kvs?.map((kv) => Buffer.from(kv.value).toString()),
+            res.users,
+          ),
+          token: res.token,
+        };
       } catch (e) {
         if (e instanceof StoreError) return { code: e.code, message: e.message };
         throw e;

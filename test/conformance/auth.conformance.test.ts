@@ -12,10 +12,12 @@ const cases: Case[] = [
       enableWithoutRoot: await settle(etcd.auth.enable()),
       getMissingUser: await settle(etcd.auth.getUser("ghost")),
       getMissingRole: await settle(etcd.auth.getRole("ghost")),
-      grantMissingRole: await settle((async () => {
-        await etcd.auth.addUser("u1", "pw");
-        return etcd.auth.grantRole("u1", "ghost");
-      })()),
+      grantMissingRole: await settle(
+        (async () => {
+          await etcd.auth.addUser("u1", "pw");
+          return etcd.auth.grantRole("u1", "ghost");
+        })(),
+      ),
       addTwice: await settle(etcd.auth.addUser("u1", "pw")),
       revokeNotGranted: await settle(etcd.auth.revokeRole("u1", "nobody")),
       status: await settle(etcd.auth.status()),

@@ -43,7 +43,10 @@ export function differential(title: string, cases: Case[]): void {
         // Zero-padded, so later cases sort after earlier ones (fromKey reads stay within).
         const p = `conf/${String(counter++).padStart(5, "0")}/`;
         const results = [];
-        for (const [client, endpoints] of [[real, cluster.endpoints], [mem, [`mem://${store}`]]] as const) {
+        for (const [client, endpoints] of [
+          [real, cluster.endpoints],
+          [mem, [`mem://${store}`]],
+        ] as const) {
           const base = (await client.range("conf-base")).header.revision;
           const n = new Normalizer(base);
           const extra: Etcd[] = [];
@@ -66,7 +69,12 @@ export function differential(title: string, cases: Case[]): void {
         // A long sequence of steps: name the first step that differs, not the whole list.
         if (Array.isArray(want) && Array.isArray(got)) {
           const i = want.findIndex((step, j) => !isDeepStrictEqual(got[j], step));
-          if (i >= 0) assert.deepEqual(got.slice(Math.max(0, i - 3), i + 1), want.slice(Math.max(0, i - 3), i + 1), `mem:// differs from etcd at step ${i} (shown with the 3 before it)`);
+          if (i >= 0)
+            assert.deepEqual(
+              got.slice(Math.max(0, i - 3), i + 1),
+              want.slice(Math.max(0, i - 3), i + 1),
+              `mem:// differs from etcd at step ${i} (shown with the 3 before it)`,
+            );
         }
         assert.deepEqual(got, want, "mem:// differs from etcd");
       });

@@ -13,7 +13,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { dropMemoryStore } from "../../src/testing/index.js";
-import { compare, Etcd, EtcdError, InvalidArgumentError, op, type CompareOperator, type Compare, type Op, type RangeOptions, type SortOrder, type SortTarget } from "../../src/index.js";
+import {
+  compare,
+  Etcd,
+  EtcdError,
+  InvalidArgumentError,
+  op,
+  type CompareOperator,
+  type Compare,
+  type Op,
+  type RangeOptions,
+  type SortOrder,
+  type SortTarget,
+} from "../../src/index.js";
 import { differential, type Case } from "./harness.js";
 
 const SEEDS = (process.env.RANDOM_SEEDS ?? "1,2,3").split(",").map(Number);
@@ -133,11 +145,22 @@ class Sequence {
     }
     // The client refuses keysOnly with countOnly.
     const shape = this.r.int(7);
-    if (shape === 0) { opts.keysOnly = true; words.push("keysOnly"); }
-    else if (shape === 1) { opts.countOnly = true; words.push("countOnly"); }
-    if (this.r.chance(0.1)) { opts.serializable = true; words.push("serializable"); }
+    if (shape === 0) {
+      opts.keysOnly = true;
+      words.push("keysOnly");
+    } else if (shape === 1) {
+      opts.countOnly = true;
+      words.push("countOnly");
+    }
+    if (this.r.chance(0.1)) {
+      opts.serializable = true;
+      words.push("serializable");
+    }
     const rev = this.revision();
-    if (rev.rel !== 0n) { opts.revision = rev.abs; words.push(`at ${rev.rel}`); }
+    if (rev.rel !== 0n) {
+      opts.revision = rev.abs;
+      words.push(`at ${rev.rel}`);
+    }
     const filter = (): { rel: bigint; abs: bigint } => {
       const rel = BigInt(this.r.int(Number(this.head) + 2));
       return { rel, abs: this.base + rel };
@@ -169,19 +192,28 @@ class Sequence {
     const value = this.r.pick(VALUES);
     const words: string[] = [];
     const o: NonNullable<Parameters<Etcd["put"]>[2]> = {};
-    if (this.r.chance(0.3)) { o.prevKv = true; words.push("prevKv"); }
+    if (this.r.chance(0.3)) {
+      o.prevKv = true;
+      words.push("prevKv");
+    }
     const lease = this.r.chance(0.25) ? this.leaseIndex() : undefined;
     const ignore = this.r.int(10);
     if (ignore === 0) {
       o.ignoreValue = true;
       words.push("ignoreValue");
-      if (lease !== undefined) { o.lease = this.leases[lease]!; words.push(`lease#${lease}`); }
+      if (lease !== undefined) {
+        o.lease = this.leases[lease]!;
+        words.push(`lease#${lease}`);
+      }
       return ["", words.join(", "), o];
     }
     if (ignore === 1) {
       o.ignoreLease = true;
       words.push("ignoreLease");
-    } else if (lease !== undefined) { o.lease = this.leases[lease]!; words.push(`lease#${lease}`); }
+    } else if (lease !== undefined) {
+      o.lease = this.leases[lease]!;
+      words.push(`lease#${lease}`);
+    }
     return [value, words.join(", "), o];
   }
 
@@ -261,7 +293,10 @@ class Sequence {
     const [okWhat, onSuccess] = this.branch(ok, depth);
     const [failWhat, onFailure] = this.branch(written, depth);
     for (const k of ok) written.add(k);
-    return [`if ${compares.map(([w]) => w).join(" and ") || "true"} then ${okWhat || "nothing"} else ${failWhat || "nothing"}`, { if: compares.map(([, c]) => c), onSuccess, onFailure }];
+    return [
+      `if ${compares.map(([w]) => w).join(" and ") || "true"} then ${okWhat || "nothing"} else ${failWhat || "nothing"}`,
+      { if: compares.map(([, c]) => c), onSuccess, onFailure },
+    ];
   }
 
   private next(): [string, () => Promise<unknown>] {
@@ -291,22 +326,28 @@ class Sequence {
     }
     if (roll < 89) {
       const ttl = 300 + this.r.int(300);
-      return [`grant lease#${this.leases.length} ttl ${ttl}`, async () => {
-        const g = await e.leases.grant(ttl);
-        this.leases.push(g.id);
-        return g;
-      }];
+      return [
+        `grant lease#${this.leases.length} ttl ${ttl}`,
+        async () => {
+          const g = await e.leases.grant(ttl);
+          this.leases.push(g.id);
+          return g;
+        },
+      ];
     }
     const i = this.leaseIndex();
     const id = i === undefined ? 123456789n : this.leases[i]!;
     const name = i === undefined ? "an unknown lease" : `lease#${i}`;
     if (roll < 93) return [`revoke ${name}`, () => e.leases.revoke(id)];
     if (roll < 97) {
-      return [`time-to-live of ${name} with keys`, async () => {
-        const t = await e.leases.timeToLive(id, { keys: true });
-        // Seconds left depend on timing; etcd lists keys in no particular order.
-        return t && { ...t, ttl: t.ttl > 0, keys: t.keys.map(String).sort() };
-      }];
+      return [
+        `time-to-live of ${name} with keys`,
+        async () => {
+          const t = await e.leases.timeToLive(id, { keys: true });
+          // Seconds left depend on timing; etcd lists keys in no particular order.
+          return t && { ...t, ttl: t.ttl > 0, keys: t.keys.map(String).sort() };
+        },
+      ];
     }
     if (roll < 99) return [`keep-alive once ${name}`, async () => ({ ...(await e.leases.keepAliveOnce(id)), ttl: "kept" })];
     return ["list leases", async () => (await e.leases.list()).map((l) => this.leases.indexOf(l)).sort((a, b) => a - b)];
@@ -335,7 +376,10 @@ describe("random operation generator", () => {
       const kinds = new Set(steps.map(([what]) => what.split(" ")[1]));
       for (const k of ["put", "delete", "range", "txn", "compact", "grant", "revoke", "time-to-live", "keep-alive"]) assert.ok(kinds.has(k), `no ${k} step`);
       const errors = steps.filter(([, r]) => r instanceof Error);
-      assert.ok(errors.every(([, e]) => e instanceof EtcdError && !(e instanceof InvalidArgumentError)), "the generator made a request the client refuses");
+      assert.ok(
+        errors.every(([, e]) => e instanceof EtcdError && !(e instanceof InvalidArgumentError)),
+        "the generator made a request the client refuses",
+      );
       const names = new Set(errors.map(([, e]) => (e as Error).name));
       assert.ok(names.size >= 3, `only ${[...names].join(", ")}`);
       assert.ok(steps.filter(([what, r]) => what.includes(" at ") && !(r instanceof Error)).length > 20, "few historical reads succeed");

@@ -80,7 +80,15 @@ const cases: Case[] = [
       await session.close();
       // Keys hold the lease id, which differs between backends: compare the rest.
       const { key: currentKey, ...currentRest } = current ?? { key: Buffer.alloc(0) };
-      return { none, leaderKeyOk: leader.key.toString() === `${p}e/${session.leaseId.toString(16)}`, currentIsLeader: currentKey.equals(leader.key), currentRest, seen, after, stale };
+      return {
+        none,
+        leaderKeyOk: leader.key.toString() === `${p}e/${session.leaseId.toString(16)}`,
+        currentIsLeader: currentKey.equals(leader.key),
+        currentRest,
+        seen,
+        after,
+        stale,
+      };
     },
   },
 ];

@@ -89,7 +89,10 @@ cases.push(
       const start = await history(etcd, p);
       const head = (await etcd.put(`${p}e`, "1")).header.revision;
       await etcd.compact(head);
-      return take(etcd.watch(p, { prefix: true, startRevision: start }), 1).catch((e: unknown) => ({ error: (e as Error).name, compactRevision: (e as { compactRevision?: bigint }).compactRevision }));
+      return take(etcd.watch(p, { prefix: true, startRevision: start }), 1).catch((e: unknown) => ({
+        error: (e as Error).name,
+        compactRevision: (e as { compactRevision?: bigint }).compactRevision,
+      }));
     },
   },
   {
@@ -104,7 +107,13 @@ cases.push(
       await etcd.leases.revoke(g.id);
       // etcd lists a lease's keys, and deletes them, in Go map order: compare them sorted.
       const events = byKey(await take(w, 2));
-      return { g, ttl: { ...ttl, ttl: ttl!.ttl >= 59, keys: ttl!.keys.map(String).sort() }, events, after: await etcd.range(p, { prefix: true }), gone: await etcd.leases.timeToLive(g.id) };
+      return {
+        g,
+        ttl: { ...ttl, ttl: ttl!.ttl >= 59, keys: ttl!.keys.map(String).sort() },
+        events,
+        after: await etcd.range(p, { prefix: true }),
+        gone: await etcd.leases.timeToLive(g.id),
+      };
     },
   },
   {
@@ -116,7 +125,12 @@ cases.push(
       const w = etcd.watch(p, { prefix: true, prevKv: true });
       await w.ready;
       const events = byKey(await take(w, 2));
-      return { events, sameRevision: events[0]?.kv.modRevision === events[1]?.kv.modRevision, left: await etcd.range(p, { prefix: true }), lease: await etcd.leases.timeToLive(g.id) };
+      return {
+        events,
+        sameRevision: events[0]?.kv.modRevision === events[1]?.kv.modRevision,
+        left: await etcd.range(p, { prefix: true }),
+        lease: await etcd.leases.timeToLive(g.id),
+      };
     },
   },
   { name: "lease grant with a small TTL is raised to the minimum", run: async (etcd) => (await etcd.leases.grant(1)).ttl },

@@ -35,7 +35,16 @@ const cases: Case[] = [
       const b = await history(etcd, p);
       const head = b + 4n;
       const res = await etcd.txn({
-        onSuccess: [op.put(`${p}k`, "4"), op.put(`${p}new`, "x"), op.get(p, { prefix: true, revision: head }), op.get(p, { prefix: true, revision: b + 1n }), op.get(p, { prefix: true }), op.delete(`${p}j`), op.get(`${p}j`, { revision: head }), op.get(`${p}j`)],
+        onSuccess: [
+          op.put(`${p}k`, "4"),
+          op.put(`${p}new`, "x"),
+          op.get(p, { prefix: true, revision: head }),
+          op.get(p, { prefix: true, revision: b + 1n }),
+          op.get(p, { prefix: true }),
+          op.delete(`${p}j`),
+          op.get(`${p}j`, { revision: head }),
+          op.get(`${p}j`),
+        ],
       });
       return [res, await after(etcd, p)];
     },
@@ -73,7 +82,10 @@ const cases: Case[] = [
     name: "a bad revision on the branch not taken is not checked",
     run: async (etcd, p) => {
       const b = await history(etcd, p);
-      return [await etcd.txn({ if: [compare.value(`${p}k`, "=", "3")], onSuccess: [op.put(`${p}w`, "1")], onFailure: [op.get(`${p}k`, { revision: b + 100n })] }), await after(etcd, p)];
+      return [
+        await etcd.txn({ if: [compare.value(`${p}k`, "=", "3")], onSuccess: [op.put(`${p}w`, "1")], onFailure: [op.get(`${p}k`, { revision: b + 100n })] }),
+        await after(etcd, p),
+      ];
     },
   },
   {
@@ -96,7 +108,10 @@ const cases: Case[] = [
     run: async (etcd, p) => {
       await history(etcd, p);
       const nested = op.txn({ if: [compare.version(`${p}n`, "=", 1)], onSuccess: [op.put(`${p}yes`, "1")], onFailure: [op.put(`${p}no`, "1")] });
-      const deeper = op.txn({ if: [compare.value(`${p}k`, "=", "3")], onSuccess: [op.txn({ if: [compare.absent(`${p}n`)], onSuccess: [op.put(`${p}deep`, "1")] })] });
+      const deeper = op.txn({
+        if: [compare.value(`${p}k`, "=", "3")],
+        onSuccess: [op.txn({ if: [compare.absent(`${p}n`)], onSuccess: [op.put(`${p}deep`, "1")] })],
+      });
       return [await etcd.txn({ onSuccess: [op.put(`${p}n`, "1"), op.put(`${p}k`, "9"), nested, deeper] }), await after(etcd, p)];
     },
   },

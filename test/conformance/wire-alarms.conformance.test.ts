@@ -71,9 +71,20 @@ const quota: WireCase[] = [
         if (!("ok" in a)) first = outcome(a);
       }
       const id = await memberId(w);
-      return { member: { memberID: id }, first, alarms: await alarm(w, 0, 0n, 0), then: await probe(w, p), disarm: await alarm(w, 2, id), afterDisarm: outcome(await w.unary(M.KV.put, { key: b(`${p}z`), value: b(value) })) };
+      return {
+        member: { memberID: id },
+        first,
+        alarms: await alarm(w, 0, 0n, 0),
+        then: await probe(w, p),
+        disarm: await alarm(w, 2, id),
+        afterDisarm: outcome(await w.unary(M.KV.put, { key: b(`${p}z`), value: b(value) })),
+      };
     },
   },
 ];
 
-describe("quota", () => wireDifferential("space quota", quota, { etcdArgs: ["--quota-backend-bytes", String(4 * 1024 * 1024)], serveOptions: { quotaBackendBytes: 4 * 1024 * 1024 } }));
+describe("quota", () =>
+  wireDifferential("space quota", quota, {
+    etcdArgs: ["--quota-backend-bytes", String(4 * 1024 * 1024)],
+    serveOptions: { quotaBackendBytes: 4 * 1024 * 1024 },
+  }));

@@ -15,10 +15,19 @@ async function self(w: Wire): Promise<bigint> {
 }
 
 /** A membership answer without what differs by nature (addresses, names of the started member). */
-function members<R extends { members: Array<{ ID: bigint; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }> }>(a: Answer<R>, me: bigint): unknown {
+function members<R extends { members: Array<{ ID: bigint; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }> }>(
+  a: Answer<R>,
+  me: bigint,
+): unknown {
   if (!("ok" in a)) return outcome(a);
   return a.ok.members
-    .map((m) => ({ self: m.ID === me, started: m.name !== "", peerURLs: m.ID === me ? m.peerURLs.length : m.peerURLs, clientURLs: m.clientURLs.length, isLearner: m.isLearner }))
+    .map((m) => ({
+      self: m.ID === me,
+      started: m.name !== "",
+      peerURLs: m.ID === me ? m.peerURLs.length : m.peerURLs,
+      clientURLs: m.clientURLs.length,
+      isLearner: m.isLearner,
+    }))
     .sort((x, y) => Number(y.self) - Number(x.self));
 }
 
@@ -29,7 +38,11 @@ const cases: WireCase[] = [
       const me = await self(w);
       const steps: unknown[] = [members(await w.unary(M.Cluster.memberList, {}), me)];
       const added = await w.unary(M.Cluster.memberAdd, { peerURLs: ["http://127.0.0.1:1"], isLearner: true });
-      steps.push("ok" in added ? { member: { name: added.ok.member?.name, peerURLs: added.ok.member?.peerURLs, isLearner: added.ok.member?.isLearner }, members: members(added, me) } : outcome(added));
+      steps.push(
+        "ok" in added
+          ? { member: { name: added.ok.member?.name, peerURLs: added.ok.member?.peerURLs, isLearner: added.ok.member?.isLearner }, members: members(added, me) }
+          : outcome(added),
+      );
       const id = "ok" in added ? added.ok.member!.ID : 0n;
       steps.push(outcome(await w.unary(M.Cluster.memberAdd, { peerURLs: ["http://127.0.0.1:1"], isLearner: true })));
       steps.push(members(await w.unary(M.Cluster.memberUpdate, { ID: id, peerURLs: ["http://127.0.0.1:2"] }), me));
@@ -88,7 +101,17 @@ const cases: WireCase[] = [
       return {
         hash: "ok" in hash ? typeof hash.ok.hash : outcome(hash),
         defrag: outcome(defrag),
-        status: "ok" in status ? { version: status.ok.version.slice(0, 4), leaderIsSelf: status.ok.leader === status.ok.header?.memberId, dbSize: status.ok.dbSize > 0n, inUse: status.ok.dbSizeInUse > 0n, isLearner: status.ok.isLearner, errors: status.ok.errors } : outcome(status),
+        status:
+          "ok" in status
+            ? {
+                version: status.ok.version.slice(0, 4),
+                leaderIsSelf: status.ok.leader === status.ok.header?.memberId,
+                dbSize: status.ok.dbSize > 0n,
+                inUse: status.ok.dbSizeInUse > 0n,
+                isLearner: status.ok.isLearner,
+                errors: status.ok.errors,
+              }
+            : outcome(status),
       };
     },
   },

@@ -24,7 +24,10 @@ function norm(v: unknown, base: number, ids: Map<string, string>, key = ""): unk
 }
 
 async function http(w: Wire, path: string, body?: unknown, method = "POST"): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(`http://${w.endpoint}${path}`, { method, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
+  const res = await fetch(`http://${w.endpoint}${path}`, {
+    method,
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -61,7 +64,14 @@ const cases: WireCase[] = [
     run: async (w) => {
       const v = await http(w, "/version", undefined, "GET");
       const body = v.body as Record<string, string>;
-      return [await http(w, "/health", undefined, "GET"), v.status, Object.keys(body), body.etcdcluster, body.etcdserver?.slice(0, 4), (await http(w, "/nope", undefined, "GET")).status];
+      return [
+        await http(w, "/health", undefined, "GET"),
+        v.status,
+        Object.keys(body),
+        body.etcdcluster,
+        body.etcdserver?.slice(0, 4),
+        (await http(w, "/nope", undefined, "GET")).status,
+      ];
     },
   },
   {
@@ -76,10 +86,18 @@ const cases: WireCase[] = [
       await call("/v3/kv/range", { key: b64(p), range_end: b64(`${p.slice(0, -1)}0`), count_only: true });
       await call("/v3/kv/txn", {
         compare: [{ key: k, target: "VALUE", result: "EQUAL", value: b64("v2") }],
-        success: [{ request_range: { key: k } }, { request_put: { key: b64(`${p}m`), value: b64("t") } }, { request_delete_range: { key: b64(`${p}l`), prev_kv: true } }],
+        success: [
+          { request_range: { key: k } },
+          { request_put: { key: b64(`${p}m`), value: b64("t") } },
+          { request_delete_range: { key: b64(`${p}l`), prev_kv: true } },
+        ],
         failure: [],
       });
-      await call("/v3/kv/txn", { compare: [{ key: k, target: "MOD", result: "LESS", mod_revision: "1" }], success: [], failure: [{ requestRange: { key: k, keys_only: true } }] });
+      await call("/v3/kv/txn", {
+        compare: [{ key: k, target: "MOD", result: "LESS", mod_revision: "1" }],
+        success: [],
+        failure: [{ requestRange: { key: k, keys_only: true } }],
+      });
       await call("/v3/kv/deleterange", { key: b64(p), range_end: b64(`${p.slice(0, -1)}0`), prev_kv: true });
       await call("/v3/kv/range", { key: "" });
       await call("/v3/kv/range", "{bad", "POST", true);
@@ -107,7 +125,11 @@ const cases: WireCase[] = [
       await http(w, "/v3/kv/put", { key: b64(`${p}a`), value: b64("2") });
       await http(w, "/v3/kv/deleterange", { key: b64(`${p}a`) });
       const ac = new AbortController();
-      const res = await fetch(`http://${w.endpoint}/v3/watch`, { method: "POST", body: JSON.stringify({ create_request: { key: b64(`${p}a`), start_revision: String(base + 1), prev_kv: true } }), signal: ac.signal });
+      const res = await fetch(`http://${w.endpoint}/v3/watch`, {
+        method: "POST",
+        body: JSON.stringify({ create_request: { key: b64(`${p}a`), start_revision: String(base + 1), prev_kv: true } }),
+        signal: ac.signal,
+      });
       const lines: unknown[] = [];
       const reader = res.body!.getReader();
       let text = "";

@@ -26,7 +26,22 @@ async function ok<R>(p: Promise<{ ok: R } | { code: number; message: string }>):
 }
 
 function watchFrom(key: string, rangeEnd: string, startRevision: bigint): Partial<WatchRequest> {
-  return { requestUnion: { $case: "createRequest", value: { ...full(M.Watch.watch, {}), key: b(key), rangeEnd: b(rangeEnd), startRevision, progressNotify: false, filters: [], prevKv: false, watchId: 0n, fragment: false } } } as Partial<WatchRequest>;
+  return {
+    requestUnion: {
+      $case: "createRequest",
+      value: {
+        ...full(M.Watch.watch, {}),
+        key: b(key),
+        rangeEnd: b(rangeEnd),
+        startRevision,
+        progressNotify: false,
+        filters: [],
+        prevKv: false,
+        watchId: 0n,
+        fragment: false,
+      },
+    },
+  } as Partial<WatchRequest>;
 }
 
 const events = (rs: WatchResponse[]): WatchResponse["events"] => rs.flatMap((r) => r.events);
@@ -39,16 +54,25 @@ async function watchNext(w: Wire, prefix: string, fromRevision = 0n): Promise<{ 
   let created!: () => void;
   const ready = new Promise<void>((r) => (created = r));
   const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-  const stream = w.stream(M.Watch.watch, [watchFrom(prefix, end, fromRevision)], (rs) => {
-    if (rs.length > 0) created();
-    return events(rs).length > 0;
-  }, 10_000);
+  const stream = w.stream(
+    M.Watch.watch,
+    [watchFrom(prefix, end, fromRevision)],
+    (rs) => {
+      if (rs.length > 0) created();
+      return events(rs).length > 0;
+    },
+    10_000,
+  );
   await Promise.race([ready, stream]);
   return { first: stream.then((s) => events(s.responses)) };
 }
 
 /** A waiting call, the key it put once it is queued, and a way to cancel it. */
-async function queued<R>(w: Wire, prefix: string, call: (signal: AbortSignal) => Promise<{ responses: R[]; status?: { code: number; message: string } }>): Promise<{ key: string; rev: bigint; answer: Promise<unknown>; cancel: () => void }> {
+async function queued<R>(
+  w: Wire,
+  prefix: string,
+  call: (signal: AbortSignal) => Promise<{ responses: R[]; status?: { code: number; message: string } }>,
+): Promise<{ key: string; rev: bigint; answer: Promise<unknown>; cancel: () => void }> {
   const watch = await watchNext(w, prefix);
   const ac = new AbortController();
   const answer = call(ac.signal).then((s) => (s.status && s.status.code !== 0 ? `${s.status.code} ${s.status.message}` : s.responses));
@@ -57,8 +81,10 @@ async function queued<R>(w: Wire, prefix: string, call: (signal: AbortSignal) =>
   return { key: text(put.kv.key)!, rev: put.kv.modRevision, answer, cancel: () => ac.abort() };
 }
 
-const lockCall = (w: Wire, name: string, lease: bigint) => (signal: AbortSignal) => w.stream(M.Lock.lock, [{ name: b(name), lease }], (rs) => rs.length > 0, 20_000, true, { signal });
-const campaignCall = (w: Wire, name: string, lease: bigint, value: string) => (signal: AbortSignal) => w.stream(M.Election.campaign, [{ name: b(name), lease, value: b(value) }], (rs) => rs.length > 0, 20_000, true, { signal });
+const lockCall = (w: Wire, name: string, lease: bigint) => (signal: AbortSignal) =>
+  w.stream(M.Lock.lock, [{ name: b(name), lease }], (rs) => rs.length > 0, 20_000, true, { signal });
+const campaignCall = (w: Wire, name: string, lease: bigint, value: string) => (signal: AbortSignal) =>
+  w.stream(M.Election.campaign, [{ name: b(name), lease, value: b(value) }], (rs) => rs.length > 0, 20_000, true, { signal });
 
 /** Whether `key` (put at `rev`) is deleted within 10 s. */
 async function deletedAfter(w: Wire, key: string, rev: bigint): Promise<string[]> {

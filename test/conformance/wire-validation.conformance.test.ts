@@ -9,8 +9,12 @@ import type { Compare, RequestOp, TxnRequest } from "../../src/rpc/etcdserverpb/
 import { full, outcome, wireDifferential, type Wire, type WireCase } from "./wire.js";
 
 const b = (s: string): Buffer => Buffer.from(s);
-const put = (key: string, value = "v", extra: Record<string, unknown> = {}): RequestOp => ({ request: { $case: "requestPut", value: full(M.KV.put, { key: b(key), value: b(value), ...extra }) } });
-const del = (key: string, rangeEnd = ""): RequestOp => ({ request: { $case: "requestDeleteRange", value: full(M.KV.deleteRange, { key: b(key), rangeEnd: b(rangeEnd) }) } });
+const put = (key: string, value = "v", extra: Record<string, unknown> = {}): RequestOp => ({
+  request: { $case: "requestPut", value: full(M.KV.put, { key: b(key), value: b(value), ...extra }) },
+});
+const del = (key: string, rangeEnd = ""): RequestOp => ({
+  request: { $case: "requestDeleteRange", value: full(M.KV.deleteRange, { key: b(key), rangeEnd: b(rangeEnd) }) },
+});
 const get = (key: string): RequestOp => ({ request: { $case: "requestRange", value: full(M.KV.range, { key: b(key) }) } });
 const txn = (t: Partial<TxnRequest>): RequestOp => ({ request: { $case: "requestTxn", value: { compare: [], success: [], failure: [], ...t } } });
 const exists = (key: string): Compare => ({ result: 3, target: 0, key: b(key), rangeEnd: b(""), targetUnion: { $case: "version", value: 0n } });
@@ -41,7 +45,11 @@ const cases: WireCase[] = [
     name: "put with ignore_value and a value",
     run: async (w, p) => {
       await w.unary(M.KV.put, { key: b(`${p}a`), value: b("1") });
-      return [outcome(await w.unary(M.KV.put, { key: b(`${p}a`), value: b("2"), ignoreValue: true })), outcome(await w.unary(M.KV.put, { key: b(`${p}missing`), value: b("2"), ignoreValue: true })), await value(w, `${p}a`)];
+      return [
+        outcome(await w.unary(M.KV.put, { key: b(`${p}a`), value: b("2"), ignoreValue: true })),
+        outcome(await w.unary(M.KV.put, { key: b(`${p}missing`), value: b("2"), ignoreValue: true })),
+        await value(w, `${p}a`),
+      ];
     },
   },
   {
@@ -49,26 +57,46 @@ const cases: WireCase[] = [
     run: async (w, p) => {
       const lease = await grant(w);
       await w.unary(M.KV.put, { key: b(`${p}a`), value: b("1") });
-      return [outcome(await w.unary(M.KV.put, { key: b(`${p}a`), value: b("2"), lease, ignoreLease: true })), outcome(await w.unary(M.KV.put, { key: b(`${p}a`), lease: 1n, ignoreLease: true, ignoreValue: true, value: b("x") })), await value(w, `${p}a`)];
+      return [
+        outcome(await w.unary(M.KV.put, { key: b(`${p}a`), value: b("2"), lease, ignoreLease: true })),
+        outcome(await w.unary(M.KV.put, { key: b(`${p}a`), lease: 1n, ignoreLease: true, ignoreValue: true, value: b("x") })),
+        await value(w, `${p}a`),
+      ];
     },
   },
-  txnCase("txn: ignore_value with a value in the branch not taken refuses the txn", (p) => ({ success: [put(`${p}a`)], failure: [put(`${p}b`, "x", { ignoreValue: true })] })),
-  txnCase("txn: ignore_lease with a lease in a nested txn", (p) => ({ success: [put(`${p}a`), txn({ failure: [put(`${p}b`, "", { ignoreLease: true, lease: 5n })] })] })),
+  txnCase("txn: ignore_value with a value in the branch not taken refuses the txn", (p) => ({
+    success: [put(`${p}a`)],
+    failure: [put(`${p}b`, "x", { ignoreValue: true })],
+  })),
+  txnCase("txn: ignore_lease with a lease in a nested txn", (p) => ({
+    success: [put(`${p}a`), txn({ failure: [put(`${p}b`, "", { ignoreLease: true, lease: 5n })] })],
+  })),
   txnCase("txn: a compare on an empty key", (p) => ({ compare: [exists(`${p}a`), exists("")], success: [put(`${p}a`)] })),
   txnCase("txn: an empty key in the branch not taken refuses the txn before anything runs", (p) => ({ success: [put(`${p}a`)], failure: [get("")] })),
-  txnCase("txn: an empty delete key in a nested txn's other branch", (p) => ({ success: [put(`${p}a`), txn({ success: [put(`${p}b`)], failure: [del("")] })] })),
+  txnCase("txn: an empty delete key in a nested txn's other branch", (p) => ({
+    success: [put(`${p}a`), txn({ success: [put(`${p}b`)], failure: [del("")] })],
+  })),
   txnCase("txn: an empty compare key in a nested txn", (p) => ({ success: [put(`${p}a`), txn({ compare: [exists("")] })] })),
   txnCase("txn: an empty operation", (p) => ({ success: [put(`${p}a`), {} as RequestOp] })),
   txnCase("txn: the same key put outside and inside a nested txn", (p) => ({ success: [put(`${p}a`), txn({ success: [put(`${p}a`)] })] })),
   txnCase("txn: the same key put in the other branch of a nested txn", (p) => ({ success: [put(`${p}a`), txn({ failure: [put(`${p}a`)] })] })),
-  txnCase("txn: one key put in both branches of a nested txn", (p) => ({ success: [txn({ compare: [exists(`${p}a`)], success: [put(`${p}a`, "then")], failure: [put(`${p}a`, "else")] })] })),
+  txnCase("txn: one key put in both branches of a nested txn", (p) => ({
+    success: [txn({ compare: [exists(`${p}a`)], success: [put(`${p}a`, "then")], failure: [put(`${p}a`, "else")] })],
+  })),
   txnCase("txn: a key put in two nested txns", (p) => ({ success: [txn({ success: [put(`${p}a`)] }), txn({ success: [put(`${p}a`)] })] })),
   txnCase("txn: a nested put inside an outer delete range", (p) => ({ success: [del(`${p}a`, `${p}c`), txn({ success: [put(`${p}b`)] })] })),
   txnCase("txn: an outer put inside a nested delete range", (p) => ({ success: [put(`${p}b`), txn({ success: [del(`${p}a`, `${p}c`)] })] })),
   txnCase("txn: a put and a delete from the key on (range end \\0)", (p) => ({ success: [del(`${p}a`, "\0"), put(`${p}b`)] })),
   txnCase("txn: a put and a delete of the same key in one branch", (p) => ({ success: [del(`${p}a`), put(`${p}a`)] })),
-  txnCase("txn: two nested txns of 100 operations each", (p) => ({ success: [txn({ success: Array.from({ length: 100 }, (_, i) => get(`${p}${i}`)) }), txn({ success: Array.from({ length: 100 }, (_, i) => get(`${p}${i}`)) })] })),
-  txnCase("txn: a nested txn over what its parent leaves of the budget", (p) => ({ success: [...Array.from({ length: 100 }, (_, i) => get(`${p}${i}`)), txn({ success: Array.from({ length: 40 }, (_, i) => get(`${p}${i}`)) })] })),
+  txnCase("txn: two nested txns of 100 operations each", (p) => ({
+    success: [
+      txn({ success: Array.from({ length: 100 }, (_, i) => get(`${p}${i}`)) }),
+      txn({ success: Array.from({ length: 100 }, (_, i) => get(`${p}${i}`)) }),
+    ],
+  })),
+  txnCase("txn: a nested txn over what its parent leaves of the budget", (p) => ({
+    success: [...Array.from({ length: 100 }, (_, i) => get(`${p}${i}`)), txn({ success: Array.from({ length: 40 }, (_, i) => get(`${p}${i}`)) })],
+  })),
   {
     name: "requests over the max request size (1.5 MiB) are refused; just under is taken",
     run: async (w, p) => {

@@ -16,12 +16,29 @@ async function put(w: Wire, key: string, value: string): Promise<bigint> {
 }
 
 function create(key: string, rangeEnd: string, startRevision: bigint, extra: Record<string, unknown> = {}): Partial<WatchRequest> {
-  return { requestUnion: { $case: "createRequest", value: { ...full(M.Watch.watch, {}), key: b(key), rangeEnd: b(rangeEnd), startRevision, progressNotify: false, filters: [], prevKv: false, watchId: 0n, fragment: false, ...extra } } } as Partial<WatchRequest>;
+  return {
+    requestUnion: {
+      $case: "createRequest",
+      value: {
+        ...full(M.Watch.watch, {}),
+        key: b(key),
+        rangeEnd: b(rangeEnd),
+        startRevision,
+        progressNotify: false,
+        filters: [],
+        prevKv: false,
+        watchId: 0n,
+        fragment: false,
+        ...extra,
+      },
+    },
+  } as Partial<WatchRequest>;
 }
 
 const events = (rs: WatchResponse[]): number => rs.reduce((n, r) => n + r.events.length, 0);
 /** Each response as: created/canceled, header revision, and the revisions of its events. */
-const shape = (rs: WatchResponse[]): unknown[] => rs.map((r) => ({ created: r.created, canceled: r.canceled, revision: r.header?.revision, eventRevisions: r.events.map((e) => e.kv?.modRevision) }));
+const shape = (rs: WatchResponse[]): unknown[] =>
+  rs.map((r) => ({ created: r.created, canceled: r.canceled, revision: r.header?.revision, eventRevisions: r.events.map((e) => e.kv?.modRevision) }));
 
 async function history(w: Wire, p: string): Promise<bigint> {
   const first = await put(w, `${p}a`, "1");
@@ -29,7 +46,9 @@ async function history(w: Wire, p: string): Promise<bigint> {
   await put(w, `${p}a`, "2");
   await w.unary(M.KV.deleteRange, { key: b(`${p}b`) });
   const op = (key: string): RequestOp => ({ request: { $case: "requestPut", value: full(M.KV.put, { key: b(key), value: b("1") }) } });
-  await w.unary(M.KV.txn, { success: [op(`${p}c`), op(`${p}d`), { request: { $case: "requestDeleteRange", value: full(M.KV.deleteRange, { key: b(`${p}a`) }) } }] });
+  await w.unary(M.KV.txn, {
+    success: [op(`${p}c`), op(`${p}d`), { request: { $case: "requestDeleteRange", value: full(M.KV.deleteRange, { key: b(`${p}a`) }) } }],
+  });
   await put(w, `${p}c`, "2");
   return first;
 }

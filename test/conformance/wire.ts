@@ -29,7 +29,14 @@ export interface Wire {
    * the server ends the stream), then cancels it. Bounded by `timeoutMs` (default 5 s);
    * `options.signal` cancels it earlier.
    */
-  stream<Q, R>(m: Method<Q, R>, requests: Array<Partial<Q>>, until: (responses: R[]) => boolean, timeoutMs?: number, endRequests?: boolean, options?: CallOptions): Promise<{ responses: R[]; status?: { code: number; message: string } }>;
+  stream<Q, R>(
+    m: Method<Q, R>,
+    requests: Array<Partial<Q>>,
+    until: (responses: R[]) => boolean,
+    timeoutMs?: number,
+    endRequests?: boolean,
+    options?: CallOptions,
+  ): Promise<{ responses: R[]; status?: { code: number; message: string } }>;
   /** The current revision (a Range on a key nobody writes). */
   revision(): Promise<bigint>;
 }
@@ -66,9 +73,22 @@ function wire(endpoint: string, kind: "etcd" | "serve", session: () => http2.Cli
   const w: Wire = {
     endpoint,
     kind,
-    async stream<Q, R>(m: Method<Q, R>, requests: Array<Partial<Q>>, until: (responses: R[]) => boolean, timeoutMs = 5000, endRequests = false, options: CallOptions = {}) {
+    async stream<Q, R>(
+      m: Method<Q, R>,
+      requests: Array<Partial<Q>>,
+      until: (responses: R[]) => boolean,
+      timeoutMs = 5000,
+      endRequests = false,
+      options: CallOptions = {},
+    ) {
       return new Promise<{ responses: R[]; status?: { code: number; message: string } }>((resolve, reject) => {
-        const s = session().request({ ":method": "POST", ":path": m.path, "content-type": "application/grpc", te: "trailers", ...(options.token === undefined ? {} : { token: options.token }) });
+        const s = session().request({
+          ":method": "POST",
+          ":path": m.path,
+          "content-type": "application/grpc",
+          te: "trailers",
+          ...(options.token === undefined ? {} : { token: options.token }),
+        });
         const responses: R[] = [];
         let ended: { code: number; message: string } | undefined;
         let settled = false;
@@ -120,7 +140,8 @@ function wire(endpoint: string, kind: "etcd" | "serve", session: () => http2.Cli
 export function normalize(v: unknown, base: bigint, ids = new Map<bigint, string>(), key = ""): unknown {
   if (v instanceof Uint8Array) return Buffer.from(v).toString("latin1");
   if (typeof v === "bigint") {
-    if (key === "clusterId" || key === "memberId" || key === "raftTerm" || key === "leader" || key === "raftIndex" || key === "raftAppliedIndex") return v === 0n ? 0 : "set";
+    if (key === "clusterId" || key === "memberId" || key === "raftTerm" || key === "leader" || key === "raftIndex" || key === "raftAppliedIndex")
+      return v === 0n ? 0 : "set";
     if (/revisions?$/i.test(key) || key === "rev") return v === 0n ? 0 : Number(v - base);
     if (key === "ID" || key === "lease" || key === "memberID" || key === "targetID") {
       if (v === 0n) return 0;

@@ -42,20 +42,58 @@ function rng(seed: number): <T>(items: readonly T[]) => T {
 
 function generate(p: string, head: bigint): Case[] {
   const pick = rng(7);
-  const badKeys: Array<[string, unknown]> = [["empty", ""], ["null", null], ["number", 42], ["object", {}], ["array", []], ["undefined", undefined]];
-  const badInts: Array<[string, unknown]> = [["-1", -1], ["1.5", 1.5], ["NaN", Number.NaN], ["Infinity", Infinity], ["string", "3"], ["unsafe", 2 ** 60], ["2^63n", 1n << 63n]];
-  const badTtls: Array<[string, unknown]> = [["0", 0], ["-1", -1], ["1.5", 1.5], ["NaN", Number.NaN], ["huge", 1e12], ["string", "5"], ["bigint", 5n]];
-  const badLeaseIds: Array<[string, unknown]> = [["-1", -1], ["0", 0], ["2^63n", 1n << 63n], ["unsafe", 2 ** 53 + 1], ["string", "7"]];
+  const badKeys: Array<[string, unknown]> = [
+    ["empty", ""],
+    ["null", null],
+    ["number", 42],
+    ["object", {}],
+    ["array", []],
+    ["undefined", undefined],
+  ];
+  const badInts: Array<[string, unknown]> = [
+    ["-1", -1],
+    ["1.5", 1.5],
+    ["NaN", Number.NaN],
+    ["Infinity", Infinity],
+    ["string", "3"],
+    ["unsafe", 2 ** 60],
+    ["2^63n", 1n << 63n],
+  ];
+  const badTtls: Array<[string, unknown]> = [
+    ["0", 0],
+    ["-1", -1],
+    ["1.5", 1.5],
+    ["NaN", Number.NaN],
+    ["huge", 1e12],
+    ["string", "5"],
+    ["bigint", 5n],
+  ];
+  const badLeaseIds: Array<[string, unknown]> = [
+    ["-1", -1],
+    ["0", 0],
+    ["2^63n", 1n << 63n],
+    ["unsafe", 2 ** 53 + 1],
+    ["string", "7"],
+  ];
   const templates: Array<(n: number) => Case> = [
     () => {
       const [kn, k] = pick(badKeys);
       return { name: `put key=${kn}`, run: (e) => e.put(k as string, "v"), expect: InvalidArgumentError };
     },
-    (n) => ({ name: "put non-UTF-8 key and value", run: (e) => e.put(Buffer.concat([Buffer.from(`${p}bin${n}-`), NON_UTF8]), NON_UTF8), expect: "ok", writes: `${p}bin${n}-` }),
+    (n) => ({
+      name: "put non-UTF-8 key and value",
+      run: (e) => e.put(Buffer.concat([Buffer.from(`${p}bin${n}-`), NON_UTF8]), NON_UTF8),
+      expect: "ok",
+      writes: `${p}bin${n}-`,
+    }),
     () => ({ name: "put value over the request limit", run: (e) => e.put(`${p}big`, BIG), expect: RequestTooLargeError }),
     () => ({ name: "put key over the request limit", run: (e) => e.put(`${p}${BIG}`, "v"), expect: RequestTooLargeError }),
     (n) => {
-      const [vn, v] = pick<[string, unknown]>([["null", null], ["number", 1], ["object", {}]]);
+      const [vn, v] = pick<[string, unknown]>([
+        ["null", null],
+        ["number", 1],
+        ["object", {}],
+      ]);
       return { name: `put value=${vn}`, run: (e) => e.put(`${p}v${n}`, v as string), expect: InvalidArgumentError };
     },
     (n) => {
@@ -74,7 +112,11 @@ function generate(p: string, head: bigint): Case[] {
     () => ({ name: "range at a future revision", run: (e) => e.range(p, { revision: head + 100_000n }), expect: FutureRevisionError }),
     () => {
       const target = pick(["bogus", "", "KEY", null]);
-      return { name: `range sort target=${String(target)}`, run: (e) => e.range(p, { prefix: true, sort: { target: target as "key" } }), expect: InvalidArgumentError };
+      return {
+        name: `range sort target=${String(target)}`,
+        run: (e) => e.range(p, { prefix: true, sort: { target: target as "key" } }),
+        expect: InvalidArgumentError,
+      };
     },
     () => ({ name: "range with two selectors", run: (e) => e.range(p, { prefix: true, fromKey: true } as never), expect: InvalidArgumentError }),
     () => {
@@ -100,7 +142,11 @@ function generate(p: string, head: bigint): Case[] {
       return { name: `watch startRevision=${rn}`, run: async (e) => e.watch(p, { startRevision: r as number }), expect: InvalidArgumentError };
     },
     () => ({ name: "txn with a non-compare condition", run: (e) => e.txn({ if: [{ key: "x" } as never] }), expect: InvalidArgumentError }),
-    () => ({ name: "txn with a hand-made operation", run: (e) => e.txn({ onSuccess: [{ type: "put", request: { key: Buffer.from(`${p}d`) } } as never] }), expect: InvalidArgumentError }),
+    () => ({
+      name: "txn with a hand-made operation",
+      run: (e) => e.txn({ onSuccess: [{ type: "put", request: { key: Buffer.from(`${p}d`) } } as never] }),
+      expect: InvalidArgumentError,
+    }),
     () => ({ name: "txn writing a key twice", run: (e) => e.txn({ onSuccess: [op.put(`${p}d`, "1"), op.put(`${p}d`, "2")] }), expect: TxnRejectedError }),
     () => ({ name: "call with an aborted signal", run: (e) => e.put(`${p}aborted`, "v", { signal: aborted }), expect: EtcdError }),
     () => {
@@ -131,11 +177,20 @@ describe("bad input", () => {
       for (const c of cases) {
         let timer: NodeJS.Timeout | undefined;
         const hang = new Promise<"hang">((r) => (timer = setTimeout(() => r("hang"), 15_000)));
-        const outcome = await Promise.race([c.run(etcd).then(() => "ok" as const, (e: unknown) => e), hang]);
+        const outcome = await Promise.race([
+          c.run(etcd).then(
+            () => "ok" as const,
+            (e: unknown) => e,
+          ),
+          hang,
+        ]);
         clearTimeout(timer);
         assert.notEqual(outcome, "hang", `${c.name}: hung`);
         if (outcome === "ok") {
-          assert.ok(c.expect === "ok" || c.expect === "any", `${c.name}: succeeded, expected ${c.expect === "any" ? "any" : (c.expect as { name: string }).name}`);
+          assert.ok(
+            c.expect === "ok" || c.expect === "any",
+            `${c.name}: succeeded, expected ${c.expect === "any" ? "any" : (c.expect as { name: string }).name}`,
+          );
           if (c.writes) written.add(c.writes);
         } else {
           assert.ok(outcome instanceof EtcdError, `${c.name}: untyped ${String(outcome)}`);
@@ -155,7 +210,11 @@ describe("bad input", () => {
     }
     assert.deepEqual(unhandled, [], "no unhandled rejection");
     const stored = (await etcd.range(p, { prefix: true, keysOnly: true })).kvs.map((kv) => kv.key.toString("latin1"));
-    for (const key of stored) assert.ok([...written].some((w) => key.startsWith(Buffer.from(w).toString("latin1"))), `unexpected key written: ${key}`);
+    for (const key of stored)
+      assert.ok(
+        [...written].some((w) => key.startsWith(Buffer.from(w).toString("latin1"))),
+        `unexpected key written: ${key}`,
+      );
     report(t, "bad input", { cases: cases.length, ...Object.fromEntries(byClass) });
   });
 });

@@ -27,14 +27,24 @@ describe("clean shutdown", () => {
       console.log(JSON.stringify({ closeMs, completed: settled.length - rejected.length, rejectedClientClosed: rejected.length, typed, leasesEnded, watchersEnded: watchers.every((w) => w.ended) }));
     `;
     const started = Date.now();
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: process.cwd(),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
     const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
     clearTimeout(killer);
     assert.equal(code, 0, `the process exited on its own (output: ${out})`);
-    const figures = JSON.parse(out.trim()) as { closeMs: number; completed: number; rejectedClientClosed: number; typed: boolean; leasesEnded: boolean; watchersEnded: boolean };
+    const figures = JSON.parse(out.trim()) as {
+      closeMs: number;
+      completed: number;
+      rejectedClientClosed: number;
+      typed: boolean;
+      leasesEnded: boolean;
+      watchersEnded: boolean;
+    };
     assert.equal(figures.typed, true, "every call cut short rejected with ClientClosedError");
     assert.equal(figures.completed + figures.rejectedClientClosed, 500);
     assert.equal(figures.leasesEnded, true);

@@ -71,7 +71,16 @@ describe("a frozen member", () => {
       const stored = await etcd.range(p, { prefix: true, sort: { target: "mod", order: "ascend" } });
       await watched.assertMatches(stored, "the watcher saw the store's history exactly once, in order");
       assert.ok(lease.alive, "the kept lease survived the freeze");
-      report(t, "frozen member", { frozenMs: FROZEN_MS, keepAliveIntervalMs: KEEPALIVE.intervalMs, keepAliveTimeoutMs: KEEPALIVE.timeoutMs, firstSuccessAfterMs: firstSuccessMs, longestCallMs, writes: i, failedWrites: failures, watchedEvents: watched.seen.length });
+      report(t, "frozen member", {
+        frozenMs: FROZEN_MS,
+        keepAliveIntervalMs: KEEPALIVE.intervalMs,
+        keepAliveTimeoutMs: KEEPALIVE.timeoutMs,
+        firstSuccessAfterMs: firstSuccessMs,
+        longestCallMs,
+        writes: i,
+        failedWrites: failures,
+        watchedEvents: watched.seen.length,
+      });
     } finally {
       await etcd.close();
     }

@@ -58,7 +58,15 @@ describe("a full outage", () => {
       assert.ok(long.alive, "a lease whose TTL outlived the outage is still kept alive");
       const ttl = await etcd.leases.timeToLive(long.id);
       assert.ok(ttl && ttl.ttl > 0);
-      report(t, "full outage", { outageMs, recoveredAfterMs, watchedEvents: watched.seen.length, longLeaseTtl: 30, longLeaseAlive: long.alive, shortLeaseTtl: 2, shortLeaseLost: lost.reason });
+      report(t, "full outage", {
+        outageMs,
+        recoveredAfterMs,
+        watchedEvents: watched.seen.length,
+        longLeaseTtl: 30,
+        longLeaseAlive: long.alive,
+        shortLeaseTtl: 2,
+        shortLeaseLost: lost.reason,
+      });
     } finally {
       await etcd.close();
     }

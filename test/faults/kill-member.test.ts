@@ -140,7 +140,9 @@ describe("killing the member in use (three members)", () => {
           const stored = new Map((await check.range(p, { prefix: true, timeoutMs: 20_000 })).kvs.map((kv) => [kv.key.toString(), kv.value.toString()]));
           for (const i of acked) assert.equal(stored.get(`${p}${i}`), `v${i}`, `acknowledged write ${i} is stored`);
           const unknown = failed.filter((e) => (e as EtcdError).outcomeUnknown).length;
-          t.diagnostic(`writes (${balancing}, ${signal} to ${victim}): ${acked.length} acknowledged (${ackedAfterKill} after the kill), ${failed.length} failed (${unknown} with unknown outcome), ${stored.size} stored`);
+          t.diagnostic(
+            `writes (${balancing}, ${signal} to ${victim}): ${acked.length} acknowledged (${ackedAfterKill} after the kill), ${failed.length} failed (${unknown} with unknown outcome), ${stored.size} stored`,
+          );
           assert.ok(stored.size >= acked.length);
         } finally {
           await check.close();

@@ -99,7 +99,20 @@ async function freezeStreamMember(t: TestContext, scenario: string, pick: (leade
     const expired = ttls.filter((x) => x === undefined || x.ttl <= 0).length;
     // Leases the client holds alive that etcd no longer has, or the reverse.
     const disagree = leases.filter((l, i) => l.alive !== (inEtcd.has(l.id) && (ttls[i]?.ttl ?? 0) > 0)).length;
-    report(t, scenario, { leases: LEASES, ttlS: TTL, frozenMs: FROZEN_MS, frozen: target.name, streamMovedAfterMs: movedAfterMs, trail: trail.join(" "), lostByClient: lost.length, disagree, losses: [...losses].map(([k, n]) => `${n}×${k}`).join(" "), missingInEtcd: missing.length, expiredInEtcd: expired, minTtlLeftS: Math.min(...ttls.map((x) => x?.ttl ?? 0)) });
+    report(t, scenario, {
+      leases: LEASES,
+      ttlS: TTL,
+      frozenMs: FROZEN_MS,
+      frozen: target.name,
+      streamMovedAfterMs: movedAfterMs,
+      trail: trail.join(" "),
+      lostByClient: lost.length,
+      disagree,
+      losses: [...losses].map(([k, n]) => `${n}×${k}`).join(" "),
+      missingInEtcd: missing.length,
+      expiredInEtcd: expired,
+      minTtlLeftS: Math.min(...ttls.map((x) => x?.ttl ?? 0)),
+    });
     assert.ok(movedAfterMs >= 0 && movedAfterMs < FROZEN_MS, `the stream moved during the freeze (${movedAfterMs} ms)`);
     assert.equal(unrefreshed, 0, "no lease missed its deadline on the client");
     assert.equal(disagree, 0, "the client holds alive exactly the leases etcd still has");

@@ -43,9 +43,14 @@ export async function runLoadScenario(cluster: EtcdCluster, s: LoadScenario): Pr
 
     const watched = new WatchedHistory(watcher);
 
-    const results = await runPool(s.puts, s.inFlight, (i) => etcd.put(`${p}${i}`, String(i)), async (done) => {
-      if (done === s.killAfter) await victim.kill();
-    });
+    const results = await runPool(
+      s.puts,
+      s.inFlight,
+      (i) => etcd.put(`${p}${i}`, String(i)),
+      async (done) => {
+        if (done === s.killAfter) await victim.kill();
+      },
+    );
     assert.ok(!victim.running);
 
     const acknowledged = new Map<string, bigint>();

@@ -79,7 +79,15 @@ describe("token expiry under load", () => {
       assert.ok(loginCount >= 3, `the client logged in again after expiries (${loginCount} logins)`);
       // Logins ahead of expiry: at most the odd call (sent just as a token ran out) is refused.
       assert.ok(refused <= loginCount / 2, `${refused} calls refused for their token over ${loginCount} logins`);
-      report(t, "token expiry", { operations: OPS, tokenTtlMs: 1000, elapsedMs, logins: loginCount, refusedForToken: refused, errorsToCaller: failures.length, watchedEvents: seen.length });
+      report(t, "token expiry", {
+        operations: OPS,
+        tokenTtlMs: 1000,
+        elapsedMs,
+        logins: loginCount,
+        refusedForToken: refused,
+        errorsToCaller: failures.length,
+        watchedEvents: seen.length,
+      });
     } finally {
       await etcd.close();
     }

@@ -205,7 +205,10 @@ export const cases: HostileCase[] = [
     },
     // RESOURCE_EXHAUSTED is not retryable: calls that land on the peer fail, typed.
     expect: { error: ["ResponseTooLargeError"], reset: true, mixedMinOk: 2 },
-    check: (f) => (f.primary?.error && f.primary.error.code !== 8 ? [`ResponseTooLargeError should carry gRPC code 8 (RESOURCE_EXHAUSTED), got ${f.primary.error.code}`] : []),
+    check: (f) =>
+      f.primary?.error && f.primary.error.code !== 8
+        ? [`ResponseTooLargeError should carry gRPC code 8 (RESOURCE_EXHAUSTED), got ${f.primary.error.code}`]
+        : [],
   }),
   {
     name: "message-4gib-watch",
@@ -247,7 +250,9 @@ export const cases: HostileCase[] = [
     expect: protocolError(H2.ENHANCE_YOUR_CALM, { goAwayMayBeLost: true }),
     check: (_f, p) => {
       const announced = p.connections[0]?.clientSettings.find(([id]) => id === S.MAX_HEADER_LIST_SIZE)?.[1];
-      return announced !== undefined && announced > 0 && announced <= 65_536 ? [] : [`the client should announce SETTINGS_MAX_HEADER_LIST_SIZE <= 64 KiB, announced ${announced ?? "none"}`];
+      return announced !== undefined && announced > 0 && announced <= 65_536
+        ? []
+        : [`the client should announce SETTINGS_MAX_HEADER_LIST_SIZE <= 64 KiB, announced ${announced ?? "none"}`];
     },
   }),
   unaryCase({
@@ -328,7 +333,14 @@ export const cases: HostileCase[] = [
       await sleep(STUCK_MS);
       stuck = false;
       for (const cb of held.splice(0)) cb();
-      facts.primary = await Promise.race([snap, sleep(5000).then(() => ({ ok: false, ms: Math.round(performance.now() - t0), error: errorFacts(new Error("the snapshot did not settle 5 s after its consumer came back")) }))]);
+      facts.primary = await Promise.race([
+        snap,
+        sleep(5000).then(() => ({
+          ok: false,
+          ms: Math.round(performance.now() - t0),
+          error: errorFacts(new Error("the snapshot did not settle 5 s after its consumer came back")),
+        })),
+      ]);
       slow.destroy();
       await closeBounded(etcd, facts.notes);
       await mixedReads(ctx, facts);
@@ -531,7 +543,10 @@ export const cases: HostileCase[] = [
     expect: { error: ["UnavailableError"], withinMs: UNARY_MS },
     check: (f) => {
       const m = f.primary?.error?.message ?? "";
-      return [...(/502/.test(m) ? [] : [`the error should mention HTTP status 502: "${m}"`]), ...(/compress/i.test(m) ? [`the error should not be about compression: "${m}"`] : [])];
+      return [
+        ...(/502/.test(m) ? [] : [`the error should mention HTTP status 502: "${m}"`]),
+        ...(/compress/i.test(m) ? [`the error should not be about compression: "${m}"`] : []),
+      ];
     },
     grpcJs: { kind: "stream", path: "/etcdserverpb.Lease/LeaseKeepAlive", request: Buffer.from([0x08, 0xb4, 0x24]), limitMs: UNARY_MS },
   },
@@ -570,7 +585,13 @@ export const cases: HostileCase[] = [
     client: (ctx, facts) => movedWatch(ctx, facts, "drip"),
     expect: { closed: true },
     check: (f, p) => watchMoved(f, p, KEEPALIVE.intervalMs + KEEPALIVE.timeoutMs + 5000),
-    grpcJs: { kind: "stream", path: "/etcdserverpb.Watch/Watch", request: Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x6b]), limitMs: 20_000, keepAlive: { intervalMs: 1000, timeoutMs: 1000 } },
+    grpcJs: {
+      kind: "stream",
+      path: "/etcdserverpb.Watch/Watch",
+      request: Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x6b]),
+      limitMs: 20_000,
+      keepAlive: { intervalMs: 1000, timeoutMs: 1000 },
+    },
   },
   {
     name: "foreign-ping-ack",
@@ -580,7 +601,13 @@ export const cases: HostileCase[] = [
     client: (ctx, facts) => movedWatch(ctx, facts, "pingack"),
     expect: { closed: true },
     check: (f, p) => watchMoved(f, p, KEEPALIVE.intervalMs + KEEPALIVE.timeoutMs + 5000),
-    grpcJs: { kind: "stream", path: "/etcdserverpb.Watch/Watch", request: Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x6b]), limitMs: 20_000, keepAlive: { intervalMs: 1000, timeoutMs: 1000 } },
+    grpcJs: {
+      kind: "stream",
+      path: "/etcdserverpb.Watch/Watch",
+      request: Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x6b]),
+      limitMs: 20_000,
+      keepAlive: { intervalMs: 1000, timeoutMs: 1000 },
+    },
   },
   {
     name: "stalled-preface",
@@ -639,7 +666,9 @@ export const cases: HostileCase[] = [
     check: (f) => {
       const e = f.primary?.error;
       if (!e) return [];
-      return [e.message, ...e.causes].some((m) => m.includes("ECONNREFUSED")) ? [] : [`the error's cause chain should include ECONNREFUSED: ${[e.message, ...e.causes].join(" <- ")}`];
+      return [e.message, ...e.causes].some((m) => m.includes("ECONNREFUSED"))
+        ? []
+        : [`the error's cause chain should include ECONNREFUSED: ${[e.message, ...e.causes].join(" <- ")}`];
     },
     grpcJs: { kind: "unary", timeoutMs: 20_000 },
   },
@@ -699,7 +728,10 @@ async function movedWatch(ctx: ClientContext, facts: Facts, tag: string): Promis
 function watchMoved(f: Facts, p: HostilePeer, limitMs: number): string[] {
   const out: string[] = [];
   const ms = f.notes.firstEventMs as number | undefined;
-  f.outcome = ms === undefined ? `watch got no event in ${limitMs} ms${f.notes.watchError ? ` (${(f.notes.watchError as { name: string }).name})` : ""}` : `watch moved, first event after ${ms} ms`;
+  f.outcome =
+    ms === undefined
+      ? `watch got no event in ${limitMs} ms${f.notes.watchError ? ` (${(f.notes.watchError as { name: string }).name})` : ""}`
+      : `watch moved, first event after ${ms} ms`;
   if (!p.requests.some((r) => r.path.endsWith("/Watch"))) out.push("the watch was never opened on the hostile peer (the case did not exercise it)");
   if (ms === undefined) out.push(`the watch should get events from the healthy etcd within ${limitMs} ms (it got none)`);
   else if (ms > limitMs) out.push(`the watch got its first event after ${ms} ms, later than ${limitMs} ms`);

@@ -89,7 +89,13 @@ export async function attempt(fn: () => Promise<unknown>): Promise<CallFacts> {
 /** Closes a client, bounded: a close that does not finish is a fact, not a hang of the suite. */
 export async function closeBounded(etcd: Etcd, notes: Record<string, unknown>, ms = 5000): Promise<void> {
   const t0 = performance.now();
-  const done = await Promise.race([etcd.close().then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+  const done = await Promise.race([
+    etcd.close().then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref()),
+  ]);
   if (!done) notes.closeHung = true;
   else notes.closeMs = Math.max(Number(notes.closeMs ?? 0), Math.round(performance.now() - t0));
 }
@@ -124,7 +130,12 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
  * keys under it every 250 ms; resolves to the time until the first event (or undefined
  * after `limitMs`) and how many events came.
  */
-export async function watchUntilEvent(etcd: Etcd, healthy: string, prefix: string, limitMs: number): Promise<{ firstEventMs: number | undefined; events: number; watchError: ErrorFacts | undefined }> {
+export async function watchUntilEvent(
+  etcd: Etcd,
+  healthy: string,
+  prefix: string,
+  limitMs: number,
+): Promise<{ firstEventMs: number | undefined; events: number; watchError: ErrorFacts | undefined }> {
   const writer = new Etcd({ endpoints: [healthy] });
   const ac = new AbortController();
   const t0 = performance.now();

@@ -185,7 +185,7 @@ function mutate(frames: Buffer[], rnd: () => number, count?: number): Mutant {
   const head = f.length > 0 ? f[0]! : Buffer.alloc(0);
   const rest = Buffer.concat(f.slice(1));
   const pieces: Buffer[] = [];
-  for (let off = 0; off < rest.length; ) {
+  for (let off = 0; off < rest.length;) {
     const size = rnd() < 0.5 ? rest.length - off : 1 + int(Math.max(1, rest.length - off));
     pieces.push(rest.subarray(off, off + size));
     off += size;
@@ -222,7 +222,7 @@ class ReplayServer {
         if (started) return;
         got = Buffer.concat([got, d]);
         // The first request: a HEADERS frame after the 24-byte preface.
-        for (let off = 24; got.length - off >= 9; ) {
+        for (let off = 24; got.length - off >= 9;) {
           const len = got.readUIntBE(off, 3);
           if (got[off + 3] === 1) {
             started = true;
@@ -345,7 +345,10 @@ describe("seeded mutation fuzz of recorded etcd exchanges", () => {
           slowest = Math.max(slowest, ms);
           if (ms > CALL_MS + SETTLE_SLACK_MS) failures.push(`${where}: settled after ${Math.round(ms)} ms (deadline ${CALL_MS} ms)`);
           outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-          const closing = etcd.close().then(() => true, () => true);
+          const closing = etcd.close().then(
+            () => true,
+            () => true,
+          );
           const closed = await Promise.race([closing, new Promise<boolean>((r) => setTimeout(() => r(false), CLOSE_LIMIT_MS))]);
           if (!closed) failures.push(`${where}: close() did not finish within ${CLOSE_LIMIT_MS} ms`);
           if (failures.length > 20) return;
@@ -363,7 +366,10 @@ describe("seeded mutation fuzz of recorded etcd exchanges", () => {
     }
     const ms = Math.round(performance.now() - t0);
     const ran = Math.min(next, CASES);
-    const summary = `seed ${SEED}: ${ran} cases in ${ms} ms, slowest ${Math.round(slowest)} ms; ${[...outcomes].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ")}`;
+    const summary = `seed ${SEED}: ${ran} cases in ${ms} ms, slowest ${Math.round(slowest)} ms; ${[...outcomes]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`;
     console.log(`fuzz: ${summary}`);
     const repro = `reproduce with FUZZ_SEED=${SEED} node scripts/test.mjs hostile/fuzz`;
     assert.deepEqual(uncaught, [], `uncaught exceptions (${repro}):\n${uncaught.join("\n")}`);

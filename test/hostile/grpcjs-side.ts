@@ -66,7 +66,23 @@ export async function grpcJsHalf(mode: GrpcJsMode, ctx: ClientContext, facts: Fa
   if (!serverStream) (call as grpc.ClientDuplexStream<Buffer, Buffer>).write(mode.request);
   if (mode.pause) call.pause();
   facts.primary = await new Promise<CallFacts>((resolve) => {
-    const timer = setTimeout(() => resolve({ ok: false, ms: mode.limitMs, error: { name: "no outcome", classes: [], message: `no error within ${mode.limitMs} ms`, code: undefined, http2Code: undefined, causes: [], typed: false } }), mode.limitMs);
+    const timer = setTimeout(
+      () =>
+        resolve({
+          ok: false,
+          ms: mode.limitMs,
+          error: {
+            name: "no outcome",
+            classes: [],
+            message: `no error within ${mode.limitMs} ms`,
+            code: undefined,
+            http2Code: undefined,
+            causes: [],
+            typed: false,
+          },
+        }),
+      mode.limitMs,
+    );
     call.on("data", () => {
       if (mode.pause) return;
       clearTimeout(timer);

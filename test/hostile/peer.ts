@@ -153,7 +153,10 @@ export class PeerConnection {
 
   /** The response headers of a gRPC answer. */
   grpcHeaders(stream: number): Promise<boolean> {
-    return this.headers(stream, [[":status", "200"], ["content-type", "application/grpc"]]);
+    return this.headers(stream, [
+      [":status", "200"],
+      ["content-type", "application/grpc"],
+    ]);
   }
 
   trailers(stream: number, status = "0", message?: string): Promise<boolean> {
@@ -165,7 +168,15 @@ export class PeerConnection {
   /** A whole successful unary answer: headers, one message, trailers. */
   async answer(stream: number, message: Buffer): Promise<void> {
     await this.send(
-      frame(FrameType.HEADERS, Flag.END_HEADERS, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])),
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        stream,
+        encodeHeaders([
+          [":status", "200"],
+          ["content-type", "application/grpc"],
+        ]),
+      ),
       frame(FrameType.DATA, 0, stream, grpcMessage(message)),
       frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", "0"]])),
     );
@@ -210,7 +221,10 @@ export class PeerConnection {
    * `limits.ms` pass, `limits.bytes` were written, or the client stops taking bytes for
    * `limits.stallMs` (it stopped reading). Resolves to what was sent.
    */
-  async flood(make: (i: number) => Buffer, limits: { ms?: number; bytes?: number; stallMs?: number } = {}): Promise<{ frames: number; bytes: number; stalled: boolean }> {
+  async flood(
+    make: (i: number) => Buffer,
+    limits: { ms?: number; bytes?: number; stallMs?: number } = {},
+  ): Promise<{ frames: number; bytes: number; stalled: boolean }> {
     const until = performance.now() + (limits.ms ?? 15_000);
     const maxBytes = limits.bytes ?? Infinity;
     let frames = 0;
@@ -422,7 +436,7 @@ export class HostilePeer {
       this.connections.push(c);
       Promise.resolve()
         .then(() => this.script(c))
-        .catch((e: unknown) => this.scriptErrors.push(e instanceof Error ? e.stack ?? e.message : String(e)));
+        .catch((e: unknown) => this.scriptErrors.push(e instanceof Error ? (e.stack ?? e.message) : String(e)));
     });
     this.server.listen(0, "127.0.0.1");
     await once(this.server, "listening");

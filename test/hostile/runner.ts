@@ -93,10 +93,14 @@ const runnerPath = fileURLToPath(new URL("./case-runner.ts", import.meta.url));
 /** Runs the client half in a child process; samples its RSS, kills it past the cap or the time limit. */
 async function runClientChild(c: HostileCase, ctx: ClientContext, o: RunOptions): Promise<{ facts: Facts; peakMB: number; killed?: string }> {
   const cap = o.rssCapMB ?? 1536;
-  const child = spawn(process.execPath, [...(o.nodeFlags ?? []), "--import", "tsx", runnerPath, c.name, ctx.hostile, ctx.healthy ?? "-", o.client ?? "etcd-ts"], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --no-warnings`.trim() },
-  });
+  const child = spawn(
+    process.execPath,
+    [...(o.nodeFlags ?? []), "--import", "tsx", runnerPath, c.name, ctx.hostile, ctx.healthy ?? "-", o.client ?? "etcd-ts"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --no-warnings`.trim() },
+    },
+  );
   let out = "";
   let err = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -118,12 +122,18 @@ async function runClientChild(c: HostileCase, ctx: ClientContext, o: RunOptions)
   }, 25);
   const code = await new Promise<number | null>((resolve) => child.on("exit", (cd) => resolve(cd)));
   clearInterval(sampler);
-  const line = out.split("\n").find((l) => l.startsWith("{\"facts\":"));
+  const line = out.split("\n").find((l) => l.startsWith('{"facts":'));
   if (line) {
     const facts = (JSON.parse(line) as { facts: Facts }).facts;
     return { facts, peakMB: Math.max(peak, facts.rssPeakMB), ...(killed ? { killed } : {}) };
   }
-  const facts: Facts = { notes: { exit: code, stderr: err.slice(-1500) }, uncaught: killed ? [] : [`the child exited (${code}) without facts: ${err.slice(-1500)}`], rssBaseMB: 0, rssPeakMB: Math.round(peak), ms: Math.round(performance.now() - started) };
+  const facts: Facts = {
+    notes: { exit: code, stderr: err.slice(-1500) },
+    uncaught: killed ? [] : [`the child exited (${code}) without facts: ${err.slice(-1500)}`],
+    rssBaseMB: 0,
+    rssPeakMB: Math.round(peak),
+    ms: Math.round(performance.now() - started),
+  };
   return { facts, peakMB: peak, killed: killed ?? `exited ${code}` };
 }
 
@@ -174,10 +184,14 @@ export function evaluate(c: HostileCase, f: Facts, peer: HostilePeer, rssGrowthM
       const err = p.error!;
       if (!err.typed) out.push(`the error should be an EtcdError, got ${err.name}: ${err.message}`);
       else if (!e.error.some((cls) => err.classes.includes(cls))) out.push(`the error should be ${e.error.join(" or ")}, got ${err.name}: ${err.message}`);
-      if (e.http2Code !== undefined && err.http2Code !== e.http2Code) out.push(`the error's http2Code should be 0x${e.http2Code.toString(16)}, got ${err.http2Code === undefined ? "none" : `0x${err.http2Code.toString(16)}`}`);
+      if (e.http2Code !== undefined && err.http2Code !== e.http2Code)
+        out.push(
+          `the error's http2Code should be 0x${e.http2Code.toString(16)}, got ${err.http2Code === undefined ? "none" : `0x${err.http2Code.toString(16)}`}`,
+        );
     }
   }
-  if (e.withinMs !== undefined && p && !p.ok && p.ms > e.withinMs + SLACK_MS) out.push(`the call failed after ${p.ms} ms, later than its ${e.withinMs} ms deadline`);
+  if (e.withinMs !== undefined && p && !p.ok && p.ms > e.withinMs + SLACK_MS)
+    out.push(`the call failed after ${p.ms} ms, later than its ${e.withinMs} ms deadline`);
   if (e.goAway !== undefined) {
     const g = peer.goAway;
     const closedByClient = peer.connections.length > 0 && peer.connections.every((x) => x.closed) && peer.connections.some((x) => x.closedByClient);
@@ -190,7 +204,10 @@ export function evaluate(c: HostileCase, f: Facts, peer: HostilePeer, rssGrowthM
     const codes = e.reset === true ? undefined : e.reset;
     const rst = peer.resets.some((r) => !codes || codes.includes(r.code));
     const ga = peer.goAway && peer.goAway.code !== 0 && (!codes || codes.includes(peer.goAway.code));
-    if (!rst && !ga) out.push(`the client should reset the stream${codes ? ` (${codes.map((x) => `0x${x.toString(16)}`).join("/")})` : ""}; resets seen: ${JSON.stringify(peer.resets.slice(0, 3))}, GOAWAY: ${peer.goAway ? `0x${peer.goAway.code.toString(16)}` : "none"}`);
+    if (!rst && !ga)
+      out.push(
+        `the client should reset the stream${codes ? ` (${codes.map((x) => `0x${x.toString(16)}`).join("/")})` : ""}; resets seen: ${JSON.stringify(peer.resets.slice(0, 3))}, GOAWAY: ${peer.goAway ? `0x${peer.goAway.code.toString(16)}` : "none"}`,
+      );
   }
   if (e.closed) {
     const open = peer.connections.filter((x) => !x.closed).length;
@@ -198,7 +215,10 @@ export function evaluate(c: HostileCase, f: Facts, peer: HostilePeer, rssGrowthM
   }
   if (f.mixed) {
     const min = e.mixedMinOk ?? f.mixed.calls;
-    if (f.mixed.ok < min) out.push(`with a healthy endpoint beside the peer, ${f.mixed.ok}/${f.mixed.calls} reads succeeded (want >= ${min}); errors: ${f.mixed.errors.map((x) => x.name).join(", ")}`);
+    if (f.mixed.ok < min)
+      out.push(
+        `with a healthy endpoint beside the peer, ${f.mixed.ok}/${f.mixed.calls} reads succeeded (want >= ${min}); errors: ${f.mixed.errors.map((x) => x.name).join(", ")}`,
+      );
     const untyped = f.mixed.errors.filter((x) => !x.typed);
     if (untyped.length > 0) out.push(`untyped errors in the mixed reads: ${untyped.map((x) => x.name).join(", ")}`);
   }

@@ -90,7 +90,10 @@ describe("cluster and maintenance APIs on a real three-member cluster", () => {
     assert.equal(typeof (await etcd.maintenance.hash(endpoints[0]!)), "number");
 
     const health = await etcd.maintenance.health();
-    assert.deepEqual(health.map((h) => [h.endpoint, h.healthy]), endpoints.map((e) => [e, true]));
+    assert.deepEqual(
+      health.map((h) => [h.endpoint, h.healthy]),
+      endpoints.map((e) => [e, true]),
+    );
     assert.deepEqual(await etcd.maintenance.alarms(), []);
     assert.deepEqual(await etcd.maintenance.disarm(), []);
     const before = await etcd.maintenance.status(endpoints[0]!);
@@ -123,10 +126,7 @@ describe("cluster and maintenance APIs on a real three-member cluster", () => {
 
     // A failed snapshot leaves nothing behind.
     const controller = new AbortController();
-    await assert.rejects(
-      etcd.maintenance.snapshot(join(dir, "failed.db"), { signal: controller.signal, onProgress: () => controller.abort() }),
-      EtcdError,
-    );
+    await assert.rejects(etcd.maintenance.snapshot(join(dir, "failed.db"), { signal: controller.signal, onProgress: () => controller.abort() }), EtcdError);
     assert.deepEqual(readdirSync(dir), ["backup.db"]);
 
     let streamed = 0;

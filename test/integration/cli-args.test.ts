@@ -38,7 +38,10 @@ describe("the etcd-ts command line", () => {
     // A string flag takes the next word even when it starts with a dash, as pflag does.
     assert.equal(parseLine(["--endpoints", "-odd"], getSpecs, "h").values.endpoints, "-odd");
     assert.throws(() => parseLine(["--prefix=maybe"], getSpecs, "h"), /--prefix takes true or false, got "maybe"/);
-    assert.throws(() => parseLine(["--nope"], getSpecs, "etcd-ts get --help"), (e: unknown) => e instanceof UsageError && e.message === "unknown flag --nope (etcd-ts get --help lists the flags)");
+    assert.throws(
+      () => parseLine(["--nope"], getSpecs, "etcd-ts get --help"),
+      (e: unknown) => e instanceof UsageError && e.message === "unknown flag --nope (etcd-ts get --help lists the flags)",
+    );
   });
 
   it("reads every global flag from its ETCDCTL_ variable, with the flag winning and defaults last", () => {
@@ -65,12 +68,21 @@ describe("the etcd-ts command line", () => {
     applyEnvironment(etcdOnly, globalFlags, { ETCD_ENDPOINTS: "b:2" });
     assert.equal(etcdOnly.endpoints, "b:2");
     // An unsupported flag set in the environment is refused by name; its harmless value is not.
-    assert.throws(() => applyEnvironment({}, globalFlags, { ETCDCTL_INSECURE_SKIP_TLS_VERIFY: "true" }), /ETCDCTL_INSECURE_SKIP_TLS_VERIFY is set but etcd-ts does not support/);
+    assert.throws(
+      () => applyEnvironment({}, globalFlags, { ETCDCTL_INSECURE_SKIP_TLS_VERIFY: "true" }),
+      /ETCDCTL_INSECURE_SKIP_TLS_VERIFY is set but etcd-ts does not support/,
+    );
     applyEnvironment({}, globalFlags, { ETCDCTL_INSECURE_TRANSPORT: "true", ETCDCTL_API: "3" });
   });
 
   it("turns the global flags into client options", () => {
-    const o = clientOptions({ endpoints: "a:1,b:2", user: "root:pw:with:colons", "dial-timeout": "1m30s", "command-timeout": "500ms", "keepalive-time": "20s" });
+    const o = clientOptions({
+      endpoints: "a:1,b:2",
+      user: "root:pw:with:colons",
+      "dial-timeout": "1m30s",
+      "command-timeout": "500ms",
+      "keepalive-time": "20s",
+    });
     assert.deepEqual(o.endpoints, ["a:1", "b:2"]);
     assert.deepEqual(o.auth, { username: "root", password: "pw:with:colons" });
     assert.equal(o.dialTimeoutMs, 90_000);
@@ -181,7 +193,10 @@ describe("the launcher of the built command", () => {
     const dir = mkdtempSync(join(tmpdir(), "etcd-ts-launcher-"));
     try {
       const file = join(dir, "program.js");
-      writeFileSync(file, `#!/usr/bin/env node\n"use strict";\nconst { basename } = require("node:path");\nmodule.exports = 1;\nconsole.log(basename(__filename), typeof exports, process.argv.length);\n`);
+      writeFileSync(
+        file,
+        `#!/usr/bin/env node\n"use strict";\nconst { basename } = require("node:path");\nmodule.exports = 1;\nconsole.log(basename(__filename), typeof exports, process.argv.length);\n`,
+      );
       const cache = join(dir, "cache");
       const launcher = new URL("../../src/cli/launcher.ts", import.meta.url).pathname;
       const run = (): string => {

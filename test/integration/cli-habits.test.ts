@@ -77,9 +77,14 @@ describe("etcd-ts reads its command line as etcdctl does", () => {
     // ETCD_ENDPOINTS, the variable the tour and the tests use.
     assert.equal((await run("etcd-ts", ["get", `${p}k`], { env: { ETCD_ENDPOINTS: ep() } })).out, `${p}k\nv\n`);
     // ETCDCTL_ENDPOINTS wins over ETCD_ENDPOINTS.
-    assert.equal((await run("etcd-ts", ["get", `${p}k`], { env: { ETCD_ENDPOINTS: dead, ETCDCTL_ENDPOINTS: ep(), ETCDCTL_DIAL_TIMEOUT: "300ms" } })).out, `${p}k\nv\n`);
+    assert.equal(
+      (await run("etcd-ts", ["get", `${p}k`], { env: { ETCD_ENDPOINTS: dead, ETCDCTL_ENDPOINTS: ep(), ETCDCTL_DIAL_TIMEOUT: "300ms" } })).out,
+      `${p}k\nv\n`,
+    );
     // A flag beats its variable. etcdctl 3.4 refuses the pair instead (done better here).
-    const flagWins = await run("etcd-ts", ["get", `${p}k`, "--endpoints", ep(), "-w", "simple"], { env: { ETCDCTL_ENDPOINTS: dead, ETCDCTL_WRITE_OUT: "json" } });
+    const flagWins = await run("etcd-ts", ["get", `${p}k`, "--endpoints", ep(), "-w", "simple"], {
+      env: { ETCDCTL_ENDPOINTS: dead, ETCDCTL_WRITE_OUT: "json" },
+    });
     assert.equal(flagWins.code, 0, flagWins.err);
     assert.equal(flagWins.out, `${p}k\nv\n`);
     const refused = await run("etcdctl", ["get", `${p}k`, "--endpoints", ep()], { env: { ETCDCTL_ENDPOINTS: dead } });
@@ -111,12 +116,17 @@ describe("etcd-ts reads its command line as etcdctl does", () => {
     assert.equal(a?.value.toString(), "v\n");
     const binary = Buffer.from([0, 255, 10, 128]);
     await new Promise<void>((resolve, reject) => {
-      const child = execFile(process.execPath, ["--import", "tsx", "src/cli/main.ts", "put", `${p}bin`, "--endpoints", ep()], { encoding: "buffer" }, (err) => (err ? reject(err) : resolve()));
+      const child = execFile(process.execPath, ["--import", "tsx", "src/cli/main.ts", "put", `${p}bin`, "--endpoints", ep()], { encoding: "buffer" }, (err) =>
+        err ? reject(err) : resolve(),
+      );
       child.stdin!.end(binary);
     });
     assert.deepEqual(Buffer.from((await env.client().get(`${p}bin`))!.value), binary);
     // Nothing on standard input and no VALUE: refused, as etcdctl refuses it.
-    const [none, noneTheirs] = await Promise.all([run("etcd-ts", ["put", `${p}none`, "--endpoints", ep()]), run("etcdctl", ["put", `${p}none`, "--endpoints", ep()])]);
+    const [none, noneTheirs] = await Promise.all([
+      run("etcd-ts", ["put", `${p}none`, "--endpoints", ep()]),
+      run("etcdctl", ["put", `${p}none`, "--endpoints", ep()]),
+    ]);
     assert.notEqual(noneTheirs.code, 0);
     assert.equal(none.code, 1);
     assert.match(none.err, /^Error: .*put needs a VALUE, or the value on standard input/);

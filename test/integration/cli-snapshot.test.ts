@@ -88,7 +88,9 @@ describe("etcd-ts snapshot save on a ~100 MB database", () => {
     assert.ok(readFileSync(ours).equals(readFileSync(theirs)), "the same bytes as etcdctl's snapshot");
     // No temporary file left beside it.
     assert.deepEqual(
-      spawnSync("ls", [dir], { encoding: "utf8" }).stdout.split("\n").filter((f) => f.includes(".part")),
+      spawnSync("ls", [dir], { encoding: "utf8" })
+        .stdout.split("\n")
+        .filter((f) => f.includes(".part")),
       [],
     );
   });
@@ -118,7 +120,8 @@ describe("etcd-ts snapshot save on a ~100 MB database", () => {
     assert.ok(draws.length >= 1, r.stdout.slice(0, 500));
     // The whole run took `seconds`, so at most 10 a second (and the final full bar) fit in it.
     assert.ok(draws.length <= Math.ceil(seconds * 10) + 1, `${draws.length} redraws in ${seconds.toFixed(2)} s`);
-    for (const d of draws) assert.match(d, /^\[[#.]{30}\] [\d.]+ (B|KiB|MiB) \/ [\d.]+ MiB {2}[\d.]+ (B|KiB|MiB)\/s {2}(\d+:\d\d left|--:-- left|done in \d+:\d\d)/);
+    for (const d of draws)
+      assert.match(d, /^\[[#.]{30}\] [\d.]+ (B|KiB|MiB) \/ [\d.]+ MiB {2}[\d.]+ (B|KiB|MiB)\/s {2}(\d+:\d\d left|--:-- left|done in \d+:\d\d)/);
     assert.match(draws.at(-1)!, /^\[#{30}\] .* done in /);
     assert.match(r.stdout, /Snapshot saved at /);
     assert.equal(statSync(file).mode & 0o777, 0o600);

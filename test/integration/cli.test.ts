@@ -28,7 +28,12 @@ async function both(args: string[], stdin = ""): Promise<[string, string]> {
 describe("the etcd-ts command, compared with etcdctl", () => {
   it("put, get (simple and json, with options) and del print what etcdctl prints", async () => {
     const p = uniquePrefix("cli");
-    for (const [k, v] of [["b", "2"], ["a", "1"], ["c", "3"]]) await run("etcd-ts", ["put", `${p}${k}`, v!, "--endpoints", env.cluster().endpoints[0]!]);
+    for (const [k, v] of [
+      ["b", "2"],
+      ["a", "1"],
+      ["c", "3"],
+    ])
+      await run("etcd-ts", ["put", `${p}${k}`, v!, "--endpoints", env.cluster().endpoints[0]!]);
     for (const args of [
       ["get", `${p}a`],
       ["get", `${p}a`, "-w", "json"],
@@ -81,7 +86,9 @@ describe("the etcd-ts command, compared with etcdctl", () => {
   it("watch prints events as etcdctl does; lock runs a command while holding; elect interoperates with etcdctl", async () => {
     const ep = env.cluster().endpoints;
     const p = uniquePrefix("cliwatch");
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "watch", p, "--prefix", "--prev-kv", "--endpoints", ep[0]!], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "watch", p, "--prefix", "--prev-kv", "--endpoints", ep[0]!], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     try {
@@ -107,7 +114,9 @@ describe("the etcd-ts command, compared with etcdctl", () => {
     const elect = await spawnEtcdctl(ep, ["elect", `${p}elect`, "from-etcdctl"]);
     try {
       await elect.line();
-      const listener = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "elect", "--listen", `${p}elect`, "--endpoints", ep[0]!], { stdio: ["ignore", "pipe", "inherit"] });
+      const listener = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "elect", "--listen", `${p}elect`, "--endpoints", ep[0]!], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       let heard = "";
       listener.stdout.on("data", (d: Buffer) => (heard += d.toString()));
       const deadline = Date.now() + 15_000;
@@ -125,7 +134,27 @@ describe("the etcd-ts command, compared with etcdctl", () => {
     assert.match(bad.err, /^Error: FutureRevisionError: .*\n$/);
     const unknown = await run("etcd-ts", ["frobnicate"]);
     assert.equal(unknown.code, 2);
-    for (const c of ["get", "put", "del", "txn", "watch", "lease", "lock", "elect", "member", "endpoint", "snapshot", "defrag", "alarm", "compaction", "user", "role", "auth", "info", "serve"]) {
+    for (const c of [
+      "get",
+      "put",
+      "del",
+      "txn",
+      "watch",
+      "lease",
+      "lock",
+      "elect",
+      "member",
+      "endpoint",
+      "snapshot",
+      "defrag",
+      "alarm",
+      "compaction",
+      "user",
+      "role",
+      "auth",
+      "info",
+      "serve",
+    ]) {
       const help = await run("etcd-ts", [c, "--help"]);
       assert.equal(help.code, 0, c);
       assert.match(help.out, new RegExp(`usage: etcd-ts ${c}`));

@@ -175,9 +175,18 @@ describe("diagnostics channels", () => {
     const run = spawnSync(process.execPath, ["--import", "tsx", script], { env: { ...process.env, NODE_DEBUG: "etcd-ts" }, encoding: "utf8", timeout: 60_000 });
     assert.equal(run.status, 0, run.stderr);
     const lines = run.stderr.split("\n").filter((l) => l.startsWith("ETCD-TS "));
-    assert.ok(lines.some((l) => /call #\d+ KV\/Put ok on mem:\/\/debug-log in [\d.]+ ms/.test(l)), run.stderr);
-    assert.ok(lines.some((l) => /call #\d+ KV\/Range failed on mem:\/\/debug-log after 1 attempt, .*ETCD_FUTURE_REVISION/.test(l)), run.stderr);
-    assert.ok(lines.some((l) => /lease [0-9a-f]+ kept alive, TTL 30 s/.test(l)), run.stderr);
+    assert.ok(
+      lines.some((l) => /call #\d+ KV\/Put ok on mem:\/\/debug-log in [\d.]+ ms/.test(l)),
+      run.stderr,
+    );
+    assert.ok(
+      lines.some((l) => /call #\d+ KV\/Range failed on mem:\/\/debug-log after 1 attempt, .*ETCD_FUTURE_REVISION/.test(l)),
+      run.stderr,
+    );
+    assert.ok(
+      lines.some((l) => /lease [0-9a-f]+ kept alive, TTL 30 s/.test(l)),
+      run.stderr,
+    );
     // Without the variable, nothing.
     const quiet = spawnSync(process.execPath, ["--import", "tsx", script], { env: { ...process.env, NODE_DEBUG: "" }, encoding: "utf8", timeout: 60_000 });
     assert.equal(quiet.status, 0, quiet.stderr);
@@ -275,7 +284,8 @@ describe("diagnostics on a real etcd", () => {
     const meterProvider = new MeterProvider({ readers: [reader] });
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     const sent: string[] = [];
-    const seeMetadata = (m: unknown): void => void sent.push(...((m as CallStartMessage).call as unknown as { metadata?: Array<[string, string]> }).metadata?.map(([k]) => k) ?? []);
+    const seeMetadata = (m: unknown): void =>
+      void sent.push(...(((m as CallStartMessage).call as unknown as { metadata?: Array<[string, string]> }).metadata?.map(([k]) => k) ?? []));
     const stop = instrumentEtcd({ tracerProvider, meterProvider, includeKeys: true, propagateContext: true });
     const [dead] = await freePorts(1);
     const etcd = new Etcd({ endpoints: [`127.0.0.1:${dead}`, cluster().endpoints[0]!] });
@@ -315,7 +325,11 @@ describe("diagnostics on a real etcd", () => {
     assert.deepEqual(sent, ["traceparent"], "the trace context went out as metadata");
 
     const exported: ResourceMetrics[] = metricExporter.getMetrics();
-    const points = (name: string) => exported.at(-1)!.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name)?.dataPoints ?? [];
+    const points = (name: string) =>
+      exported
+        .at(-1)!
+        .scopeMetrics.flatMap((s) => s.metrics)
+        .find((m) => m.descriptor.name === name)?.dataPoints ?? [];
     const durations = points("rpc.client.duration");
     assert.ok(durations.some((p) => p.attributes["rpc.method"] === "Put" && p.attributes["rpc.grpc.status_code"] === 0));
     assert.ok(durations.some((p) => p.attributes["rpc.method"] === "Range" && p.attributes["error.type"] === "ETCD_FUTURE_REVISION"));

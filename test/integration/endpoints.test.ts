@@ -35,7 +35,10 @@ describe("endpoint management and debug info on three members", () => {
     const w = etcd.watch(`${uniquePrefix("info")}k`);
     await w.ready;
     const info = etcd.info();
-    assert.deepEqual(info.endpoints.map((e) => e.endpoint), env.cluster().endpoints);
+    assert.deepEqual(
+      info.endpoints.map((e) => e.endpoint),
+      env.cluster().endpoints,
+    );
     assert.equal(info.leases, 1);
     assert.equal(info.watchers, 1);
     assert.equal(info.balancing, "pinned");
@@ -58,10 +61,7 @@ describe("endpoint management and debug info on three members", () => {
     const first = cluster.members[0]!;
     const etcd = env.client({ endpoints: [first.endpoint], autoSyncIntervalMs: 200 });
     await eventually(() => etcd.endpoints.length === 3, "three synced endpoints");
-    assert.deepEqual(
-      etcd.endpoints.map((e) => e.replace(/^http:\/\//, "")).sort(),
-      [...cluster.endpoints].sort(),
-    );
+    assert.deepEqual(etcd.endpoints.map((e) => e.replace(/^http:\/\//, "")).sort(), [...cluster.endpoints].sort());
     await first.kill();
     const key = `${uniquePrefix("sync")}k`;
     // A read first: reads are retried elsewhere, and the failure teaches the client to avoid

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { CompactedError, LeaseLostError, LeaseNotFoundError, NotSupportedError, compare, op, type Etcd, type WatchBatch, type Watcher } from "../../src/index.js";
+import {
+  CompactedError,
+  LeaseLostError,
+  LeaseNotFoundError,
+  NotSupportedError,
+  compare,
+  op,
+  type Etcd,
+  type WatchBatch,
+  type Watcher,
+} from "../../src/index.js";
 import { elapse, etcdctl, metric, uniquePrefix, useCluster, waitUntil } from "../helpers.js";
 
 // Everything the client does through `etcd grpc-proxy start`, which gives watches its own
@@ -19,10 +29,14 @@ const upstreamWatchers = (): Promise<number> => metric(env.cluster().endpoints[0
 /** Waits until every member of `endpoints` reports itself healthy (it has a leader). */
 async function healthy(endpoints: string[]): Promise<void> {
   for (const endpoint of endpoints) {
-    await waitUntil(async () => {
-      const res = await fetch(`http://${endpoint}/health`).catch(() => undefined);
-      return res !== undefined && res.ok && /"health":\s*"true"/.test(await res.text());
-    }, `${endpoint} healthy`, 30_000);
+    await waitUntil(
+      async () => {
+        const res = await fetch(`http://${endpoint}/health`).catch(() => undefined);
+        return res !== undefined && res.ok && /"health":\s*"true"/.test(await res.text());
+      },
+      `${endpoint} healthy`,
+      30_000,
+    );
   }
 }
 
@@ -101,7 +115,10 @@ describe("through etcd grpc-proxy", () => {
       }
       assert.deepEqual(seen, [...Array.from({ length: 30 }, (_, i) => `put:${i}`), "delete:"]);
       assert.deepEqual(prevs, [undefined, ...Array.from({ length: 30 }, (_, i) => String(i))]);
-      assert.deepEqual((await take(noPut, 1)).lines.map((l) => l.split(" ")[0]), ["delete"]);
+      assert.deepEqual(
+        (await take(noPut, 1)).lines.map((l) => l.split(" ")[0]),
+        ["delete"],
+      );
     });
 
     it("cancel under the proxy's ids: the proxy lets its upstream watch go and the other watches keep going", async () => {
@@ -210,8 +227,13 @@ describe("through etcd grpc-proxy", () => {
         lines.map((l) => l.replace(/^.*=/, "").replace(/@.*/, "")),
         Array.from({ length: 150 }, (_, i) => String(i)),
       );
-      const threes = Array.from({ length: 150 }, (_, i) => i).filter((i) => i % 7 === 3).map(String);
-      assert.deepEqual((await take(other, threes.length)).lines.map((l) => l.replace(/^.*=/, "").replace(/@.*/, "")), threes);
+      const threes = Array.from({ length: 150 }, (_, i) => i)
+        .filter((i) => i % 7 === 3)
+        .map(String);
+      assert.deepEqual(
+        (await take(other, threes.length)).lines.map((l) => l.replace(/^.*=/, "").replace(/@.*/, "")),
+        threes,
+      );
     });
   });
 
@@ -271,7 +293,10 @@ describe("through etcd grpc-proxy", () => {
       assert.equal(kv?.modRevision, put.header.revision);
       for (const k of ["b", "c", "d"]) await etcd.put(`${p}${k}`, k);
       const page = await etcd.range(p, { prefix: true, limit: 2, sort: { target: "key", order: "descend" } });
-      assert.deepEqual(page.kvs.map((x) => x.key.toString()), [`${p}d`, `${p}c`]);
+      assert.deepEqual(
+        page.kvs.map((x) => x.key.toString()),
+        [`${p}d`, `${p}c`],
+      );
       assert.equal(page.more, true);
       assert.equal(page.count, 4n);
       const key = Buffer.concat([Buffer.from(p), Buffer.from([0x00, 0xff, 0xc3, 0x28])]);

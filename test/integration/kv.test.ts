@@ -40,7 +40,10 @@ describe("KV on a real etcd", () => {
     const etcd = env.client();
     const p = uniquePrefix("sel");
     for (const k of ["a", "b", "c", "d"]) await etcd.put(`${p}${k}`, k);
-    assert.deepEqual(strings((await etcd.range(p, { prefix: true })).kvs), ["a", "b", "c", "d"].map((k) => p + k));
+    assert.deepEqual(
+      strings((await etcd.range(p, { prefix: true })).kvs),
+      ["a", "b", "c", "d"].map((k) => p + k),
+    );
     assert.deepEqual(strings((await etcd.range(`${p}b`, { rangeEnd: `${p}d` })).kvs), [`${p}b`, `${p}c`]);
     const from = strings((await etcd.range(`${p}c`, { fromKey: true })).kvs);
     assert.deepEqual(from.slice(0, 2), [`${p}c`, `${p}d`]);

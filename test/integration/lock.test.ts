@@ -150,7 +150,10 @@ describe("locks on a real etcd", () => {
         await ctl2Queued.next;
         const printed = ctl2.line();
         let acquired = false;
-        void printed.then(() => (acquired = true), () => undefined);
+        void printed.then(
+          () => (acquired = true),
+          () => undefined,
+        );
         assert.equal(acquired, false);
         await lock.unlock();
         assert.ok((await printed).startsWith(`${name}/`), "etcdctl got the lock after we released it");

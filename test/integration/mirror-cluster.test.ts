@@ -17,7 +17,8 @@ async function assertMirrors(etcd: Etcd, m: Mirror, prefix: string): Promise<voi
 }
 
 /** The highest revision among the fulfilled results. */
-const lastRevision = (results: PromiseSettledResult<bigint>[]): bigint => results.reduce((max, r) => (r.status === "fulfilled" && r.value > max ? r.value : max), 0n);
+const lastRevision = (results: PromiseSettledResult<bigint>[]): bigint =>
+  results.reduce((max, r) => (r.status === "fulfilled" && r.value > max ? r.value : max), 0n);
 
 describe("mirrors on a three-member cluster", () => {
   it("follows concurrent writers through a kill of the member carrying its watch, without a relist", async () => {

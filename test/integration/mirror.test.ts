@@ -48,7 +48,10 @@ for (const b of backends) {
       await etcd.txn({ onSuccess: [op.put(`${prefix}a`, "1"), op.put(`${prefix}b`, "2"), op.put(`${prefix.slice(0, -1)}0`, "outside")] });
       await using m = await etcd.mirror(prefix, { pageSize: 1 });
       assert.equal(m.size, 2);
-      assert.deepEqual([...m.entries()].map(([k]) => k.toString()), [`${prefix}a`, `${prefix}b`]);
+      assert.deepEqual(
+        [...m.entries()].map(([k]) => k.toString()),
+        [`${prefix}a`, `${prefix}b`],
+      );
       const loaded = m.revision;
       assert.ok(loaded > 0n);
 
@@ -57,7 +60,9 @@ for (const b of backends) {
       const iterated: string[] = [];
       const reader = (async () => {
         for await (const c of m.changes()) {
-          iterated.push(c.type === "put" ? `put ${c.kv.key.toString()} ${c.prevKv?.value.toString() ?? "-"}` : c.type === "delete" ? `delete ${c.key.toString()}` : "reset");
+          iterated.push(
+            c.type === "put" ? `put ${c.kv.key.toString()} ${c.prevKv?.value.toString() ?? "-"}` : c.type === "delete" ? `delete ${c.key.toString()}` : "reset",
+          );
           if (iterated.length === 3) return;
         }
       })();
@@ -111,7 +116,10 @@ for (const b of backends) {
       const ns = etcd.namespace(prefix);
       await ns.put("x/1", "a");
       const m = await ns.mirror("x/");
-      assert.deepEqual([...m.entries()].map(([k]) => k.toString()), ["x/1"]);
+      assert.deepEqual(
+        [...m.entries()].map(([k]) => k.toString()),
+        ["x/1"],
+      );
       const r = await ns.put("x/2", "b");
       await m.waitForRevision(r.header.revision);
       assert.equal(m.get("x/2")?.value.toString(), "b");

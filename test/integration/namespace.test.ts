@@ -109,7 +109,11 @@ for (const b of backends) {
       assert.equal(fromKey?.type === "range" && keys(fromKey.kvs).join(), "a,c");
       assert.deepEqual(await rawKeys(root, base), [`${base}a`, `${base}c`]);
       // The compare is on the namespaced key: "a" outside the namespace does not exist.
-      const failed = await ns.txn().if(compare.value("x", "=", "outside")).onFailure(op.get("a")).commit();
+      const failed = await ns
+        .txn()
+        .if(compare.value("x", "=", "outside"))
+        .onFailure(op.get("a"))
+        .commit();
       assert.equal(failed.succeeded, false);
       assert.equal(failed.results[0]?.type === "range" && keys(failed.results[0].kvs).join(), "a");
       await root.delete(base.slice(0, -1), { prefix: true });

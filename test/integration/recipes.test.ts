@@ -36,7 +36,10 @@ for (const backend of ["etcd", "mem"] as const) {
       assert.ok(waiting.every((w) => !w.done));
       await barrier.release();
       await Promise.all(waiting.map((w) => w.promise));
-      await assert.rejects(new Barrier(etcd, `${key}-x`).hold().then(() => new Barrier(etcd, `${key}-x`).wait({ timeoutMs: 200 })), /timed out/);
+      await assert.rejects(
+        new Barrier(etcd, `${key}-x`).hold().then(() => new Barrier(etcd, `${key}-x`).wait({ timeoutMs: 200 })),
+        /timed out/,
+      );
       if (backend === "mem") await etcd.close();
     });
 
@@ -48,12 +51,18 @@ for (const backend of ["etcd", "mem"] as const) {
         const barriers = sessions.map((s) => new DoubleBarrier(s, key, 3));
         const first = [track(barriers[0]!.enter()), track(barriers[1]!.enter())];
         await etcd.put(`${key}-probe`, "x");
-        assert.ok(first.every((e) => !e.done), "nobody proceeds before the third enters");
+        assert.ok(
+          first.every((e) => !e.done),
+          "nobody proceeds before the third enters",
+        );
         await barriers[2]!.enter();
         await Promise.all(first.map((e) => e.promise));
         const waiters = await etcd.range(`${key}/waiters/`, { prefix: true });
         assert.equal(waiters.kvs.length, 3);
-        assert.ok(waiters.kvs.every((kv) => /\/waiters\/\d{19}$/.test(kv.key.toString()) && kv.lease !== 0n), "Go's layout, under the sessions' leases");
+        assert.ok(
+          waiters.kvs.every((kv) => /\/waiters\/\d{19}$/.test(kv.key.toString()) && kv.lease !== 0n),
+          "Go's layout, under the sessions' leases",
+        );
         assert.ok(await etcd.get(`${key}/ready`));
         await assert.rejects(new DoubleBarrier(sessions[0]!, key, 3).enter(), InvalidArgumentError, "a fourth is refused");
         await Promise.all(barriers.map((b) => b.leave()));
@@ -70,7 +79,10 @@ for (const backend of ["etcd", "mem"] as const) {
       const producer = new Queue(etcd, prefix);
       for (let i = 0; i < 5; i++) await producer.enqueue(`item-${i}`);
       const keys = await etcd.range(`${prefix}/`, { prefix: true, keysOnly: true });
-      assert.ok(keys.kvs.every((kv) => /\/\d{19}$/.test(kv.key.toString())), "Go's layout");
+      assert.ok(
+        keys.kvs.every((kv) => /\/\d{19}$/.test(kv.key.toString())),
+        "Go's layout",
+      );
       assert.equal((await new Queue(etcd, prefix).dequeue()).toString(), "item-0");
       // Four consumers race for the other four items and one more that arrives while they wait.
       const consumers = Array.from({ length: 5 }, () => new Queue(etcd, prefix).dequeue({ timeoutMs: 20_000 }));
@@ -123,7 +135,11 @@ for (const backend of ["etcd", "mem"] as const) {
         assert.ok(sems[2]!.held && sems[3]!.held);
         await assert.rejects(new Semaphore(sessions[1]!, name, 2).acquire({ timeoutMs: 300 }), /timed out/);
         const keys = (await etcd.range(`${name}/`, { prefix: true })).kvs.map((kv) => kv.key.toString());
-        assert.deepEqual(keys.sort(), [sessions[2]!, sessions[3]!].map((s) => `${name}/${s.leaseId.toString(16)}`).sort(), "the mutex's layout; a timed-out waiter leaves no key");
+        assert.deepEqual(
+          keys.sort(),
+          [sessions[2]!, sessions[3]!].map((s) => `${name}/${s.leaseId.toString(16)}`).sort(),
+          "the mutex's layout; a timed-out waiter leaves no key",
+        );
         // A lost session ends a wait with LeaseLostError.
         const inLine = await nextPut(etcd, name);
         const waiting = new Semaphore(sessions[1]!, name, 2).acquire();

@@ -29,7 +29,13 @@ interface Answer {
 }
 
 /** One call with node's HTTP/2 client; resolves when the server ends the stream. */
-function call(session: http2.ClientHttp2Session, path: string, requests: Uint8Array[], extra: http2.OutgoingHttpHeaders = {}, endRequests = true): Promise<Answer> {
+function call(
+  session: http2.ClientHttp2Session,
+  path: string,
+  requests: Uint8Array[],
+  extra: http2.OutgoingHttpHeaders = {},
+  endRequests = true,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const s = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...extra });
     const answer: Answer = { headers: {}, trailers: {}, messages: [] };
@@ -54,7 +60,16 @@ function watchCreate(key: string, startRevision = 0n): Uint8Array {
   return M.Watch.watch.encode({
     requestUnion: {
       $case: "createRequest",
-      value: { key: Buffer.from(key), rangeEnd: new Uint8Array(0), startRevision, progressNotify: false, filters: [], prevKv: false, watchId: 0n, fragment: false },
+      value: {
+        key: Buffer.from(key),
+        rangeEnd: new Uint8Array(0),
+        startRevision,
+        progressNotify: false,
+        filters: [],
+        prevKv: false,
+        watchId: 0n,
+        fragment: false,
+      },
     },
   });
 }
@@ -131,7 +146,9 @@ describe("etcd-ts serve at the gRPC level", () => {
       const held = await etcd.lock("deadline-lock");
       const lease = await etcd.leases.grant(30);
       const started = Date.now();
-      const a = await call(session, M.Lock.lock.path, [M.Lock.lock.encode({ name: Buffer.from("deadline-lock"), lease: lease.id })], { "grpc-timeout": "200m" });
+      const a = await call(session, M.Lock.lock.path, [M.Lock.lock.encode({ name: Buffer.from("deadline-lock"), lease: lease.id })], {
+        "grpc-timeout": "200m",
+      });
       assert.equal(status(a).code, "4");
       assert.ok(Date.now() - started < 3000, "ended near its deadline");
       await held.unlock();
@@ -154,7 +171,21 @@ describe("etcd-ts serve at the gRPC level", () => {
       assert.deepEqual(status(c), { code: "5", message: "etcdserver: requested lease not found" });
       // Success: the answer, then grpc-status 0 in the trailers.
       const d = await call(session, M.KV.range.path, [
-        M.KV.range.encode({ key: Buffer.from("nothing"), rangeEnd: new Uint8Array(0), limit: 0n, revision: 0n, sortOrder: 0, sortTarget: 0, serializable: false, keysOnly: false, countOnly: false, minModRevision: 0n, maxModRevision: 0n, minCreateRevision: 0n, maxCreateRevision: 0n }),
+        M.KV.range.encode({
+          key: Buffer.from("nothing"),
+          rangeEnd: new Uint8Array(0),
+          limit: 0n,
+          revision: 0n,
+          sortOrder: 0,
+          sortTarget: 0,
+          serializable: false,
+          keysOnly: false,
+          countOnly: false,
+          minModRevision: 0n,
+          maxModRevision: 0n,
+          minCreateRevision: 0n,
+          maxCreateRevision: 0n,
+        }),
       ]);
       assert.equal(d.headers["content-type"], "application/grpc");
       assert.equal(d.trailers["grpc-status"], "0");
@@ -167,7 +198,14 @@ describe("etcd-ts serve at the gRPC level", () => {
   it("a request over the size limit is refused with RESOURCE_EXHAUSTED before it is read", async () => {
     const session = connect();
     try {
-      const big = M.KV.put.encode({ key: Buffer.from("big"), value: Buffer.alloc(2 * 1024 * 1024 + 1), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
+      const big = M.KV.put.encode({
+        key: Buffer.from("big"),
+        value: Buffer.alloc(2 * 1024 * 1024 + 1),
+        lease: 0n,
+        prevKv: false,
+        ignoreValue: false,
+        ignoreLease: false,
+      });
       const a = await call(session, M.KV.put.path, [big]);
       assert.equal(status(a).code, "8");
       assert.match(status(a).message ?? "", /^grpc: received message larger than max \(\d+ vs\. 2097152\)$/);

@@ -125,7 +125,16 @@ function watchCreate(key: string): Uint8Array {
   return M.Watch.watch.encode({
     requestUnion: {
       $case: "createRequest",
-      value: { key: Buffer.from(key), rangeEnd: new Uint8Array(0), startRevision: 0n, progressNotify: false, filters: [], prevKv: false, watchId: 0n, fragment: false },
+      value: {
+        key: Buffer.from(key),
+        rangeEnd: new Uint8Array(0),
+        startRevision: 0n,
+        progressNotify: false,
+        filters: [],
+        prevKv: false,
+        watchId: 0n,
+        fragment: false,
+      },
     },
   });
 }

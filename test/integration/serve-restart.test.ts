@@ -16,7 +16,9 @@ after(() => {
 
 /** Starts `etcd-ts serve` on a free port with the data dir; resolves to its endpoint. */
 async function start(): Promise<{ child: ChildProcess; endpoint: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--listen", "127.0.0.1:0", "--data-dir", dir], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--listen", "127.0.0.1:0", "--data-dir", dir], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   children.push(child);
   const endpoint = await new Promise<string>((resolve, reject) => {
     let out = "";
@@ -39,12 +41,17 @@ describe("etcd-ts serve --data-dir", () => {
     await etcd.put("restart/deleted", "x");
     await etcd.delete("restart/deleted");
     let killed = false;
-    const results = await runPool(2000, 20, (i) => etcd.put(`restart/${i}`, String(i)), (done) => {
-      if (done === 1000 && !killed) {
-        killed = true;
-        first.child.kill("SIGKILL");
-      }
-    });
+    const results = await runPool(
+      2000,
+      20,
+      (i) => etcd.put(`restart/${i}`, String(i)),
+      (done) => {
+        if (done === 1000 && !killed) {
+          killed = true;
+          first.child.kill("SIGKILL");
+        }
+      },
+    );
     await etcd.close();
     const acked = new Map<string, bigint>();
     results.forEach((r, i) => {
@@ -57,7 +64,7 @@ describe("etcd-ts serve --data-dir", () => {
     const again = new Etcd({ endpoints: [second.endpoint] });
     try {
       for (const [key, revision] of acked) assert.equal((await again.get(key))?.modRevision, revision, `${key} survived at its revision`);
-      assert.equal((await again.get("restart/deleted")), undefined);
+      assert.equal(await again.get("restart/deleted"), undefined);
       const leased = await again.get("restart/leased");
       assert.equal(leased?.lease, lease.id, "the key keeps its lease");
       assert.ok((await again.leases.timeToLive(lease.id))?.ttl, "the lease survived");

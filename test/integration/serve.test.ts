@@ -23,7 +23,9 @@ describe("etcd-ts serve: the embedded store as an etcd-compatible server", () =>
     assert.equal(Buffer.from(json.kvs[0]!.value, "base64").toString(), "1");
     const txn = await new Promise<string>((resolve, reject) => {
       import("node:child_process").then(({ execFile }) => {
-        const child = execFile("etcdctl", ["--endpoints", ep[0]!, "txn"], { env: { ...process.env, ETCDCTL_API: "3" } }, (err, out) => (err ? reject(err) : resolve(out)));
+        const child = execFile("etcdctl", ["--endpoints", ep[0]!, "txn"], { env: { ...process.env, ETCDCTL_API: "3" } }, (err, out) =>
+          err ? reject(err) : resolve(out),
+        );
         child.stdin?.end('value("ctl/a") = "1"\n\nput ctl/a 2\n\nput ctl/a 3\n\n');
       }, reject);
     });

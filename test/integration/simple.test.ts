@@ -21,7 +21,10 @@ for (const [name, url] of backends) {
       await s.store(`${p}b`, "2");
       await s.store(`${p}c`, "3");
       assert.deepEqual(await s.get(`${p}a`), { value: "1", exists: true });
-      assert.deepEqual(await s.getRange(`${p}a`, `${p}c`), [{ key: `${p}a`, value: "1" }, { key: `${p}b`, value: "2" }]);
+      assert.deepEqual(await s.getRange(`${p}a`, `${p}c`), [
+        { key: `${p}a`, value: "1" },
+        { key: `${p}b`, value: "2" },
+      ]);
       await s.delete(`${p}a`);
       assert.equal((await s.get(`${p}a`)).exists, false);
     });
@@ -76,7 +79,10 @@ for (const [name, url] of backends) {
       const deadline = Date.now() + 5000;
       while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
       s.cancel(handle);
-      assert.deepEqual(seen.map((c) => `${c.type}:${c.value}`), ["put:v2", "delete:"]);
+      assert.deepEqual(
+        seen.map((c) => `${c.type}:${c.value}`),
+        ["put:v2", "delete:"],
+      );
     });
 
     it("create if absent, update if present, compare-and-swap/delete by value or revision, exists", async () => {

@@ -18,7 +18,13 @@ const asked: string[] = [];
 let dnsServer: Socket;
 
 function encodeName(name: string): Buffer {
-  return Buffer.concat([...name.replace(/\.$/, "").split(".").map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+  return Buffer.concat([
+    ...name
+      .replace(/\.$/, "")
+      .split(".")
+      .map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])),
+    Buffer.from([0]),
+  ]);
 }
 
 /** Reads the question's name (labels until a zero byte) from a query. */

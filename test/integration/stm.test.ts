@@ -172,8 +172,17 @@ describe("STM on a real etcd", () => {
       StmConflictError,
     );
     assert.equal(attempts, 4);
-    await assert.rejects(etcd.stm(async () => undefined, { signal: AbortSignal.abort() }), AbortedError);
-    await assert.rejects(etcd.stm(async () => undefined, { isolation: "snapshot" as Isolation }), InvalidArgumentError);
-    await assert.rejects(etcd.stm(async () => undefined, { maxRetries: -1 }), InvalidArgumentError);
+    await assert.rejects(
+      etcd.stm(async () => undefined, { signal: AbortSignal.abort() }),
+      AbortedError,
+    );
+    await assert.rejects(
+      etcd.stm(async () => undefined, { isolation: "snapshot" as Isolation }),
+      InvalidArgumentError,
+    );
+    await assert.rejects(
+      etcd.stm(async () => undefined, { maxRetries: -1 }),
+      InvalidArgumentError,
+    );
   });
 });

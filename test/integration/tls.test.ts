@@ -20,7 +20,23 @@ function makeCa(name: string): void {
 function makeCert(name: string, ca: string, ext: string): void {
   writeFileSync(file(`${name}.ext`), ext);
   openssl("req", ...ec, "-keyout", file(`${name}.key`), "-out", file(`${name}.csr`), "-subj", `/CN=${name}`);
-  openssl("x509", "-req", "-in", file(`${name}.csr`), "-CA", file(`${ca}.crt`), "-CAkey", file(`${ca}.key`), "-CAcreateserial", "-out", file(`${name}.crt`), "-days", "1", "-extfile", file(`${name}.ext`));
+  openssl(
+    "x509",
+    "-req",
+    "-in",
+    file(`${name}.csr`),
+    "-CA",
+    file(`${ca}.crt`),
+    "-CAkey",
+    file(`${ca}.key`),
+    "-CAcreateserial",
+    "-out",
+    file(`${name}.crt`),
+    "-days",
+    "1",
+    "-extfile",
+    file(`${name}.ext`),
+  );
 }
 makeCa("ca");
 makeCa("other-ca");

@@ -150,7 +150,10 @@ describe("transport on a real etcd", () => {
       const lost = await Promise.all(leases.map((l) => l.closed));
       console.log("closed", await reading, await once, lost.every((e) => e === undefined), watchers.every((w) => w.ended));
     `;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: process.cwd(),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);

@@ -60,18 +60,51 @@ describe("transactions on a real etcd", () => {
       [">", true, false, false],
     ];
     for (const [o, smaller, equal, larger] of cases) {
-      assert.deepEqual([await holds(compare.value(`${p}k`, o, "a")), await holds(compare.value(`${p}k`, o, "m")), await holds(compare.value(`${p}k`, o, "z"))], [smaller, equal, larger], `value ${o}`);
-      assert.deepEqual([await holds(compare.version(`${p}k`, o, 1)), await holds(compare.version(`${p}k`, o, 2)), await holds(compare.version(`${p}k`, o, 3))], [smaller, equal, larger], `version ${o}`);
-      assert.deepEqual([await holds(compare.createRevision(`${p}k`, o, created - 1n)), await holds(compare.createRevision(`${p}k`, o, created)), await holds(compare.createRevision(`${p}k`, o, created + 1n))], [smaller, equal, larger], `create ${o}`);
-      assert.deepEqual([await holds(compare.modRevision(`${p}k`, o, modified - 1n)), await holds(compare.modRevision(`${p}k`, o, modified)), await holds(compare.modRevision(`${p}k`, o, modified + 1n))], [smaller, equal, larger], `mod ${o}`);
-      assert.deepEqual([await holds(compare.lease(`${p}k`, o, lease - 1n)), await holds(compare.lease(`${p}k`, o, lease)), await holds(compare.lease(`${p}k`, o, lease + 1n))], [smaller, equal, larger], `lease ${o}`);
+      assert.deepEqual(
+        [await holds(compare.value(`${p}k`, o, "a")), await holds(compare.value(`${p}k`, o, "m")), await holds(compare.value(`${p}k`, o, "z"))],
+        [smaller, equal, larger],
+        `value ${o}`,
+      );
+      assert.deepEqual(
+        [await holds(compare.version(`${p}k`, o, 1)), await holds(compare.version(`${p}k`, o, 2)), await holds(compare.version(`${p}k`, o, 3))],
+        [smaller, equal, larger],
+        `version ${o}`,
+      );
+      assert.deepEqual(
+        [
+          await holds(compare.createRevision(`${p}k`, o, created - 1n)),
+          await holds(compare.createRevision(`${p}k`, o, created)),
+          await holds(compare.createRevision(`${p}k`, o, created + 1n)),
+        ],
+        [smaller, equal, larger],
+        `create ${o}`,
+      );
+      assert.deepEqual(
+        [
+          await holds(compare.modRevision(`${p}k`, o, modified - 1n)),
+          await holds(compare.modRevision(`${p}k`, o, modified)),
+          await holds(compare.modRevision(`${p}k`, o, modified + 1n)),
+        ],
+        [smaller, equal, larger],
+        `mod ${o}`,
+      );
+      assert.deepEqual(
+        [await holds(compare.lease(`${p}k`, o, lease - 1n)), await holds(compare.lease(`${p}k`, o, lease)), await holds(compare.lease(`${p}k`, o, lease + 1n))],
+        [smaller, equal, larger],
+        `lease ${o}`,
+      );
     }
   });
 
   it("implements create-if-absent with compare.absent and range compares", async () => {
     const etcd = env.client();
     const p = uniquePrefix("abs");
-    const create = () => etcd.txn().if(compare.absent(`${p}k`)).onSuccess(op.put(`${p}k`, "first")).commit();
+    const create = () =>
+      etcd
+        .txn()
+        .if(compare.absent(`${p}k`))
+        .onSuccess(op.put(`${p}k`, "first"))
+        .commit();
     assert.equal((await create()).succeeded, true);
     assert.equal((await create()).succeeded, false);
     assert.equal((await etcd.txn({ if: [compare.exists(`${p}k`)] })).succeeded, true);

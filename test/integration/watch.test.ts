@@ -33,11 +33,7 @@ describe("watches on a real etcd", () => {
     const r3 = await etcd.delete(`${p}a`);
     await etcd.put(`${p}b`, "not watched");
     const { lines, batches } = await take(w, 3);
-    assert.deepEqual(lines, [
-      `put ${p}a=1@${r1.header.revision}`,
-      `put ${p}a=2@${r2.header.revision}`,
-      `delete ${p}a=@${r3.header.revision}`,
-    ]);
+    assert.deepEqual(lines, [`put ${p}a=1@${r1.header.revision}`, `put ${p}a=2@${r2.header.revision}`, `delete ${p}a=@${r3.header.revision}`]);
     const first = batches[0]!.events[0]!;
     assert.equal(first.kv.version, 1n);
     assert.equal(first.kv.createRevision, r1.header.revision);
@@ -54,9 +50,18 @@ describe("watches on a real etcd", () => {
     const from = etcd.watch(`${p}b`, { fromKey: true });
     await Promise.all([prefix.ready, range.ready, from.ready]);
     for (const k of ["a", "b", "b1", "c", "d"]) await etcd.put(`${p}${k}`, k);
-    assert.deepEqual((await take(prefix, 2)).lines.map((l) => key(l.split("=")[0]!)), ["b", "b1"]);
-    assert.deepEqual((await take(range, 3)).lines.map((l) => key(l.split("=")[0]!)), ["a", "b", "b1"]);
-    assert.deepEqual((await take(from, 4)).lines.map((l) => key(l.split("=")[0]!)), ["b", "b1", "c", "d"]);
+    assert.deepEqual(
+      (await take(prefix, 2)).lines.map((l) => key(l.split("=")[0]!)),
+      ["b", "b1"],
+    );
+    assert.deepEqual(
+      (await take(range, 3)).lines.map((l) => key(l.split("=")[0]!)),
+      ["a", "b", "b1"],
+    );
+    assert.deepEqual(
+      (await take(from, 4)).lines.map((l) => key(l.split("=")[0]!)),
+      ["b", "b1", "c", "d"],
+    );
   });
 
   it("replays history from a start revision exactly once, in order, with prevKv", async () => {
@@ -74,7 +79,10 @@ describe("watches on a real etcd", () => {
       }
       if (seen.length >= 50) break;
     }
-    assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => String(i)));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 50 }, (_, i) => String(i)),
+    );
     assert.deepEqual(prevs, [undefined, ...Array.from({ length: 49 }, (_, i) => String(i))]);
   });
 
@@ -88,8 +96,14 @@ describe("watches on a real etcd", () => {
     await etcd.delete(`${p}a`);
     await etcd.put(`${p}b`, "2");
     await etcd.delete(`${p}b`);
-    assert.deepEqual((await take(noPut, 2)).lines.map((l) => l.split(" ")[0]), ["delete", "delete"]);
-    assert.deepEqual((await take(noDelete, 2)).lines.map((l) => l.split(" ")[0]), ["put", "put"]);
+    assert.deepEqual(
+      (await take(noPut, 2)).lines.map((l) => l.split(" ")[0]),
+      ["delete", "delete"],
+    );
+    assert.deepEqual(
+      (await take(noDelete, 2)).lines.map((l) => l.split(" ")[0]),
+      ["put", "put"],
+    );
     assert.throws(() => etcd.watch(p, { noPut: true, noDelete: true }), InvalidArgumentError);
   });
 
@@ -248,7 +262,10 @@ describe("watches on a real etcd", () => {
     await member.restart();
     for (let i = 100; i < 200; i++) await writer.put(`${p}${i % 7}`, String(i));
     const { lines } = await take(w, 200);
-    assert.deepEqual(lines.map((l) => l.replace(/^.*=/, "").replace(/@.*/, "")), Array.from({ length: 200 }, (_, i) => String(i)));
+    assert.deepEqual(
+      lines.map((l) => l.replace(/^.*=/, "").replace(/@.*/, "")),
+      Array.from({ length: 200 }, (_, i) => String(i)),
+    );
   });
 
   it("pauses a watch whose consumer is behind on the server and resumes it without loss, never holding up the others", async () => {

@@ -91,7 +91,10 @@ describe("the packed package, installed into an empty folder", { timeout: 300_00
     tree = join(tmp, "tree");
     copyWorkingTree(tree);
     assert.equal(existsSync(join(tree, "dist")), false);
-    const [pack] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: tree })) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    const [pack] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: tree })) as Array<{
+      filename: string;
+      files: Array<{ path: string }>;
+    }>;
     assert.ok(pack, "npm pack reported no tarball");
     packed = pack.files.map((f) => f.path);
     consumer = join(tmp, "consumer");
@@ -106,10 +109,25 @@ describe("the packed package, installed into an empty folder", { timeout: 300_00
   });
 
   it("holds the build, the licence and the notice, and no tests", () => {
-    for (const f of ["dist/cjs/index.js", "dist/cjs/index.d.ts", "dist/esm/index.js", "dist/esm/index.d.ts", "dist/cjs/testing/index.js", "dist/esm/testing/index.js", "dist/cjs/cli/main.js", "LICENSE", "NOTICE", "README.md", "package.json"]) {
+    for (const f of [
+      "dist/cjs/index.js",
+      "dist/cjs/index.d.ts",
+      "dist/esm/index.js",
+      "dist/esm/index.d.ts",
+      "dist/cjs/testing/index.js",
+      "dist/esm/testing/index.js",
+      "dist/cjs/cli/main.js",
+      "LICENSE",
+      "NOTICE",
+      "README.md",
+      "package.json",
+    ]) {
       assert.ok(packed.includes(f), `the tarball lacks ${f}`);
     }
-    assert.deepEqual(packed.filter((f) => f.startsWith("test/") || f.startsWith("node_modules/")), []);
+    assert.deepEqual(
+      packed.filter((f) => f.startsWith("test/") || f.startsWith("node_modules/")),
+      [],
+    );
   });
 
   it("works with import", () => {
@@ -196,7 +214,11 @@ etcd.put("k", "cjs").then(() => etcd.get("k")).then(async (kv) => {
     writeFileSync(join(fromGit, "package.json"), `${JSON.stringify({ name: "from-git", version: "1.0.0", private: true })}\n`);
     run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", `git+file://${tree}`], { cwd: fromGit });
     assert.ok(existsSync(join(fromGit, "node_modules", "etcd-ts", "dist", "cjs", "index.js")), "dist/ was not built");
-    const out = run(process.execPath, ["-e", "const m = require('etcd-ts'); import('etcd-ts').then((e) => console.log(e.Etcd === m.Etcd, typeof require('etcd-ts/testing').startEtcd))"], { cwd: fromGit });
+    const out = run(
+      process.execPath,
+      ["-e", "const m = require('etcd-ts'); import('etcd-ts').then((e) => console.log(e.Etcd === m.Etcd, typeof require('etcd-ts/testing').startEtcd))"],
+      { cwd: fromGit },
+    );
     assert.equal(out, "true function");
   });
 

@@ -35,7 +35,12 @@ class Normalizer {
 
   private text(s: string): string {
     let out = s;
-    for (const [id, name] of this.leases) out = out.split(`/${BigInt(id).toString(16)}`).join(`/<${name}>`).split(id).join(name);
+    for (const [id, name] of this.leases)
+      out = out
+        .split(`/${BigInt(id).toString(16)}`)
+        .join(`/<${name}>`)
+        .split(id)
+        .join(name);
     return out;
   }
 
@@ -106,9 +111,20 @@ const scenarios: Scenario[] = [
     name: "transactions: compare then/else, version and mod revision compares",
     run: async (c, p) => {
       await c.put(`${p}k`).value("v");
-      const yes = await c.if(`${p}k`, "Value", "==", "v").then(c.put(`${p}k`).value("w"), c.get(`${p}k`)).else(c.get(`${p}k`)).commit();
-      const no = await c.if(`${p}k`, "Version", "<", 1).then(c.put(`${p}k`).value("x")).else(c.get(`${p}k`)).commit();
-      const absent = await c.if(`${p}none`, "Create", "==", 0).then(c.put(`${p}none`).value("created")).commit();
+      const yes = await c
+        .if(`${p}k`, "Value", "==", "v")
+        .then(c.put(`${p}k`).value("w"), c.get(`${p}k`))
+        .else(c.get(`${p}k`))
+        .commit();
+      const no = await c
+        .if(`${p}k`, "Version", "<", 1)
+        .then(c.put(`${p}k`).value("x"))
+        .else(c.get(`${p}k`))
+        .commit();
+      const absent = await c
+        .if(`${p}none`, "Create", "==", 0)
+        .then(c.put(`${p}none`).value("created"))
+        .commit();
       return { yes, no, absent, final: await c.getAll().prefix(p).strings() };
     },
   },
@@ -188,29 +204,27 @@ const scenarios: Scenario[] = [
       return { noLeader, leader1, changes, leader2, threeKey: threeKey.replace(/\d+$/, "<lease>") };
     },
   },
-  ...(["SerializableSnapshot", "Serializable", "RepeatableReads", "ReadCommitted"] as const).map(
-    (level, i): Scenario => ({
-      name: `STM (${level}): a transfer with a write from outside on the first attempt`,
-      run: async (c, p) => {
-        await c.put(`${p}a`).value("100");
-        await c.put(`${p}b`).value("0");
-        let attempts = 0;
-        const seen: string[] = [];
-        const result = await settle(
-          c.stm({ isolation: i as Isolation, retries: 5 }).transact(async (tx) => {
-            attempts++;
-            const a = Number(await tx.get(`${p}a`).string());
-            if (attempts === 1) await c.put(`${p}b`).value("10");
-            const b = Number(await tx.get(`${p}b`).string());
-            seen.push(`a=${a} b=${b}`);
-            await tx.put(`${p}a`).value(String(a - 30));
-            await tx.put(`${p}b`).value(String(b + 30));
-          }),
-        );
-        return { result: result instanceof Error ? result : "ok", attempts, seen, store: await c.getAll().prefix(p).strings() };
-      },
-    }),
-  ),
+  ...(["SerializableSnapshot", "Serializable", "RepeatableReads", "ReadCommitted"] as const).map((level, i): Scenario => ({
+    name: `STM (${level}): a transfer with a write from outside on the first attempt`,
+    run: async (c, p) => {
+      await c.put(`${p}a`).value("100");
+      await c.put(`${p}b`).value("0");
+      let attempts = 0;
+      const seen: string[] = [];
+      const result = await settle(
+        c.stm({ isolation: i as Isolation, retries: 5 }).transact(async (tx) => {
+          attempts++;
+          const a = Number(await tx.get(`${p}a`).string());
+          if (attempts === 1) await c.put(`${p}b`).value("10");
+          const b = Number(await tx.get(`${p}b`).string());
+          seen.push(`a=${a} b=${b}`);
+          await tx.put(`${p}a`).value(String(a - 30));
+          await tx.put(`${p}b`).value(String(b + 30));
+        }),
+      );
+      return { result: result instanceof Error ? result : "ok", attempts, seen, store: await c.getAll().prefix(p).strings() };
+    },
+  })),
   {
     name: "auth: users, roles, permissions, enable, allowed and denied calls, wrong password, disable",
     run: async (c, p, connect) => {
@@ -222,7 +236,11 @@ const scenarios: Scenario[] = [
       const user = await c.user(`${p.replace(/\W/g, "")}user`).create("pw");
       await user.addRole(reader);
       await c.put(`${p}k`).value("v");
-      const listed = { users: (await c.getUsers()).map((u) => u.name).sort(), roles: (await c.getRoles()).map((r) => r.name).sort(), perms: await reader.permissions() };
+      const listed = {
+        users: (await c.getUsers()).map((u) => u.name).sort(),
+        roles: (await c.getRoles()).map((r) => r.name).sort(),
+        perms: await reader.permissions(),
+      };
       await c.auth.authEnable();
       const asUser = connect({ auth: { username: user.name, password: "pw" } });
       const wrong = connect({ auth: { username: user.name, password: "nope" } });

@@ -73,9 +73,16 @@ describe("the Go client (etcd 3.4 clientv3) on etcd-ts serve and on etcd", () =>
   it("reports the same for KV, txn, leases, watches, mutex, election, STM at every isolation, namespace, mirror, compaction", async () => {
     const [want, got] = await Promise.all([report(bin, cluster!.endpoints[0]!), report(bin, server!.endpoint)]);
     // The program reports a part that threw as "<part> failed"; etcd must pass every part.
-    assert.deepEqual(want.steps.filter((s) => s.name.endsWith(" failed")), [], "the Go client failed on etcd itself");
+    assert.deepEqual(
+      want.steps.filter((s) => s.name.endsWith(" failed")),
+      [],
+      "the Go client failed on etcd itself",
+    );
     const names = want.steps.map((s) => s.name);
-    assert.ok(names.includes("stm read committed") && names.includes("mirror updates") && names.includes("watch from a compacted revision"), `steps missing from etcd's report: ${names.join(", ")}`);
+    assert.ok(
+      names.includes("stm read committed") && names.includes("mirror updates") && names.includes("watch from a compacted revision"),
+      `steps missing from etcd's report: ${names.join(", ")}`,
+    );
     const i = want.steps.findIndex((s, j) => !isDeepStrictEqual(got.steps[j], s));
     if (i >= 0) assert.deepEqual(got.steps[i], want.steps[i], `etcd-ts serve differs from etcd at step ${i} (${want.steps[i]!.name})`);
     assert.equal(got.steps.length, want.steps.length);

@@ -22,11 +22,19 @@ describe("generated code", () => {
       const r = spawnSync(process.execPath, ["scripts/gen.mjs", "--out", out], { encoding: "utf8" });
       assert.equal(r.status, 0, r.stderr);
       const fresh = out;
-      const want = files(fresh).map((f) => relative(fresh, f)).sort();
-      const have = files("src/rpc").map((f) => relative("src/rpc", f)).sort();
+      const want = files(fresh)
+        .map((f) => relative(fresh, f))
+        .sort();
+      const have = files("src/rpc")
+        .map((f) => relative("src/rpc", f))
+        .sort();
       assert.deepEqual(have, want, "the same files");
       for (const f of want) {
-        assert.equal(normalize(readFileSync(join("src/rpc", f), "utf8")), normalize(readFileSync(join(fresh, f), "utf8")), `src/rpc/${f} is stale: run npm run gen`);
+        assert.equal(
+          normalize(readFileSync(join("src/rpc", f), "utf8")),
+          normalize(readFileSync(join(fresh, f), "utf8")),
+          `src/rpc/${f} is stale: run npm run gen`,
+        );
       }
     } finally {
       rmSync(out, { recursive: true, force: true });

@@ -35,7 +35,8 @@ describe("gRPC message framing", () => {
     const prefix = Buffer.from([0, 0xff, 0xff, 0xff, 0xff]);
     assert.throws(
       () => d.push(prefix, () => assert.fail("no message")),
-      (e: unknown) => e instanceof CallFailure && e.kind === "too-large" && e.code === GrpcCode.RESOURCE_EXHAUSTED && /4294967295 bytes exceeds/.test(e.details),
+      (e: unknown) =>
+        e instanceof CallFailure && e.kind === "too-large" && e.code === GrpcCode.RESOURCE_EXHAUSTED && /4294967295 bytes exceeds/.test(e.details),
     );
     const exact = new MessageDecoder(3);
     assert.deepEqual(feed(exact, [grpcFrame(Buffer.from("abc"))]).messages, ["abc"]);

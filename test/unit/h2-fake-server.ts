@@ -77,7 +77,15 @@ export class FakeH2Server {
   /** A whole successful unary answer: headers, one message, trailers. */
   answer(stream: number, message: Buffer): void {
     this.write(
-      frame(FrameType.HEADERS, 0x4, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])),
+      frame(
+        FrameType.HEADERS,
+        0x4,
+        stream,
+        encodeHeaders([
+          [":status", "200"],
+          ["content-type", "application/grpc"],
+        ]),
+      ),
       frame(FrameType.DATA, 0, stream, grpcMessage(message)),
       frame(FrameType.HEADERS, 0x5, stream, encodeHeaders([["grpc-status", "0"]])),
     );

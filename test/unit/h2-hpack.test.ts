@@ -53,8 +53,19 @@ describe("HPACK decoder", () => {
     ];
     for (const blocks of sequences) {
       const d = new HpackDecoder();
-      assert.deepEqual(pairs(d.decode(hex(blocks[0]!))), [[":method", "GET"], [":scheme", "http"], [":path", "/"], [":authority", "www.example.com"]]);
-      assert.deepEqual(pairs(d.decode(hex(blocks[1]!))), [[":method", "GET"], [":scheme", "http"], [":path", "/"], [":authority", "www.example.com"], ["cache-control", "no-cache"]]);
+      assert.deepEqual(pairs(d.decode(hex(blocks[0]!))), [
+        [":method", "GET"],
+        [":scheme", "http"],
+        [":path", "/"],
+        [":authority", "www.example.com"],
+      ]);
+      assert.deepEqual(pairs(d.decode(hex(blocks[1]!))), [
+        [":method", "GET"],
+        [":scheme", "http"],
+        [":path", "/"],
+        [":authority", "www.example.com"],
+        ["cache-control", "no-cache"],
+      ]);
       assert.deepEqual(pairs(d.decode(hex(blocks[2]!))), [
         [":method", "GET"],
         [":scheme", "https"],

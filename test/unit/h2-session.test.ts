@@ -37,7 +37,10 @@ describe("HTTP/2 unary session (scripted server)", () => {
   let server: FakeH2Server;
   let session: H2Session | undefined;
   const open = async (keepAlive = { intervalMs: 10_000, timeoutMs: 5000 }): Promise<H2Session> => {
-    session = new H2Session({ endpoint: { raw: `127.0.0.1:${server.port}`, target: `127.0.0.1:${server.port}`, host: "127.0.0.1", port: server.port, secure: false }, keepAlive });
+    session = new H2Session({
+      endpoint: { raw: `127.0.0.1:${server.port}`, target: `127.0.0.1:${server.port}`, host: "127.0.0.1", port: server.port, secure: false },
+      keepAlive,
+    });
     await session.ready;
     return session;
   };
@@ -74,7 +77,11 @@ describe("HTTP/2 unary session (scripted server)", () => {
     const pending = call(s, Buffer.from("x"));
     const { stream } = await server.request(1);
     const body = grpcMessage(Buffer.from("a".repeat(1000)));
-    const headers = encodeHeaders([[":status", "200"], ["content-type", "application/grpc"], ["x-long", "v".repeat(200)]]);
+    const headers = encodeHeaders([
+      [":status", "200"],
+      ["content-type", "application/grpc"],
+      ["x-long", "v".repeat(200)],
+    ]);
     const padded = (part: Buffer, pad: number): Buffer => Buffer.concat([Buffer.from([pad]), part, Buffer.alloc(pad)]);
     server.write(
       frame(FrameType.HEADERS, 0, stream, headers.subarray(0, 10)),
@@ -95,7 +102,16 @@ describe("HTTP/2 unary session (scripted server)", () => {
     const pending = call(s, Buffer.from("x"));
     const { stream } = await server.request(1);
     server.write(
-      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([[":status", "200"], ["grpc-status", "9"], ["grpc-message", "etcdserver: caf%C3%A9 100%25"]])),
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS | Flag.END_STREAM,
+        stream,
+        encodeHeaders([
+          [":status", "200"],
+          ["grpc-status", "9"],
+          ["grpc-message", "etcdserver: caf%C3%A9 100%25"],
+        ]),
+      ),
     );
     const { failure } = await pending;
     assert.equal(failure?.code, 9);
@@ -110,9 +126,35 @@ describe("HTTP/2 unary session (scripted server)", () => {
     const end = Flag.END_HEADERS | Flag.END_STREAM;
     server.write(
       frame(FrameType.HEADERS, end, streams[0]!, encodeHeaders([[":status", "503"]])),
-      frame(FrameType.HEADERS, end, streams[1]!, encodeHeaders([[":status", "404"], ["grpc-status", "0"]])),
-      frame(FrameType.HEADERS, end, streams[2]!, encodeHeaders([[":status", "200"], ["content-type", "text/html"], ["grpc-status", "0"]])),
-      frame(FrameType.HEADERS, end, streams[3]!, encodeHeaders([[":status", "200"], ["content-type", "application/grpc+proto"], ["grpc-status", "0"]])),
+      frame(
+        FrameType.HEADERS,
+        end,
+        streams[1]!,
+        encodeHeaders([
+          [":status", "404"],
+          ["grpc-status", "0"],
+        ]),
+      ),
+      frame(
+        FrameType.HEADERS,
+        end,
+        streams[2]!,
+        encodeHeaders([
+          [":status", "200"],
+          ["content-type", "text/html"],
+          ["grpc-status", "0"],
+        ]),
+      ),
+      frame(
+        FrameType.HEADERS,
+        end,
+        streams[3]!,
+        encodeHeaders([
+          [":status", "200"],
+          ["content-type", "application/grpc+proto"],
+          ["grpc-status", "0"],
+        ]),
+      ),
     );
     const [a, b, c, d] = (await Promise.all(calls)) as [Outcome, Outcome, Outcome, Outcome];
     assert.equal(a.failure?.code, GrpcCode.UNAVAILABLE);
@@ -313,11 +355,17 @@ describe("HTTP/2 unary session (scripted server)", () => {
   it("rejects `ready` when nothing listens, and when the peer closes before its settings", async () => {
     const port = server.port;
     await server.close();
-    const refused = new H2Session({ endpoint: { raw: "x", target: "x", host: "127.0.0.1", port, secure: false }, keepAlive: { intervalMs: 1000, timeoutMs: 1000 } });
+    const refused = new H2Session({
+      endpoint: { raw: "x", target: "x", host: "127.0.0.1", port, secure: false },
+      keepAlive: { intervalMs: 1000, timeoutMs: 1000 },
+    });
     await assert.rejects(refused.ready, /ECONNREFUSED/);
     server = new FakeH2Server();
     await server.start(null);
-    const silent = new H2Session({ endpoint: { raw: "x", target: "x", host: "127.0.0.1", port: server.port, secure: false }, keepAlive: { intervalMs: 1000, timeoutMs: 1000 } });
+    const silent = new H2Session({
+      endpoint: { raw: "x", target: "x", host: "127.0.0.1", port: server.port, secure: false },
+      keepAlive: { intervalMs: 1000, timeoutMs: 1000 },
+    });
     await server.next((f) => f.type === FrameType.SETTINGS);
     server.socket!.destroy();
     await assert.rejects(silent.ready, /closed/);

@@ -71,7 +71,10 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   beforeEach(async () => {
     server = new FakeH2Server();
     await server.start([[Setting.MAX_FRAME_SIZE, 16_384]]);
-    conn = new Connection({ raw: `127.0.0.1:${server.port}`, target: `127.0.0.1:${server.port}`, host: "127.0.0.1", port: server.port, secure: false }, { keepAlive: { intervalMs: 10_000, timeoutMs: 5000 }, maxMessageBytes: 64 * 1024 * 1024, dialTimeoutMs: 5000 });
+    conn = new Connection(
+      { raw: `127.0.0.1:${server.port}`, target: `127.0.0.1:${server.port}`, host: "127.0.0.1", port: server.port, secure: false },
+      { keepAlive: { intervalMs: 10_000, timeoutMs: 5000 }, maxMessageBytes: 64 * 1024 * 1024, dialTimeoutMs: 5000 },
+    );
     await conn.connect(performance.now() + 5000);
   });
   afterEach(async () => {
@@ -96,7 +99,15 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a bidirectional stream writes messages, half-closes, splits and joins messages across frames, and ends on trailers", async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const s = new GrpcStream(
+      conn,
+      M.Watch.watch,
+      undefined,
+      undefined,
+      () => undefined,
+      undefined,
+      () => undefined,
+    );
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const data = await server.next((f) => f.type === FrameType.DATA && f.stream === stream);
@@ -105,7 +116,15 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     await server.next((f) => f.type === FrameType.DATA && f.stream === stream && (f.flags & Flag.END_STREAM) !== 0);
     const three = Buffer.concat([watchResponse(1n, 10n), watchResponse(2n, 11n), watchResponse(3n, 12n)]);
     server.write(
-      frame(FrameType.HEADERS, Flag.END_HEADERS, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])),
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        stream,
+        encodeHeaders([
+          [":status", "200"],
+          ["content-type", "application/grpc"],
+        ]),
+      ),
       frame(FrameType.DATA, 0, stream, three.subarray(0, 3)),
       frame(FrameType.DATA, 0, stream, three.subarray(3, 40)),
       frame(FrameType.DATA, 0, stream, three.subarray(40)),
@@ -117,13 +136,37 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a stream ended by the server with an error throws it typed after the messages before it, and marks the endpoint", async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const s = new GrpcStream(
+      conn,
+      M.Watch.watch,
+      undefined,
+      undefined,
+      () => undefined,
+      undefined,
+      () => undefined,
+    );
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     server.write(
-      frame(FrameType.HEADERS, Flag.END_HEADERS, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])),
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        stream,
+        encodeHeaders([
+          [":status", "200"],
+          ["content-type", "application/grpc"],
+        ]),
+      ),
       frame(FrameType.DATA, 0, stream, watchResponse(1n, 10n)),
-      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", String(GrpcCode.UNAVAILABLE)], ["grpc-message", "etcdserver: no leader"]])),
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS | Flag.END_STREAM,
+        stream,
+        encodeHeaders([
+          ["grpc-status", String(GrpcCode.UNAVAILABLE)],
+          ["grpc-message", "etcdserver: no leader"],
+        ]),
+      ),
     );
     const { got, error } = await readToEnd(s);
     assert.deepEqual(got, [10n]);
@@ -132,7 +175,15 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a message larger than the stream window arrives whole from a server that respects flow control", { timeout: 30_000 }, async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const s = new GrpcStream(
+      conn,
+      M.Watch.watch,
+      undefined,
+      undefined,
+      () => undefined,
+      undefined,
+      () => undefined,
+    );
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const big = Buffer.alloc(STREAM_WINDOW + 2_000_000, 7);
@@ -151,7 +202,17 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
       ),
     );
     const messages = Buffer.concat([body, watchResponse(1n, 6n)]);
-    server.write(frame(FrameType.HEADERS, Flag.END_HEADERS, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])));
+    server.write(
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        stream,
+        encodeHeaders([
+          [":status", "200"],
+          ["content-type", "application/grpc"],
+        ]),
+      ),
+    );
     const reading = (async () => {
       const got: number[] = [];
       for await (const m of s) {
@@ -179,12 +240,28 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a stream that ends inside a message is an error, not a silent loss", async () => {
-    const s = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const s = new GrpcStream(
+      conn,
+      M.Watch.watch,
+      undefined,
+      undefined,
+      () => undefined,
+      undefined,
+      () => undefined,
+    );
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const one = watchResponse(1n, 10n);
     server.write(
-      frame(FrameType.HEADERS, Flag.END_HEADERS, stream, encodeHeaders([[":status", "200"], ["content-type", "application/grpc"]])),
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        stream,
+        encodeHeaders([
+          [":status", "200"],
+          ["content-type", "application/grpc"],
+        ]),
+      ),
       frame(FrameType.DATA, 0, stream, Buffer.concat([one, one.subarray(0, 8)])),
       frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", "0"]])),
     );
@@ -194,7 +271,15 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("cancel() resets the stream and ends the iteration normally; a lost connection is a typed error", async () => {
-    const a = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const a = new GrpcStream(
+      conn,
+      M.Watch.watch,
+      undefined,
+      undefined,
+      () => undefined,
+      undefined,
+      () => undefined,
+    );
     a.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const ra = await server.request(1);
     const iterating = (async () => {
@@ -206,7 +291,15 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     assert.deepEqual(await iterating, []);
     const rst = await server.next((f) => f.type === FrameType.RST_STREAM && f.stream === ra.stream);
     assert.ok(rst);
-    const b = new GrpcStream(conn, M.Watch.watch, undefined, undefined, () => undefined, undefined, () => undefined);
+    const b = new GrpcStream(
+      conn,
+      M.Watch.watch,
+      undefined,
+      undefined,
+      () => undefined,
+      undefined,
+      () => undefined,
+    );
     b.write({ requestUnion: { $case: "progressRequest", value: {} } });
     await server.request(2);
     server.socket!.destroy();

@@ -222,11 +222,7 @@ describe("the lease keeper (fake clock, scripted stream)", () => {
     while (transport.streams.length < 2) await settle();
     await clock.advanceTo(2100);
     s = transport.last;
-    assert.deepEqual(
-      s.sent.map((x) => x.id).sort(),
-      [1n, 2n, 3n],
-      "every lease refreshed on the new stream",
-    );
+    assert.deepEqual(s.sent.map((x) => x.id).sort(), [1n, 2n, 3n], "every lease refreshed on the new stream");
     answerAll(s, 0, 6);
     await keepAnswering(clock, transport, 30_000, 6);
     assert.ok(leases.every((l) => l.lostAt === undefined));
@@ -256,11 +252,7 @@ describe("the lease keeper (fake clock, scripted stream)", () => {
     assert.ok(first.cancelled, "the late stream is abandoned");
     const second = transport.last;
     assert.equal(keeper.endpoint, "m2");
-    assert.deepEqual(
-      second.sent.map((x) => x.id).sort(),
-      [1n, 2n],
-      "both leases refreshed at once on the new member",
-    );
+    assert.deepEqual(second.sent.map((x) => x.id).sort(), [1n, 2n], "both leases refreshed at once on the new member");
     // A late answer from the abandoned stream changes nothing.
     first.answer(1n, 3);
     answerAll(second, 0, 3);

@@ -23,8 +23,29 @@ function open(): { backend: MemoryBackend; journal: Journal } {
 }
 
 const key = (s: string): Buffer => Buffer.from(s);
-const range = (k: string): Record<string, unknown> => ({ key: key(k), rangeEnd: Buffer.alloc(0), revision: 0n, limit: 0n, sortOrder: 0, sortTarget: 0, serializable: false, keysOnly: false, countOnly: false, minModRevision: 0n, maxModRevision: 0n, minCreateRevision: 0n, maxCreateRevision: 0n });
-const put = (k: string, v: string): Record<string, unknown> => ({ key: key(k), value: key(v), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
+const range = (k: string): Record<string, unknown> => ({
+  key: key(k),
+  rangeEnd: Buffer.alloc(0),
+  revision: 0n,
+  limit: 0n,
+  sortOrder: 0,
+  sortTarget: 0,
+  serializable: false,
+  keysOnly: false,
+  countOnly: false,
+  minModRevision: 0n,
+  maxModRevision: 0n,
+  minCreateRevision: 0n,
+  maxCreateRevision: 0n,
+});
+const put = (k: string, v: string): Record<string, unknown> => ({
+  key: key(k),
+  value: key(v),
+  lease: 0n,
+  prevKv: false,
+  ignoreValue: false,
+  ignoreLease: false,
+});
 
 /** The call's error as `code: message`, or "ok". */
 function outcome(b: MemoryBackend, path: string, request: unknown, token?: string): string {
@@ -36,7 +57,8 @@ function outcome(b: MemoryBackend, path: string, request: unknown, token?: strin
     throw e;
   }
 }
-const login = (b: MemoryBackend, name: string, password: string): string => (b.call("/etcdserverpb.Auth/Authenticate", { name, password }) as { token: string }).token;
+const login = (b: MemoryBackend, name: string, password: string): string =>
+  (b.call("/etcdserverpb.Auth/Authenticate", { name, password }) as { token: string }).token;
 
 describe("auth in the data dir", () => {
   let revisionBefore = 0n;
@@ -72,7 +94,10 @@ describe("auth in the data dir", () => {
       assert.equal(outcome(b, "/etcdserverpb.KV/Put", put("app/a", "2")), "3: etcdserver: user name is empty", "anonymous write refused");
       // As etcd's simple tokens: a token does not outlive the process that issued it.
       assert.equal(outcome(b, "/etcdserverpb.KV/Range", range("app/a"), oldToken), "16: etcdserver: invalid auth token");
-      assert.equal(outcome(b, "/etcdserverpb.Auth/Authenticate", { name: "reader", password: "wrong" }), "3: etcdserver: authentication failed, invalid user ID or password");
+      assert.equal(
+        outcome(b, "/etcdserverpb.Auth/Authenticate", { name: "reader", password: "wrong" }),
+        "3: etcdserver: authentication failed, invalid user ID or password",
+      );
       const reader = login(b, "reader", "secret-reader-pw");
       const kvs = (b.call("/etcdserverpb.KV/Range", range("app/a"), undefined, reader) as { kvs: Array<{ value: Uint8Array }> }).kvs;
       assert.equal(Buffer.from(kvs[0]!.value).toString(), "1");
@@ -84,8 +109,12 @@ describe("auth in the data dir", () => {
       assert.deepEqual((admin("UserList", {}) as { users: string[] }).users, ["reader", "root"]);
       assert.deepEqual((admin("RoleList", {}) as { roles: string[] }).roles, ["ro", "root", "unused"]);
       assert.deepEqual((admin("UserGet", { name: "reader" }) as { roles: string[] }).roles, ["ro"]);
-      assert.deepEqual((admin("RoleGet", { role: "ro" }) as { perm: unknown[] }).perm, [{ permType: Permission_Type.READ, key: key("app/"), rangeEnd: key("app0") }]);
-      assert.deepEqual((admin("RoleGet", { role: "unused" }) as { perm: unknown[] }).perm, [{ permType: Permission_Type.READWRITE, key: key("x"), rangeEnd: Buffer.alloc(0) }]);
+      assert.deepEqual((admin("RoleGet", { role: "ro" }) as { perm: unknown[] }).perm, [
+        { permType: Permission_Type.READ, key: key("app/"), rangeEnd: key("app0") },
+      ]);
+      assert.deepEqual((admin("RoleGet", { role: "unused" }) as { perm: unknown[] }).perm, [
+        { permType: Permission_Type.READWRITE, key: key("x"), rangeEnd: Buffer.alloc(0) },
+      ]);
       // A change after the restart is journaled too: the password change survives the next one.
       admin("UserChangePassword", { name: "reader", password: "new-pw" });
       revisionBefore = b.auth.revision;
@@ -98,7 +127,10 @@ describe("auth in the data dir", () => {
     let { backend: b, journal } = open();
     try {
       assert.equal(b.auth.revision, revisionBefore);
-      assert.equal(outcome(b, "/etcdserverpb.Auth/Authenticate", { name: "reader", password: "secret-reader-pw" }), "3: etcdserver: authentication failed, invalid user ID or password");
+      assert.equal(
+        outcome(b, "/etcdserverpb.Auth/Authenticate", { name: "reader", password: "secret-reader-pw" }),
+        "3: etcdserver: authentication failed, invalid user ID or password",
+      );
       login(b, "reader", "new-pw");
       await b.call("/etcdserverpb.Auth/AuthDisable", {}, undefined, login(b, "root", "root-pw"));
       await journal.close();

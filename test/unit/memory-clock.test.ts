@@ -24,7 +24,10 @@ describe("the embedded store with a manual clock (no sleeping)", () => {
       assert.equal(await etcd.leases.timeToLive(lease.id), undefined);
       await assert.rejects(etcd.leases.revoke(lease.id), LeaseNotFoundError);
       for await (const batch of w) {
-        assert.deepEqual(batch.events.map((e) => `${e.type} ${e.kv.key.toString()}`), ["delete k1", "delete k2"]);
+        assert.deepEqual(
+          batch.events.map((e) => `${e.type} ${e.kv.key.toString()}`),
+          ["delete k1", "delete k2"],
+        );
         assert.equal(batch.events[0]!.kv.modRevision, batch.events[1]!.kv.modRevision, "one revision");
         break;
       }

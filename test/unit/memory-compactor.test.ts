@@ -13,7 +13,10 @@ import { MvccStore } from "../../src/memory/mvcc.js";
 const MIN = 60_000;
 
 /** A store that writes one revision per simulated minute, with a log of compactions. */
-function setup(retention: string, mode?: "periodic" | "revision"): { clock: ManualClock; store: MvccStore; compactions: Array<[number, bigint]>; minutes(n: number): void; stop(): void } {
+function setup(
+  retention: string,
+  mode?: "periodic" | "revision",
+): { clock: ManualClock; store: MvccStore; compactions: Array<[number, bigint]>; minutes(n: number): void; stop(): void } {
   const clock = new ManualClock();
   const store = new MvccStore();
   const compactions: Array<[number, bigint]> = [];
@@ -92,7 +95,15 @@ describe("automatic compaction", () => {
     backend.store.onCompact = (rev) => heard.push(rev);
     const auto = autoCompaction(backend, { retention: "1m" });
     assert.ok(auto);
-    const put = (v: string): unknown => backend.call("/etcdserverpb.KV/Put", { key: Buffer.from("k"), value: Buffer.alloc(1000, v), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
+    const put = (v: string): unknown =>
+      backend.call("/etcdserverpb.KV/Put", {
+        key: Buffer.from("k"),
+        value: Buffer.alloc(1000, v),
+        lease: 0n,
+        prevKv: false,
+        ignoreValue: false,
+        ignoreLease: false,
+      });
     for (let i = 0; i < 50; i++) put(String(i % 10));
     const inUse = backend.alarms.inUse;
     clock.advance(60_000);

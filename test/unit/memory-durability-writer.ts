@@ -14,7 +14,14 @@ let next = 0;
 const writer = async (): Promise<void> => {
   while (next < LIMIT) {
     const n = next++;
-    const res = (await backend.call("/etcdserverpb.KV/Put", { key: Buffer.from(`durable/${n}`), value: Buffer.from(`value ${n}`), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false })) as { header: { revision: bigint } };
+    const res = (await backend.call("/etcdserverpb.KV/Put", {
+      key: Buffer.from(`durable/${n}`),
+      value: Buffer.from(`value ${n}`),
+      lease: 0n,
+      prevKv: false,
+      ignoreValue: false,
+      ignoreLease: false,
+    })) as { header: { revision: bigint } };
     process.stdout.write(`ack ${n} ${res.header.revision}\n`);
   }
 };

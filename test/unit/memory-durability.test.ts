@@ -19,9 +19,32 @@ after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const fresh = (): string => join(root, `dir-${n++}`);
 
-const put = (k: string, v: string): Record<string, unknown> => ({ key: Buffer.from(k), value: Buffer.from(v), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
+const put = (k: string, v: string): Record<string, unknown> => ({
+  key: Buffer.from(k),
+  value: Buffer.from(v),
+  lease: 0n,
+  prevKv: false,
+  ignoreValue: false,
+  ignoreLease: false,
+});
 const get = (b: MemoryBackend, k: string): { modRevision: bigint; value: Uint8Array } | undefined =>
-  (b.call("/etcdserverpb.KV/Range", { key: Buffer.from(k), rangeEnd: Buffer.alloc(0), revision: 0n, limit: 0n, sortOrder: 0, sortTarget: 0, serializable: false, keysOnly: false, countOnly: false, minModRevision: 0n, maxModRevision: 0n, minCreateRevision: 0n, maxCreateRevision: 0n }) as { kvs: Array<{ modRevision: bigint; value: Uint8Array }> }).kvs[0];
+  (
+    b.call("/etcdserverpb.KV/Range", {
+      key: Buffer.from(k),
+      rangeEnd: Buffer.alloc(0),
+      revision: 0n,
+      limit: 0n,
+      sortOrder: 0,
+      sortTarget: 0,
+      serializable: false,
+      keysOnly: false,
+      countOnly: false,
+      minModRevision: 0n,
+      maxModRevision: 0n,
+      minCreateRevision: 0n,
+      maxCreateRevision: 0n,
+    }) as { kvs: Array<{ modRevision: bigint; value: Uint8Array }> }
+  ).kvs[0];
 
 function open(dir: string): { backend: MemoryBackend; journal: Journal } {
   const backend = new MemoryBackend(`durability-${n++}`);
@@ -31,7 +54,9 @@ function open(dir: string): { backend: MemoryBackend; journal: Journal } {
 describe("the data dir", () => {
   it("keeps every acknowledged write across a kill -9 with 100 writes in flight, and its ids", async () => {
     const dir = fresh();
-    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "memory-durability-writer.ts"), dir], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "memory-durability-writer.ts"), dir], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const acked = new Map<number, bigint>();
     let ids = "";
     await new Promise<void>((resolve, reject) => {

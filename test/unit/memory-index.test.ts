@@ -87,10 +87,16 @@ function check(store: MvccStore, model: Model, r: () => number, compacted: numbe
   );
   assert.equal(store.count(range(start, end), BigInt(rev)), want.length, `count [${start}, ${end}) at ${rev}`);
   const limit = 1 + Math.floor(r() * 3);
-  assert.deepEqual(store.read(range(start, end), BigInt(rev), limit).map((kv) => s(kv.key)), want.slice(0, limit).map(([k]) => k), `limit ${limit}`);
+  assert.deepEqual(
+    store.read(range(start, end), BigInt(rev), limit).map((kv) => s(kv.key)),
+    want.slice(0, limit).map(([k]) => k),
+    `limit ${limit}`,
+  );
   // History from a readable revision: every change since, in revision then op order.
   const from = lowest + Math.floor(r() * (model.revision - lowest + 1));
-  const events = store.history(range(start, end), BigInt(from)).flatMap((h) => h.changes.map((c) => `${h.revision}:${c.type}:${s(c.kv.key)}:${c.prevKv ? s(c.prevKv.value) : "-"}`));
+  const events = store
+    .history(range(start, end), BigInt(from))
+    .flatMap((h) => h.changes.map((c) => `${h.revision}:${c.type}:${s(c.kv.key)}:${c.prevKv ? s(c.prevKv.value) : "-"}`));
   const expected: string[] = [];
   for (let rv = from; rv <= model.revision; rv++) {
     // Several changes to one key in a revision: the last one stands, at its own position.

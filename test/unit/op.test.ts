@@ -25,8 +25,16 @@ describe("op builders", () => {
 
   it("maps every range option to the wire", () => {
     const r = op.range("k", {
-      prefix: true, limit: 5, revision: 7n, sort: { target: "mod", order: "descend" }, serializable: true, keysOnly: true,
-      minModRevision: 1, maxModRevision: 2, minCreateRevision: 3, maxCreateRevision: 4,
+      prefix: true,
+      limit: 5,
+      revision: 7n,
+      sort: { target: "mod", order: "descend" },
+      serializable: true,
+      keysOnly: true,
+      minModRevision: 1,
+      maxModRevision: 2,
+      minCreateRevision: 3,
+      maxCreateRevision: 4,
     }).request;
     assert.equal(r.limit, 5n);
     assert.equal(r.revision, 7n);

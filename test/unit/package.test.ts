@@ -18,11 +18,18 @@ describe("package entry points", () => {
     assert.ok(existsSync("dist/esm/index.js") && existsSync("dist/cjs/index.js"), "run `npm run build` first");
   });
   it("loads with require() from CommonJS", () => {
-    const out = node(["-e", "const m = require('etcd-ts'); const t = require('etcd-ts/testing'); console.log(typeof m.Etcd, typeof m.compare.value, typeof t.startEtcd, new m.InvalidArgumentError('x') instanceof m.EtcdError)"]);
+    const out = node([
+      "-e",
+      "const m = require('etcd-ts'); const t = require('etcd-ts/testing'); console.log(typeof m.Etcd, typeof m.compare.value, typeof t.startEtcd, new m.InvalidArgumentError('x') instanceof m.EtcdError)",
+    ]);
     assert.equal(out, "function function function true");
   });
   it("loads with import from ES modules", () => {
-    const out = node(["--input-type=module", "-e", "const m = await import('etcd-ts'); const t = await import('etcd-ts/testing'); console.log(typeof m.Etcd, typeof m.op.put, typeof t.startEtcd)"]);
+    const out = node([
+      "--input-type=module",
+      "-e",
+      "const m = await import('etcd-ts'); const t = await import('etcd-ts/testing'); console.log(typeof m.Etcd, typeof m.op.put, typeof t.startEtcd)",
+    ]);
     assert.equal(out, "function function function");
   });
   it("gives import and require one copy in a process", () => {
@@ -71,7 +78,10 @@ describe("package metadata", () => {
     const refusing = Object.entries(lock.packages)
       .filter(([, p]) => typeof p.engines?.node === "string")
       .filter(([, p]) => p.engines!.node!.split("||").every((range) => Number(/^\s*>=?\s*v?(\d+)/.exec(range)?.[1] ?? 0) > floor));
-    assert.deepEqual(refusing.map(([name, p]) => `${name} ${p.engines!.node}`), []);
+    assert.deepEqual(
+      refusing.map(([name, p]) => `${name} ${p.engines!.node}`),
+      [],
+    );
   });
   it("names its licence, repository and the files it ships", () => {
     const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { license: string; repository: { url: string }; files: string[] };

@@ -50,7 +50,12 @@ function randomField(r: () => number): Field {
     case 5:
       return { kind: "bytes", v: Uint8Array.from({ length: Math.floor(r() * (r() < 0.1 ? 20_000 : 40)) }, () => Math.floor(r() * 256)) };
     default:
-      return { kind: "string", v: Array.from({ length: Math.floor(r() * 30) }, () => String.fromCodePoint(r() < 0.7 ? 32 + Math.floor(r() * 90) : Math.floor(r() * 0x10ffff) & ~0x800)).join("") };
+      return {
+        kind: "string",
+        v: Array.from({ length: Math.floor(r() * 30) }, () =>
+          String.fromCodePoint(r() < 0.7 ? 32 + Math.floor(r() * 90) : Math.floor(r() * 0x10ffff) & ~0x800),
+        ).join(""),
+      };
   }
 }
 
@@ -100,7 +105,8 @@ function read(r: Reader, kind: Field["kind"]): unknown {
   return v instanceof Uint8Array ? Buffer.from(v).toString("hex") : v;
 }
 
-const expected = (f: Field): unknown => (f.v instanceof Uint8Array ? Buffer.from(f.v).toString("hex") : f.kind === "string" ? Buffer.from(f.v).toString() : f.v);
+const expected = (f: Field): unknown =>
+  f.v instanceof Uint8Array ? Buffer.from(f.v).toString("hex") : f.kind === "string" ? Buffer.from(f.v).toString() : f.v;
 
 describe("protobuf wire format", () => {
   it("writes the same bytes as the reference, and each reads the other's, on seeded random fields with nesting", () => {
@@ -159,7 +165,14 @@ describe("protobuf wire format", () => {
     assert.deepEqual(RangeResponse.decode(RangeResponse.encode(range).finish()), range);
     const txn: TxnRequest = {
       compare: [{ result: 0, target: 1, key: Buffer.from("a"), rangeEnd: new Uint8Array(0), targetUnion: { $case: "modRevision", value: 4n } }],
-      success: [{ request: { $case: "requestPut", value: { key: Buffer.from("a"), value: Buffer.alloc(200_000, 1), lease: 0n, prevKv: true, ignoreValue: false, ignoreLease: false } } }],
+      success: [
+        {
+          request: {
+            $case: "requestPut",
+            value: { key: Buffer.from("a"), value: Buffer.alloc(200_000, 1), lease: 0n, prevKv: true, ignoreValue: false, ignoreLease: false },
+          },
+        },
+      ],
       failure: [],
     };
     const txnBytes = TxnRequest.encode(txn).finish();
@@ -167,7 +180,19 @@ describe("protobuf wire format", () => {
     // The reference-generated code would have written the same bytes: re-encode field by field with the reference writer.
     const viaRef = new RefWriter();
     viaRef.uint32(10).fork().uint32(16).int32(1).uint32(26).bytes(Buffer.from("a")).uint32(48).int64(4n).join();
-    viaRef.uint32(18).fork().uint32(18).fork().uint32(10).bytes(Buffer.from("a")).uint32(18).bytes(Buffer.alloc(200_000, 1)).uint32(32).bool(true).join().join();
+    viaRef
+      .uint32(18)
+      .fork()
+      .uint32(18)
+      .fork()
+      .uint32(10)
+      .bytes(Buffer.from("a"))
+      .uint32(18)
+      .bytes(Buffer.alloc(200_000, 1))
+      .uint32(32)
+      .bool(true)
+      .join()
+      .join();
     assert.equal(Buffer.from(txnBytes).equals(Buffer.from(viaRef.finish())), true);
   });
 
@@ -205,7 +230,9 @@ describe("protobuf wire format", () => {
       compactRevision: 0n,
       cancelReason: "",
       fragment: false,
-      events: [{ type: 0, kv: { key: Buffer.from("a"), createRevision: 1n, modRevision: 30n, version: 3n, value: Buffer.from("v"), lease: 0n }, prevKv: undefined }],
+      events: [
+        { type: 0, kv: { key: Buffer.from("a"), createRevision: 1n, modRevision: 30n, version: 3n, value: Buffer.from("v"), lease: 0n }, prevKv: undefined },
+      ],
     }).finish();
     let refused = 0;
     for (let seed = 1; seed <= 3000; seed++) {

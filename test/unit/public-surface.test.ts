@@ -43,7 +43,21 @@ describe("runtime exports", () => {
 
   it("keep test utilities and client-made handles out of the main entry", () => {
     const names = runtimeNames(main);
-    for (const n of ["ManualClock", "systemClock", "dropMemoryStore", "Watcher", "Lease", "KV", "KvApi", "Leases", "LeaseApi", "ClusterApi", "TxnBuilder", "Lock", "Election"]) {
+    for (const n of [
+      "ManualClock",
+      "systemClock",
+      "dropMemoryStore",
+      "Watcher",
+      "Lease",
+      "KV",
+      "KvApi",
+      "Leases",
+      "LeaseApi",
+      "ClusterApi",
+      "TxnBuilder",
+      "Lock",
+      "Election",
+    ]) {
       assert.ok(!names.includes(n), `${n} is exported by etcd-ts`);
     }
   });
@@ -178,7 +192,11 @@ describe("JSON of results", () => {
 
       // Big ids keep every bit (they exceed 2^53).
       const big = 2n ** 62n + 1n;
-      assert.deepEqual(toJsonValue({ id: big, list: [big], bytes: new Uint8Array([1, 2]) }), { id: "4611686018427387905", list: ["4611686018427387905"], bytes: "AQI=" });
+      assert.deepEqual(toJsonValue({ id: big, list: [big], bytes: new Uint8Array([1, 2]) }), {
+        id: "4611686018427387905",
+        list: ["4611686018427387905"],
+        bytes: "AQI=",
+      });
       // toJSON is not enumerable: results still compare equal to plain objects.
       assert.deepEqual(Object.keys(kv).sort(), ["createRevision", "key", "lease", "modRevision", "value", "version"]);
     } finally {
@@ -195,7 +213,10 @@ describe("JSON of results", () => {
       for await (const batch of watcher) {
         const json = JSON.parse(JSON.stringify(batch)) as { revision: string; events: Array<{ type: string; kv: { key: string; value: string } }> };
         assert.equal(json.revision, batch.revision.toString());
-        assert.deepEqual(json.events.map((e) => [e.type, e.kv.key, e.kv.value]), [["put", "dw==", "eA=="]]);
+        assert.deepEqual(
+          json.events.map((e) => [e.type, e.kv.key, e.kv.value]),
+          [["put", "dw==", "eA=="]],
+        );
         break;
       }
     } finally {

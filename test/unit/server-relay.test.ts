@@ -62,7 +62,10 @@ describe("ResetGuard", () => {
   it("does not count resets of finished streams; counts live ones up to the burst, refilled over time", () => {
     let now = 0;
     let exceeded = 0;
-    const g = new ResetGuard(() => exceeded++, () => now);
+    const g = new ResetGuard(
+      () => exceeded++,
+      () => now,
+    );
     const done = new FakeStream(1);
     g.opened(asStream(done));
     done.emit("close");
@@ -146,7 +149,16 @@ describe("InboundRelay", () => {
     );
     const headers = frames[1]!;
     assert.equal(headers.flags, Flag.END_HEADERS);
-    assert.deepEqual(new HpackDecoder().decode(headers.payload), [":method", "POST", ":path", "/etcdserverpb.KV/Range", ":authority", "127.0.0.1:2379", "token", "x".repeat(100)]);
+    assert.deepEqual(new HpackDecoder().decode(headers.payload), [
+      ":method",
+      "POST",
+      ":path",
+      "/etcdserverpb.KV/Range",
+      ":authority",
+      "127.0.0.1:2379",
+      "token",
+      "x".repeat(100),
+    ]);
     assert.deepEqual(resets, [[1, 8]]);
     client.destroy();
     relay.destroy();

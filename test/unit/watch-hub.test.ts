@@ -64,7 +64,15 @@ const lines = (events: { kv: { key: Buffer; modRevision: bigint } }[]): string[]
 
 /** Reads batches of `w` until `count` events came; returns them as key@revision. */
 /** A hub with watches on "a" and "b", both created at revision 5 on its first stream (ids as etcd honours them). */
-async function twoCreated(): Promise<{ t: FakeTransport; hub: WatchHub; a: Watcher; b: Watcher; s: Awaited<ReturnType<FakeTransport["opened"]>>; ia: bigint; ib: bigint }> {
+async function twoCreated(): Promise<{
+  t: FakeTransport;
+  hub: WatchHub;
+  a: Watcher;
+  b: Watcher;
+  s: Awaited<ReturnType<FakeTransport["opened"]>>;
+  ia: bigint;
+  ib: bigint;
+}> {
   const t = new FakeTransport();
   const hub = new WatchHub(t);
   const a = hub.watch(watchSpec("a", {}), undefined);
@@ -111,7 +119,10 @@ describe("the watch hub (scripted stream)", () => {
       batches.push(lines(b.events));
       if (batches.length === 2) break;
     }
-    assert.deepEqual(batches, [["k1@11", "k2@11", "k3@11"], ["k4@12", "k5@12"]]);
+    assert.deepEqual(batches, [
+      ["k1@11", "k2@11", "k3@11"],
+      ["k4@12", "k5@12"],
+    ]);
     hub.close();
   });
 

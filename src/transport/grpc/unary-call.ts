@@ -34,7 +34,14 @@ export class UnaryCall extends SessionStream {
   onData(data: Buffer, endStream: boolean): void {
     if (!this.status.seen) return this.stop(GrpcStatus.dataBeforeHeaders(), endStream);
     // The usual answer: the whole message in one frame, taken without copying.
-    if (this.decoder === undefined && this.message === undefined && data.length >= 5 && data[0] === 0 && data.readUInt32BE(1) === data.length - 5 && data.length - 5 <= this.maxMessageBytes) {
+    if (
+      this.decoder === undefined &&
+      this.message === undefined &&
+      data.length >= 5 &&
+      data[0] === 0 &&
+      data.readUInt32BE(1) === data.length - 5 &&
+      data.length - 5 <= this.maxMessageBytes
+    ) {
       this.message = data.subarray(5);
       if (endStream) this.answer("the server ended the call without trailers");
       return;
@@ -66,7 +73,8 @@ export class UnaryCall extends SessionStream {
     const failure = this.status.failure(problem);
     if (failure) return this.deliver(failure, undefined);
     if (this.decoder?.partial) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the response message is truncated", false, "protocol"), undefined);
-    if (this.message === undefined) return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the server sent no response message", false, "protocol"), undefined);
+    if (this.message === undefined)
+      return this.deliver(new CallFailure(GrpcCode.INTERNAL, "the server sent no response message", false, "protocol"), undefined);
     this.deliver(undefined, this.message);
   }
 

@@ -237,7 +237,14 @@ export class H2Session {
     const tail = s.headerTail;
     const blockLength = block.length + (tail ? tail.length : 0);
     const msg = s.unsent.length === 1 ? s.unsent[0]! : undefined;
-    if (msg && s.ending && blockLength <= this.peerMaxFrame && msg.length <= this.peerMaxFrame && msg.length <= s.sendWindow && msg.length <= this.connSendWindow) {
+    if (
+      msg &&
+      s.ending &&
+      blockLength <= this.peerMaxFrame &&
+      msg.length <= this.peerMaxFrame &&
+      msg.length <= s.sendWindow &&
+      msg.length <= this.connSendWindow
+    ) {
       // A request in one piece: one HEADERS and one DATA frame, written as one buffer.
       const buf = Buffer.allocUnsafe(2 * FRAME_HEADER + blockLength + msg.length);
       writeFrameHeader(buf, 0, blockLength, FrameType.HEADERS, Flag.END_HEADERS, s.id);
@@ -639,7 +646,8 @@ export class H2Session {
     if (this.blocked.size > 0) this.flushBlocked();
     // A peer that withdraws every stream slot cannot serve what waits for one.
     if (this.maxConcurrent === 0 && this.queued.length > 0) {
-      for (const s of this.queued.splice(0)) this.fail(s, new StreamFailure("refused", "the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)", true));
+      for (const s of this.queued.splice(0))
+        this.fail(s, new StreamFailure("refused", "the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)", true));
     }
   }
 
@@ -771,7 +779,8 @@ export class H2Session {
       return;
     }
     if (this.active > 0 && !this.pingOutstanding && now - this.lastPingSent >= intervalMs) {
-      if (this.lastPingSent === 0) this.lastPingSent = now; // the first interval starts with the first stream
+      if (this.lastPingSent === 0)
+        this.lastPingSent = now; // the first interval starts with the first stream
       else {
         this.lastPingSent = now;
         this.pingOutstanding = true;
