@@ -80,6 +80,8 @@ export class GrpcTransport implements Transport {
   private readonly settings: ConnectionSettings;
   private discovering: Promise<void> | undefined;
   readonly reauthenticate: (() => void) | undefined;
+  /** Present when the endpoints are discovered: looks them up again (auto-sync). */
+  readonly rediscover: (() => Promise<readonly string[]>) | undefined;
 
   constructor(private readonly options: GrpcTransportOptions) {
     this.token = options.auth && new AuthToken(options.auth, (name, password) => this.authenticate(name, password));
@@ -87,6 +89,7 @@ export class GrpcTransport implements Transport {
     this.options = { ...options, auth: undefined };
     const token = this.token;
     this.reauthenticate = token && ((): void => token.invalidateAll());
+    this.rediscover = options.discover && (async () => (await this.discovered(), this.endpoints));
     this.settings = { tls: options.tls, keepAlive: options.keepAlive, maxMessageBytes: options.maxReceiveMessageBytes, dialTimeoutMs: options.dialTimeoutMs };
     this.balancer = new Balancer(
       options.endpoints.map((e) => new Connection(e, this.settings)),
@@ -113,12 +116,6 @@ export class GrpcTransport implements Transport {
       },
     );
     return this.discovering;
-  }
-
-  /** Looks the endpoints up again (auto-sync of a client that discovers them). */
-  async rediscover(): Promise<readonly string[]> {
-    await this.discovered();
-    return this.endpoints;
   }
 
   get endpoints(): readonly string[] {
