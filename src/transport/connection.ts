@@ -2,6 +2,7 @@
  * Everything the client keeps for one endpoint: its HTTP/2 session, the request headers of
  * its calls, and the health the balancer judges it by.
  */
+import type { KeepAliveOptions, TlsOptions } from "../options.js";
 import { ch, publish, type EndpointStateMessage } from "../diagnostics.js";
 import type { Endpoint } from "./endpoint.js";
 import { encodeHeaders } from "./h2/hpack.js";
@@ -10,25 +11,8 @@ import type { SessionStream } from "./h2/session-stream.js";
 import { grpcTimeoutField } from "./grpc/timeout.js";
 import { UnaryCall, type UnaryCallback } from "./grpc/unary-call.js";
 
-/** TLS settings for `https://` endpoints. */
-export interface TlsOptions {
-  /** PEM CA certificate(s) to trust instead of the system roots. */
-  ca?: string | Uint8Array | undefined;
-  /** PEM client certificate, for mutual TLS. */
-  cert?: string | Uint8Array | undefined;
-  /** PEM private key of the client certificate. */
-  key?: string | Uint8Array | undefined;
-  /** Name to verify the server certificate against (and to send as SNI), instead of the host. */
-  serverName?: string | undefined;
-}
-
-/** HTTP/2 keep-alive pings, which detect a dead or frozen member on an open connection. */
-export interface KeepAliveOptions {
-  /** Time between pings while calls or streams are open. etcd refuses pings more often than every 5 s by default. */
-  intervalMs: number;
-  /** How long to wait for a ping's answer before the connection is declared dead. */
-  timeoutMs: number;
-}
+// The client's public option types are the transport's: one definition.
+export type { KeepAliveOptions, TlsOptions };
 
 export interface ConnectionSettings {
   tls?: TlsOptions | undefined;
