@@ -6,9 +6,9 @@
  * first write.
  */
 import * as M from "../../src/methods.js";
-import type { WatchRequest, WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
+import type { WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
 import type { LeaderKey } from "../../src/rpc/v3electionpb/v3election.js";
-import { full, outcome, wireDifferential, type Wire, type WireCase } from "./wire.js";
+import { watchCreate, outcome, wireDifferential, type Wire, type WireCase } from "./wire.js";
 
 const b = (s: string): Buffer => Buffer.from(s);
 const text = (u: Uint8Array | undefined): string | undefined => (u === undefined ? undefined : Buffer.from(u).toString());
@@ -25,25 +25,6 @@ async function ok<R>(p: Promise<{ ok: R } | { code: number; message: string }>):
   return a.ok;
 }
 
-function watchFrom(key: string, rangeEnd: string, startRevision: bigint): Partial<WatchRequest> {
-  return {
-    requestUnion: {
-      $case: "createRequest",
-      value: {
-        ...full(M.Watch.watch, {}),
-        key: b(key),
-        rangeEnd: b(rangeEnd),
-        startRevision,
-        progressNotify: false,
-        filters: [],
-        prevKv: false,
-        watchId: 0n,
-        fragment: false,
-      },
-    },
-  } as Partial<WatchRequest>;
-}
-
 const events = (rs: WatchResponse[]): WatchResponse["events"] => rs.flatMap((r) => r.events);
 
 /**
@@ -56,7 +37,7 @@ async function watchNext(w: Wire, prefix: string, fromRevision = 0n): Promise<{ 
   const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
   const stream = w.stream(
     M.Watch.watch,
-    [watchFrom(prefix, end, fromRevision)],
+    [watchCreate(prefix, end, fromRevision)],
     (rs) => {
       if (rs.length > 0) created();
       return events(rs).length > 0;
@@ -88,7 +69,7 @@ const campaignCall = (w: Wire, name: string, lease: bigint, value: string) => (s
 
 /** Whether `key` (put at `rev`) is deleted within 10 s. */
 async function deletedAfter(w: Wire, key: string, rev: bigint): Promise<string[]> {
-  const s = await w.stream(M.Watch.watch, [watchFrom(key, "", rev + 1n)], (rs) => events(rs).length > 0, 10_000);
+  const s = await w.stream(M.Watch.watch, [watchCreate(key, "", rev + 1n)], (rs) => events(rs).length > 0, 10_000);
   return events(s.responses).map((e) => (e.type === 1 ? "DELETE" : "PUT"));
 }
 

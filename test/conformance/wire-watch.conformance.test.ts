@@ -4,8 +4,8 @@
  * response (at most 1,000 revisions each), not one response per revision.
  */
 import * as M from "../../src/methods.js";
-import type { RequestOp, WatchRequest, WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
-import { full, wireDifferential, type Wire, type WireCase } from "./wire.js";
+import type { RequestOp, WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
+import { full, watchCreate, wireDifferential, type Wire, type WireCase } from "./wire.js";
 
 const b = (s: string): Buffer => Buffer.from(s);
 
@@ -13,26 +13,6 @@ async function put(w: Wire, key: string, value: string): Promise<bigint> {
   const a = await w.unary(M.KV.put, { key: b(key), value: b(value) });
   if (!("ok" in a)) throw new Error(a.message);
   return a.ok.header!.revision;
-}
-
-function create(key: string, rangeEnd: string, startRevision: bigint, extra: Record<string, unknown> = {}): Partial<WatchRequest> {
-  return {
-    requestUnion: {
-      $case: "createRequest",
-      value: {
-        ...full(M.Watch.watch, {}),
-        key: b(key),
-        rangeEnd: b(rangeEnd),
-        startRevision,
-        progressNotify: false,
-        filters: [],
-        prevKv: false,
-        watchId: 0n,
-        fragment: false,
-        ...extra,
-      },
-    },
-  } as Partial<WatchRequest>;
 }
 
 const events = (rs: WatchResponse[]): number => rs.reduce((n, r) => n + r.events.length, 0);
@@ -60,7 +40,7 @@ const cases: WireCase[] = [
     name: "history replayed to a new watch comes in one response",
     run: async (w, p) => {
       const start = await history(w, p);
-      const { responses } = await w.stream(M.Watch.watch, [create(p, end(p), start)], (rs) => events(rs) >= 8);
+      const { responses } = await w.stream(M.Watch.watch, [watchCreate(p, end(p), start)], (rs) => events(rs) >= 8);
       return shape(responses);
     },
   },
@@ -68,7 +48,7 @@ const cases: WireCase[] = [
     name: "history with prevKv and a filter comes in one response",
     run: async (w, p) => {
       const start = await history(w, p);
-      const { responses } = await w.stream(M.Watch.watch, [create(p, end(p), start, { prevKv: true, filters: [1] })], (rs) => events(rs) >= 6);
+      const { responses } = await w.stream(M.Watch.watch, [watchCreate(p, end(p), start, { prevKv: true, filters: [1] })], (rs) => events(rs) >= 6);
       return shape(responses);
     },
   },
@@ -76,7 +56,7 @@ const cases: WireCase[] = [
     name: "history of one key from a revision comes in one response",
     run: async (w, p) => {
       const start = await history(w, p);
-      const { responses } = await w.stream(M.Watch.watch, [create(`${p}a`, "", start + 1n)], (rs) => events(rs) >= 2);
+      const { responses } = await w.stream(M.Watch.watch, [watchCreate(`${p}a`, "", start + 1n)], (rs) => events(rs) >= 2);
       return shape(responses);
     },
   },
@@ -85,7 +65,7 @@ const cases: WireCase[] = [
     run: async (w, p) => {
       const start = await put(w, `${p}k`, "0");
       for (let i = 1; i < 1100; i++) await put(w, `${p}k`, String(i));
-      const { responses } = await w.stream(M.Watch.watch, [create(`${p}k`, "", start)], (rs) => events(rs) >= 1100, 20_000);
+      const { responses } = await w.stream(M.Watch.watch, [watchCreate(`${p}k`, "", start)], (rs) => events(rs) >= 1100, 20_000);
       return responses.map((r) => ({ created: r.created, events: r.events.length, first: r.events[0]?.kv?.modRevision }));
     },
   },

@@ -13,6 +13,7 @@ import { serve, type EtcdServer, type ServeOptions } from "../../src/server/serv
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
 import { grpcFrame, MessageDecoder } from "../../src/transport/grpc/message.js";
 import type { Method } from "../../src/transport/transport.js";
+import type { WatchCreateRequest, WatchRequest } from "../../src/rpc/etcdserverpb/rpc.js";
 
 /** An answer: the response message, or the call's gRPC status. */
 export type Answer<T> = { ok: T } | { code: number; message: string };
@@ -130,6 +131,29 @@ function wire(endpoint: string, kind: "etcd" | "serve", session: () => http2.Cli
     },
   };
   return w;
+}
+
+/** A Watch request creating a watch of [key, rangeEnd) from `startRevision`, with `extra` fields set. */
+export function watchCreate(key: string, rangeEnd: string, startRevision: bigint, extra: Partial<WatchCreateRequest> = {}): Partial<WatchRequest> {
+  return {
+    requestUnion: {
+      $case: "createRequest",
+      value: { ...emptyCreate(), key: Buffer.from(key), rangeEnd: Buffer.from(rangeEnd), startRevision, ...extra },
+    },
+  } as Partial<WatchRequest>;
+}
+
+function emptyCreate(): WatchCreateRequest {
+  return {
+    key: Buffer.alloc(0),
+    rangeEnd: Buffer.alloc(0),
+    startRevision: 0n,
+    progressNotify: false,
+    filters: [],
+    prevKv: false,
+    watchId: 0n,
+    fragment: false,
+  };
 }
 
 /**
