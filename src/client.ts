@@ -104,7 +104,7 @@ function makeTransport(o: EtcdOptions): Transport {
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new InvalidArgumentError("retry.maxAttempts must be an integer >= 1");
   return new GrpcTransport({
     // Found by discovery before the first call when there is none to parse.
-    endpoints: list.length === 0 ? [] : parseEndpoints(list),
+    endpoints: srv !== undefined ? [] : parseEndpoints(list),
     balancing,
     dialTimeoutMs: positiveMs(o.dialTimeoutMs, grpcDefaults.dialTimeoutMs, "dialTimeoutMs"),
     callTimeoutMs: positiveMs(o.callTimeoutMs, grpcDefaults.callTimeoutMs, "callTimeoutMs"),
