@@ -22,6 +22,12 @@ const serveFlags: FlagSpecs = {
   "max-request-bytes": { type: "string", default: "1572864", help: "the largest request taken, in bytes (etcd's flag)" },
   "quota-backend-bytes": { type: "string", default: "2147483648", help: "space quota in bytes; a write past it raises the NOSPACE alarm (etcd's flag)" },
   name: { type: "string", default: "default", help: "the member's name" },
+  "auto-compaction-retention": {
+    type: "string",
+    default: "0",
+    help: "compact automatically, keeping this much history: a duration (1h, 30m) or bare hours in periodic mode, a revision count in revision mode; 0 never (etcd's flag)",
+  },
+  "auto-compaction-mode": { type: "string", default: "periodic", help: "periodic or revision (etcd's flag)" },
   "advertise-client-urls": { type: "string", help: "client URLs the member reports, comma-separated (default: where it listens)" },
   "listen-peer-urls": {
     type: "string",
@@ -73,6 +79,8 @@ function parseServe(rest: string[]) {
       "max-request-bytes": { type: "string" },
       "quota-backend-bytes": { type: "string" },
       name: { type: "string" },
+      "auto-compaction-retention": { type: "string" },
+      "auto-compaction-mode": { type: "string" },
       "advertise-client-urls": { type: "string" },
       "listen-peer-urls": { type: "string" },
       "initial-advertise-peer-urls": { type: "string" },
@@ -80,6 +88,11 @@ function parseServe(rest: string[]) {
     },
     strict: true,
   });
+}
+
+function compactionMode(value: string | undefined): "periodic" | "revision" | undefined {
+  if (value === undefined || value === "periodic" || value === "revision") return value;
+  throw new UsageError(`--auto-compaction-mode takes periodic or revision, got "${value}"`);
 }
 
 async function runServe(rest: string[]): Promise<number> {
@@ -95,6 +108,8 @@ async function runServe(rest: string[]): Promise<number> {
     maxRequestBytes: byteCount("max-request-bytes", values["max-request-bytes"]),
     quotaBackendBytes: byteCount("quota-backend-bytes", values["quota-backend-bytes"]),
     name: values.name,
+    autoCompactionRetention: values["auto-compaction-retention"],
+    autoCompactionMode: compactionMode(values["auto-compaction-mode"]),
     advertiseClientUrls: urls(values["advertise-client-urls"]),
     peerUrls: urls(values["initial-advertise-peer-urls"] ?? values["listen-peer-urls"]),
   });

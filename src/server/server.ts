@@ -14,6 +14,7 @@ import * as net from "node:net";
 import { GrpcCode } from "../errors.js";
 import { memoryStore, SERVER_VERSION, type MemoryBackend } from "../memory/backend.js";
 import { Journal } from "../memory/journal.js";
+import { autoCompaction, type CompactionMode } from "../memory/compactor.js";
 import { ServerCall } from "./grpc-call.js";
 import { handlers } from "./handlers.js";
 import { callType, ServerMetrics } from "./metrics.js";
@@ -39,6 +40,14 @@ export interface ServeOptions {
   quotaBackendBytes?: number;
   /** The member's name (etcd's `--name`, default "default"). */
   name?: string;
+  /**
+   * Compact automatically (etcd's `--auto-compaction-retention`): in periodic mode a duration
+   * ("1h", "30m", or bare hours "1"), keeping that much history; in revision mode a number of
+   * revisions to keep. "0" or unset: never.
+   */
+  autoCompactionRetention?: string;
+  /** etcd's `--auto-compaction-mode`: "periodic" (default) or "revision". */
+  autoCompactionMode?: CompactionMode;
   /** The client URLs the member advertises (etcd's `--advertise-client-urls`; default: where it listens). */
   advertiseClientUrls?: string[];
   /** The peer URLs the member reports (etcd's `--initial-advertise-peer-urls`, else `--listen-peer-urls`; default http://localhost:2380). Nothing listens there: one member has no peers. */
@@ -74,6 +83,10 @@ function splitListen(listen: string): { host: string; port: number } {
 export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   const backend = memoryStore(options.store ?? `serve-${process.pid}-${Date.now().toString(36)}`);
   const journal = options.dataDir === undefined ? undefined : Journal.open(options.dataDir, backend);
+  const compaction =
+    options.autoCompactionRetention === undefined
+      ? undefined
+      : autoCompaction(backend, { retention: options.autoCompactionRetention, mode: options.autoCompactionMode });
   const maxMessageBytes = (options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES) + GRPC_OVERHEAD_BYTES;
   backend.maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   if (options.quotaBackendBytes !== undefined) backend.alarms.quotaBytes = options.quotaBackendBytes;
@@ -183,9 +196,10 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
         for (const s of sessions) s.destroy();
       }, SHUTDOWN_GRACE_MS);
       force.unref();
-      void closed.then(() => {
+      compaction?.stop();
+      void closed.then(async () => {
         clearTimeout(force);
-        journal?.close();
+        await journal?.close();
         resolve();
       });
     }));

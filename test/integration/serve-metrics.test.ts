@@ -64,3 +64,19 @@ describe("etcd-ts serve /metrics", () => {
     }
   });
 });
+
+describe("etcd-ts serve --auto-compaction-retention", () => {
+  it("refuses a retention it cannot read before serving, and accepts etcd's forms", async () => {
+    await assert.rejects(serve({ listen: "127.0.0.1:0", autoCompactionRetention: "soon" }), /retention/i);
+    for (const [retention, mode] of [
+      ["1h", "periodic"],
+      ["30m", "periodic"],
+      ["2", "periodic"],
+      ["1000", "revision"],
+      ["0", "periodic"],
+    ] as const) {
+      const s = await serve({ listen: "127.0.0.1:0", autoCompactionRetention: retention, autoCompactionMode: mode });
+      await s.close();
+    }
+  });
+});
