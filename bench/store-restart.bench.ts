@@ -27,16 +27,16 @@ const key = (n: number): Buffer => Buffer.from(`bench/${String(n).padStart(58, "
 const put = (k: Buffer): Record<string, unknown> => ({ key: k, value, lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false });
 const PUT = "/etcdserverpb.KV/Put";
 let names = 0;
-const open = (): { backend: MemoryBackend; journal: Journal } => {
+const open = async (): Promise<{ backend: MemoryBackend; journal: Journal }> => {
   const backend = new MemoryBackend(`restart-bench-${names++}`);
-  return { backend, journal: Journal.open(dir, backend) };
+  return { backend, journal: await Journal.open(dir, backend) };
 };
 const mib = (b: number): string => (b / 2 ** 20).toFixed(0);
 
 /** In the child: open the data dir, check it, compact it; prints the figures as JSON. */
 async function restartAndCompact(): Promise<void> {
   let t = performance.now();
-  const { backend, journal } = open();
+  const { backend, journal } = await open();
   const restartMs = Math.round(performance.now() - t);
   const revision = backend.store.revision;
   const count = backend.store.count({ key: Buffer.from("bench/"), rangeEnd: Buffer.from("bench0") });
@@ -58,7 +58,7 @@ if (RESTART) {
 }
 
 try {
-  const { backend, journal } = open();
+  const { backend, journal } = await open();
   let next = 0;
   let t = performance.now();
   await Promise.all(

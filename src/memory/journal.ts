@@ -16,7 +16,7 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { open, type Database, type DatabaseOptions, type RootDatabase } from "lmdb";
+import type { Database, DatabaseOptions, RootDatabase } from "lmdb";
 import type { AuthState } from "./auth.js";
 import type { MemoryBackend } from "./backend.js";
 import type { Change, StoredVersion } from "./mvcc.js";
@@ -88,6 +88,19 @@ const DROP_CHUNK = 50_000;
 /** Below every record key (with a custom key codec, a range needs an explicit start). */
 const FIRST = Buffer.alloc(1);
 
+/**
+ * The storage engine, loaded only when a data dir is opened: `lmdb` is an optional peer
+ * dependency (a native module of some 20 MB), so that users of the client alone, or of an
+ * in-memory `serve`, never install it.
+ */
+async function loadLmdb(): Promise<typeof import("lmdb")> {
+  try {
+    return await import("lmdb");
+  } catch (e) {
+    throw new Error("a data dir (etcd-ts serve --data-dir) needs the lmdb package, an optional dependency of etcd-ts: npm install lmdb", { cause: e });
+  }
+}
+
 /** Record keys are written as they are and never decoded (the record holds its revision). */
 const revKeys = {
   writeKey: (key: Buffer, target: Uint8Array, start: number): number => {
@@ -118,7 +131,8 @@ export class Journal {
   ) {}
 
   /** Opens (or creates) the store in `dir`, loads it into `backend`, then records everything new. */
-  static open(dir: string, backend: MemoryBackend): Journal {
+  static async open(dir: string, backend: MemoryBackend): Promise<Journal> {
+    const { open } = await loadLmdb();
     mkdirSync(dir, { recursive: true });
     // The log of earlier versions is not read: refuse rather than start empty beside it.
     if (existsSync(join(dir, "etcd-ts.log")) && !existsSync(join(dir, FILE))) {

@@ -82,7 +82,7 @@ function splitListen(listen: string): { host: string; port: number } {
 /** Starts serving an embedded store over gRPC. */
 export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   const backend = memoryStore(options.store ?? `serve-${process.pid}-${Date.now().toString(36)}`);
-  const journal = options.dataDir === undefined ? undefined : Journal.open(options.dataDir, backend);
+  const journal = options.dataDir === undefined ? undefined : await Journal.open(options.dataDir, backend);
   const compaction =
     options.autoCompactionRetention === undefined
       ? undefined

@@ -17,9 +17,9 @@ const dir = mkdtempSync(join(tmpdir(), "etcd-ts-auth-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 let generation = 0;
-function open(): { backend: MemoryBackend; journal: Journal } {
+async function open(): Promise<{ backend: MemoryBackend; journal: Journal }> {
   const backend = new MemoryBackend(`auth-persist-${generation++}`);
-  return { backend, journal: Journal.open(dir, backend) };
+  return { backend, journal: await Journal.open(dir, backend) };
 }
 
 const key = (s: string): Buffer => Buffer.from(s);
@@ -65,7 +65,7 @@ describe("auth in the data dir", () => {
   let oldToken = "";
 
   it("is set up and enforced", async () => {
-    const { backend: b, journal } = open();
+    const { backend: b, journal } = await open();
     const call = (m: string, r: unknown, t?: string): unknown => b.call(`/etcdserverpb.Auth/${m}`, r, undefined, t);
     call("UserAdd", { name: "root", password: "root-pw" });
     call("RoleAdd", { name: "root" });
@@ -86,7 +86,7 @@ describe("auth in the data dir", () => {
   });
 
   it("is still enforced after a restart on the same data dir", async () => {
-    const { backend: b, journal } = open();
+    const { backend: b, journal } = await open();
     try {
       assert.equal(b.auth.enabled, true);
       assert.equal(b.auth.revision, revisionBefore);
@@ -124,7 +124,7 @@ describe("auth in the data dir", () => {
   });
 
   it("keeps later changes, and auth off once disabled", async () => {
-    let { backend: b, journal } = open();
+    let { backend: b, journal } = await open();
     try {
       assert.equal(b.auth.revision, revisionBefore);
       assert.equal(
@@ -134,7 +134,7 @@ describe("auth in the data dir", () => {
       login(b, "reader", "new-pw");
       await b.call("/etcdserverpb.Auth/AuthDisable", {}, undefined, login(b, "root", "root-pw"));
       await journal.close();
-      ({ backend: b, journal } = open());
+      ({ backend: b, journal } = await open());
       assert.equal(b.auth.enabled, false);
       assert.equal(outcome(b, "/etcdserverpb.KV/Range", range("app/a")), "ok");
       assert.deepEqual((b.call("/etcdserverpb.Auth/UserList", {}) as { users: string[] }).users, ["reader", "root"]);

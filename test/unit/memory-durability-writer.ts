@@ -7,7 +7,7 @@ import { MemoryBackend } from "../../src/memory/backend.js";
 import { Journal } from "../../src/memory/journal.js";
 
 const backend = new MemoryBackend("durability-writer");
-Journal.open(process.argv[2]!, backend);
+await Journal.open(process.argv[2]!, backend);
 process.stdout.write(`ids ${backend.clusterId} ${backend.memberId}\n`);
 const LIMIT = 500_000;
 let next = 0;

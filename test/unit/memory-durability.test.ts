@@ -46,9 +46,9 @@ const get = (b: MemoryBackend, k: string): { modRevision: bigint; value: Uint8Ar
     }) as { kvs: Array<{ modRevision: bigint; value: Uint8Array }> }
   ).kvs[0];
 
-function open(dir: string): { backend: MemoryBackend; journal: Journal } {
+async function open(dir: string): Promise<{ backend: MemoryBackend; journal: Journal }> {
   const backend = new MemoryBackend(`durability-${n++}`);
-  return { backend, journal: Journal.open(dir, backend) };
+  return { backend, journal: await Journal.open(dir, backend) };
 }
 
 describe("the data dir", () => {
@@ -75,7 +75,7 @@ describe("the data dir", () => {
       child.once("exit", (code, signal) => (signal === "SIGKILL" ? resolve() : reject(new Error(`writer exited with ${code}`))));
     });
     assert.ok(acked.size >= 3000, `${acked.size} acknowledged`);
-    const { backend, journal } = open(dir);
+    const { backend, journal } = await open(dir);
     try {
       assert.equal(`${backend.clusterId} ${backend.memberId}`, ids, "same cluster and member id after the restart");
       for (const [i, rev] of acked) {
@@ -93,27 +93,27 @@ describe("the data dir", () => {
     const dir = fresh();
     const seen: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const { backend, journal } = open(dir);
+      const { backend, journal } = await open(dir);
       seen.push(`${backend.clusterId}/${backend.memberId}`);
       const header = (backend.call("/etcdserverpb.Cluster/MemberList", {}) as { header: { clusterId: bigint; memberId: bigint } }).header;
       assert.equal(`${header.clusterId}/${header.memberId}`, seen[0]);
       await journal.close();
     }
     assert.equal(new Set(seen).size, 1);
-    const other = open(fresh());
+    const other = await open(fresh());
     assert.notEqual(`${other.backend.clusterId}/${other.backend.memberId}`, seen[0]);
     await other.journal.close();
   });
 
   it("stores only what compaction keeps, and restores history, compaction and revision", async () => {
     const dir = fresh();
-    let { backend, journal } = open(dir);
+    let { backend, journal } = await open(dir);
     for (let round = 0; round < 10; round++) for (let k = 0; k < 200; k++) await backend.call("/etcdserverpb.KV/Put", put(`c/${k}`, `v${round}`));
     await backend.call("/etcdserverpb.KV/DeleteRange", { key: Buffer.from("c/1"), rangeEnd: Buffer.from("c/2"), prevKv: false });
     assert.equal(journal.versionCount(), 2000 + 111, "every version and each deletion");
     const middle = backend.store.revision - 500n;
     await journal.close();
-    ({ backend, journal } = open(dir));
+    ({ backend, journal } = await open(dir));
     const revision = backend.store.revision;
     assert.equal(revision, 2002n);
     assert.equal(Buffer.from(get(backend, "c/5")!.value).toString(), "v9");
@@ -122,7 +122,7 @@ describe("the data dir", () => {
     await backend.call("/etcdserverpb.KV/Compact", { revision, physical: false });
     assert.equal(journal.versionCount(), 200 - 111, "only the live versions are left");
     await journal.close();
-    ({ backend, journal } = open(dir));
+    ({ backend, journal } = await open(dir));
     try {
       assert.equal(backend.store.revision, revision, "the revision did not go back (the last one was a compacted deletion)");
       assert.equal(backend.store.compacted, revision);
@@ -135,7 +135,7 @@ describe("the data dir", () => {
 
   it("restarts with 100,000 keys and 200,000 revisions in bounded time", async () => {
     const dir = fresh();
-    let { backend, journal } = open(dir);
+    let { backend, journal } = await open(dir);
     const KEYS = 100_000;
     const value = "x".repeat(64);
     for (let round = 0; round < 2; round++) {
@@ -145,7 +145,7 @@ describe("the data dir", () => {
     }
     await journal.close();
     const t = performance.now();
-    ({ backend, journal } = open(dir));
+    ({ backend, journal } = await open(dir));
     const ms = performance.now() - t;
     try {
       assert.equal(backend.store.count({ key: Buffer.from("big/"), rangeEnd: Buffer.from("big0") }), KEYS);
