@@ -21,6 +21,7 @@ const serveFlags: FlagSpecs = {
   "data-dir": { type: "string", help: "keep the store in this directory: acknowledged writes survive restarts (default: in memory only)" },
   "max-request-bytes": { type: "string", default: "1572864", help: "the largest request taken, in bytes (etcd's flag)" },
   "quota-backend-bytes": { type: "string", default: "2147483648", help: "space quota in bytes; a write past it raises the NOSPACE alarm (etcd's flag)" },
+  restore: { type: "string", help: "start from this snapshot of an etcd-ts server (etcd-ts snapshot save / etcdctl snapshot save), in memory" },
   name: { type: "string", default: "default", help: "the member's name" },
   "auto-compaction-retention": {
     type: "string",
@@ -79,6 +80,7 @@ function parseServe(rest: string[]) {
       "max-request-bytes": { type: "string" },
       "quota-backend-bytes": { type: "string" },
       name: { type: "string" },
+      restore: { type: "string" },
       "auto-compaction-retention": { type: "string" },
       "auto-compaction-mode": { type: "string" },
       "advertise-client-urls": { type: "string" },
@@ -108,6 +110,7 @@ async function runServe(rest: string[]): Promise<number> {
     maxRequestBytes: byteCount("max-request-bytes", values["max-request-bytes"]),
     quotaBackendBytes: byteCount("quota-backend-bytes", values["quota-backend-bytes"]),
     name: values.name,
+    restore: values.restore,
     autoCompactionRetention: values["auto-compaction-retention"],
     autoCompactionMode: compactionMode(values["auto-compaction-mode"]),
     advertiseClientUrls: urls(values["advertise-client-urls"]),

@@ -356,6 +356,19 @@ export class MvccStore {
       .map(([revision, changes]) => ({ revision: BigInt(revision), changes: changes.sort((x, y) => x.sub - y.sub).map((c) => c.change) }));
   }
 
+  /** @internal Every version kept, in revision order (what a snapshot writes out). */
+  versions(): StoredVersion[] {
+    const out: StoredVersion[] = [];
+    const visit = (k: string, head: Version): void => {
+      for (let v: Version | undefined = head; v; v = prevOf(v)) {
+        out.push({ key: k, value: v.value, create: v.create, mod: v.mod, sub: subOf(v), version: v.version, lease: v.lease });
+      }
+    };
+    this.live.scan("", undefined, visit);
+    this.dead.scan("", undefined, visit);
+    return out.sort((a, b) => a.mod - b.mod || a.sub - b.sub);
+  }
+
   /** Bytes of every version kept (key, value, and `overhead` each), without reading them out. */
   versionBytes(overhead: number): number {
     let n = 0;

@@ -85,8 +85,11 @@ export class ServerCall {
         if (e instanceof CallFailure && e.kind === "too-large") {
           const length = chunk.length >= 5 ? chunk.readUInt32BE(1) : 0;
           this.finish(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${this.maxMessageBytes})`);
-        } else {
+        } else if (e instanceof CallFailure) {
           this.finish(GrpcCode.INTERNAL, "grpc: compressed message received without grpc-encoding");
+        } else {
+          // A handler failed on this message: say what it was, not a framing error.
+          this.finish(GrpcCode.INTERNAL, `etcd-ts: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
     });

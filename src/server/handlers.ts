@@ -1,12 +1,13 @@
 /**
  * etcd's RPCs answered from the embedded store, one handler per kind of call: unary calls
- * go to the store's request handlers; Watch, LeaseKeepAlive and Election/Observe are
- * streams; the other streaming calls answer UNIMPLEMENTED.
+ * go to the store's request handlers; Watch, LeaseKeepAlive, Election/Observe and
+ * Maintenance/Snapshot are streams; the other streaming calls answer UNIMPLEMENTED.
  */
 import { GrpcCode } from "../errors.js";
 import * as M from "../methods.js";
 import type { MemoryBackend } from "../memory/backend.js";
 import { StoreError } from "../memory/errors.js";
+import { takeSnapshot } from "../memory/snapshot.js";
 import { MemoryWatchSession } from "../memory/watch-stream.js";
 import type { LeaseKeepAliveRequest, WatchRequest } from "../rpc/etcdserverpb/rpc.js";
 import type { Method } from "../transport/transport.js";
@@ -135,6 +136,32 @@ function observe(b: MemoryBackend, m: AnyMethod): Handler {
     });
 }
 
+/** Snapshot: the store as etcd-ts's snapshot format (../memory/snapshot.ts), in 32 KiB messages, at the pace the client reads. */
+function snapshot(b: MemoryBackend, m: AnyMethod): Handler {
+  const CHUNK = 32 * 1024;
+  return (call) =>
+    oneRequest(call, m, () => {
+      let file: Buffer;
+      try {
+        // As etcd: a snapshot is an admin call.
+        b.auth.requireRoot(b.auth.userOf(call.token));
+        file = takeSnapshot(b);
+      } catch (e) {
+        return fail(call, e);
+      }
+      let at = 0;
+      const more = (): void => {
+        while (!call.done && at < file.length) {
+          const blob = file.subarray(at, Math.min(file.length, at + CHUNK));
+          at += blob.length;
+          if (!call.send(m.encodeResponse({ header: b.header(), remainingBytes: BigInt(file.length - at), blob, version: "" }))) return call.onDrain(more);
+        }
+        if (!call.done) call.finish(GrpcCode.OK);
+      };
+      more();
+    });
+}
+
 function unimplemented(m: AnyMethod): Handler {
   return (call) => call.finish(GrpcCode.UNIMPLEMENTED, `${m.rpc} is not supported by the etcd-ts server`);
 }
@@ -150,6 +177,7 @@ export function handlers(b: MemoryBackend): Map<string, { method: AnyMethod; han
       if (m.path === M.Watch.watch.path) handle = watch(b, m);
       else if (m.path === M.Lease.leaseKeepAlive.path) handle = keepAlive(b, m);
       else if (m.path === M.Election.observe.path) handle = observe(b, m);
+      else if (m.path === M.Maintenance.snapshot.path) handle = snapshot(b, m);
       else if (streaming) handle = unimplemented(m);
       else handle = unary(b, m);
       out.set(m.path, { method: m, handle, streaming });

@@ -14,6 +14,8 @@ import * as net from "node:net";
 import { GrpcCode } from "../errors.js";
 import { memoryStore, SERVER_VERSION, type MemoryBackend } from "../memory/backend.js";
 import { Journal } from "../memory/journal.js";
+import { restoreSnapshot } from "../memory/snapshot.js";
+import { readFileSync } from "node:fs";
 import { autoCompaction, type CompactionMode } from "../memory/compactor.js";
 import { ServerCall } from "./grpc-call.js";
 import { handlers } from "./handlers.js";
@@ -30,6 +32,8 @@ export interface ServeOptions {
   store?: string;
   /** Keep the store in this directory: acknowledged writes survive a restart (and a kill -9). */
   dataDir?: string;
+  /** Start from this snapshot (written by the Snapshot call of an etcd-ts server, e.g. `etcdctl snapshot save`), in memory. */
+  restore?: string;
   /**
    * The largest request the server takes, in bytes (etcd's `--max-request-bytes`, default
    * 1.5 MiB). As etcd, a gRPC message may exceed it by 512 KiB of overhead before it is
@@ -82,6 +86,10 @@ function splitListen(listen: string): { host: string; port: number } {
 /** Starts serving an embedded store over gRPC. */
 export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   const backend = memoryStore(options.store ?? `serve-${process.pid}-${Date.now().toString(36)}`);
+  if (options.restore !== undefined) {
+    if (options.dataDir !== undefined) throw new Error("--restore starts an in-memory store: give it without --data-dir");
+    restoreSnapshot(backend, readFileSync(options.restore));
+  }
   const journal = options.dataDir === undefined ? undefined : await Journal.open(options.dataDir, backend);
   const compaction =
     options.autoCompactionRetention === undefined
