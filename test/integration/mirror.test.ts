@@ -4,7 +4,8 @@ import { ClientClosedError, DeadlineExceededError, Etcd, InvalidArgumentError, o
 import { dropMemoryStore } from "../../src/testing/index.js";
 import { runPool, uniquePrefix, useCluster } from "../helpers.js";
 
-const env = useCluster({ allowExternal: false });
+// Three members: the capability is shown on a real cluster, not only on one member.
+const env = useCluster({ members: 3, allowExternal: false });
 const memName = `mirror-${process.pid}`;
 const mems: Etcd[] = [];
 after(async () => {

@@ -4,7 +4,8 @@ import { compare, Etcd, InvalidArgumentError, op, type KeyValue } from "../../sr
 import { dropMemoryStore } from "../../src/testing/index.js";
 import { etcdctl, uniquePrefix, useCluster } from "../helpers.js";
 
-const env = useCluster({ allowExternal: false });
+// Three members: the capability is shown on a real cluster, not only on one member.
+const env = useCluster({ members: 3, allowExternal: false });
 const memName = `ns-${process.pid}`;
 const mems: Etcd[] = [];
 after(async () => {

@@ -8,7 +8,8 @@ import { describe, it } from "node:test";
 import { Barrier, DoubleBarrier, Etcd, InvalidArgumentError, LeaseLostError, PriorityQueue, Queue, Semaphore } from "../../src/index.js";
 import { etcdctl, nextPut, uniquePrefix, useCluster } from "../helpers.js";
 
-const env = useCluster({ allowExternal: false });
+// Three members: the capability is shown on a real cluster, not only on one member.
+const env = useCluster({ members: 3, allowExternal: false });
 
 /** Settles `p` into a flag, so a test can check it has not resolved yet. */
 function track(p: Promise<unknown>): { done: boolean; promise: Promise<unknown> } {

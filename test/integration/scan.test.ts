@@ -6,7 +6,8 @@ import { AbortedError, CompactedError, Etcd, InvalidArgumentError, op, type KeyV
 import { dropMemoryStore } from "../../src/testing/index.js";
 import { uniquePrefix, useCluster } from "../helpers.js";
 
-const env = useCluster({ allowExternal: false });
+// Three members: the capability is shown on a real cluster, not only on one member.
+const env = useCluster({ members: 3, allowExternal: false });
 const memName = `scan-${process.pid}`;
 const mems: Etcd[] = [];
 after(async () => {
