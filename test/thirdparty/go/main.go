@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -224,6 +225,8 @@ func (r *probe) leaseSteps() {
 	for _, k := range ttl.Keys {
 		keys = append(keys, string(k))
 	}
+	// etcd lists a lease's keys from a Go map: in no set order.
+	sort.Strings(keys)
 	r.record("time to live with keys", map[string]interface{}{"granted": ttl.GrantedTTL, "ttlAtLeast55": ttl.TTL >= 55, "keys": keys})
 	ka, err := r.cli.KeepAliveOnce(c, l.ID)
 	must(err)
