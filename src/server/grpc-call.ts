@@ -19,6 +19,9 @@ export function parseGrpcTimeout(value: string | undefined): number | undefined 
   return n * unitMs;
 }
 
+/** Why a call's signal aborts: it ended (however it ended). */
+const CALL_ENDED = new Error("the call ended");
+
 /** `grpc-message` as gRPC writes it: UTF-8, with bytes outside printable ASCII and `%` percent-encoded. */
 export function encodeGrpcMessage(message: string): string {
   let out = "";
@@ -32,9 +35,17 @@ export function encodeGrpcMessage(message: string): string {
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class ServerCall {
-  private readonly controller = new AbortController();
+  /** Made when someone asks for the signal: most calls never wait on anything. */
+  private controller: AbortController | undefined;
+
   /** Aborts when the call ends, however it ends. */
-  readonly signal: AbortSignal = this.controller.signal;
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.ended) this.controller.abort(CALL_ENDED);
+    }
+    return this.controller.signal;
+  }
   /** The auth token the client sent (`token` metadata), if any. */
   readonly token: string | undefined;
   /** Told the call's status code once it ends (CANCELLED when it ended without one: the client left). */
@@ -156,6 +167,8 @@ export class ServerCall {
     this.report(GrpcCode.CANCELLED);
     this.ended = true;
     clearTimeout(this.deadline);
-    this.controller.abort();
+    // A shared reason: abort() without one builds a DOMException per call (measured: 4 % of
+    // the server's CPU under 100 puts in flight).
+    this.controller?.abort(CALL_ENDED);
   }
 }

@@ -58,10 +58,13 @@ function oneRequest(call: ServerCall, m: AnyMethod, then: (request: unknown) => 
   );
 }
 
+/** The calls that wait (and must stop waiting when the client leaves): only they get the call's signal. */
+const WAITING = new Set([M.Lock.lock.path, M.Election.campaign.path]);
+
 function unary(b: MemoryBackend, m: AnyMethod): Handler {
   return (call) =>
     oneRequest(call, m, (request) => {
-      new Promise((resolve) => resolve(b.call(m.path, request, call.signal, call.token))).then(
+      new Promise((resolve) => resolve(b.call(m.path, request, WAITING.has(m.path) ? call.signal : undefined, call.token))).then(
         (res) => {
           if (call.done) return;
           call.send(m.encodeResponse(res));
