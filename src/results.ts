@@ -1,4 +1,5 @@
 /** Wire responses to public results, in one place. */
+import { ProtocolError } from "./errors.js";
 import { asBuffer } from "./bytes.js";
 import type { DeleteRangeResponse, PutResponse, RangeResponse, ResponseHeader as WireHeader, ResponseOp, TxnResponse } from "./rpc/etcdserverpb/rpc.js";
 import type { KeyValue as WireKeyValue } from "./rpc/mvccpb/kv.js";
@@ -65,7 +66,8 @@ function opResult(r: ResponseOp): OpResult {
     case "responseTxn":
       return serialisable({ type: "txn", header: header(res.value.header), succeeded: res.value.succeeded, results: res.value.responses.map(opResult) });
     default:
-      throw new Error("etcd sent a transaction result of an unknown kind");
+      // The server answered (the transaction may have been applied) with something no etcd sends.
+      throw new ProtocolError("etcd sent a transaction result of an unknown kind", { rpc: "KV/Txn", outcomeUnknown: true });
   }
 }
 

@@ -9,7 +9,7 @@
  */
 import type { Etcd } from "../client.js";
 import { compare } from "../compare.js";
-import { InvalidArgumentError } from "../errors.js";
+import { EtcdError, InvalidArgumentError } from "../errors.js";
 import { op } from "../op.js";
 import type { Bytes, CallOptions } from "../options.js";
 import type { RangeResult } from "../types.js";
@@ -130,7 +130,7 @@ export class PriorityQueue {
       );
       if (res.succeeded) return;
     }
-    throw new Error(`could not add to the priority queue ${this.key}: too much contention`);
+    throw new EtcdError(`could not add to the priority queue ${this.key}: too much contention (1,000 tries)`);
   }
 
   /** Takes the item of the lowest priority number (the oldest among equals), waiting for one when empty. */

@@ -2,6 +2,7 @@
  * Key helpers shared by the barrier, queue and semaphore recipes, in the layouts of the Go
  * client's contrib/recipes so that programs in both languages work on the same keys.
  */
+import { EtcdError } from "../errors.js";
 import type { Etcd } from "../client.js";
 import { compare } from "../compare.js";
 import { op } from "../op.js";
@@ -38,7 +39,7 @@ export async function putUnique(
     const revision = await putNew(etcd, key, value, lease, options);
     if (revision !== undefined) return { key, revision };
   }
-  throw new Error(`could not create a unique key under ${prefix}`);
+  throw new EtcdError(`could not create a unique key under ${prefix} (100 tries)`);
 }
 
 /** Deletes `kv` if it is still the version read (nobody claimed it meanwhile); true when this call deleted it. */
