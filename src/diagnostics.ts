@@ -279,32 +279,10 @@ export interface ElectionLeaderMessage {
   readonly revision: bigint;
 }
 
-const named = (name: DiagnosticsChannelName): Channel => channel(name);
-
-/** @internal The channels, for the publishers inside the client. */
-export const ch = {
-  callStart: named(diagnosticsChannels.callStart),
-  callRetry: named(diagnosticsChannels.callRetry),
-  callEnd: named(diagnosticsChannels.callEnd),
-  callError: named(diagnosticsChannels.callError),
-  endpointState: named(diagnosticsChannels.endpointState),
-  streamOpen: named(diagnosticsChannels.streamOpen),
-  streamBreak: named(diagnosticsChannels.streamBreak),
-  watchCreated: named(diagnosticsChannels.watchCreated),
-  watchResumed: named(diagnosticsChannels.watchResumed),
-  watchPaused: named(diagnosticsChannels.watchPaused),
-  watchCompacted: named(diagnosticsChannels.watchCompacted),
-  watchCancelled: named(diagnosticsChannels.watchCancelled),
-  leaseKept: named(diagnosticsChannels.leaseKept),
-  leaseReleased: named(diagnosticsChannels.leaseReleased),
-  leaseLate: named(diagnosticsChannels.leaseLate),
-  leaseLost: named(diagnosticsChannels.leaseLost),
-  authToken: named(diagnosticsChannels.authToken),
-  lockWait: named(diagnosticsChannels.lockWait),
-  lockAcquired: named(diagnosticsChannels.lockAcquired),
-  lockLost: named(diagnosticsChannels.lockLost),
-  electionLeader: named(diagnosticsChannels.electionLeader),
-} as const;
+/** @internal The channels, for the publishers inside the client: one per name above. */
+export const ch = Object.fromEntries(Object.entries(diagnosticsChannels).map(([key, name]) => [key, channel(name)])) as {
+  readonly [K in keyof typeof diagnosticsChannels]: Channel;
+};
 
 /** @internal Publishes `make()` on `c` when someone listens; `make` runs only then. */
 export function publish<T>(c: Channel, make: () => T): void {
