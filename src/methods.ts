@@ -3,7 +3,7 @@
  * service definitions, each with its retry class. Why each class: a read may run twice
  * on any member; a write must not, unless it provably never reached one.
  */
-import type { BinaryWriter } from "./protobuf-wire.js";
+import { BinaryReader, type BinaryWriter } from "./protobuf-wire.js";
 import { grpcFramed, grpcWriter } from "./transport/grpc/message.js";
 import type { Method, RetryClass } from "./transport/transport.js";
 import { AuthDefinition, ClusterDefinition, KVDefinition, LeaseDefinition, MaintenanceDefinition, WatchDefinition } from "./rpc/etcdserverpb/rpc.js";
@@ -12,7 +12,7 @@ import { ElectionDefinition } from "./rpc/v3electionpb/v3election.js";
 
 interface Codec<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
-  decode(input: Uint8Array): T;
+  decode(input: Uint8Array | BinaryReader): T;
 }
 /** Any generated message codec: accepts nothing in particular, yields something. */
 interface AnyCodec {
@@ -51,7 +51,7 @@ function service<D extends ServiceDef>(def: D, retry: { readonly [K in keyof D["
       retry: retry[key as keyof D["methods"]],
       encode: (message) => req.encode(message).finish(),
       frame: (message) => grpcFramed(req.encode(message, grpcWriter())),
-      decode: (bytes) => res.decode(bytes),
+      decode: (bytes, start, end) => res.decode(start === undefined ? bytes : new BinaryReader(bytes, start, end)),
       decodeRequest: (bytes) => req.decode(bytes),
       encodeResponse: (message) => res.encode(message).finish(),
       frameResponse: (message) => grpcFramed(res.encode(message, grpcWriter())),

@@ -221,6 +221,10 @@ class PrefixedStream<Req, Res> implements Stream<Req, Res> {
   write(request: Req): void {
     this.inner.write(this.mapReq(request));
   }
+  /** The mapped request has other bytes: it is framed anew. */
+  writeFramed(request: Req): void {
+    this.write(request);
+  }
   end(): void {
     this.inner.end();
   }
@@ -235,9 +239,9 @@ class PrefixedStream<Req, Res> implements Stream<Req, Res> {
       this.onEnd();
     }
   }
-  async *batches(): AsyncIterable<Res[]> {
+  async pump(onMessage: (message: Res) => void): Promise<void> {
     try {
-      for await (const b of this.inner.batches()) yield b.map(this.mapRes);
+      await this.inner.pump((r) => onMessage(this.mapRes(r)));
     } finally {
       this.onEnd();
     }

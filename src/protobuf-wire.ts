@@ -30,22 +30,34 @@ function truncated(): WireFormatError {
   return new WireFormatError("the message ends inside a field");
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Reads one encoded message (or, given `length`, a part of it) from a byte array. */
 export class BinaryReader {
   /** Read position. */
   pos = 0;
   /** End of the input. */
-  readonly len: number;
+  len = 0;
   /** Used by the generated code to bound message nesting; declared so every reader has one shape. */
   __tsProtoDecodeDepth = 0;
-  private readonly buf: Buffer;
+  private buf: Buffer = EMPTY;
   // The last 64-bit varint read, as two unsigned 32-bit halves (no array per read).
   private lo = 0;
   private hi = 0;
 
-  constructor(input: Uint8Array) {
+  /** Reads `input[start, end)` (the whole input by default). */
+  constructor(input: Uint8Array, start = 0, end = input.length) {
+    this.over(input, start, end);
+  }
+
+  /** Starts reading `input[start, end)` afresh: one reader can serve many messages. */
+  over(input: Uint8Array, start = 0, end = input.length): this {
+    if (start < 0 || end > input.length || start > end) throw new RangeError(`cannot read [${start}, ${end}) of ${input.length} bytes`);
     this.buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-    this.len = input.length;
+    this.pos = start;
+    this.len = end;
+    this.__tsProtoDecodeDepth = 0;
+    return this;
   }
 
   /** An unsigned 32-bit varint (a longer one is read whole and cut to its low 32 bits, as protobuf does). */

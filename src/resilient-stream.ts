@@ -82,6 +82,11 @@ export class ResilientStream<Req, Res> {
     this.current?.write(request);
   }
 
+  /** {@link Stream.writeFramed} on the open stream; dropped without one, like `write`. */
+  writeFramed(request: Req, framed: Buffer): void {
+    this.current?.writeFramed(request, framed);
+  }
+
   private async run(signal: AbortSignal, delayMs: number): Promise<void> {
     if (delayMs > 0) {
       try {
@@ -105,17 +110,15 @@ export class ResilientStream<Req, Res> {
         publish(ch.streamOpen, (): StreamOpenMessage => ({ rpc: this.method.rpc, endpoint: stream.endpoint, reopened }));
         let received = false;
         this.handlers.opened(stream);
-        reading: for await (const batch of stream.batches()) {
+        await stream.pump((message) => {
+          // Stopped or restarted (which also cancels the stream): what it still delivers is not for the owner.
+          if (signal.aborted) return;
           if (!received) {
             received = true;
             failures = 0;
           }
-          for (const message of batch) {
-            // Stopped or restarted: what the abandoned stream still delivers is not for the owner.
-            if (signal.aborted) break reading;
-            this.handlers.message(message);
-          }
-        }
+          this.handlers.message(message);
+        });
         error = new UnavailableError("the server ended the stream", { rpc: this.method.rpc, endpoint: stream.endpoint });
       } catch (e) {
         error = e instanceof EtcdError ? e : new UnavailableError(`stream failed: ${String(e)}`, { rpc: this.method.rpc, cause: e });

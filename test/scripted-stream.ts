@@ -12,6 +12,10 @@ export abstract class ScriptedStream<Req, Res> implements Stream<Req, Res> {
 
   abstract write(request: Req): void;
 
+  writeFramed(request: Req): void {
+    this.write(request);
+  }
+
   end(): void {}
 
   /** Like the gRPC stream: after a cancel nothing more is yielded, even what was already received. */
@@ -31,7 +35,7 @@ export abstract class ScriptedStream<Req, Res> implements Stream<Req, Res> {
     return this.queue[Symbol.asyncIterator]();
   }
 
-  batches(): AsyncIterable<Res[]> {
-    return this.queue.batches();
+  pump(onMessage: (message: Res) => void): Promise<void> {
+    return this.queue.drain(onMessage);
   }
 }

@@ -28,10 +28,10 @@
  */
 import { ch, publish, type LeaseLateMessage, type LeaseMessage } from "../diagnostics.js";
 import { LeaseLostError } from "../errors.js";
-import * as M from "../methods.js";
 import { DueHeap, type Due } from "./due-heap.js";
+import { keepAliveMethod, type KeepAliveAnswer } from "./keep-alive-answer.js";
 import { ResilientStream } from "../resilient-stream.js";
-import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from "../rpc/etcdserverpb/rpc.js";
+import type { LeaseKeepAliveRequest } from "../rpc/etcdserverpb/rpc.js";
 import type { Transport } from "../transport/transport.js";
 
 /** What the keeper needs from a kept-alive lease. */
@@ -68,6 +68,9 @@ const PROBATION_MS = 500;
 
 interface Entry extends Due {
   readonly kept: Kept;
+  /** The lease's keep-alive request, and the same framed once for the wire: every refresh sends these bytes. */
+  readonly request: LeaseKeepAliveRequest;
+  readonly framed: Buffer;
   ttlMs: number;
   deadline: number;
   /** When the next refresh is due. */
@@ -93,7 +96,7 @@ function takeOldestSent(e: Entry): number | undefined {
 
 export class LeaseKeeper {
   private readonly entries = new Map<bigint, Entry>();
-  private readonly stream: ResilientStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>;
+  private readonly stream: ResilientStream<LeaseKeepAliveRequest, KeepAliveAnswer>;
   /** The entries by when they next need attention; each is in it at most once. */
   private readonly heap = new DueHeap<Entry>();
   private timer: unknown;
@@ -106,7 +109,7 @@ export class LeaseKeeper {
     transport: Transport,
     private readonly clock: KeeperClock = monotonicClock,
   ) {
-    this.stream = new ResilientStream(transport, M.Lease.leaseKeepAlive, {
+    this.stream = new ResilientStream(transport, keepAliveMethod, {
       opened: () => this.refreshAll(),
       message: (res) => this.answered(res),
       // Keep trying until every lease is gone; deadlines decide loss, not stream errors.
@@ -137,8 +140,11 @@ export class LeaseKeeper {
   add(kept: Kept, ttlSeconds: number, since: number): void {
     const ttlMs = ttlSeconds * 1000;
     const deadline = since + ttlMs;
+    const request: LeaseKeepAliveRequest = { ID: kept.id };
     const entry: Entry = {
       kept,
+      request,
+      framed: keepAliveMethod.frame(request),
       ttlMs,
       deadline,
       nextSend: Math.min(since + ttlMs / 3, deadline - ttlMs / 3),
@@ -199,7 +205,7 @@ export class LeaseKeeper {
     this.tick();
   }
 
-  private answered(res: LeaseKeepAliveResponse): void {
+  private answered(res: KeepAliveAnswer): void {
     this.lateMoves = 0;
     const e = this.entries.get(res.ID);
     if (!e) return;
@@ -262,7 +268,7 @@ export class LeaseKeeper {
       // (oldestSent is Infinity when nothing is unanswered: never late.)
       if (this.stream.open && now >= e.oldestSent + this.lateAfter(e)) late = true;
       if (this.stream.open && !late && e.nextSend <= now + Math.max(BATCH_MS, Math.min(BATCH_MAX_MS, e.ttlMs / 30))) {
-        this.stream.write({ ID: e.kept.id });
+        this.stream.writeFramed(e.request, e.framed);
         noteSent(e, now);
         // Unless an answer comes first, look again when it is late.
         e.nextSend = now + e.ttlMs / 3;

@@ -55,6 +55,7 @@ export class ServerCall {
   private trailers: OutgoingHttpHeaders = {};
   private deadline: NodeJS.Timeout | undefined;
   private readonly decoder: MessageDecoder;
+  private onMessage: (message: Buffer) => void = () => undefined;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -63,7 +64,7 @@ export class ServerCall {
   ) {
     const token = headers["token"];
     this.token = Array.isArray(token) ? token[0] : token;
-    this.decoder = new MessageDecoder(maxMessageBytes);
+    this.decoder = new MessageDecoder(maxMessageBytes, (buf, start, end) => this.ended || this.onMessage(buf.subarray(start, end)));
     const timeout = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
     if (timeout !== undefined && timeout < MAX_TIMER_MS) {
       this.deadline = setTimeout(() => this.finish(GrpcCode.DEADLINE_EXCEEDED, "context deadline exceeded"), Math.max(0, Math.ceil(timeout)));
@@ -88,10 +89,11 @@ export class ServerCall {
    * client's side. A message over the size limit ends the call.
    */
   start(onMessage: (message: Buffer) => void, onHalfClose: () => void): void {
+    this.onMessage = onMessage;
     this.stream.on("data", (chunk: Buffer) => {
       if (this.ended) return;
       try {
-        this.decoder.push(chunk, (message) => this.ended || onMessage(message));
+        this.decoder.push(chunk);
       } catch (e) {
         if (e instanceof CallFailure && e.kind === "too-large") {
           const length = chunk.length >= 5 ? chunk.readUInt32BE(1) : 0;

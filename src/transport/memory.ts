@@ -61,6 +61,10 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
     if (!this.ended) this.onWrite(request);
   }
 
+  writeFramed(request: Req): void {
+    this.write(request);
+  }
+
   end(): void {}
 
   cancel(): void {
@@ -78,8 +82,8 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
     return this.queue[Symbol.asyncIterator]();
   }
 
-  batches(): AsyncIterable<Res[]> {
-    return this.queue.batches();
+  pump(onMessage: (message: Res) => void): Promise<void> {
+    return this.queue.drain(onMessage);
   }
 }
 

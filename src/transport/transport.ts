@@ -26,7 +26,8 @@ export interface Method<Req, Res> {
   encode(request: Req): Uint8Array;
   /** The request as a gRPC message (length prefix included), encoded in place. */
   frame(request: Req): Buffer;
-  decode(bytes: Uint8Array): Res;
+  /** Decodes a response: the whole of `bytes`, or `bytes[start, end)` (no view made). */
+  decode(bytes: Uint8Array, start?: number, end?: number): Res;
   /** The server side of the codec (the etcd-compatible server decodes requests, encodes responses). */
   decodeRequest(bytes: Uint8Array): Req;
   encodeResponse(response: Res): Uint8Array;
@@ -70,15 +71,24 @@ export interface Stream<Req, Res> extends AsyncIterable<Res> {
   readonly endpoint: string;
   /** Sends one request message (bidirectional streams only). */
   write(request: Req): void;
+  /**
+   * Sends `request`, already framed by its method's {@link Method.frame} as `framed`: a
+   * request sent over and over (a lease's keep-alive) is encoded once. A backend that does
+   * not speak bytes sends `request`.
+   */
+  writeFramed(request: Req, framed: Buffer): void;
   /** Half-closes the sending side. */
   end(): void;
   /** Ends the stream from the client side; the iterator finishes without an error. */
   cancel(): void;
   /**
-   * The messages as arrays of all that arrived since the last read (instead of iterating
-   * the stream itself; one or the other): one await per burst rather than per message.
+   * Hands each message to `onMessage` as it arrives (in a microtask, never inside the
+   * transport's own read loop), instead of iterating the stream: one or the other. No
+   * promise per message, for the client's own long-lived streams. Resolves when the stream
+   * ends normally and rejects as the iterator would throw (or with what `onMessage` threw,
+   * which ends the stream).
    */
-  batches(): AsyncIterable<Res[]>;
+  pump(onMessage: (message: Res) => void): Promise<void>;
 }
 
 /** Options for opening a stream. */

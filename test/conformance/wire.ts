@@ -102,15 +102,13 @@ function wire(endpoint: string, kind: "etcd" | "serve", session: () => http2.Cli
         };
         const timer = setTimeout(done, timeoutMs);
         options.signal?.addEventListener("abort", done, { once: true });
-        const decoder = new MessageDecoder(64 * 1024 * 1024);
+        const decoder = new MessageDecoder(64 * 1024 * 1024, (buf, start, end) => {
+          responses.push(m.decode(buf, start, end));
+          if (until(responses)) done();
+        });
         s.on("response", (h) => (ended = status(h)));
         s.on("trailers", (t) => (ended = status(t)));
-        s.on("data", (d: Buffer) =>
-          decoder.push(d, (bytes) => {
-            responses.push(m.decode(bytes));
-            if (until(responses)) done();
-          }),
-        );
+        s.on("data", (d: Buffer) => decoder.push(d));
         s.on("end", done);
         s.on("close", done);
         s.on("error", (e) => (settled ? undefined : reject(e)));

@@ -39,10 +39,10 @@ function call(
   return new Promise((resolve, reject) => {
     const s = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...extra });
     const answer: Answer = { headers: {}, trailers: {}, messages: [] };
-    const decoder = new MessageDecoder(64 * 1024 * 1024);
+    const decoder = new MessageDecoder(64 * 1024 * 1024, (buf, start, end) => answer.messages.push(buf.subarray(start, end)));
     s.on("response", (h) => (answer.headers = h));
     s.on("trailers", (t) => (answer.trailers = t));
-    s.on("data", (d: Buffer) => decoder.push(d, (m) => answer.messages.push(m)));
+    s.on("data", (d: Buffer) => decoder.push(d));
     s.on("end", () => resolve(answer));
     s.on("error", reject);
     for (const r of requests) s.write(grpcFrame(r));
@@ -104,14 +104,12 @@ describe("etcd-ts serve at the gRPC level", () => {
       const s = session.request({ ":method": "POST", ":path": M.Watch.watch.path, "content-type": "application/grpc", te: "trailers" });
       s.on("error", () => undefined);
       const responses: WatchResponse[] = [];
-      const decoder = new MessageDecoder(1024 * 1024);
       let notify: () => void = () => undefined;
-      s.on("data", (d: Buffer) =>
-        decoder.push(d, (m) => {
-          responses.push(M.Watch.watch.decode(m));
-          notify();
-        }),
-      );
+      const decoder = new MessageDecoder(1024 * 1024, (buf, start, end) => {
+        responses.push(M.Watch.watch.decode(buf, start, end));
+        notify();
+      });
+      s.on("data", (d: Buffer) => decoder.push(d));
       let ended = false;
       s.on("end", () => (ended = true));
       const next = (n: number): Promise<void> =>

@@ -6,15 +6,15 @@ import { CallFailure, GrpcStatus } from "../../src/transport/grpc/status.js";
 import { grpcTimeoutField } from "../../src/transport/grpc/timeout.js";
 import { HpackDecoder } from "../../src/transport/h2/hpack.js";
 
-function feed(decoder: MessageDecoder, chunks: Buffer[]): { messages: string[]; sizes: number[]; pending: number[] } {
+/** Feeds `chunks` to a decoder of `max` bytes; each chunk is pushed as a range of a larger buffer, bytes either side. */
+function feed(max: number, chunks: Buffer[]): { messages: string[]; sizes: number[]; pending: number[] } {
   const messages: string[] = [];
   const sizes: number[] = [];
-  const pending = chunks.map((c) =>
-    decoder.push(c, (m, n) => {
-      messages.push(m.toString());
-      sizes.push(n);
-    }),
-  );
+  const decoder = new MessageDecoder(max, (buf, start, end, n) => {
+    messages.push(buf.toString("latin1", start, end));
+    sizes.push(n);
+  });
+  const pending = chunks.map((c) => decoder.push(Buffer.concat([Buffer.from("<<"), c, Buffer.from(">>>")]), 2, 2 + c.length));
   return { messages, sizes, pending };
 }
 
@@ -22,7 +22,7 @@ describe("gRPC message framing", () => {
   it("joins messages split anywhere and reports the bytes each took from each chunk", () => {
     const wire = Buffer.concat([grpcFrame(Buffer.from("hello")), grpcFrame(Buffer.alloc(0)), grpcFrame(Buffer.from("world!"))]);
     for (let cut = 1; cut < wire.length; cut++) {
-      const { messages, sizes, pending } = feed(new MessageDecoder(100), [wire.subarray(0, cut), wire.subarray(cut)]);
+      const { messages, sizes, pending } = feed(100, [wire.subarray(0, cut), wire.subarray(cut)]);
       assert.deepEqual(messages, ["hello", "", "world!"], `cut at ${cut}`);
       // Every byte is accounted for once: in a completed message or as still pending.
       assert.equal(pending[1], 0);
@@ -31,20 +31,19 @@ describe("gRPC message framing", () => {
   });
 
   it("refuses a length prefix above the limit before buffering the message", () => {
-    const d = new MessageDecoder(1024);
+    const d = new MessageDecoder(1024, () => assert.fail("no message"));
     const prefix = Buffer.from([0, 0xff, 0xff, 0xff, 0xff]);
     assert.throws(
-      () => d.push(prefix, () => assert.fail("no message")),
+      () => d.push(prefix),
       (e: unknown) =>
         e instanceof CallFailure && e.kind === "too-large" && e.code === GrpcCode.RESOURCE_EXHAUSTED && /4294967295 bytes exceeds/.test(e.details),
     );
-    const exact = new MessageDecoder(3);
-    assert.deepEqual(feed(exact, [grpcFrame(Buffer.from("abc"))]).messages, ["abc"]);
+    assert.deepEqual(feed(3, [grpcFrame(Buffer.from("abc"))]).messages, ["abc"]);
   });
 
   it("refuses a compressed message, which the client never asks for", () => {
     assert.throws(
-      () => new MessageDecoder(100).push(Buffer.from([1, 0, 0, 0, 1, 9]), () => undefined),
+      () => new MessageDecoder(100, () => undefined).push(Buffer.from([1, 0, 0, 0, 1, 9])),
       (e: unknown) => e instanceof CallFailure && e.kind === "protocol",
     );
   });

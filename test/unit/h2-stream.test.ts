@@ -29,8 +29,8 @@ class Recorder extends SessionStream {
   onHeaders(_fields: string[], endStream: boolean): void {
     if (endStream) this.endedWith = "trailers";
   }
-  onData(data: Buffer): void {
-    this.data.push(Buffer.from(data));
+  onData(buf: Buffer, start: number, end: number): void {
+    this.data.push(Buffer.from(buf.subarray(start, end)));
     this.check();
   }
   onFailure(failure: StreamFailure): void {
@@ -133,6 +133,41 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     const got: bigint[] = [];
     for await (const m of s) got.push(m.header!.revision);
     assert.deepEqual(got, [10n, 11n, 12n]);
+  });
+
+  it("the messages a stream is given in one turn share DATA frames, whole, within the peer's frame size", async () => {
+    const method = M.Lease.leaseKeepAlive;
+    const s = new GrpcStream(
+      conn,
+      method,
+      undefined,
+      undefined,
+      () => undefined,
+      undefined,
+      () => undefined,
+    );
+    const sent: Buffer[] = [];
+    for (let i = 1; i <= 3000; i++) {
+      // Ids of one varint length: every message is the same size.
+      const request = { ID: (1n << 60n) + BigInt(i) };
+      const framed = method.frame(request);
+      sent.push(framed);
+      if (i % 2 === 0) s.writeFramed(request, framed);
+      else s.write(request);
+    }
+    const total = sent.reduce((n, b) => n + b.length, 0);
+    const { stream } = await server.request(1);
+    const data = (): Buffer[] => server.frames.filter((f) => f.type === FrameType.DATA && f.stream === stream).map((f) => f.payload);
+    while (data().reduce((n, b) => n + b.length, 0) < total) await server.next((f) => f.type === FrameType.DATA && f.stream === stream, server.frames.length);
+    const frames = data();
+    assert.deepEqual(Buffer.concat(frames), Buffer.concat(sent));
+    // As few frames as the peer's frame size allows, each of whole messages.
+    assert.equal(frames.length, Math.ceil(total / Math.floor(16_384 / sent[0]!.length) / sent[0]!.length));
+    for (const f of frames) {
+      assert.ok(f.length <= 16_384);
+      for (let at = 0; at < f.length; at += 5 + f.readUInt32BE(at + 1)) assert.equal(f[at], 0, "a frame begins at a message");
+    }
+    s.cancel();
   });
 
   it("a stream ended by the server with an error throws it typed after the messages before it, and marks the endpoint", async () => {

@@ -31,6 +31,13 @@ export function grpcFrame(body: Uint8Array): Buffer {
 }
 
 /**
+ * Receives each completed message: its bytes are `buf[start, end)` (a view is made only by
+ * whoever needs one), and `bytesInChunk` of its bytes, prefix included, came in the chunk
+ * being pushed.
+ */
+export type OnMessage = (buf: Buffer, start: number, end: number, bytesInChunk: number) => void;
+
+/**
  * Gathers messages from the DATA of one stream. The length prefix is checked against
  * `maxMessageBytes` as soon as it is whole, before any byte of the message is kept (grpc-js
  * and grpc-go check it there too), so a peer announcing 4 GiB costs nothing.
@@ -41,7 +48,10 @@ export class MessageDecoder {
   private need = 5;
   private prefixRead = false;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly onMessage: OnMessage,
+  ) {}
 
   /** True while a message has begun and not completed. */
   get partial(): boolean {
@@ -49,27 +59,26 @@ export class MessageDecoder {
   }
 
   /**
-   * Feeds one chunk of DATA. `onMessage` receives each completed message with how many of
-   * its bytes (prefix included) came in this chunk. Returns how many bytes of the chunk
-   * belong to a message still incomplete. Throws a {@link CallFailure} for a message the
-   * client will not take (too large, compressed).
+   * Feeds one chunk of DATA, `data[start, end)`. Returns how many bytes of the chunk belong
+   * to a message still incomplete. Throws a {@link CallFailure} for a message the client
+   * will not take (too large, compressed).
    */
-  push(data: Buffer, onMessage: (message: Buffer, bytesInChunk: number) => void): number {
-    let off = 0;
+  push(data: Buffer, start = 0, end = data.length): number {
+    let off = start;
     // Where the current message's bytes begin in this chunk.
-    let segment = 0;
-    while (off < data.length) {
-      // The usual case: nothing pending and a whole message in the chunk, handed on as a view.
-      if (this.have === 0 && data.length - off >= 5) {
-        const end = off + 5 + this.lengthOf(data, off);
-        if (end <= data.length) {
-          const message = data.subarray(off + 5, end);
-          off = segment = end;
-          onMessage(message, 5 + message.length);
+    let segment = start;
+    while (off < end) {
+      // The usual case: nothing pending and a whole message in the chunk, handed on where it lies.
+      if (this.have === 0 && end - off >= 5) {
+        const last = off + 5 + this.lengthOf(data, off);
+        if (last <= end) {
+          const first = off + 5;
+          off = segment = last;
+          this.onMessage(data, first, last, last - first + 5);
           continue;
         }
       }
-      const take = Math.min(this.need - this.have, data.length - off);
+      const take = Math.min(this.need - this.have, end - off);
       this.parts.push(data.subarray(off, off + take));
       this.have += take;
       off += take;
@@ -80,16 +89,16 @@ export class MessageDecoder {
         this.parts = [];
         if (this.have < this.need) continue;
       }
-      const message = this.need === 5 ? Buffer.alloc(0) : this.joinedBody();
+      const message = this.need === 5 ? EMPTY : this.joinedBody();
       const inChunk = off - segment;
       this.parts = [];
       this.have = 0;
       this.need = 5;
       this.prefixRead = false;
       segment = off;
-      onMessage(message, inChunk);
+      this.onMessage(message, 0, message.length, inChunk);
     }
-    return this.have > 0 ? data.length - segment : 0;
+    return this.have > 0 ? end - segment : 0;
   }
 
   /** The length in the prefix at `at`, once it is known to be acceptable. */
@@ -118,3 +127,5 @@ export class MessageDecoder {
     return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.have - 5);
   }
 }
+
+const EMPTY = Buffer.alloc(0);

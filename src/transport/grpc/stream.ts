@@ -28,7 +28,7 @@ class StreamCall<Req, Res> extends SessionStream {
     private readonly owner: GrpcStream<Req, Res>,
   ) {
     super(headerBlock, Infinity, false);
-    this.decoder = new MessageDecoder(maxMessageBytes);
+    this.decoder = new MessageDecoder(maxMessageBytes, (buf, start, end, size) => this.owner.received(buf, start, end, size));
   }
 
   onHeaders(fields: string[], endStream: boolean): void {
@@ -40,11 +40,11 @@ class StreamCall<Req, Res> extends SessionStream {
     this.owner.ended(failure);
   }
 
-  onData(data: Buffer, endStream: boolean): void {
+  onData(buf: Buffer, start: number, end: number, endStream: boolean): void {
     if (!this.status.seen) return this.stop(GrpcStatus.dataBeforeHeaders(), endStream);
     let pending: number;
     try {
-      pending = this.decoder.push(data, (message, size) => this.owner.received(message, size));
+      pending = this.decoder.push(buf, start, end);
     } catch (e) {
       return this.stop(e as CallFailure, endStream);
     }
@@ -109,12 +109,12 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     this.stop(abortedError(this.signal!, { rpc: this.method.rpc, endpoint: this.endpoint }));
   };
 
-  /** @internal A message arrived (`size` bytes on the wire, given back once it is read). */
-  received(bytes: Buffer, size: number): void {
+  /** @internal A message arrived, `buf[start, end)` (`size` bytes on the wire, given back once it is read). */
+  received(buf: Buffer, start: number, end: number, size: number): void {
     if (this.finished) return;
     let message: Res;
     try {
-      message = this.method.decode(bytes);
+      message = this.method.decode(buf, start, end);
     } catch (e) {
       this.call.session?.reset(this.call, H2Error.PROTOCOL_ERROR);
       return this.ended(new CallFailure(GrpcCode.INTERNAL, `cannot decode a message: ${(e as Error).message}`, false, "protocol"));
@@ -151,6 +151,11 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     this.call.session?.write(this.call, this.method.frame(request), false);
   }
 
+  writeFramed(_request: Req, framed: Buffer): void {
+    if (this.finished || !this.method.requestStream) return;
+    this.call.session?.write(this.call, framed, false);
+  }
+
   end(): void {
     if (this.finished || !this.method.requestStream) return;
     this.call.session?.write(this.call, undefined, true);
@@ -169,8 +174,8 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     return this.queue[Symbol.asyncIterator]();
   }
 
-  batches(): AsyncIterable<Res[]> {
-    return this.queue.batches();
+  pump(onMessage: (message: Res) => void): Promise<void> {
+    return this.queue.drain(onMessage);
   }
 
   private error(failure: CallFailure): EtcdError {

@@ -31,26 +31,27 @@ export class UnaryCall extends SessionStream {
     if (endStream) this.answer(undefined);
   }
 
-  onData(data: Buffer, endStream: boolean): void {
+  onData(buf: Buffer, start: number, end: number, endStream: boolean): void {
     if (!this.status.seen) return this.stop(GrpcStatus.dataBeforeHeaders(), endStream);
+    const length = end - start;
     // The usual answer: the whole message in one frame, taken without copying.
     if (
       this.decoder === undefined &&
       this.message === undefined &&
-      data.length >= 5 &&
-      data[0] === 0 &&
-      data.readUInt32BE(1) === data.length - 5 &&
-      data.length - 5 <= this.maxMessageBytes
+      length >= 5 &&
+      buf[start] === 0 &&
+      buf.readUInt32BE(start + 1) === length - 5 &&
+      length - 5 <= this.maxMessageBytes
     ) {
-      this.message = data.subarray(5);
+      this.message = buf.subarray(start + 5, end);
       if (endStream) this.answer("the server ended the call without trailers");
       return;
     }
     try {
-      (this.decoder ??= new MessageDecoder(this.maxMessageBytes)).push(data, (message) => {
+      (this.decoder ??= new MessageDecoder(this.maxMessageBytes, (b, first, last) => {
         if (this.message !== undefined) throw new CallFailure(GrpcCode.INTERNAL, "the server sent more than one message to a unary call", false, "protocol");
-        this.message = message;
-      });
+        this.message = b.subarray(first, last);
+      })).push(buf, start, end);
     } catch (e) {
       return this.stop(e as CallFailure, endStream);
     }

@@ -77,6 +77,7 @@ export abstract class SessionStream implements H2Call {
   }
 
   abstract onHeaders(fields: string[], endStream: boolean): void;
-  abstract onData(data: Buffer, endStream: boolean): void;
+  /** DATA arrived: its bytes are `buf[start, end)` (padding removed). */
+  abstract onData(buf: Buffer, start: number, end: number, endStream: boolean): void;
   abstract onFailure(failure: StreamFailure): void;
 }

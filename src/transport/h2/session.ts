@@ -100,6 +100,8 @@ export class H2Session {
   private inbuf: Buffer | undefined;
   private out: Buffer[] = [];
   private flushQueued = false;
+  /** Streams given bytes to send in this turn: their DATA frames are made at the flush. */
+  private readonly dataReady = new Set<SessionStream>();
   /** The header block being gathered from HEADERS + CONTINUATION frames. */
   private headerStream = 0;
   private headerParts: Buffer[] = [];
@@ -208,7 +210,11 @@ export class H2Session {
     if (s.done || s.ending) return;
     if (bytes && bytes.length > 0) s.unsent.push(bytes);
     s.ending = end;
-    if (s.id !== 0) this.sendData(s);
+    if (s.id === 0) return;
+    // Framed at the flush: the messages a stream is given in one turn share DATA frames
+    // (a lease keeper's thousands of keep-alives are a few frames, not one each).
+    this.dataReady.add(s);
+    this.scheduleFlush();
   }
 
   /** The consumer of a stream has read `bytes`: they go back to the server's window. */
@@ -275,20 +281,40 @@ export class H2Session {
     }
   }
 
-  /** Sends as much of the stream's unsent bytes as the flow-control windows allow, then END_STREAM if due. */
+  /**
+   * Sends as much of the stream's unsent bytes as the flow-control windows allow, as few
+   * DATA frames as the peer's frame size permits, then END_STREAM if due.
+   */
   private sendData(s: SessionStream): void {
-    while (s.unsent.length > 0) {
-      const head = s.unsent[0]!;
-      const n = Math.min(head.length, this.peerMaxFrame, s.sendWindow, this.connSendWindow);
-      if (n <= 0) break;
-      const endNow = s.ending && n === head.length && s.unsent.length === 1;
-      this.send(frame(FrameType.DATA, endNow ? Flag.END_STREAM : 0, s.id, head.subarray(0, n)));
+    const unsent = s.unsent;
+    let first = 0;
+    while (first < unsent.length) {
+      const room = Math.min(this.peerMaxFrame, s.sendWindow, this.connSendWindow);
+      if (room <= 0) break;
+      // The whole messages that fit, or else the part of the first that does.
+      let n = 0;
+      let last = first;
+      while (last < unsent.length && n + unsent[last]!.length <= room) n += unsent[last++]!.length;
+      if (last === first) n = room;
+      const endNow = s.ending && last === unsent.length;
+      const buf = Buffer.allocUnsafe(FRAME_HEADER + n);
+      writeFrameHeader(buf, 0, n, FrameType.DATA, endNow ? Flag.END_STREAM : 0, s.id);
+      if (last === first) {
+        const head = unsent[first]!;
+        head.copy(buf, FRAME_HEADER, 0, n);
+        unsent[first] = head.subarray(n);
+      } else {
+        let at = FRAME_HEADER;
+        for (let i = first; i < last; i++) at += unsent[i]!.copy(buf, at);
+        first = last;
+      }
+      this.send(buf);
       s.sendWindow -= n;
       this.connSendWindow -= n;
-      if (n === head.length) s.unsent.shift();
-      else s.unsent[0] = head.subarray(n);
       if (endNow) s.ended = true;
     }
+    if (first === unsent.length) unsent.length = 0;
+    else if (first > 0) s.unsent = unsent.slice(first);
     if (s.unsent.length > 0) {
       this.blocked.add(s);
       return;
@@ -333,6 +359,7 @@ export class H2Session {
     s.done = true;
     this.streams.delete(s.id);
     this.blocked.delete(s);
+    this.dataReady.delete(s);
     s.unsent = [];
     if (s.deadline !== Infinity) {
       this.timed--;
@@ -342,6 +369,10 @@ export class H2Session {
 
   private send(b: Buffer): void {
     this.out.push(b);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.flushQueued) {
       this.flushQueued = true;
       // Everything a burst of calls writes in one turn of the event loop goes out in one write.
@@ -362,11 +393,19 @@ export class H2Session {
   }
 
   private readonly flush = (): void => {
-    this.flushQueued = false;
-    if (this.state === "closed" || this.out.length === 0) {
+    if (this.state === "closed") {
+      this.flushQueued = false;
       this.out = [];
+      this.dataReady.clear();
       return;
     }
+    // (Still marked queued: what this sends joins this write.)
+    if (this.dataReady.size > 0) {
+      for (const s of this.dataReady) if (!s.done) this.sendData(s);
+      this.dataReady.clear();
+    }
+    this.flushQueued = false;
+    if (this.out.length === 0) return;
     const chunk = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
     this.out = [];
     // Replies count towards a flood only while the socket is backed up (a write returned
@@ -429,9 +468,13 @@ export class H2Session {
       const type = buf[off + 3]!;
       const flags = buf[off + 4]!;
       const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
-      const payload = buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len);
-      off += FRAME_HEADER + len;
-      this.onFrame(type, flags, id, payload);
+      const start = off + FRAME_HEADER;
+      off = start + len;
+      // DATA, the frame that comes by the thousand, is read where it lies (no view made).
+      if (type === FrameType.DATA) {
+        if (this.headerStream !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
+        this.onDataFrame(flags, id, buf, start, off);
+      } else this.onFrame(type, flags, id, buf.subarray(start, off));
     }
     return off;
   }
@@ -478,7 +521,7 @@ export class H2Session {
     if (this.headerStream !== 0 && type !== FrameType.CONTINUATION) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
     switch (type) {
       case FrameType.DATA:
-        return this.onDataFrame(flags, id, payload);
+        return this.onDataFrame(flags, id, payload, 0, payload.length);
       case FrameType.HEADERS:
         return this.onHeadersFrame(flags, id, payload);
       case FrameType.CONTINUATION:
@@ -514,35 +557,39 @@ export class H2Session {
     if (id % 2 === 0 || id >= this.nextId) throw new PeerError(H2Error.PROTOCOL_ERROR, `${what} on stream ${id}, which the client never opened`);
   }
 
-  private onDataFrame(flags: number, id: number, payload: Buffer): void {
+  /** A DATA frame whose payload is `buf[start, end)`. */
+  private onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "DATA on stream 0");
     this.checkNotIdle(id, "DATA");
+    const length = end - start;
     // Flow control counts the whole payload, padding included (RFC 9113 §6.9).
-    if (payload.length > this.connRecvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "DATA beyond the connection's receive window");
-    this.connRecvWindow -= payload.length;
-    this.recvUnacked += payload.length;
+    if (length > this.connRecvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "DATA beyond the connection's receive window");
+    this.connRecvWindow -= length;
+    this.recvUnacked += length;
     if (this.recvUnacked >= MAX_WINDOW / 2) {
       this.send(windowUpdateFrame(0, this.recvUnacked));
       this.connRecvWindow += this.recvUnacked;
       this.recvUnacked = 0;
     }
     const endStream = (flags & Flag.END_STREAM) !== 0;
-    if (payload.length === 0 && !endStream) this.idleFrame("empty DATA");
-    let data = payload;
+    if (length === 0 && !endStream) this.idleFrame("empty DATA");
+    let dataStart = start;
+    let dataEnd = end;
     if (flags & Flag.PADDED) {
-      if (payload.length === 0 || payload[0]! >= payload.length) throw new PeerError(H2Error.PROTOCOL_ERROR, "bad DATA padding");
-      data = payload.subarray(1, payload.length - payload[0]!);
+      if (length === 0 || buf[start]! >= length) throw new PeerError(H2Error.PROTOCOL_ERROR, "bad DATA padding");
+      dataStart = start + 1;
+      dataEnd = end - buf[start]!;
     }
     const s = this.streams.get(id);
     if (!s) return; // A stream we ended; its window no longer matters.
-    if (payload.length > s.recvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, `DATA beyond stream ${id}'s receive window`);
-    s.recvWindow -= payload.length;
+    if (length > s.recvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, `DATA beyond stream ${id}'s receive window`);
+    s.recvWindow -= length;
     this.answered(s);
     // Padding never reaches the consumer: it goes back to the window at once.
-    s.recvUnacked += s.windowOnReceipt ? payload.length : payload.length - data.length;
+    s.recvUnacked += s.windowOnReceipt ? length : length - (dataEnd - dataStart);
     this.giveBack(s);
     if (endStream) this.closedByServer(s);
-    s.onData(data, endStream);
+    s.onData(buf, dataStart, dataEnd, endStream);
   }
 
   private onHeadersFrame(flags: number, id: number, payload: Buffer): void {
