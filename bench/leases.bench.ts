@@ -21,7 +21,12 @@ const env = (name: string, fallback: number): number => Number(process.env[name]
 const ROUNDS = env("ROUNDS", 3);
 const LEASES = env("LEASES", 10_000);
 const TTL = env("TTL", 6);
-const WARMUP_S = env("WARMUP_S", 10);
+// The warm-up covers the grant burst's wake: V8's memory reducer (which gives back the young
+// generation the grants grew) checks every 8 s whether the allocation rate is low, averaged
+// over its last ten samples, and the burst stays among them for about 25 s. What is measured
+// is the steady state of a service that keeps its leases for hours; the highest sample,
+// taken over the whole run, shows the peak.
+const WARMUP_S = env("WARMUP_S", 30);
 const WINDOW_S = env("WINDOW_S", 30);
 const CLIENTS = ["etcd-ts", "etcd3"] as const;
 // The workers run on plain node, not under tsx (whose loader alone holds tens of MiB): the
@@ -72,7 +77,7 @@ const section = `## Lease keep-alive: etcd-ts vs etcd3
 
 Command: \`npm run bench:leases\`. Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, one member started by the
 test harness. Each client in a fresh process grants ${LEASES.toLocaleString("en")} leases of TTL ${TTL} s and keeps them alive;
-after ${WARMUP_S} s it measures its own CPU (\`process.cpuUsage\`, user + system, as % of one core) and its RSS
+after ${WARMUP_S} s (see the bench's source for why) it measures its own CPU (\`process.cpuUsage\`, user + system, as % of one core) and its RSS
 (median of one sample a second) over ${WINDOW_S} s. "Added by the leases" is that RSS minus the RSS once connected,
 before the first grant. The workers run on plain node (bundled with esbuild, libraries external).
 Median of ${ROUNDS} rounds (min–max). Leases lost: etcd-ts ${of("etcd-ts", "lost").join(", ")}; etcd3 ${of("etcd3", "lost").join(", ")}.
@@ -82,16 +87,18 @@ Median of ${ROUNDS} rounds (min–max). Leases lost: etcd-ts ${of("etcd-ts", "lo
 ${line("CPU, % of one core", "cpu", 100)}
 ${line("RSS MiB, connected, no lease", "baseRssMb")}
 ${line("RSS MiB, keeping the leases", "rssMb")}
-${line("RSS MiB, highest sample", "rssMaxMb")}
+${line("RSS MiB, peak over the run (grants included)", "rssMaxMb")}
 ${line("RSS MiB added by the leases", "addedRssMb")}
 
-Where etcd-ts's RSS goes (measured in the worker with \`v8.getHeapSpaceStatistics()\` and a heap
-snapshot): a bare \`node\` process is about 40 MiB; loading etcd-ts and connecting adds about 8 MiB.
-Of what the leases add, 32 MiB is V8's young generation grown to its maximum (two 16 MiB
-semi-spaces on 64-bit Node 20; it grows once enough objects survive its collections, which
-10,000 leases' state alone ensures, and does not shrink while anything is allocated); the
-leases' own live data is about 630 bytes each (6 MiB), and the old generation carries up to V8's
-8 MB allocation step of garbage between full collections.
+Where etcd-ts's RSS goes (measured in the worker with \`v8.getHeapSpaceStatistics()\`, \`--trace-gc\` and
+the inspector's sampling heap profiler): a bare \`node\` process is about 40 MiB; loading etcd-ts and
+connecting adds about 8 MiB; after a full collection the heap holds about 12 MiB with the 10,000 leases. The rest is V8's young generation:
+granting 10,000 leases grows it to its maximum (two 16 MiB semi-spaces on 64-bit Node 20), and V8 gives
+that back only when its memory reducer finds the allocation rate low. Keeping a lease alive therefore
+allocates as little as it can (about 250 bytes a refresh, both ways: the request is framed once per lease,
+the refreshes of one turn share DATA frames, an answer is read for its ID and TTL only, and messages are
+handed over without a promise each); at 1,460 bytes a refresh, as before, the young generation never shrank
+and RSS stayed near its peak. The peak comes during the grants, before the reducer has run.
 `;
 console.log(section);
 if (process.env.NO_DOC === undefined) writeSection(section);

@@ -3,47 +3,54 @@
  * and the users' password hashes), under a temporary name until it is complete and synced.
  */
 import { randomBytes } from "node:crypto";
-import { close, fsync, open, rename, unlink, writev } from "node:fs";
+import { close, fsync, open, rename, unlink, write } from "node:fs";
 import { promisify } from "node:util";
 import { Writable } from "node:stream";
 import type { Etcd } from "../client.js";
 import { ProgressBar } from "./progress.js";
+import { youngCollector } from "./young-gc.js";
 
 const openFile = promisify(open);
-const writevFile = promisify(writev);
+const writeFile = promisify(write);
 const fsyncFile = promisify(fsync);
 const closeFile = promisify(close);
 const renameFile = promisify(rename);
 const unlinkFile = promisify(unlink);
 
 /**
- * Chunks are gathered and written with one writev per batch while the next batch arrives, so
- * the network and the disk work at the same time instead of in turns (one write per 32 KiB
- * message). A chunk is acknowledged at once while less than `maxPending` bytes wait for the
- * disk; past that it waits, and the stream's flow control slows the member down: memory
- * stays bounded by `maxPending` whatever the speeds.
+ * Writes the snapshot through two staging buffers of `stageBytes`: each chunk is copied into
+ * the buffer being filled and let go at once, and a full buffer goes to the disk while the
+ * other fills, so the network and the disk work at the same time. When both are busy the
+ * next chunk waits, and the stream's flow control slows the member down.
+ *
+ * Why copy: memory stays at the two buffers whatever the speeds, and no received chunk
+ * lives long enough for V8 to move it to the old generation, whose array buffers only a
+ * full collection frees (chunks held until the disk took them were promoted by the
+ * thousand and piled up, tens of MiB, until one came).
  */
-export class BatchedFileWriter extends Writable {
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
-  #flushing: Promise<void> | undefined;
-  #error: Error | undefined;
-  #blocked: (() => void)[] = [];
+export class StagedFileWriter extends Writable {
+  #filling: Buffer;
+  #other: Buffer;
+  #fill = 0;
+  /** The other buffer's write, while it runs. */
+  #inFlight: Promise<void> | undefined;
 
   constructor(
     private readonly fd: number,
-    private readonly maxPending = 8 * 1024 * 1024,
+    stageBytes = 1024 * 1024,
   ) {
     super({ highWaterMark: 0 });
+    this.#filling = Buffer.allocUnsafeSlow(stageBytes);
+    this.#other = Buffer.allocUnsafeSlow(stageBytes);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#error) return callback(this.#error);
-    this.#pending.push(chunk);
-    this.#pendingBytes += chunk.length;
-    this.#kick();
-    if (this.#pendingBytes < this.maxPending) return callback();
-    this.#blocked.push(() => callback(this.#error));
+    // The usual case, room in the buffer being filled: acknowledged at once.
+    if (chunk.length < this.#filling.length - this.#fill) {
+      this.#fill += chunk.copy(this.#filling, this.#fill);
+      return callback();
+    }
+    this.#take(chunk).then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -52,55 +59,68 @@ export class BatchedFileWriter extends Writable {
 
   /** Resolves once every chunk acknowledged so far is written. */
   async drained(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
-    if (this.#error) throw this.#error;
+    if (this.#fill > 0) await this.#rotate();
+    await this.#inFlight;
   }
 
-  #kick(): void {
-    if (this.#flushing || this.#pending.length === 0) return;
-    const batch = this.#pending;
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    const blocked = this.#blocked;
-    this.#blocked = [];
-    this.#flushing = this.#writeAll(batch).then(
+  async #take(chunk: Buffer): Promise<void> {
+    let at = 0;
+    while (at < chunk.length) {
+      const n = chunk.copy(this.#filling, this.#fill, at);
+      this.#fill += n;
+      at += n;
+      if (this.#fill === this.#filling.length) await this.#rotate();
+    }
+  }
+
+  /** Sends the filled buffer to the disk and goes on in the other, once its own write is done. */
+  async #rotate(): Promise<void> {
+    await this.#inFlight;
+    const full = this.#filling;
+    const length = this.#fill;
+    this.#filling = this.#other;
+    this.#other = full;
+    this.#fill = 0;
+    const written = this.#writeAll(full, length);
+    this.#inFlight = written;
+    // A failure surfaces at the next rotate or in drained(); until then nobody waits on it.
+    written.then(
       () => {
-        this.#flushing = undefined;
-        for (const release of blocked) release();
-        this.#kick();
+        if (this.#inFlight === written) this.#inFlight = undefined;
       },
-      (e: unknown) => {
-        this.#error = e instanceof Error ? e : new Error(String(e));
-        this.#flushing = undefined;
-        for (const release of [...blocked, ...this.#blocked]) release();
-      },
+      () => undefined,
     );
   }
 
-  async #writeAll(batch: Buffer[]): Promise<void> {
-    // writev takes at most IOV_MAX (1024) buffers and may write less than asked.
-    for (let i = 0; i < batch.length; i += 1024) {
-      const part = batch.slice(i, i + 1024);
-      let want = part.reduce((n, b) => n + b.length, 0);
-      while (want > 0) {
-        const { bytesWritten } = await writevFile(this.fd, part);
-        want -= bytesWritten;
-        if (want === 0) break;
-        let skip = bytesWritten;
-        while (skip >= part[0]!.length) skip -= part.shift()!.length;
-        part[0] = part[0]!.subarray(skip);
-      }
-    }
+  async #writeAll(buf: Buffer, length: number): Promise<void> {
+    // A write may take less than asked: the rest follows.
+    for (let at = 0; at < length;) at += (await writeFile(this.fd, buf, at, length - at)).bytesWritten;
   }
 }
+
+/** Received bytes between two young-generation collections while a snapshot streams in. */
+const COLLECT_EVERY_BYTES = 2 * 1024 * 1024;
 
 export async function saveSnapshot(etcd: Etcd, path: string, bar = new ProgressBar()): Promise<number> {
   const part = `${path}.part-${randomBytes(4).toString("hex")}`;
   const fd = await openFile(part, "wx", 0o600);
   let closed = false;
   try {
-    const out = new BatchedFileWriter(fd);
-    const bytes = await etcd.maintenance.snapshot(out, { onProgress: (got, total) => bar.update(got, total) });
+    const out = new StagedFileWriter(fd);
+    // The socket's chunks are garbage as soon as they are copied; collecting the young
+    // generation every few MiB frees them long before V8 would on its own (it waits for
+    // tens of MiB of outside memory), which keeps the command's peak memory low.
+    const collect = youngCollector();
+    let collectedAt = 0;
+    const bytes = await etcd.maintenance.snapshot(out, {
+      onProgress: (got, total) => {
+        bar.update(got, total);
+        if (collect && got - collectedAt >= COLLECT_EVERY_BYTES) {
+          collectedAt = got;
+          collect();
+        }
+      },
+    });
     await out.drained();
     bar.finish();
     await fsyncFile(fd);

@@ -13,7 +13,7 @@ import { clientOptions, duration, globalFlags } from "../../src/cli/client-optio
 import { commands } from "../../src/cli/commands.js";
 import { subcommands } from "../../src/cli/completion.js";
 import { formatBytes, formatSeconds, ProgressBar } from "../../src/cli/progress.js";
-import { BatchedFileWriter } from "../../src/cli/snapshot.js";
+import { StagedFileWriter } from "../../src/cli/snapshot.js";
 import { commandOf, privateCacheDir } from "../../src/cli/launcher.js";
 
 const getSpecs = { ...globalFlags, ...commands.get!.flags };
@@ -156,12 +156,12 @@ describe("the progress bar", () => {
 });
 
 describe("the snapshot file writer", () => {
-  it("writes every chunk in order, acknowledging at once below its limit and holding writes back above it", async () => {
+  it("writes every chunk in order, acknowledging at once while its staging buffer has room and holding a write back when it fills", async () => {
     const dir = mkdtempSync(join(tmpdir(), "etcd-ts-cli-"));
     try {
       const path = join(dir, "out");
       const fd = openSync(path, "w");
-      const writer = new BatchedFileWriter(fd, 64 * 1024);
+      const writer = new StagedFileWriter(fd, 64 * 1024);
       const expected: Buffer[] = [];
       let heldBack = 0;
       for (let i = 0; i < 300; i++) {
@@ -179,8 +179,8 @@ describe("the snapshot file writer", () => {
         await done;
       }
       await writer.drained();
-      assert.ok(heldBack > 0, "a full batch waits for the disk");
-      assert.ok(heldBack < 300, "below the limit a chunk is acknowledged at once");
+      assert.ok(heldBack > 0, "a chunk that fills a buffer waits for the disk");
+      assert.ok(heldBack < 300, "a chunk that fits is acknowledged at once");
       assert.deepEqual(readFileSync(path), Buffer.concat(expected));
     } finally {
       rmSync(dir, { recursive: true, force: true });
