@@ -66,6 +66,8 @@ const subOf = (v: Version): number => (v instanceof ChainedVersion ? v.sub : 0);
 /** Node's latin1 decoder, which takes any Uint8Array (saves a Buffer view per key). */
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 const id = (key: Uint8Array): string => latin1Slice.call(key, 0, key.length);
+/** A key as the store indexes it: one character per byte, so that string order is byte order. */
+export const keyId = id;
 const NUL = "\u0000";
 
 /** `[start, end)` as etcd reads it: end "" = the key alone, end "\0" = every key from start. */
@@ -475,13 +477,11 @@ export class WriteBatch {
 }
 
 function inRangeId(k: string, range: KeyRange): boolean {
-  const start = id(range.key);
-  const end = id(range.rangeEnd);
-  if (end === "") return k === start;
-  return k >= start && (end === NUL || k < end);
+  return inIdRange(k, id(range.key), id(range.rangeEnd));
 }
 
-/** Whether `key` lies in `range` as etcd reads it (end "" = the key alone, "\0" = no end). */
-export function inRange(key: Uint8Array, range: KeyRange): boolean {
-  return inRangeId(id(key), range);
+/** Whether key id `k` lies in the range from `start` to `end` (ids; end "" = the key alone, "\0" = no end). */
+export function inIdRange(k: string, start: string, end: string): boolean {
+  if (end === "") return k === start;
+  return k >= start && (end === NUL || k < end);
 }
