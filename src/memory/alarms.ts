@@ -6,7 +6,6 @@
  * it keeps (keys, values and a fixed cost per version), grown by writes, shrunk by a
  * compaction only in use, and by a defragmentation in full, like etcd's database file.
  */
-import { GrpcCode } from "../errors.js";
 import {
   AlarmRequest_AlarmAction,
   AlarmType,
@@ -16,7 +15,8 @@ import {
   type RequestOp,
   type TxnRequest,
 } from "../rpc/etcdserverpb/rpc.js";
-import { StoreError } from "./errors.js";
+import { etcdStatus } from "../etcd-status.js";
+import { StoreError, storeError } from "./errors.js";
 import type { Change, MvccStore } from "./mvcc.js";
 
 /** etcd's default `--quota-backend-bytes` (2 GiB). */
@@ -29,7 +29,7 @@ const VERSION_OVERHEAD = 64;
 /** The size of an empty store, as an empty etcd reports it. */
 const EMPTY_BYTES = 20 * 1024;
 
-export const noSpace = (): StoreError => new StoreError(GrpcCode.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded");
+export const noSpace = (): StoreError => storeError(etcdStatus.noSpace);
 
 const changeBytes = (c: Change): number => c.kv.key.length + (c.type === "put" ? c.kv.value.length : 0) + VERSION_OVERHEAD;
 

@@ -7,28 +7,28 @@ import { randomBytes, scryptSync, timingSafeEqual } from "node:crypto";
 import { GrpcCode } from "../errors.js";
 import { Permission_Type, type Permission } from "../rpc/authpb/auth.js";
 import type { RequestOp, TxnRequest } from "../rpc/etcdserverpb/rpc.js";
-import { StoreError } from "./errors.js";
+import { etcdStatus } from "../etcd-status.js";
+import { StoreError, storeError } from "./errors.js";
 
-const fail = (code: number, message: string): StoreError => new StoreError(code, `etcdserver: ${message}`);
 export const authErrors = {
-  rootUserMissing: () => fail(GrpcCode.FAILED_PRECONDITION, "root user does not exist"),
-  rootRoleMissing: () => fail(GrpcCode.FAILED_PRECONDITION, "root user does not have root role"),
-  userExists: () => fail(GrpcCode.FAILED_PRECONDITION, "user name already exists"),
-  userEmpty: () => fail(GrpcCode.INVALID_ARGUMENT, "user name is empty"),
-  userMissing: () => fail(GrpcCode.FAILED_PRECONDITION, "user name not found"),
-  roleExists: () => fail(GrpcCode.FAILED_PRECONDITION, "role name already exists"),
-  roleMissing: () => fail(GrpcCode.FAILED_PRECONDITION, "role name not found"),
-  roleEmpty: () => fail(GrpcCode.INVALID_ARGUMENT, "role name is empty"),
-  roleNotGranted: () => fail(GrpcCode.FAILED_PRECONDITION, "role is not granted to the user"),
-  permNotGranted: () => fail(GrpcCode.FAILED_PRECONDITION, "permission is not granted to the role"),
-  authFailed: () => fail(GrpcCode.INVALID_ARGUMENT, "authentication failed, invalid user ID or password"),
+  rootUserMissing: () => storeError(etcdStatus.rootUserMissing),
+  rootRoleMissing: () => storeError(etcdStatus.rootRoleMissing),
+  userExists: () => storeError(etcdStatus.userExists),
+  userEmpty: () => storeError(etcdStatus.userEmpty),
+  userMissing: () => storeError(etcdStatus.userNotFound),
+  roleExists: () => storeError(etcdStatus.roleExists),
+  roleMissing: () => storeError(etcdStatus.roleNotFound),
+  roleEmpty: () => storeError(etcdStatus.roleEmpty),
+  roleNotGranted: () => storeError(etcdStatus.roleNotGranted),
+  permNotGranted: () => storeError(etcdStatus.permissionNotGranted),
+  authFailed: () => storeError(etcdStatus.authFailed),
   /** Authenticating as a user without a password: etcd 3.4 has no gRPC code for it, so UNKNOWN with its auth store's message. */
   noPasswordUser: () => new StoreError(GrpcCode.UNKNOWN, "auth: authentication failed, password was given for no password user"),
-  notEnabled: () => fail(GrpcCode.FAILED_PRECONDITION, "authentication is not enabled"),
-  invalidToken: () => fail(GrpcCode.UNAUTHENTICATED, "invalid auth token"),
-  denied: () => fail(GrpcCode.PERMISSION_DENIED, "permission denied"),
+  notEnabled: () => storeError(etcdStatus.authNotEnabled),
+  invalidToken: () => storeError(etcdStatus.invalidAuthToken),
+  denied: () => storeError(etcdStatus.permissionDenied),
   /** Removing the root user, the root role or root's root role while auth is on (etcd: InvalidArgument). */
-  invalidAuthMgmt: () => fail(GrpcCode.INVALID_ARGUMENT, "invalid auth management"),
+  invalidAuthMgmt: () => storeError(etcdStatus.invalidAuthMgmt),
 };
 
 interface User {

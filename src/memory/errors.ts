@@ -1,8 +1,10 @@
 /**
- * Failures of the embedded store, with the gRPC code and message etcd itself uses, so the
- * memory transport classifies them exactly like the gRPC transport classifies etcd's.
+ * Failures of the embedded store, with the gRPC code and message etcd itself uses (the table
+ * in ../etcd-status.ts), so the memory transport classifies them exactly like the gRPC
+ * transport classifies etcd's.
  */
 import { GrpcCode } from "../errors.js";
+import { etcdStatus, type EtcdStatus } from "../etcd-status.js";
 
 export class StoreError extends Error {
   constructor(
@@ -13,15 +15,18 @@ export class StoreError extends Error {
   }
 }
 
+/** etcd's error `s`, raised by the store. */
+export const storeError = (s: EtcdStatus): StoreError => new StoreError(s.code, s.message);
+
 export const storeErrors = {
-  futureRevision: () => new StoreError(GrpcCode.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision"),
-  compacted: () => new StoreError(GrpcCode.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted"),
-  keyNotFound: () => new StoreError(GrpcCode.INVALID_ARGUMENT, "etcdserver: key not found"),
-  emptyKey: () => new StoreError(GrpcCode.INVALID_ARGUMENT, "etcdserver: key is not provided"),
-  leaseNotFound: () => new StoreError(GrpcCode.NOT_FOUND, "etcdserver: requested lease not found"),
-  leaseExists: () => new StoreError(GrpcCode.FAILED_PRECONDITION, "etcdserver: lease already exists"),
-  leaseTtlTooLarge: () => new StoreError(GrpcCode.OUT_OF_RANGE, "etcdserver: too large lease TTL"),
-  duplicateKey: () => new StoreError(GrpcCode.INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request"),
-  tooManyOps: () => new StoreError(GrpcCode.INVALID_ARGUMENT, "etcdserver: too many operations in txn request"),
+  futureRevision: () => storeError(etcdStatus.futureRevision),
+  compacted: () => storeError(etcdStatus.compacted),
+  keyNotFound: () => storeError(etcdStatus.keyNotFound),
+  emptyKey: () => storeError(etcdStatus.emptyKey),
+  leaseNotFound: () => storeError(etcdStatus.leaseNotFound),
+  leaseExists: () => storeError(etcdStatus.leaseExists),
+  leaseTtlTooLarge: () => storeError(etcdStatus.leaseTtlTooLarge),
+  duplicateKey: () => storeError(etcdStatus.duplicateKey),
+  tooManyOps: () => storeError(etcdStatus.tooManyOps),
   unimplemented: (what: string) => new StoreError(GrpcCode.UNIMPLEMENTED, `unknown method ${what}`),
 };

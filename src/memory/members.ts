@@ -5,20 +5,18 @@
  * removed, nor promoted, and a learner that never started cannot be promoted.
  */
 import { createHash } from "node:crypto";
-import { GrpcCode } from "../errors.js";
 import type { Member } from "../rpc/etcdserverpb/rpc.js";
-import { StoreError } from "./errors.js";
+import { etcdStatus } from "../etcd-status.js";
+import { storeError } from "./errors.js";
 
-const fail = (code: number, message: string): StoreError => new StoreError(code, `etcdserver: ${message}`);
 export const memberErrors = {
-  notFound: () => fail(GrpcCode.NOT_FOUND, "member not found"),
-  idExists: () => fail(GrpcCode.FAILED_PRECONDITION, "member ID already exist"),
-  peerUrlExists: () => fail(GrpcCode.FAILED_PRECONDITION, "Peer URLs already exists"),
-  // etcd 3.4 maps this one to no gRPC code of its own: Unknown.
-  notEnoughStarted: () => fail(GrpcCode.UNKNOWN, "re-configuration failed due to not enough started members"),
-  notLearner: () => fail(GrpcCode.FAILED_PRECONDITION, "can only promote a learner member"),
-  learnerNotReady: () => fail(GrpcCode.FAILED_PRECONDITION, "can only promote a learner member which is in sync with leader"),
-  badTransferee: () => fail(GrpcCode.FAILED_PRECONDITION, "bad leader transferee"),
+  notFound: () => storeError(etcdStatus.memberNotFound),
+  idExists: () => storeError(etcdStatus.memberExists),
+  peerUrlExists: () => storeError(etcdStatus.peerUrlExists),
+  notEnoughStarted: () => storeError(etcdStatus.memberNotEnoughStarted),
+  notLearner: () => storeError(etcdStatus.memberNotLearner),
+  learnerNotReady: () => storeError(etcdStatus.learnerNotReady),
+  badTransferee: () => storeError(etcdStatus.badLeaderTransferee),
 };
 
 /**

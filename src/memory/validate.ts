@@ -4,9 +4,9 @@
  * or `ignore_lease` with a value or lease, too many operations, a key written twice in one
  * transaction (nested transactions included), and requests larger than the server takes.
  */
-import { GrpcCode } from "../errors.js";
 import type { DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest } from "../rpc/etcdserverpb/rpc.js";
-import { StoreError, storeErrors } from "./errors.js";
+import { etcdStatus } from "../etcd-status.js";
+import { storeError, storeErrors } from "./errors.js";
 
 /** etcd's default `--max-txn-ops`. */
 export const MAX_TXN_OPS = 128;
@@ -14,9 +14,9 @@ export const MAX_TXN_OPS = 128;
 export const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 
 export const validationErrors = {
-  valueProvided: () => new StoreError(GrpcCode.INVALID_ARGUMENT, "etcdserver: value is provided"),
-  leaseProvided: () => new StoreError(GrpcCode.INVALID_ARGUMENT, "etcdserver: lease is provided"),
-  requestTooLarge: () => new StoreError(GrpcCode.INVALID_ARGUMENT, "etcdserver: request is too large"),
+  valueProvided: () => storeError(etcdStatus.valueProvided),
+  leaseProvided: () => storeError(etcdStatus.leaseProvided),
+  requestTooLarge: () => storeError(etcdStatus.requestTooLarge),
 };
 
 export function checkRange(r: RangeRequest): void {

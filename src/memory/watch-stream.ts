@@ -6,6 +6,7 @@
 import { WatchCreateRequest_FilterType, type ResponseHeader, type WatchCreateRequest, type WatchRequest, type WatchResponse } from "../rpc/etcdserverpb/rpc.js";
 import { Event_EventType, type Event } from "../rpc/mvccpb/kv.js";
 import { GrpcCode } from "../errors.js";
+import { etcdStatus } from "../etcd-status.js";
 import { StoreError } from "./errors.js";
 import type { Clock } from "./leases.js";
 import { inIdRange, keyId, type Change, type MvccStore } from "./mvcc.js";
@@ -114,8 +115,8 @@ export class MemoryWatchSession {
       // As etcd 3.4: a refused creation is answered under watch id -1.
       const reason =
         e instanceof StoreError && e.code === GrpcCode.PERMISSION_DENIED
-          ? "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
-          : "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token";
+          ? `rpc error: code = PermissionDenied desc = ${etcdStatus.permissionDenied.message}`
+          : `rpc error: code = Unauthenticated desc = ${etcdStatus.invalidAuthToken.message}`;
       this.send(this.response(-1n, { created: true, canceled: true, cancelReason: reason }));
       return;
     }

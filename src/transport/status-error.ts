@@ -20,6 +20,7 @@ import {
   WatchCanceledError,
   type EtcdErrorDetails,
 } from "../errors.js";
+import { etcdStatus } from "../etcd-status.js";
 
 /** What the transport knows about a failed call when it turns a gRPC status into an error. */
 export interface FailureContext {
@@ -34,38 +35,43 @@ export interface FailureContext {
 type ErrorClass = new (message: string, details: EtcdErrorDetails) => EtcdError;
 
 // etcd reports most conditions by message text under a broad status code; the text is the
-// stable part of its API (the Go client matches on it too).
-const byMessage: ReadonlyArray<readonly [string, ErrorClass]> = [
-  ["etcdserver: mvcc: required revision has been compacted", CompactedError],
-  ["etcdserver: mvcc: required revision is a future revision", FutureRevisionError],
-  ["etcdserver: key not found", KeyNotFoundError],
-  ["etcdserver: requested lease not found", LeaseNotFoundError],
-  ["etcdserver: lease already exists", LeaseExistsError],
-  ["etcdserver: too large lease TTL", InvalidArgumentError],
-  ["etcdserver: request is too large", RequestTooLargeError],
-  ["etcdserver: too many operations in txn request", TxnRejectedError],
-  ["etcdserver: duplicate key given in txn request", TxnRejectedError],
-  ["etcdserver: no leader", NoLeaderError],
-  ["etcdserver: permission denied", PermissionDeniedError],
-  ["etcdserver: authentication failed, invalid user ID or password", AuthFailedError],
-  ["etcdserver: user name is empty", AuthFailedError],
-  ["etcdserver: authentication is not enabled", AuthFailedError],
-  ["etcdserver: invalid auth token", InvalidTokenError],
-  // Refusing to strip root of its role or delete root while auth is on: a bad request, not a bad token.
-  ["etcdserver: invalid auth management", InvalidArgumentError],
-  ["etcdserver: revision of auth store is old", InvalidTokenError],
-  ["etcdserver: not capable", NotSupportedError],
-];
+// stable part of its API (the Go client matches on it too). The texts come from the one
+// table both backends share.
+const byMessage: ReadonlyArray<readonly [string, ErrorClass]> = (
+  [
+    [etcdStatus.compacted, CompactedError],
+    [etcdStatus.futureRevision, FutureRevisionError],
+    [etcdStatus.keyNotFound, KeyNotFoundError],
+    [etcdStatus.leaseNotFound, LeaseNotFoundError],
+    [etcdStatus.leaseExists, LeaseExistsError],
+    [etcdStatus.leaseTtlTooLarge, InvalidArgumentError],
+    [etcdStatus.requestTooLarge, RequestTooLargeError],
+    [etcdStatus.tooManyOps, TxnRejectedError],
+    [etcdStatus.duplicateKey, TxnRejectedError],
+    [etcdStatus.noLeader, NoLeaderError],
+    [etcdStatus.permissionDenied, PermissionDeniedError],
+    [etcdStatus.authFailed, AuthFailedError],
+    [etcdStatus.userEmpty, AuthFailedError],
+    [etcdStatus.authNotEnabled, AuthFailedError],
+    [etcdStatus.invalidAuthToken, InvalidTokenError],
+    // Refusing to strip root of its role or delete root while auth is on: a bad request, not a bad token.
+    [etcdStatus.invalidAuthMgmt, InvalidArgumentError],
+    [etcdStatus.authOldRevision, InvalidTokenError],
+    [etcdStatus.notCapable, NotSupportedError],
+  ] as const
+).map(([s, cls]) => [s.message, cls] as const);
 
 // Server-side conditions that are refused before the request is proposed to raft: a
 // mutation that failed this way was not applied and may be sent again.
-const refusedBeforeApply = new Set([
-  "etcdserver: no leader",
-  "etcdserver: too many requests",
-  "etcdserver: not capable",
-  // Membership changes are refused while a member has been unreachable or just started.
-  "etcdserver: unhealthy cluster",
-]);
+const refusedBeforeApply = new Set(
+  [
+    etcdStatus.noLeader,
+    etcdStatus.tooManyRequests,
+    etcdStatus.notCapable,
+    // Membership changes are refused while a member has been unreachable or just started.
+    etcdStatus.unhealthyCluster,
+  ].map((s) => s.message),
+);
 
 /** Turns a gRPC status into the matching {@link EtcdError}. */
 export function errorFromStatus(code: number, details: string, ctx: FailureContext, cause?: unknown): EtcdError {

@@ -2,6 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as E from "../../src/errors.js";
 import { errorFromStatus } from "../../src/transport/status-error.js";
+import { etcdStatus } from "../../src/etcd-status.js";
+import { authErrors } from "../../src/memory/auth.js";
+import { storeErrors } from "../../src/memory/errors.js";
+import { memberErrors } from "../../src/memory/members.js";
+import { validationErrors } from "../../src/memory/validate.js";
+import { noSpace } from "../../src/memory/alarms.js";
 
 const read = { rpc: "KV/Range", endpoint: "e:1", readOnly: true, neverSent: false };
 const write = { rpc: "KV/Put", endpoint: "e:1", readOnly: false, neverSent: false };
@@ -48,5 +54,28 @@ describe("gRPC status to typed error", () => {
     assert.equal(errorFromStatus(3, "etcdserver: key not found", write).outcomeUnknown, false);
     assert.equal(E.isRetryable(errorFromStatus(14, "etcdserver: no leader", write)), true);
     assert.equal(E.isRetryable(errorFromStatus(14, "etcdserver: request timed out", write)), false);
+  });
+});
+
+describe("the one table of etcd's errors", () => {
+  it("names each error once, in etcd's form, and the store raises only errors of the table (with the table's code)", () => {
+    const entries = Object.values(etcdStatus);
+    assert.equal(new Set(entries.map((e) => e.message)).size, entries.length, "no message twice");
+    for (const e of entries) assert.match(e.message, /^etcdserver: \S/);
+    const byMessage = new Map(entries.map((e) => [e.message, e.code]));
+    const raised = [
+      ...Object.entries(storeErrors).filter(([name]) => name !== "unimplemented"),
+      // etcd 3.4's auth store message, under no gRPC code of its own: not one of the server's errors.
+      ...Object.entries(authErrors).filter(([name]) => name !== "noPasswordUser"),
+      ...Object.entries(memberErrors),
+      ...Object.entries(validationErrors),
+      ["noSpace", noSpace] as const,
+    ];
+    for (const [name, make] of raised) {
+      const err = (make as () => { code: number; message: string })();
+      assert.equal(byMessage.get(err.message), err.code, `${name}: ${err.message}`);
+      // And the client recognises it as it recognises etcd's.
+      assert.ok(errorFromStatus(err.code, err.message, write) instanceof E.EtcdError);
+    }
   });
 });
