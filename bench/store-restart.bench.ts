@@ -44,7 +44,7 @@ async function restartAndCompact(): Promise<void> {
   const before = journal.size();
   const versionsBefore = journal.versionCount();
   t = performance.now();
-  await backend.call("/etcdserverpb.KV/Compact", { revision, physical: true });
+  await backend.callPath("/etcdserverpb.KV/Compact", { revision, physical: true });
   const compactMs = Math.round(performance.now() - t);
   const after = journal.size();
   const versionsAfter = journal.versionCount();
@@ -63,7 +63,7 @@ try {
   let t = performance.now();
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < DURABLE_PUTS) await backend.call(PUT, put(Buffer.from(`durable/${next++}`)));
+      while (next < DURABLE_PUTS) await backend.callPath(PUT, put(Buffer.from(`durable/${next++}`)));
     }),
   );
   const durablePuts = Math.round((DURABLE_PUTS / (performance.now() - t)) * 1000);
@@ -74,7 +74,7 @@ try {
     for (let start = 0; start < KEYS; start += BATCH) {
       const calls: unknown[] = [];
       // A fixed permutation: keys arrive out of order, as in real use.
-      for (let i = start; i < Math.min(KEYS, start + BATCH); i++) calls.push(backend.call(PUT, put(key((i * 7919) % KEYS))));
+      for (let i = start; i < Math.min(KEYS, start + BATCH); i++) calls.push(backend.callPath(PUT, put(key((i * 7919) % KEYS))));
       await Promise.all(calls);
     }
     console.log(`round ${round + 1} written at ${Math.round(performance.now() - t)} ms`);

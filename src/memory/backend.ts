@@ -3,21 +3,51 @@
  * handlers that answer etcd's messages. Clients in one process that name the same store
  * share it.
  */
-import type { AlarmRequest, CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest, ResponseHeader, TxnRequest } from "../rpc/etcdserverpb/rpc.js";
-import type { Permission } from "../rpc/authpb/auth.js";
+import type { LeaseKeepAliveRequest, ResponseHeader, WatchRequest } from "../rpc/etcdserverpb/rpc.js";
+import type { LeaderRequest } from "../rpc/v3electionpb/v3election.js";
 import * as M from "../methods.js";
+import type { Method } from "../transport/transport.js";
 import { Alarms } from "./alarms.js";
 import { AuthStore } from "./auth.js";
-import { storeErrors } from "./errors.js";
+import { GrpcCode } from "../errors.js";
+import { StoreError, storeErrors } from "./errors.js";
 import { KvService } from "./kv.js";
 import { Lessor, systemClock, type Clock } from "./leases.js";
 import { MvccStore } from "./mvcc.js";
 import { hashAll, hashKv } from "./maintenance.js";
 import { Members } from "./members.js";
-import { Recipes, type WireLeaderKey } from "./recipes.js";
+import { Recipes } from "./recipes.js";
+import { takeSnapshot } from "./snapshot.js";
+import { MemoryWatchSession } from "./watch-stream.js";
 import { checkDelete, checkPut, checkTxn, DEFAULT_MAX_REQUEST_BYTES, roughSize, txnReadOnly, validationErrors } from "./validate.js";
 
-type Handler = (request: never, signal: AbortSignal | undefined, user: string | undefined) => unknown;
+/** A unary handler: the method's request in, its response out (some wait: locks, campaigns). */
+type UnaryHandler<Req, Res> = (request: Req, signal: AbortSignal | undefined, user: string | undefined) => Res | Promise<Res>;
+type AnyHandler = UnaryHandler<never, unknown>;
+
+/**
+ * The sending side of a stream the store serves, given by whoever carries it (the memory
+ * transport, the gRPC server). `send` returns false when the receiver is backed up;
+ * `drained` then calls back once it has room (a source that can wait, a snapshot, waits;
+ * live events cannot, and the carrier bounds what it holds for them).
+ */
+export interface StreamSink<Res> {
+  send(response: Res): boolean;
+  drained(then: () => void): void;
+  /** The stream ends with etcd's error (a StoreError) or another failure. */
+  fail(error: unknown): void;
+  /** The stream ends normally. */
+  end(): void;
+}
+
+/** The receiving side of an open stream: the carrier passes on what the client sends, and the client's leaving. */
+export interface StreamSource<Req> {
+  receive(request: Req): void;
+  /** The client has no more requests. */
+  halfClose(): void;
+  /** The stream is gone (cancelled, or the carrier ended it): stop producing. */
+  close(): void;
+}
 
 /**
  * The version Status and `/version` report: the etcd API this store implements (etcd
@@ -44,7 +74,8 @@ export class MemoryBackend {
   readonly members = new Members(() => this.member());
   /** The largest write request taken, in bytes (etcd's `--max-request-bytes`). */
   maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
-  private readonly handlers: Record<string, Handler>;
+  /** The unary handlers, registered by method (typed by it) and found by its path. */
+  private readonly handlers = new Map<string, AnyHandler>();
 
   constructor(
     readonly name: string,
@@ -55,134 +86,129 @@ export class MemoryBackend {
     const al = this.alarms;
     this.kv = new KvService(this.store, this.lessor, (rev) => this.header(rev));
     this.recipes = new Recipes(this.store, this.lessor, this.kv, () => this.header());
-    const h = (fn: (req: never, signal: AbortSignal | undefined, user: string | undefined) => unknown): Handler => fn;
     const a = this.auth;
-    const root = (fn: (req: never) => unknown): Handler =>
-      h((req, _signal, user) => {
+    const on = <Req, Res>(m: Method<Req, Res>, handler: UnaryHandler<Req, Res>): void => void this.handlers.set(m.path, handler as AnyHandler);
+    /** An admin call: root only; its answer carries the header. */
+    const root = <Req, Res extends { header: ResponseHeader | undefined }>(m: Method<Req, Res>, fn: (req: Req) => Omit<Res, "header">): void =>
+      on(m, (req, _signal, user) => {
         a.requireRoot(user);
-        const res = fn(req);
-        return { header: this.header(), ...(res ?? {}) };
+        return { header: this.header(), ...fn(req) } as Res;
       });
-    this.handlers = {
-      "/etcdserverpb.KV/Range": h((r: RangeRequest, _s, user) => {
-        a.check(user, "read", r.key, r.rangeEnd);
-        return this.kv.range(r);
-      }),
-      "/etcdserverpb.KV/Put": h((r: PutRequest, _s, user) => {
-        // etcd's order: quota, the request's own checks, its size, the NOSPACE alarm, permissions.
-        al.quotaPut(r);
-        checkPut(r);
-        this.checkSize(M.KV.put.encode, r);
-        al.cappedPut();
-        a.check(user, "write", r.key, new Uint8Array(0));
-        return this.kv.put(r);
-      }),
-      "/etcdserverpb.KV/DeleteRange": h((r: DeleteRangeRequest, _s, user) => {
-        checkDelete(r);
-        this.checkSize(M.KV.deleteRange.encode, r);
-        a.check(user, "write", r.key, r.rangeEnd);
-        return this.kv.deleteRange(r);
-      }),
-      "/etcdserverpb.KV/Txn": h((r: TxnRequest, _s, user) => {
-        const readOnly = txnReadOnly(r);
-        if (!readOnly) al.quotaTxn(r);
-        checkTxn(r);
-        if (!readOnly) {
-          this.checkSize(M.KV.txn.encode, r);
-          al.cappedTxn(r);
-        }
-        a.checkTxn(user, r);
-        return this.kv.txn(r);
-      }),
-      "/etcdserverpb.KV/Compact": h((r: CompactionRequest, _s, user) => {
-        a.requireRoot(user);
-        const res = this.kv.compact(r);
-        this.alarms.recount();
-        return res;
-      }),
-      "/etcdserverpb.Auth/Authenticate": h((r: { name: string; password: string }) => ({ header: this.header(), token: a.authenticate(r.name, r.password) })),
-      "/etcdserverpb.Auth/AuthEnable": root(() => a.enable()),
-      "/etcdserverpb.Auth/AuthDisable": root(() => a.disable()),
-      "/etcdserverpb.Auth/UserAdd": root((r: { name: string; password: string; options?: { noPassword: boolean } }) =>
-        a.addUser(r.name, r.password, r.options?.noPassword === true),
-      ),
-      "/etcdserverpb.Auth/UserGet": root((r: { name: string }) => ({ roles: a.getUser(r.name) })),
-      "/etcdserverpb.Auth/UserList": root(() => ({ users: a.listUsers() })),
-      "/etcdserverpb.Auth/UserDelete": root((r: { name: string }) => a.deleteUser(r.name)),
-      "/etcdserverpb.Auth/UserChangePassword": root((r: { name: string; password: string }) => a.changePassword(r.name, r.password)),
-      "/etcdserverpb.Auth/UserGrantRole": root((r: { user: string; role: string }) => a.grantRole(r.user, r.role)),
-      "/etcdserverpb.Auth/UserRevokeRole": root((r: { name: string; role: string }) => a.revokeRole(r.name, r.role)),
-      "/etcdserverpb.Auth/RoleAdd": root((r: { name: string }) => a.addRole(r.name)),
-      "/etcdserverpb.Auth/RoleGet": root((r: { role: string }) => ({ perm: a.getRole(r.role) })),
-      "/etcdserverpb.Auth/RoleList": root(() => ({ roles: a.listRoles() })),
-      "/etcdserverpb.Auth/RoleDelete": root((r: { role: string }) => a.deleteRole(r.role)),
-      "/etcdserverpb.Auth/RoleGrantPermission": root((r: { name: string; perm: Permission | undefined }) => r.perm && a.grantPermission(r.name, r.perm)),
-      "/etcdserverpb.Auth/RoleRevokePermission": root((r: { role: string; key: Uint8Array; rangeEnd: Uint8Array }) =>
-        a.revokePermission(r.role, r.key, r.rangeEnd),
-      ),
-      "/etcdserverpb.Lease/LeaseGrant": h((r: { TTL: bigint; ID: bigint }) => {
-        al.quotaLease();
-        al.cappedLease();
-        const g = this.lessor.grant(r.ID, r.TTL);
-        return { header: this.header(), ID: g.id, TTL: g.ttl, error: "" };
-      }),
-      "/etcdserverpb.Lease/LeaseRevoke": h((r: { ID: bigint }) => {
-        this.lessor.revoke(r.ID);
-        return { header: this.header() };
-      }),
-      "/etcdserverpb.Lease/LeaseTimeToLive": h((r: { ID: bigint; keys: boolean }) => {
-        const t = this.lessor.timeToLive(r.ID);
-        return { header: this.header(), ID: r.ID, TTL: t.ttl, grantedTTL: t.grantedTtl, keys: r.keys ? t.keys : [] };
-      }),
-      "/etcdserverpb.Lease/LeaseLeases": h(() => ({ header: this.header(), leases: this.lessor.list().map((ID) => ({ ID })) })),
-      "/etcdserverpb.Cluster/MemberList": h(() => ({ header: this.header(), members: this.members.list() })),
-      "/etcdserverpb.Cluster/MemberAdd": root((r: { peerURLs: string[]; isLearner: boolean }) => {
-        const member = this.members.add(r.peerURLs, r.isLearner);
-        return { member, members: this.members.list() };
-      }),
-      "/etcdserverpb.Cluster/MemberRemove": root((r: { ID: bigint }) => {
-        this.members.remove(r.ID);
-        return { members: this.members.list() };
-      }),
-      "/etcdserverpb.Cluster/MemberUpdate": root((r: { ID: bigint; peerURLs: string[] }) => {
-        this.members.update(r.ID, r.peerURLs, (urls) => (this.peerUrls = urls));
-        return { members: this.members.list() };
-      }),
-      "/etcdserverpb.Cluster/MemberPromote": root((r: { ID: bigint }) => {
-        this.members.promote(r.ID);
-        return { members: this.members.list() };
-      }),
-      "/etcdserverpb.Maintenance/Hash": root(() => ({ hash: hashAll(this.store) })),
-      "/etcdserverpb.Maintenance/HashKV": root((r: { revision: bigint }) => {
-        const { hash, compactRevision } = hashKv(this.store, r.revision);
-        // As etcd 3.4: -1 until the first compaction.
-        return { hash, compactRevision: compactRevision === 0n ? -1n : compactRevision, hashRevision: 0n };
-      }),
-      "/etcdserverpb.Maintenance/Defragment": root(() => this.alarms.defragment()),
-      "/etcdserverpb.Maintenance/MoveLeader": root((r: { targetID: bigint }) => this.members.moveLeader(r.targetID)),
-      "/etcdserverpb.Maintenance/Status": h(() => ({
-        header: this.header(),
-        version: SERVER_VERSION,
-        dbSize: BigInt(this.alarms.size),
-        leader: this.memberId,
-        raftIndex: this.store.revision,
-        raftTerm: 1n,
-        raftAppliedIndex: this.store.revision,
-        errors: [],
-        dbSizeInUse: BigInt(this.alarms.inUse),
-        isLearner: false,
-        storageVersion: "",
-        dbSizeQuota: 0n,
-        downgradeInfo: undefined,
-      })),
-      "/etcdserverpb.Maintenance/Alarm": h((r: AlarmRequest) => ({ header: this.header(), alarms: al.alarm(r) })),
-      "/v3lockpb.Lock/Lock": h((r: { name: Uint8Array; lease: bigint }, signal) => this.recipes.lock(r, signal)),
-      "/v3lockpb.Lock/Unlock": h((r: { key: Uint8Array }) => this.recipes.unlock(r)),
-      "/v3electionpb.Election/Campaign": h((r: { name: Uint8Array; lease: bigint; value: Uint8Array }, signal) => this.recipes.campaign(r, signal)),
-      "/v3electionpb.Election/Proclaim": h((r: { leader: WireLeaderKey | undefined; value: Uint8Array }) => this.recipes.proclaim(r)),
-      "/v3electionpb.Election/Leader": h((r: { name: Uint8Array }) => this.recipes.leader(r)),
-      "/v3electionpb.Election/Resign": h((r: { leader: WireLeaderKey | undefined }) => this.recipes.resign(r)),
-    };
+    const { KV, Auth, Lease, Cluster, Maintenance, Lock, Election } = M;
+    on(KV.range, (r, _s, user) => {
+      a.check(user, "read", r.key, r.rangeEnd);
+      return this.kv.range(r);
+    });
+    on(KV.put, (r, _s, user) => {
+      // etcd's order: quota, the request's own checks, its size, the NOSPACE alarm, permissions.
+      al.quotaPut(r);
+      checkPut(r);
+      this.checkSize(KV.put.encode, r);
+      al.cappedPut();
+      a.check(user, "write", r.key, new Uint8Array(0));
+      return this.kv.put(r);
+    });
+    on(KV.deleteRange, (r, _s, user) => {
+      checkDelete(r);
+      this.checkSize(KV.deleteRange.encode, r);
+      a.check(user, "write", r.key, r.rangeEnd);
+      return this.kv.deleteRange(r);
+    });
+    on(KV.txn, (r, _s, user) => {
+      const readOnly = txnReadOnly(r);
+      if (!readOnly) al.quotaTxn(r);
+      checkTxn(r);
+      if (!readOnly) {
+        this.checkSize(KV.txn.encode, r);
+        al.cappedTxn(r);
+      }
+      a.checkTxn(user, r);
+      return this.kv.txn(r);
+    });
+    on(KV.compact, (r, _s, user) => {
+      a.requireRoot(user);
+      const res = this.kv.compact(r);
+      this.alarms.recount();
+      return res;
+    });
+    on(Auth.authenticate, (r) => ({ header: this.header(), token: a.authenticate(r.name, r.password) }));
+    root(Auth.authEnable, () => (a.enable(), {}));
+    root(Auth.authDisable, () => (a.disable(), {}));
+    root(Auth.userAdd, (r) => (a.addUser(r.name, r.password, r.options?.noPassword === true), {}));
+    root(Auth.userGet, (r) => ({ roles: a.getUser(r.name) }));
+    root(Auth.userList, () => ({ users: a.listUsers() }));
+    root(Auth.userDelete, (r) => (a.deleteUser(r.name), {}));
+    root(Auth.userChangePassword, (r) => (a.changePassword(r.name, r.password), {}));
+    root(Auth.userGrantRole, (r) => (a.grantRole(r.user, r.role), {}));
+    root(Auth.userRevokeRole, (r) => (a.revokeRole(r.name, r.role), {}));
+    root(Auth.roleAdd, (r) => (a.addRole(r.name), {}));
+    root(Auth.roleGet, (r) => ({ perm: a.getRole(r.role) }));
+    root(Auth.roleList, () => ({ roles: a.listRoles() }));
+    root(Auth.roleDelete, (r) => (a.deleteRole(r.role), {}));
+    root(Auth.roleGrantPermission, (r) => (r.perm && a.grantPermission(r.name, r.perm), {}));
+    root(Auth.roleRevokePermission, (r) => (a.revokePermission(r.role, r.key, r.rangeEnd), {}));
+    on(Lease.leaseGrant, (r) => {
+      al.quotaLease();
+      al.cappedLease();
+      const g = this.lessor.grant(r.ID, r.TTL);
+      return { header: this.header(), ID: g.id, TTL: g.ttl, error: "" };
+    });
+    on(Lease.leaseRevoke, (r) => {
+      this.lessor.revoke(r.ID);
+      return { header: this.header() };
+    });
+    on(Lease.leaseTimeToLive, (r) => {
+      const t = this.lessor.timeToLive(r.ID);
+      return { header: this.header(), ID: r.ID, TTL: t.ttl, grantedTTL: t.grantedTtl, keys: r.keys ? t.keys : [] };
+    });
+    on(Lease.leaseLeases, () => ({ header: this.header(), leases: this.lessor.list().map((ID) => ({ ID })) }));
+    on(Cluster.memberList, () => ({ header: this.header(), members: this.members.list() }));
+    root(Cluster.memberAdd, (r) => {
+      const member = this.members.add(r.peerURLs, r.isLearner);
+      return { member, members: this.members.list() };
+    });
+    root(Cluster.memberRemove, (r) => {
+      this.members.remove(r.ID);
+      return { members: this.members.list() };
+    });
+    root(Cluster.memberUpdate, (r) => {
+      this.members.update(r.ID, r.peerURLs, (urls) => (this.peerUrls = urls));
+      return { members: this.members.list() };
+    });
+    root(Cluster.memberPromote, (r) => {
+      this.members.promote(r.ID);
+      return { members: this.members.list() };
+    });
+    root(Maintenance.hash, () => ({ hash: hashAll(this.store) }));
+    root(Maintenance.hashKV, (r) => {
+      const { hash, compactRevision } = hashKv(this.store, r.revision);
+      // As etcd 3.4: -1 until the first compaction.
+      return { hash, compactRevision: compactRevision === 0n ? -1n : compactRevision, hashRevision: 0n };
+    });
+    root(Maintenance.defragment, () => (this.alarms.defragment(), {}));
+    root(Maintenance.moveLeader, (r) => (this.members.moveLeader(r.targetID), {}));
+    on(Maintenance.status, () => ({
+      header: this.header(),
+      version: SERVER_VERSION,
+      dbSize: BigInt(this.alarms.size),
+      leader: this.memberId,
+      raftIndex: this.store.revision,
+      raftTerm: 1n,
+      raftAppliedIndex: this.store.revision,
+      errors: [],
+      dbSizeInUse: BigInt(this.alarms.inUse),
+      isLearner: false,
+      storageVersion: "",
+      dbSizeQuota: 0n,
+      downgradeInfo: undefined,
+    }));
+    on(Maintenance.alarm, (r) => ({ header: this.header(), alarms: al.alarm(r) }));
+    on(Lock.lock, (r, signal) => this.recipes.lock(r, signal));
+    on(Lock.unlock, (r) => this.recipes.unlock(r));
+    on(Election.campaign, (r, signal) => this.recipes.campaign(r, signal));
+    on(Election.proclaim, (r) => this.recipes.proclaim(r));
+    on(Election.leader, (r) => this.recipes.leader(r));
+    on(Election.resign, (r) => this.recipes.resign(r));
   }
 
   /**
@@ -230,10 +256,15 @@ export class MemoryBackend {
    * Answers one unary request (some wait: locks, campaigns), or throws a StoreError as etcd
    * would fail it. `token` identifies the user once auth is enabled.
    */
-  call(path: string, request: unknown, signal?: AbortSignal, token?: string): unknown {
-    const handler = this.handlers[path];
+  call<Req, Res>(method: Method<Req, Res>, request: Req, signal?: AbortSignal, token?: string): Res | Promise<Res> {
+    return this.callPath(method.path, request, signal, token) as Res | Promise<Res>;
+  }
+
+  /** {@link MemoryBackend.call} for a caller that holds only the path and a decoded request (the JSON gateway). */
+  callPath(path: string, request: unknown, signal?: AbortSignal, token?: string): unknown {
+    const handler = this.handlers.get(path);
     if (!handler) throw storeErrors.unimplemented(path);
-    const user = path === "/etcdserverpb.Auth/Authenticate" ? undefined : this.auth.userOf(token);
+    const user = path === M.Auth.authenticate.path ? undefined : this.auth.userOf(token);
     const journal = this.durability;
     if (!journal) return handler(request as never, signal, user);
     const before = journal.writes;
@@ -242,7 +273,95 @@ export class MemoryBackend {
     if (result instanceof Promise) return result.then(async (r: unknown) => (await journal.synced(), r));
     return journal.writes === before ? result : journal.synced().then(() => result);
   }
+
+  /** Whether the store answers `method` as a stream ({@link MemoryBackend.openStream}). */
+  static servesStream(method: Method<unknown, unknown>): boolean {
+    return STREAMS.has(method.path);
+  }
+
+  /**
+   * Opens one of the streams the store serves — Watch, LeaseKeepAlive, Election/Observe and
+   * Maintenance/Snapshot — for whichever carrier (the memory transport, the gRPC server):
+   * the store's side, with etcd's checks, is written once here. `first` is the request of a
+   * stream whose client sends one (Observe, Snapshot). Throws a StoreError when the stream
+   * cannot open (UNIMPLEMENTED for the others).
+   */
+  openStream<Req, Res>(method: Method<Req, Res>, first: Req | undefined, sink: StreamSink<Res>, token?: string): StreamSource<Req> {
+    const user = (): string | undefined => this.auth.userOf(token);
+    const path = method.path;
+    if (path === M.Watch.watch.path) {
+      const session = new MemoryWatchSession(
+        this.store,
+        this.clock,
+        (rev) => this.header(rev),
+        (res) => void sink.send(res as Res),
+        (key, rangeEnd) => this.auth.check(user(), "read", key, rangeEnd),
+      );
+      return {
+        receive: (req) => {
+          try {
+            session.receive(req as WatchRequest);
+          } catch (e) {
+            sink.fail(e);
+          }
+        },
+        // As etcd: the client closing its side ends nothing; events keep coming until it cancels.
+        halfClose: () => undefined,
+        close: () => session.close(),
+      };
+    }
+    if (path === M.Lease.leaseKeepAlive.path) {
+      return {
+        receive: (req) => {
+          const { ID } = req as LeaseKeepAliveRequest;
+          let TTL: bigint;
+          try {
+            TTL = this.lessor.keepAlive(ID);
+          } catch (e) {
+            return sink.fail(e);
+          }
+          sink.send({ header: this.header(), ID, TTL } as Res);
+        },
+        // As etcd: the client's end of its requests ends the stream.
+        halfClose: () => sink.end(),
+        close: () => undefined,
+      };
+    }
+    if (path === M.Election.observe.path) {
+      const stop = this.recipes.observe((first as LeaderRequest).name, (res) => void sink.send(res as Res));
+      return { receive: () => undefined, halfClose: () => undefined, close: stop };
+    }
+    if (path === M.Maintenance.snapshot.path) {
+      // As etcd: a snapshot is an admin call.
+      this.auth.requireRoot(user());
+      return this.sendSnapshot(takeSnapshot(this), sink as unknown as StreamSink<SnapshotChunk>);
+    }
+    throw new StoreError(GrpcCode.UNIMPLEMENTED, `${method.rpc} is not supported by the embedded store`);
+  }
+
+  /** The store as etcd-ts's snapshot format (./snapshot.ts), in 32 KiB messages, at the pace the receiver takes them. */
+  private sendSnapshot(file: Buffer, sink: StreamSink<SnapshotChunk>): StreamSource<unknown> {
+    const CHUNK = 32 * 1024;
+    let at = 0;
+    let closed = false;
+    const more = (): void => {
+      while (!closed && at < file.length) {
+        const blob = file.subarray(at, Math.min(file.length, at + CHUNK));
+        at += blob.length;
+        if (!sink.send({ header: this.header(), remainingBytes: BigInt(file.length - at), blob, version: "" })) return sink.drained(more);
+      }
+      if (!closed) sink.end();
+    };
+    // Started once the carrier holds the source (it may end the stream at once).
+    queueMicrotask(more);
+    return { receive: () => undefined, halfClose: () => undefined, close: () => void (closed = true) };
+  }
 }
+
+/** The streams the store serves. */
+const STREAMS = new Set([M.Watch.watch.path, M.Lease.leaseKeepAlive.path, M.Election.observe.path, M.Maintenance.snapshot.path]);
+
+type SnapshotChunk = { header: ResponseHeader; remainingBytes: bigint; blob: Uint8Array; version: string };
 
 const stores = new Map<string, MemoryBackend>();
 

@@ -1,15 +1,13 @@
 /**
  * etcd's RPCs answered from the embedded store, one handler per kind of call: unary calls
- * go to the store's request handlers; Watch, LeaseKeepAlive, Election/Observe and
- * Maintenance/Snapshot are streams; the other streaming calls answer UNIMPLEMENTED.
+ * go to the store's request handlers; the streams the store serves (Watch, LeaseKeepAlive,
+ * Election/Observe, Maintenance/Snapshot) are opened on the store, which the memory
+ * transport shares; the other streaming calls answer UNIMPLEMENTED.
  */
 import { GrpcCode } from "../errors.js";
 import * as M from "../methods.js";
-import type { MemoryBackend } from "../memory/backend.js";
+import { MemoryBackend, type StreamSource } from "../memory/backend.js";
 import { StoreError } from "../memory/errors.js";
-import { takeSnapshot } from "../memory/snapshot.js";
-import { MemoryWatchSession } from "../memory/watch-stream.js";
-import type { LeaseKeepAliveRequest, WatchRequest } from "../rpc/etcdserverpb/rpc.js";
 import type { Method } from "../transport/transport.js";
 import type { ServerCall } from "./grpc-call.js";
 
@@ -38,12 +36,6 @@ function decoded<T>(call: ServerCall, m: AnyMethod, bytes: Buffer): T | undefine
   }
 }
 
-/** Sends a message of a stream whose source cannot wait; ends a stream its client left unread too long. */
-function sendOrGiveUp(call: ServerCall, bytes: Uint8Array): void {
-  call.send(bytes);
-  if (call.unread > MAX_UNREAD_BYTES) call.finish(GrpcCode.UNAVAILABLE, `etcd-ts: the client left more than ${MAX_UNREAD_BYTES} bytes of this stream unread`);
-}
-
 /** Takes the one request message of a call whose client sends one, then runs `then`. */
 function oneRequest(call: ServerCall, m: AnyMethod, then: (request: unknown) => void): void {
   let got = false;
@@ -64,7 +56,7 @@ const WAITING = new Set([M.Lock.lock.path, M.Election.campaign.path]);
 function unary(b: MemoryBackend, m: AnyMethod): Handler {
   return (call) =>
     oneRequest(call, m, (request) => {
-      new Promise((resolve) => resolve(b.call(m.path, request, WAITING.has(m.path) ? call.signal : undefined, call.token))).then(
+      new Promise((resolve) => resolve(b.call(m, request, WAITING.has(m.path) ? call.signal : undefined, call.token))).then(
         (res) => {
           if (call.done) return;
           call.send(m.encodeResponse(res));
@@ -75,94 +67,59 @@ function unary(b: MemoryBackend, m: AnyMethod): Handler {
     });
 }
 
-function watch(b: MemoryBackend, m: AnyMethod): Handler {
+/**
+ * A stream the store serves (../memory/backend.ts, openStream), carried over gRPC. What the
+ * client leaves unread is handled by kind: a keep-alive stream stops reading requests until
+ * its answers drain; a snapshot waits (the store sends at the pace the client reads); Watch
+ * and Observe events cannot wait, so those streams end once too much is left unread.
+ */
+function stream(b: MemoryBackend, m: AnyMethod): Handler {
+  const answersRequests = m.path === M.Lease.leaseKeepAlive.path;
+  const paced = m.path === M.Maintenance.snapshot.path;
   return (call) => {
-    const user = (): string | undefined => b.auth.userOf(call.token);
-    const session = new MemoryWatchSession(
-      b.store,
-      b.clock,
-      (rev) => b.header(rev),
-      (res) => call.done || sendOrGiveUp(call, m.encodeResponse(res)),
-      (key, rangeEnd) => b.auth.check(user(), "read", key, rangeEnd),
-    );
-    call.signal.addEventListener("abort", () => session.close(), { once: true });
-    call.start(
-      (bytes) => {
-        const req = decoded<WatchRequest>(call, m, bytes);
-        if (req === undefined) return;
-        try {
-          session.receive(req);
-        } catch (e) {
-          fail(call, e);
-        }
-      },
-      // As etcd: the client closing its side ends nothing; events keep coming until it cancels.
-      () => undefined,
-    );
-  };
-}
-
-function keepAlive(b: MemoryBackend, m: AnyMethod): Handler {
-  return (call) => {
-    call.start(
-      (bytes) => {
-        const req = decoded<LeaseKeepAliveRequest>(call, m, bytes);
-        if (req === undefined) return;
-        let TTL: bigint;
-        try {
-          TTL = b.lessor.keepAlive(req.ID);
-        } catch (e) {
-          return fail(call, e);
-        }
-        // Answers only follow requests: stop reading requests while answers wait.
-        if (!call.send(m.encodeResponse({ header: b.header(), ID: req.ID, TTL }))) {
-          call.pause();
-          call.onDrain(() => call.resume());
-        }
-      },
-      // As etcd: the client's end of its requests ends the stream.
-      () => call.finish(GrpcCode.OK),
-    );
-  };
-}
-
-function observe(b: MemoryBackend, m: AnyMethod): Handler {
-  return (call) =>
-    oneRequest(call, m, (request) => {
+    const open = (first: unknown): StreamSource<unknown> | undefined => {
+      let source: StreamSource<unknown>;
       try {
-        const stop = b.recipes.observe((request as { name: Uint8Array }).name, (res) => call.done || sendOrGiveUp(call, m.encodeResponse(res)));
-        if (call.done) stop();
-        else call.signal.addEventListener("abort", stop, { once: true });
+        source = b.openStream(
+          m,
+          first,
+          {
+            send: (res) => {
+              if (call.done) return true;
+              const ok = call.send(m.encodeResponse(res));
+              if (!ok && answersRequests) {
+                call.pause();
+                call.onDrain(() => call.resume());
+              } else if (!paced && call.unread > MAX_UNREAD_BYTES) {
+                call.finish(GrpcCode.UNAVAILABLE, `etcd-ts: the client left more than ${MAX_UNREAD_BYTES} bytes of this stream unread`);
+              }
+              return ok;
+            },
+            drained: (then) => call.onDrain(then),
+            fail: (e) => fail(call, e),
+            end: () => call.done || call.finish(GrpcCode.OK),
+          },
+          call.token,
+        );
       } catch (e) {
         fail(call, e);
+        return undefined;
       }
-    });
-}
-
-/** Snapshot: the store as etcd-ts's snapshot format (../memory/snapshot.ts), in 32 KiB messages, at the pace the client reads. */
-function snapshot(b: MemoryBackend, m: AnyMethod): Handler {
-  const CHUNK = 32 * 1024;
-  return (call) =>
-    oneRequest(call, m, () => {
-      let file: Buffer;
-      try {
-        // As etcd: a snapshot is an admin call.
-        b.auth.requireRoot(b.auth.userOf(call.token));
-        file = takeSnapshot(b);
-      } catch (e) {
-        return fail(call, e);
-      }
-      let at = 0;
-      const more = (): void => {
-        while (!call.done && at < file.length) {
-          const blob = file.subarray(at, Math.min(file.length, at + CHUNK));
-          at += blob.length;
-          if (!call.send(m.encodeResponse({ header: b.header(), remainingBytes: BigInt(file.length - at), blob, version: "" }))) return call.onDrain(more);
-        }
-        if (!call.done) call.finish(GrpcCode.OK);
-      };
-      more();
-    });
+      if (call.done) source.close();
+      else call.signal.addEventListener("abort", () => source.close(), { once: true });
+      return source;
+    };
+    if (!m.requestStream) return oneRequest(call, m, (first) => void open(first));
+    const source = open(undefined);
+    if (!source) return;
+    call.start(
+      (bytes) => {
+        const req = decoded<unknown>(call, m, bytes);
+        if (req !== undefined) source.receive(req);
+      },
+      () => source.halfClose(),
+    );
+  };
 }
 
 function unimplemented(m: AnyMethod): Handler {
@@ -177,10 +134,7 @@ export function handlers(b: MemoryBackend): Map<string, { method: AnyMethod; han
     for (const m of Object.values(svc)) {
       const streaming = m.requestStream || m.responseStream;
       let handle: Handler;
-      if (m.path === M.Watch.watch.path) handle = watch(b, m);
-      else if (m.path === M.Lease.leaseKeepAlive.path) handle = keepAlive(b, m);
-      else if (m.path === M.Election.observe.path) handle = observe(b, m);
-      else if (m.path === M.Maintenance.snapshot.path) handle = snapshot(b, m);
+      if (MemoryBackend.servesStream(m)) handle = stream(b, m);
       else if (streaming) handle = unimplemented(m);
       else handle = unary(b, m);
       out.set(m.path, { method: m, handle, streaming });

@@ -296,7 +296,7 @@ export function gateway(b: MemoryBackend, maxBodyBytes: number, metrics: ServerM
       .then(async (body) => {
         const json: unknown = body.trim() === "" ? {} : JSON.parse(body);
         const request = call.decode ? call.decode(json) : fromJson(call.method, json);
-        const response = await b.call(call.method.path, request, undefined, token);
+        const response = await b.callPath(call.method.path, request, undefined, token);
         send(res, 200, JSON.stringify(toJson(response) ?? {}));
       })
       .catch((e: unknown) => sendError(res, e));

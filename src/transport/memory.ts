@@ -8,18 +8,17 @@ import { AsyncQueue } from "../async-queue.js";
 import "../debug-log.js";
 import { ch, publish, traceCall, traced, type AuthTokenMessage } from "../diagnostics.js";
 import { ClientClosedError, DeadlineExceededError, InvalidArgumentError } from "../errors.js";
-import { memoryStore, type MemoryBackend } from "../memory/backend.js";
+import * as M from "../methods.js";
+import { memoryStore, type MemoryBackend, type StreamSource } from "../memory/backend.js";
 import { StoreError } from "../memory/errors.js";
 import type { Clock } from "../memory/leases.js";
-import { MemoryWatchSession } from "../memory/watch-stream.js";
-import type { LeaseKeepAliveRequest, WatchRequest } from "../rpc/etcdserverpb/rpc.js";
 import { abortedError } from "./abort.js";
 import { errorFromStatus } from "./status-error.js";
 import type { Credentials } from "./auth-token.js";
 import type { Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
 
 /** Calls the store answers only once a condition holds. */
-const WAITING = new Set(["/v3lockpb.Lock/Lock", "/v3electionpb.Election/Campaign"]);
+const WAITING = new Set([M.Lock.lock.path, M.Election.campaign.path]);
 
 /** Deep copy of a response: fresh Buffers for every byte field, so callers cannot alias the store. */
 function copy<T>(value: T): T {
@@ -44,6 +43,7 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
     private readonly onEnd: () => void,
     signal: AbortSignal | undefined,
     private readonly rpc: string,
+    private readonly onHalfClose: () => void = () => undefined,
   ) {
     signal?.addEventListener("abort", () => this.fail(abortedError(signal, { rpc, endpoint })), { once: true });
   }
@@ -65,7 +65,9 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
     this.write(request);
   }
 
-  end(): void {}
+  end(): void {
+    if (!this.ended) this.onHalfClose();
+  }
 
   cancel(): void {
     if (this.finish()) this.queue.end();
@@ -104,7 +106,7 @@ export class MemoryTransport implements Transport {
       const b = this.backend;
       // Kept in a closure: the password never shows when the client is inspected.
       this.login = () => {
-        const { token } = b.call("/etcdserverpb.Auth/Authenticate", { name: username, password }) as { token: string };
+        const { token } = b.call(M.Auth.authenticate, { name: username, password }) as { token: string };
         publish(ch.authToken, (): AuthTokenMessage => ({ username }));
         return token;
       };
@@ -119,15 +121,15 @@ export class MemoryTransport implements Transport {
   }
 
   /** Calls the store as the logged-in user; a refused token means one fresh login and a retry. */
-  private callAs(path: string, request: unknown, signal?: AbortSignal): unknown {
-    if (!this.login) return this.backend.call(path, request, signal);
+  private callAs<Req, Res>(method: Method<Req, Res>, request: Req, signal?: AbortSignal): Res | Promise<Res> {
+    if (!this.login) return this.backend.call(method, request, signal);
     this.token ??= this.login();
     try {
-      return this.backend.call(path, request, signal, this.token);
+      return this.backend.call(method, request, signal, this.token);
     } catch (e) {
       if (!(e instanceof StoreError) || e.code !== 16) throw e;
       this.token = this.login();
-      return this.backend.call(path, request, signal, this.token);
+      return this.backend.call(method, request, signal, this.token);
     }
   }
 
@@ -154,7 +156,7 @@ export class MemoryTransport implements Transport {
     }
     if (WAITING.has(method.path)) return this.waiting(method, request, options);
     try {
-      return Promise.resolve(copy(this.callAs(method.path, request) as Res));
+      return Promise.resolve(copy(this.callAs(method, request) as Res));
     } catch (e) {
       return Promise.reject(this.failure(e, method.rpc));
     }
@@ -168,7 +170,7 @@ export class MemoryTransport implements Transport {
     const stop = (): void => controller.abort();
     options.signal?.addEventListener("abort", stop, { once: true });
     try {
-      return copy((await this.callAs(method.path, request, controller.signal)) as Res);
+      return copy(await this.callAs(method, request, controller.signal));
     } catch (e) {
       const endpoint = this.endpoints[0];
       if (options.signal?.aborted) throw abortedError(options.signal, { rpc: method.rpc, endpoint });
@@ -190,55 +192,34 @@ export class MemoryTransport implements Transport {
     const endpoint = this.endpoints[0]!;
     if (this.isClosed) return Promise.reject(new ClientClosedError("the client is closed", { rpc: method.rpc }));
     if (options.signal?.aborted) return Promise.reject(abortedError(options.signal, { rpc: method.rpc }));
-    const b = this.backend;
-    let stream: MemoryStream<Req, Res>;
-    const untrack = (): void => void this.streams.delete(stream as MemoryStream<unknown, unknown>);
-    if (method.path === "/etcdserverpb.Watch/Watch") {
-      const holder: { session?: MemoryWatchSession } = {};
-      stream = new MemoryStream<Req, Res>(
-        endpoint,
-        (req) => holder.session?.receive(req as WatchRequest),
-        () => {
-          holder.session?.close();
-          untrack();
+    let source: StreamSource<Req> | undefined;
+    const stream: MemoryStream<Req, Res> = new MemoryStream<Req, Res>(
+      endpoint,
+      (req) => source?.receive(req),
+      () => {
+        source?.close();
+        this.streams.delete(stream as MemoryStream<unknown, unknown>);
+      },
+      options.signal,
+      method.rpc,
+      () => source?.halfClose(),
+    );
+    try {
+      source = this.backend.openStream(
+        method,
+        request,
+        {
+          send: (res) => (stream.push(res), true),
+          drained: (then) => then(),
+          fail: (e) => stream.fail(this.failure(e, method.rpc) as Error),
+          // The store ended it: what was sent is read, then the iteration ends.
+          end: () => stream.cancel(),
         },
-        options.signal,
-        method.rpc,
+        this.streamToken(),
       );
-      const token = this.streamToken();
-      holder.session = new MemoryWatchSession(
-        b.store,
-        b.clock,
-        (rev) => b.header(rev),
-        (res) => stream.push(res as Res),
-        (key, rangeEnd) => b.auth.check(b.auth.userOf(token), "read", key, rangeEnd),
-      );
-    } else if (method.path === "/etcdserverpb.Lease/LeaseKeepAlive") {
-      stream = new MemoryStream<Req, Res>(
-        endpoint,
-        (req) => {
-          const { ID } = req as LeaseKeepAliveRequest;
-          stream.push({ header: b.header(), ID, TTL: b.lessor.keepAlive(ID) } as Res);
-        },
-        untrack,
-        options.signal,
-        method.rpc,
-      );
-    } else if (method.path === "/v3electionpb.Election/Observe") {
-      const holder: { stop?: () => void } = {};
-      stream = new MemoryStream<Req, Res>(
-        endpoint,
-        () => undefined,
-        () => {
-          holder.stop?.();
-          untrack();
-        },
-        options.signal,
-        method.rpc,
-      );
-      holder.stop = b.recipes.observe((request as { name: Uint8Array }).name, (res) => stream.push(res as Res));
-    } else {
-      return Promise.reject(this.failure(new StoreError(12, `${method.rpc} is not supported by the embedded store yet`), method.rpc));
+    } catch (e) {
+      stream.cancel();
+      return Promise.reject(this.failure(e, method.rpc));
     }
     this.streams.add(stream as MemoryStream<unknown, unknown>);
     return Promise.resolve(stream);

@@ -94,7 +94,7 @@ function embedded(backend: MemoryBackend): Wire {
     async call(method, body, token) {
       const service = method === "Range" || method === "Put" ? "KV" : "Auth";
       try {
-        const res = (await backend.call(`/etcdserverpb.${service}/${method}`, request(method, body), undefined, token)) as {
+        const res = (await backend.callPath(`/etcdserverpb.${service}/${method}`, request(method, body), undefined, token)) as {
           token?: string;
           kvs?: Array<{ value: Uint8Array }>;
           users?: string[];

@@ -50,7 +50,7 @@ const put = (k: string, v: string): Record<string, unknown> => ({
 /** The call's error as `code: message`, or "ok". */
 function outcome(b: MemoryBackend, path: string, request: unknown, token?: string): string {
   try {
-    b.call(path, request, undefined, token);
+    b.callPath(path, request, undefined, token);
     return "ok";
   } catch (e) {
     if (e instanceof StoreError) return `${e.code}: ${e.message}`;
@@ -58,7 +58,7 @@ function outcome(b: MemoryBackend, path: string, request: unknown, token?: strin
   }
 }
 const login = (b: MemoryBackend, name: string, password: string): string =>
-  (b.call("/etcdserverpb.Auth/Authenticate", { name, password }) as { token: string }).token;
+  (b.callPath("/etcdserverpb.Auth/Authenticate", { name, password }) as { token: string }).token;
 
 describe("auth in the data dir", () => {
   let revisionBefore = 0n;
@@ -66,7 +66,7 @@ describe("auth in the data dir", () => {
 
   it("is set up and enforced", async () => {
     const { backend: b, journal } = await open();
-    const call = (m: string, r: unknown, t?: string): unknown => b.call(`/etcdserverpb.Auth/${m}`, r, undefined, t);
+    const call = (m: string, r: unknown, t?: string): unknown => b.callPath(`/etcdserverpb.Auth/${m}`, r, undefined, t);
     call("UserAdd", { name: "root", password: "root-pw" });
     call("RoleAdd", { name: "root" });
     call("UserGrantRole", { user: "root", role: "root" });
@@ -76,7 +76,7 @@ describe("auth in the data dir", () => {
     call("RoleAdd", { name: "unused" });
     call("RoleGrantPermission", { name: "unused", perm: { permType: Permission_Type.READWRITE, key: key("x"), rangeEnd: Buffer.alloc(0) } });
     call("UserGrantRole", { user: "reader", role: "ro" });
-    b.call("/etcdserverpb.KV/Put", put("app/a", "1"));
+    b.callPath("/etcdserverpb.KV/Put", put("app/a", "1"));
     call("AuthEnable", {});
     oldToken = login(b, "reader", "secret-reader-pw");
     assert.equal(outcome(b, "/etcdserverpb.KV/Range", range("app/a")), "3: etcdserver: user name is empty");
@@ -99,13 +99,13 @@ describe("auth in the data dir", () => {
         "3: etcdserver: authentication failed, invalid user ID or password",
       );
       const reader = login(b, "reader", "secret-reader-pw");
-      const kvs = (b.call("/etcdserverpb.KV/Range", range("app/a"), undefined, reader) as { kvs: Array<{ value: Uint8Array }> }).kvs;
+      const kvs = (b.callPath("/etcdserverpb.KV/Range", range("app/a"), undefined, reader) as { kvs: Array<{ value: Uint8Array }> }).kvs;
       assert.equal(Buffer.from(kvs[0]!.value).toString(), "1");
       assert.equal(outcome(b, "/etcdserverpb.KV/Put", put("app/a", "2"), reader), "7: etcdserver: permission denied", "read-only role");
       assert.equal(outcome(b, "/etcdserverpb.KV/Range", range("other"), reader), "7: etcdserver: permission denied", "outside the permission");
       assert.equal(outcome(b, "/etcdserverpb.Auth/UserList", {}, reader), "7: etcdserver: permission denied", "admin needs root");
       const root = login(b, "root", "root-pw");
-      const admin = (m: string, r: unknown): unknown => b.call(`/etcdserverpb.Auth/${m}`, r, undefined, root);
+      const admin = (m: string, r: unknown): unknown => b.callPath(`/etcdserverpb.Auth/${m}`, r, undefined, root);
       assert.deepEqual((admin("UserList", {}) as { users: string[] }).users, ["reader", "root"]);
       assert.deepEqual((admin("RoleList", {}) as { roles: string[] }).roles, ["ro", "root", "unused"]);
       assert.deepEqual((admin("UserGet", { name: "reader" }) as { roles: string[] }).roles, ["ro"]);
@@ -132,12 +132,12 @@ describe("auth in the data dir", () => {
         "3: etcdserver: authentication failed, invalid user ID or password",
       );
       login(b, "reader", "new-pw");
-      await b.call("/etcdserverpb.Auth/AuthDisable", {}, undefined, login(b, "root", "root-pw"));
+      await b.callPath("/etcdserverpb.Auth/AuthDisable", {}, undefined, login(b, "root", "root-pw"));
       await journal.close();
       ({ backend: b, journal } = await open());
       assert.equal(b.auth.enabled, false);
       assert.equal(outcome(b, "/etcdserverpb.KV/Range", range("app/a")), "ok");
-      assert.deepEqual((b.call("/etcdserverpb.Auth/UserList", {}) as { users: string[] }).users, ["reader", "root"]);
+      assert.deepEqual((b.callPath("/etcdserverpb.Auth/UserList", {}) as { users: string[] }).users, ["reader", "root"]);
     } finally {
       await journal.close();
     }

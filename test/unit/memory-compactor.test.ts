@@ -96,7 +96,7 @@ describe("automatic compaction", () => {
     const auto = autoCompaction(backend, { retention: "1m" });
     assert.ok(auto);
     const put = (v: string): unknown =>
-      backend.call("/etcdserverpb.KV/Put", {
+      backend.callPath("/etcdserverpb.KV/Put", {
         key: Buffer.from("k"),
         value: Buffer.alloc(1000, v),
         lease: 0n,

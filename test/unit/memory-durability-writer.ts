@@ -14,7 +14,7 @@ let next = 0;
 const writer = async (): Promise<void> => {
   while (next < LIMIT) {
     const n = next++;
-    const res = (await backend.call("/etcdserverpb.KV/Put", {
+    const res = (await backend.callPath("/etcdserverpb.KV/Put", {
       key: Buffer.from(`durable/${n}`),
       value: Buffer.from(`value ${n}`),
       lease: 0n,

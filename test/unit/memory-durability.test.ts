@@ -29,7 +29,7 @@ const put = (k: string, v: string): Record<string, unknown> => ({
 });
 const get = (b: MemoryBackend, k: string): { modRevision: bigint; value: Uint8Array } | undefined =>
   (
-    b.call("/etcdserverpb.KV/Range", {
+    b.callPath("/etcdserverpb.KV/Range", {
       key: Buffer.from(k),
       rangeEnd: Buffer.alloc(0),
       revision: 0n,
@@ -95,7 +95,7 @@ describe("the data dir", () => {
     for (let i = 0; i < 3; i++) {
       const { backend, journal } = await open(dir);
       seen.push(`${backend.clusterId}/${backend.memberId}`);
-      const header = (backend.call("/etcdserverpb.Cluster/MemberList", {}) as { header: { clusterId: bigint; memberId: bigint } }).header;
+      const header = (backend.callPath("/etcdserverpb.Cluster/MemberList", {}) as { header: { clusterId: bigint; memberId: bigint } }).header;
       assert.equal(`${header.clusterId}/${header.memberId}`, seen[0]);
       await journal.close();
     }
@@ -108,8 +108,8 @@ describe("the data dir", () => {
   it("stores only what compaction keeps, and restores history, compaction and revision", async () => {
     const dir = fresh();
     let { backend, journal } = await open(dir);
-    for (let round = 0; round < 10; round++) for (let k = 0; k < 200; k++) await backend.call("/etcdserverpb.KV/Put", put(`c/${k}`, `v${round}`));
-    await backend.call("/etcdserverpb.KV/DeleteRange", { key: Buffer.from("c/1"), rangeEnd: Buffer.from("c/2"), prevKv: false });
+    for (let round = 0; round < 10; round++) for (let k = 0; k < 200; k++) await backend.callPath("/etcdserverpb.KV/Put", put(`c/${k}`, `v${round}`));
+    await backend.callPath("/etcdserverpb.KV/DeleteRange", { key: Buffer.from("c/1"), rangeEnd: Buffer.from("c/2"), prevKv: false });
     assert.equal(journal.versionCount(), 2000 + 111, "every version and each deletion");
     const middle = backend.store.revision - 500n;
     await journal.close();
@@ -119,7 +119,7 @@ describe("the data dir", () => {
     assert.equal(Buffer.from(get(backend, "c/5")!.value).toString(), "v9");
     assert.equal(get(backend, "c/10"), undefined);
     assert.equal(backend.store.read({ key: Buffer.from("c/"), rangeEnd: Buffer.from("c0") }, middle).length, 200, "history kept");
-    await backend.call("/etcdserverpb.KV/Compact", { revision, physical: false });
+    await backend.callPath("/etcdserverpb.KV/Compact", { revision, physical: false });
     assert.equal(journal.versionCount(), 200 - 111, "only the live versions are left");
     await journal.close();
     ({ backend, journal } = await open(dir));
@@ -140,7 +140,7 @@ describe("the data dir", () => {
     const value = "x".repeat(64);
     for (let round = 0; round < 2; round++) {
       const pending: unknown[] = [];
-      for (let k = 0; k < KEYS; k++) pending.push(backend.call("/etcdserverpb.KV/Put", put(`big/${String((k * 7919) % KEYS).padStart(58, "0")}`, value)));
+      for (let k = 0; k < KEYS; k++) pending.push(backend.callPath("/etcdserverpb.KV/Put", put(`big/${String((k * 7919) % KEYS).padStart(58, "0")}`, value)));
       await Promise.all(pending);
     }
     await journal.close();
