@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { CompactedError, Etcd } from "../../src/index.js";
+import { dropMemoryStore } from "../../src/testing/index.js";
 import { serve, type EtcdServer } from "../../src/server/server.js";
 import { etcdctl } from "../helpers.js";
 
@@ -96,5 +97,31 @@ describe("etcd-ts serve snapshots", () => {
     writeFileSync(truncated, bytes.subarray(0, bytes.length - 10));
     await assert.rejects(serve({ listen: "127.0.0.1:0", restore: truncated }), /SHA-256 does not match/);
     await assert.rejects(serve({ listen: "127.0.0.1:0", restore: good, dataDir: join(dir, "dd") }), /without --data-dir/);
+  });
+
+  it("are taken from a mem:// store too (the same stream as serve's), and serve --restore starts from one", async () => {
+    const name = `snapshot-mem-${process.pid}`;
+    const etcd = new Etcd({ endpoints: `mem://${name}` });
+    for (let i = 0; i < 200; i++) await etcd.put(`mem-snap/${i}`, "x".repeat(1000));
+    await etcd.put("mem-snap/0", "newest");
+    const file = join(dir, "mem.db");
+    const bytes = await etcd.maintenance.snapshot(file);
+    assert.equal(readFileSync(file).length, bytes);
+    // Larger than one 32 KiB message: the stream carried several.
+    assert.ok(bytes > 200_000, `${bytes} bytes`);
+    const revision = (await etcd.range("mem-snap/", { prefix: true, countOnly: true })).header.revision;
+    await etcd.close();
+    dropMemoryStore(name);
+    const restored = await serve({ listen: "127.0.0.1:0", restore: file });
+    servers.push(restored);
+    const other = new Etcd({ endpoints: [restored.endpoint] });
+    try {
+      const r = await other.range("mem-snap/", { prefix: true, countOnly: true });
+      assert.equal(r.count, 200n);
+      assert.equal(r.header.revision, revision);
+      assert.equal((await other.get("mem-snap/0"))?.value.toString(), "newest");
+    } finally {
+      await other.close();
+    }
   });
 });
