@@ -88,9 +88,23 @@ export class InboundRelay extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    // What the server writes in one turn of the event loop (its answers to a burst of
+    // calls come one write each) leaves in one system call: the socket is corked until the
+    // turn ends.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.flushCorked);
+    }
     if (this.socket.write(chunk)) done();
     else this.once("relay-drain", () => done());
   }
+
+  private corked = false;
+  private readonly flushCorked = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   override _final(done: (error?: Error | null) => void): void {
     this.socket.end(() => done());
