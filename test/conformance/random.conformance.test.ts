@@ -27,22 +27,16 @@ import {
   type SortTarget,
 } from "../../src/index.js";
 import { differential, type Case } from "./harness.js";
+import { seededRandom } from "../seeded-random.js";
 
 const SEEDS = (process.env.RANDOM_SEEDS ?? "1,2,3").split(",").map(Number);
 const OPS = Number(process.env.RANDOM_OPS ?? 1000);
 
-/** mulberry32: small, fast and fully determined by its seed. */
+/** Draws from the seeded generator, fully determined by its seed. */
 class Rand {
-  private s: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = seededRandom(seed);
   }
   int(n: number): number {
     return Math.floor(this.next() * n);

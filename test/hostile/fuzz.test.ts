@@ -16,6 +16,7 @@ import { after, before, describe, test } from "node:test";
 import { Etcd, EtcdError, compare, op } from "../../src/index.js";
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
 import { RecordingProxy, splitFrames } from "./recorder.js";
+import { seededRandom } from "../seeded-random.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const CASES = Number(process.env.FUZZ_CASES ?? 2000);
@@ -26,18 +27,6 @@ const CALL_MS = 400;
 const SETTLE_SLACK_MS = 3000;
 const CLOSE_LIMIT_MS = 3000;
 const TOTAL_LIMIT_MS = 90_000;
-
-/** mulberry32: a small seeded PRNG, so a case is reproducible from (seed, index). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Scenario = "range" | "put" | "txn" | "leaseGrant" | "watch";
 const SCENARIOS: Scenario[] = ["range", "put", "txn", "leaseGrant", "watch"];
@@ -287,7 +276,7 @@ describe("seeded mutation fuzz of recorded etcd exchanges", () => {
     await server.start();
     try {
       for (const s of SCENARIOS) {
-        server.mutant = mutate(recordings.get(s)!, prng(SEED), 0);
+        server.mutant = mutate(recordings.get(s)!, seededRandom(SEED), 0);
         server.mutant.endAfter = false;
         const etcd = new Etcd({ endpoints: [`127.0.0.1:${server.port}`], retry: { maxAttempts: 1 } });
         try {
@@ -320,7 +309,7 @@ describe("seeded mutation fuzz of recorded etcd exchanges", () => {
       try {
         while (next < CASES && performance.now() - t0 < TOTAL_LIMIT_MS) {
           const index = next++;
-          const rnd = prng(SEED + index * 7919);
+          const rnd = seededRandom(SEED + index * 7919);
           const scenario = SCENARIOS[index % SCENARIOS.length]!;
           const m = mutate(recordings.get(scenario)!, rnd);
           server.mutant = m;

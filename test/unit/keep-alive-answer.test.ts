@@ -3,18 +3,7 @@ import { describe, it } from "node:test";
 import { decodeKeepAliveAnswer } from "../../src/lease/keep-alive-answer.js";
 import { WireFormatError } from "../../src/protobuf-wire.js";
 import { LeaseKeepAliveResponse } from "../../src/rpc/etcdserverpb/rpc.js";
-
-/** A small deterministic generator (mulberry32), so that a failure names its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { seededRandom } from "../seeded-random.js";
 
 const big = (r: () => number): bigint => (BigInt(Math.floor(r() * 2 ** 32)) << 31n) ^ BigInt(Math.floor(r() * 2 ** 31));
 
@@ -39,7 +28,7 @@ function lean(bytes: Uint8Array): { ID: bigint; TTL: bigint } | string {
 describe("the keeper's reading of a keep-alive answer", () => {
   const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
   it(`reads ID and TTL as the generated decoder does, on etcd's answers and on mutations of them (seed ${seed})`, () => {
-    const r = random(seed);
+    const r = seededRandom(seed);
     let failures = 0;
     for (let i = 0; i < 3000; i++) {
       const answer = LeaseKeepAliveResponse.encode({

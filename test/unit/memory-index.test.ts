@@ -7,17 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MvccStore, type KeyRange } from "../../src/memory/mvcc.js";
-
-/** A small seeded generator (mulberry32), so a failure names its seed. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../seeded-random.js";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 const s = (u: Uint8Array): string => Buffer.from(u).toString("latin1");
@@ -115,7 +105,7 @@ function check(store: MvccStore, model: Model, r: () => number, compacted: numbe
 describe("the key index", () => {
   for (const seed of [1, 2, 3, 4]) {
     it(`matches a plain model over 1,500 random steps (seed ${seed})`, () => {
-      const r = rng(seed);
+      const r = seededRandom(seed);
       const store = new MvccStore();
       const model = new Model();
       let compacted = 0;

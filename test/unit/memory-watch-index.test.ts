@@ -12,16 +12,7 @@ import { systemClock } from "../../src/memory/leases.js";
 import { MvccStore } from "../../src/memory/mvcc.js";
 import { MemoryWatchSession } from "../../src/memory/watch-stream.js";
 import { WatchCreateRequest_FilterType, type WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
-
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../seeded-random.js";
 
 const b = (s: string): Buffer => Buffer.from(s, "latin1");
 const str = (u: Uint8Array): string => Buffer.from(u).toString("latin1");
@@ -39,7 +30,7 @@ const covers = (w: Spec, k: string): boolean => (w.end === "" ? k === w.key : k 
 describe("the memory store's watch index", () => {
   const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
   it(`delivers to each watch exactly the changes of its range, in order (seed ${seed})`, () => {
-    const r = rng(seed);
+    const r = seededRandom(seed);
     const keys = Array.from({ length: 40 }, (_, i) => `${"abcd"[i % 4]}/${String(Math.floor(i / 4))}`);
     const pick = (): string => keys[Math.floor(r() * keys.length)]!;
     const store = new MvccStore();

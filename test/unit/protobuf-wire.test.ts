@@ -10,18 +10,7 @@ import { describe, it } from "node:test";
 import { BinaryReader, BinaryWriter, WireFormatError } from "../../src/protobuf-wire.js";
 import { KeyValue } from "../../src/rpc/mvccpb/kv.js";
 import { RangeResponse, TxnRequest, WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
-
-/** A small seeded generator (mulberry32), so a failure names its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../seeded-random.js";
 
 type Field =
   | { kind: "uint32"; v: number }
@@ -111,7 +100,7 @@ const expected = (f: Field): unknown =>
 describe("protobuf wire format", () => {
   it("writes the same bytes as the reference, and each reads the other's, on seeded random fields with nesting", () => {
     for (let seed = 1; seed <= 300; seed++) {
-      const r = random(seed);
+      const r = seededRandom(seed);
       const fields = Array.from({ length: 1 + Math.floor(r() * 20) }, () => randomField(r));
       const ours = new BinaryWriter(1 + Math.floor(r() * 16));
       const ref = new RefWriter();
@@ -236,7 +225,7 @@ describe("protobuf wire format", () => {
     }).finish();
     let refused = 0;
     for (let seed = 1; seed <= 3000; seed++) {
-      const r = random(seed);
+      const r = seededRandom(seed);
       const bytes = Buffer.from(watch);
       for (let n = 1 + Math.floor(r() * 4); n > 0; n--) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
       const cut = r() < 0.3 ? bytes.subarray(0, Math.floor(r() * bytes.length)) : bytes;
