@@ -14,10 +14,11 @@
 // works for every Node >= 20 and every TypeScript module resolution. What it costs, tree
 // shaking in bundlers, matters little for a Node-only library.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
+import { bundleCli } from "./bundle-cli.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -69,7 +70,7 @@ for (const entry of entries) {
 // cli/launcher.js (which keeps V8's compiled code between runs). `etcd-ts serve` loads the
 // server from dist/cjs as before. Without esbuild (an install that skipped the dev
 // dependencies) the bin stays the unbundled tsc output, which works the same, only slower.
-async function bundleCli() {
+async function buildCommand() {
   let esbuild;
   try {
     esbuild = await import("esbuild");
@@ -78,43 +79,10 @@ async function bundleCli() {
     return;
   }
   const cliDir = join(dist, "cjs", "cli");
-  const outfile = join(cliDir, "etcd-ts.js");
-  await esbuild.build({
-    entryPoints: [join(root, "src", "cli", "main.ts")],
-    outfile,
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node20",
-    logLevel: "warning",
-    // import() becomes require(): the launcher runs the bundle as a plain script, where import() has no loader.
-    supported: { "dynamic-import": false },
-    plugins: [
-      {
-        name: "server-from-dist",
-        setup(build) {
-          build.onResolve({ filter: /\/server\/server\.js$/ }, () => ({ path: "../server/server.js", external: true }));
-        },
-      },
-    ],
-  });
-  // Built-in modules that a command may never use (TLS, DNS, zlib, child processes, readline…)
-  // are loaded on first use instead of at start-up: esbuild turns `import { x } from "node:tls"`
-  // into `import_node_tls = require("node:tls")` with every use reading `import_node_tls.x`, so a
-  // proxy that requires the module on first property read keeps behaviour and saves the load.
-  const lazy = ["tls", "dns", "zlib", "child_process", "readline", "crypto", "perf_hooks", "fs/promises", "http", "https", "os", "vm"];
-  const pattern = new RegExp(`(\\bimport_node_[A-Za-z0-9_]+ = )require\\("node:(${lazy.join("|").replace("/", "\\/")})"\\)`, "g");
-  let code = readFileSync(outfile, "utf8");
-  let replaced = 0;
-  code = code.replace(pattern, (_, lhs, name) => {
-    replaced++;
-    return `${lhs}__lazyBuiltin("node:${name}")`;
-  });
-  const helper = `var __lazyBuiltin = (id) => { let m; const load = () => (m ??= require(id)); return new Proxy({}, { get: (_, k) => load()[k], has: (_, k) => k in load(), ownKeys: () => Reflect.ownKeys(load()), getOwnPropertyDescriptor: (_, k) => { const d = Object.getOwnPropertyDescriptor(load(), k); if (d) d.configurable = true; return d; } }); };\n`;
-  code = code.replace(/^("use strict";\n)/m, `$1${helper}`);
-  writeFileSync(outfile, code);
-  if (replaced === 0) {
-    console.error("the CLI bundle has no built-in module imports to defer: has esbuild's output changed?");
+  try {
+    await bundleCli(esbuild, { entry: join(root, "src", "cli", "main.ts"), outfile: join(cliDir, "etcd-ts.js"), serverPath: "../server/server.js" });
+  } catch (e) {
+    console.error(String(e instanceof Error ? e.message : e));
     process.exit(1);
   }
   rmSync(join(cliDir, "main.js.map"), { force: true });
@@ -123,4 +91,4 @@ async function bundleCli() {
     `#!/usr/bin/env node\n"use strict";\n// The etcd-ts command: the bundle beside this file, started by the launcher (scripts/build.mjs says why).\nrequire("./launcher.js").launch(require("node:path").join(__dirname, "etcd-ts.js"));\n`,
   );
 }
-await bundleCli();
+await buildCommand();
