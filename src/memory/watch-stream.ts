@@ -120,6 +120,18 @@ export class MemoryWatchSession {
       this.send(this.response(-1n, { created: true, canceled: true, cancelReason: reason }));
       return;
     }
+    // As etcd's watch stream: a range whose end is not after its key is empty, and a chosen id
+    // already open is refused; both answered under watch id -1.
+    const refusal =
+      req.rangeEnd.length > 0 && !(req.rangeEnd.length === 1 && req.rangeEnd[0] === 0) && Buffer.compare(req.key, req.rangeEnd) >= 0
+        ? "mvcc: watcher range is empty"
+        : req.watchId !== 0n && this.watching.has(req.watchId)
+          ? "mvcc: duplicate watch ID provided on the WatchStream"
+          : undefined;
+    if (refusal !== undefined) {
+      this.send(this.response(-1n, { created: true, canceled: true, cancelReason: refusal }));
+      return;
+    }
     let id = req.watchId;
     if (id === 0n) {
       while (this.watching.has(this.nextAutoId)) this.nextAutoId++;

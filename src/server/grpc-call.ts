@@ -113,14 +113,21 @@ export class ServerCall {
     });
   }
 
-  /** Stops taking request messages until {@link resume} (back-pressure on the client). */
-  pause(): void {
+  /**
+   * Stops taking request messages until what was written has drained (back-pressure on a
+   * client whose requests each get an answer). Idempotent: the requests left in a chunk
+   * already being read do not each add a listener.
+   */
+  holdRequestsUntilDrained(): void {
+    if (this.holding) return;
+    this.holding = true;
     this.stream.pause();
+    this.stream.once("drain", () => {
+      this.holding = false;
+      this.stream.resume();
+    });
   }
-
-  resume(): void {
-    this.stream.resume();
-  }
+  private holding = false;
 
   /** Calls `fn` once what was written has been taken by the transport. */
   onDrain(fn: () => void): void {

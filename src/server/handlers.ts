@@ -87,10 +87,8 @@ function stream(b: MemoryBackend, m: AnyMethod): Handler {
             send: (res) => {
               if (call.done) return true;
               const ok = call.send(m.encodeResponse(res));
-              if (!ok && answersRequests) {
-                call.pause();
-                call.onDrain(() => call.resume());
-              } else if (!paced && call.unread > MAX_UNREAD_BYTES) {
+              if (!ok && answersRequests) call.holdRequestsUntilDrained();
+              else if (!paced && call.unread > MAX_UNREAD_BYTES) {
                 call.finish(GrpcCode.UNAVAILABLE, `etcd-ts: the client left more than ${MAX_UNREAD_BYTES} bytes of this stream unread`);
               }
               return ok;

@@ -69,6 +69,22 @@ const cases: WireCase[] = [
       return responses.map((r) => ({ created: r.created, events: r.events.length, first: r.events[0]?.kv?.modRevision }));
     },
   },
+  {
+    name: "a chosen watch id already open, and a range whose end is not after its key, are refused under id -1 with etcd's reasons",
+    run: async (w, p) => {
+      const { responses } = await w.stream(
+        M.Watch.watch,
+        [
+          watchCreate(`${p}a`, "", 0n, { watchId: 7n }),
+          watchCreate(`${p}b`, "", 0n, { watchId: 7n }),
+          watchCreate(`${p}z`, `${p}a`, 0n, { watchId: 8n }),
+          watchCreate(`${p}c`, "", 0n, { watchId: 9n }),
+        ],
+        (rs) => rs.length >= 4,
+      );
+      return responses.map((r) => ({ watchId: r.watchId, created: r.created, canceled: r.canceled, cancelReason: r.cancelReason }));
+    },
+  },
 ];
 
 wireDifferential("watch responses", cases);

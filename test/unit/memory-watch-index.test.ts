@@ -106,4 +106,45 @@ describe("the memory store's watch index", () => {
     assert.ok(delivered > 500, `only ${delivered} events delivered`);
     session.close();
   });
+
+  it("refuses a chosen id already open (under id -1, as etcd), so a cancel ends the one watch of that id", () => {
+    const store = new MvccStore();
+    const got: WatchResponse[] = [];
+    const session = new MemoryWatchSession(
+      store,
+      systemClock,
+      (revision) => ({ clusterId: 1n, memberId: 1n, revision: revision ?? store.revision, raftTerm: 1n }),
+      (res) => got.push(res),
+    );
+    const create = (key: string, watchId: bigint): void =>
+      session.receive({
+        requestUnion: {
+          $case: "createRequest",
+          value: { key: b(key), rangeEnd: Buffer.alloc(0), startRevision: 0n, progressNotify: false, filters: [], prevKv: false, watchId, fragment: false },
+        },
+      });
+    create("a", 5n);
+    create("b", 5n);
+    assert.deepEqual(
+      got.map((r) => [r.watchId, r.created, r.canceled, r.cancelReason]),
+      [
+        [5n, true, false, ""],
+        [-1n, true, true, "mvcc: duplicate watch ID provided on the WatchStream"],
+      ],
+    );
+    session.receive({ requestUnion: { $case: "cancelRequest", value: { watchId: 5n } } });
+    create("x", 9n);
+    got.length = 0;
+    for (const k of ["a", "b", "x"]) {
+      const w = store.write();
+      w.put(b(k), b("v"), 0n);
+      w.commit();
+    }
+    // Only the watch of x is open: nothing reaches a cancelled or refused watch.
+    assert.deepEqual(
+      got.map((r) => [r.watchId, str(r.events[0]!.kv!.key)]),
+      [[9n, "x"]],
+    );
+    session.close();
+  });
 });

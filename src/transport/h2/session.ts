@@ -495,6 +495,8 @@ export class H2Session {
             ? H2Error.COMPRESSION_ERROR
             : H2Error.PROTOCOL_ERROR;
     if (this.state === "closed") return;
+    // The streams fail below: what they still had to send is dropped, never sent after the GOAWAY.
+    this.dataReady.clear();
     this.send(goAwayFrame(this.nextId > 1 ? this.nextId - 2 : 0, code));
     this.flush();
     const failure = new StreamFailure("protocol", `protocol error from the server (${h2ErrorName(code)}): ${(e as Error).message}`, false, code);
@@ -854,6 +856,8 @@ export class H2Session {
   close(): void {
     if (this.state === "closed") return;
     this.draining = true;
+    // The streams fail below: what they still had to send is dropped, never sent after the GOAWAY.
+    this.dataReady.clear();
     this.send(goAwayFrame(0, H2Error.NO_ERROR));
     this.flush();
     this.finishAll(new StreamFailure("lost", "the client closed the connection", false));
