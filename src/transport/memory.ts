@@ -32,10 +32,25 @@ function copy<T>(value: T): T {
   return value;
 }
 
+/** Responses a stream holds for its reader before a source that can wait (a snapshot) waits, and the level it resumes at. */
+const HIGH_WATER = 32;
+const LOW_WATER = 8;
+
 /** A stream answered in-process: what the store sends is queued until read. */
 class MemoryStream<Req, Res> implements Stream<Req, Res> {
-  private readonly queue = new AsyncQueue<Res>({ onLeave: () => this.cancel() });
+  private readonly queue = new AsyncQueue<Res>({
+    onLeave: () => this.cancel(),
+    onRead: () => {
+      if (this.whenDrained && this.queue.size <= LOW_WATER) {
+        const then = this.whenDrained;
+        this.whenDrained = undefined;
+        queueMicrotask(then);
+      }
+    },
+  });
   private ended = false;
+  /** A source that waits for its reader (a snapshot), called once the queue is short again. */
+  private whenDrained: (() => void) | undefined;
 
   constructor(
     readonly endpoint: string,
@@ -48,8 +63,16 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
     signal?.addEventListener("abort", () => this.fail(abortedError(signal, { rpc, endpoint })), { once: true });
   }
 
-  push(res: Res): void {
+  /** Queues a response; false once the reader is `HIGH_WATER` responses behind (a source that can wait then waits: {@link drained}). */
+  push(res: Res): boolean {
     if (!this.ended) this.queue.push(copy(res));
+    return this.queue.size < HIGH_WATER;
+  }
+
+  /** Calls `then` once the reader has caught up (at once if it has, or the stream ended). */
+  drained(then: () => void): void {
+    if (this.ended || this.queue.size <= LOW_WATER) queueMicrotask(then);
+    else this.whenDrained = then;
   }
 
   /** Ends the stream with `error` once what was sent before it has been read. */
@@ -209,8 +232,8 @@ export class MemoryTransport implements Transport {
         method,
         request,
         {
-          send: (res) => (stream.push(res), true),
-          drained: (then) => then(),
+          send: (res) => stream.push(res),
+          drained: (then) => stream.drained(then),
           fail: (e) => stream.fail(this.failure(e, method.rpc) as Error),
           // The store ended it: what was sent is read, then the iteration ends.
           end: () => stream.cancel(),
