@@ -60,8 +60,15 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
     private readonly rpc: string,
     private readonly onHalfClose: () => void = () => undefined,
   ) {
-    signal?.addEventListener("abort", () => this.fail(abortedError(signal, { rpc, endpoint })), { once: true });
+    if (signal) {
+      const onAbort = (): void => this.fail(abortedError(signal, { rpc, endpoint }));
+      signal.addEventListener("abort", onAbort, { once: true });
+      // A caller that opens stream after stream on one long-lived signal must not collect listeners.
+      this.forgetSignal = () => signal.removeEventListener("abort", onAbort);
+    }
   }
+
+  private forgetSignal: (() => void) | undefined;
 
   /** Queues a response; false once the reader is `HIGH_WATER` responses behind (a source that can wait then waits: {@link drained}). */
   push(res: Res): boolean {
@@ -99,6 +106,7 @@ class MemoryStream<Req, Res> implements Stream<Req, Res> {
   private finish(): boolean {
     if (this.ended) return false;
     this.ended = true;
+    this.forgetSignal?.();
     this.onEnd();
     return true;
   }

@@ -85,6 +85,16 @@ describe("cluster and maintenance APIs on a real three-member cluster", () => {
       assert.equal(s.isLearner, false);
     }
     assert.equal(new Set(statuses.map((s) => s.header.memberId)).size, 3);
+    // A follower applies the put a moment after the leader answered it: a hash at that revision
+    // is asked of each member once its status shows it (bounded wait).
+    const applied = async (e: string): Promise<void> => {
+      const until = performance.now() + 10_000;
+      while ((await etcd.maintenance.status(e)).header.revision < put.header.revision) {
+        assert.ok(performance.now() < until, `${e} never applied revision ${put.header.revision}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    await Promise.all(endpoints.map(applied));
     const hashes = await Promise.all(endpoints.map((e) => etcd.maintenance.hashKV(e, put.header.revision)));
     assert.equal(new Set(hashes.map((h) => h.hash)).size, 1, "consistent members hash alike");
     assert.equal(typeof (await etcd.maintenance.hash(endpoints[0]!)), "number");
