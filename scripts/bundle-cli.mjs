@@ -4,7 +4,7 @@
 // command's memory bundles it the same way into a folder of its own.
 import { readFileSync, writeFileSync } from "node:fs";
 
-const LAZY = ["tls", "dns", "zlib", "child_process", "readline", "crypto", "perf_hooks", "fs/promises", "http", "https", "os", "vm"];
+const LAZY = ["tls", "dns", "zlib", "child_process", "readline", "crypto", "perf_hooks", "fs/promises", "http", "https", "os", "vm", "v8"];
 
 /**
  * Bundles `entry` (src/cli/main.ts) into `outfile` with `esbuild` (the module), the server
