@@ -12,6 +12,7 @@ import type { Compare } from "../compare.js";
 import type { FlagSpecs, FlagValues } from "./args.js";
 import { headerJson, json, kvJson, table, type Format } from "./format.js";
 import { readStdin } from "./stdin.js";
+import type { KeySelector } from "../options.js";
 import { saveSnapshot } from "./snapshot.js";
 
 export type Flags = FlagValues;
@@ -52,6 +53,13 @@ function count(f: Flags, k: string): number | undefined {
   return Number(v) === 0 ? undefined : Number(v);
 }
 
+/** The keys a command acts on, as etcdctl reads them: `--prefix`, `--from-key`, or KEY [RANGE_END]. */
+function keysOf(f: Flags, args: string[]): KeySelector {
+  if (bool(f, "prefix")) return { prefix: true };
+  if (bool(f, "from-key")) return { fromKey: true };
+  return args[1] !== undefined ? { rangeEnd: args[1] } : {};
+}
+
 const sortTargets: Record<string, SortTarget> = { KEY: "key", CREATE: "create", MODIFY: "mod", VALUE: "value", VERSION: "version" };
 
 const get: Command = {
@@ -78,13 +86,7 @@ const get: Command = {
     const consistency = str(f, "consistency") ?? "l";
     if (consistency !== "l" && consistency !== "s") throw new InvalidArgumentError(`--consistency takes l or s, got "${consistency}"`);
     const res = await etcd.range(args[0]!, {
-      ...(bool(f, "prefix")
-        ? { prefix: true as const }
-        : bool(f, "from-key")
-          ? { fromKey: true as const }
-          : args[1] !== undefined
-            ? { rangeEnd: args[1] }
-            : {}),
+      ...keysOf(f, args),
       limit: count(f, "limit"),
       revision: count(f, "rev"),
       serializable: consistency === "s",
@@ -160,13 +162,7 @@ const del: Command = {
   async run(etcd, args, f, fmt) {
     need(args, 1, this.usage);
     const res = await etcd.delete(args[0]!, {
-      ...(bool(f, "prefix")
-        ? { prefix: true as const }
-        : bool(f, "from-key")
-          ? { fromKey: true as const }
-          : args[1] !== undefined
-            ? { rangeEnd: args[1] }
-            : {}),
+      ...keysOf(f, args),
       prevKv: bool(f, "prev-kv"),
     });
     if (fmt === "json")
