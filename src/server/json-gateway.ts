@@ -18,8 +18,12 @@ import {
   Compare_CompareTarget,
   RangeRequest_SortOrder,
   RangeRequest_SortTarget,
+  Compare,
+  WatchCancelRequest,
+  WatchCreateRequest,
   WatchCreateRequest_FilterType,
-  type WatchRequest,
+  WatchProgressRequest,
+  WatchRequest,
 } from "../rpc/etcdserverpb/rpc.js";
 import { Event_EventType } from "../rpc/mvccpb/kv.js";
 import type { AnyMethod } from "./handlers.js";
@@ -114,13 +118,13 @@ function scalar(k: string, def: unknown, value: unknown): unknown {
   return value;
 }
 
-const codec = (decode: (b: Uint8Array) => unknown): { decodeRequest(b: Uint8Array): unknown } => ({ decodeRequest: decode });
+/** A nested message's defaults come from its generated codec, as a method's come from its request codec. */
+const nested = (codec: { decode(b: Uint8Array): unknown }): { decodeRequest(b: Uint8Array): unknown } => ({ decodeRequest: (b) => codec.decode(b) });
 
 function compareFromJson(json: unknown): unknown {
   const targets = ["value", "version", "createRevision", "modRevision", "lease"];
   const pick = (k: string, v: unknown): unknown => ({ targetUnion: { $case: k, value: k === "value" ? Buffer.from(String(v), "base64") : BigInt(String(v)) } });
-  const base = codec(() => ({ result: 0, target: 0, key: new Uint8Array(0), rangeEnd: new Uint8Array(0), targetUnion: undefined }));
-  return fromJson(base, json, Object.fromEntries(targets.map((t) => [t, pick])));
+  return fromJson(nested(Compare), json, Object.fromEntries(targets.map((t) => [t, pick])));
 }
 
 function txnFromJson(json: unknown): Record<string, unknown> {
@@ -141,36 +145,9 @@ function txnFromJson(json: unknown): Record<string, unknown> {
 }
 
 function watchFromJson(json: unknown): WatchRequest {
-  const sub = (k: string, v: unknown): unknown => {
-    const defaults = {
-      createRequest: {
-        key: new Uint8Array(0),
-        rangeEnd: new Uint8Array(0),
-        startRevision: 0n,
-        progressNotify: false,
-        filters: [],
-        prevKv: false,
-        watchId: 0n,
-        fragment: false,
-      },
-      cancelRequest: { watchId: 0n },
-      progressRequest: {},
-    }[k as "createRequest"];
-    return {
-      requestUnion: {
-        $case: k,
-        value: fromJson(
-          codec(() => ({ ...defaults })),
-          v,
-        ),
-      },
-    };
-  };
-  return fromJson(
-    codec(() => ({ requestUnion: undefined })),
-    json,
-    { createRequest: sub, cancelRequest: sub, progressRequest: sub },
-  ) as unknown as WatchRequest;
+  const codecs = { createRequest: WatchCreateRequest, cancelRequest: WatchCancelRequest, progressRequest: WatchProgressRequest };
+  const sub = (k: string, v: unknown): unknown => ({ requestUnion: { $case: k, value: fromJson(nested(codecs[k as keyof typeof codecs]), v) } });
+  return fromJson(nested(WatchRequest), json, { createRequest: sub, cancelRequest: sub, progressRequest: sub }) as unknown as WatchRequest;
 }
 
 /** The unary calls of the gateway, by path after `/v3/` (or `/v3beta/`). */
