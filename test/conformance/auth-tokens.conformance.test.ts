@@ -9,6 +9,8 @@ import { after, before, describe, it } from "node:test";
 import { MemoryBackend } from "../../src/memory/backend.js";
 import { StoreError } from "../../src/memory/errors.js";
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
+import * as M from "../../src/methods.js";
+import { full } from "../full-request.js";
 
 /** An answer: "ok" (with what matters of it) or the error's gRPC code and message. */
 type Answer = { ok: unknown } | { code: number; message: string };
@@ -65,21 +67,7 @@ function embedded(backend: MemoryBackend): Wire {
   const request = (method: string, b: Record<string, unknown>): unknown => {
     switch (method) {
       case "Range":
-        return {
-          key: bytes(b.key),
-          rangeEnd: Buffer.alloc(0),
-          revision: 0n,
-          limit: 0n,
-          sortOrder: 0,
-          sortTarget: 0,
-          serializable: false,
-          keysOnly: false,
-          countOnly: false,
-          minModRevision: 0n,
-          maxModRevision: 0n,
-          minCreateRevision: 0n,
-          maxCreateRevision: 0n,
-        };
+        return full(M.KV.range, { key: bytes(b.key) });
       case "Put":
         return { key: bytes(b.key), value: bytes(b.value), lease: 0n, prevKv: false, ignoreValue: false, ignoreLease: false };
       case "RoleGrantPermission": {

@@ -14,6 +14,7 @@ import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
 import { grpcFrame, MessageDecoder } from "../../src/transport/grpc/message.js";
 import type { Method } from "../../src/transport/transport.js";
 import type { WatchCreateRequest, WatchRequest } from "../../src/rpc/etcdserverpb/rpc.js";
+import { full } from "../full-request.js";
 
 /** An answer: the response message, or the call's gRPC status. */
 export type Answer<T> = { ok: T } | { code: number; message: string };
@@ -53,10 +54,7 @@ export interface WireCase {
   run: (w: Wire, p: string) => Promise<unknown>;
 }
 
-/** The full request: the defaults of every field (decoded from no bytes), then `partial`. */
-export function full<Q, R>(m: Method<Q, R>, partial: Partial<Q>): Q {
-  return { ...(m.decodeRequest(new Uint8Array(0)) as Q), ...partial };
-}
+export { full };
 
 function connect(endpoint: string): http2.ClientHttp2Session {
   const s = http2.connect(`http://${endpoint}`);

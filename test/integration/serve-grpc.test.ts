@@ -13,6 +13,7 @@ import { MAX_UNREAD_BYTES } from "../../src/server/handlers.js";
 import { grpcFrame, MessageDecoder } from "../../src/transport/grpc/message.js";
 import type { WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
 import { etcdctl } from "../helpers.js";
+import { full } from "../full-request.js";
 
 let server: EtcdServer;
 before(async () => {
@@ -168,23 +169,7 @@ describe("etcd-ts serve at the gRPC level", () => {
       const c = await call(session, M.Lease.leaseRevoke.path, [M.Lease.leaseRevoke.encode({ ID: 12345n })]);
       assert.deepEqual(status(c), { code: "5", message: "etcdserver: requested lease not found" });
       // Success: the answer, then grpc-status 0 in the trailers.
-      const d = await call(session, M.KV.range.path, [
-        M.KV.range.encode({
-          key: Buffer.from("nothing"),
-          rangeEnd: new Uint8Array(0),
-          limit: 0n,
-          revision: 0n,
-          sortOrder: 0,
-          sortTarget: 0,
-          serializable: false,
-          keysOnly: false,
-          countOnly: false,
-          minModRevision: 0n,
-          maxModRevision: 0n,
-          minCreateRevision: 0n,
-          maxCreateRevision: 0n,
-        }),
-      ]);
+      const d = await call(session, M.KV.range.path, [M.KV.range.encode(full(M.KV.range, { key: Buffer.from("nothing") }))]);
       assert.equal(d.headers["content-type"], "application/grpc");
       assert.equal(d.trailers["grpc-status"], "0");
       assert.equal(d.messages.length, 1);

@@ -9,6 +9,7 @@ import { encodeHeaders } from "../../src/transport/h2/hpack.js";
 import { SessionStream, type StreamFailure } from "../../src/transport/h2/session-stream.js";
 import { STREAM_WINDOW } from "../../src/transport/h2/session.js";
 import { GrpcStream } from "../../src/transport/grpc/stream.js";
+import type { Method } from "../../src/transport/transport.js";
 import { FakeH2Server, grpcMessage } from "./h2-fake-server.js";
 
 /** A stream that only records what the session hands it. */
@@ -66,6 +67,17 @@ async function readToEnd(s: GrpcStream<WatchRequest, WatchResponse>): Promise<{ 
 }
 
 describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
+  /** A stream of `method` on the connection: no request, no signal, no token. */
+  const openStream = <Req, Res>(method: Method<Req, Res>): GrpcStream<Req, Res> =>
+    new GrpcStream(
+      conn,
+      method,
+      undefined,
+      undefined,
+      () => undefined,
+      undefined,
+      () => undefined,
+    );
   let server: FakeH2Server;
   let conn: Connection;
   beforeEach(async () => {
@@ -99,15 +111,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a bidirectional stream writes messages, half-closes, splits and joins messages across frames, and ends on trailers", async () => {
-    const s = new GrpcStream(
-      conn,
-      M.Watch.watch,
-      undefined,
-      undefined,
-      () => undefined,
-      undefined,
-      () => undefined,
-    );
+    const s = openStream(M.Watch.watch);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const data = await server.next((f) => f.type === FrameType.DATA && f.stream === stream);
@@ -137,15 +141,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
 
   it("the messages a stream is given in one turn share DATA frames, whole, within the peer's frame size", async () => {
     const method = M.Lease.leaseKeepAlive;
-    const s = new GrpcStream(
-      conn,
-      method,
-      undefined,
-      undefined,
-      () => undefined,
-      undefined,
-      () => undefined,
-    );
+    const s = openStream(method);
     const sent: Buffer[] = [];
     for (let i = 1; i <= 3000; i++) {
       // Ids of one varint length: every message is the same size.
@@ -171,15 +167,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a stream ended by the server with an error throws it typed after the messages before it, and marks the endpoint", async () => {
-    const s = new GrpcStream(
-      conn,
-      M.Watch.watch,
-      undefined,
-      undefined,
-      () => undefined,
-      undefined,
-      () => undefined,
-    );
+    const s = openStream(M.Watch.watch);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     server.write(
@@ -210,15 +198,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a message larger than the stream window arrives whole from a server that respects flow control", { timeout: 30_000 }, async () => {
-    const s = new GrpcStream(
-      conn,
-      M.Watch.watch,
-      undefined,
-      undefined,
-      () => undefined,
-      undefined,
-      () => undefined,
-    );
+    const s = openStream(M.Watch.watch);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const big = Buffer.alloc(STREAM_WINDOW + 2_000_000, 7);
@@ -275,15 +255,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("a stream that ends inside a message is an error, not a silent loss", async () => {
-    const s = new GrpcStream(
-      conn,
-      M.Watch.watch,
-      undefined,
-      undefined,
-      () => undefined,
-      undefined,
-      () => undefined,
-    );
+    const s = openStream(M.Watch.watch);
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     const one = watchResponse(1n, 10n);
@@ -306,15 +278,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   });
 
   it("cancel() resets the stream and ends the iteration normally; a lost connection is a typed error", async () => {
-    const a = new GrpcStream(
-      conn,
-      M.Watch.watch,
-      undefined,
-      undefined,
-      () => undefined,
-      undefined,
-      () => undefined,
-    );
+    const a = openStream(M.Watch.watch);
     a.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const ra = await server.request(1);
     const iterating = (async () => {
@@ -326,15 +290,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     assert.deepEqual(await iterating, []);
     const rst = await server.next((f) => f.type === FrameType.RST_STREAM && f.stream === ra.stream);
     assert.ok(rst);
-    const b = new GrpcStream(
-      conn,
-      M.Watch.watch,
-      undefined,
-      undefined,
-      () => undefined,
-      undefined,
-      () => undefined,
-    );
+    const b = openStream(M.Watch.watch);
     b.write({ requestUnion: { $case: "progressRequest", value: {} } });
     await server.request(2);
     server.socket!.destroy();

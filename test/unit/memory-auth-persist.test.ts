@@ -12,6 +12,9 @@ import { Permission_Type } from "../../src/rpc/authpb/auth.js";
 import { MemoryBackend } from "../../src/memory/backend.js";
 import { StoreError } from "../../src/memory/errors.js";
 import { Journal } from "../../src/memory/journal.js";
+import * as M from "../../src/methods.js";
+import type { RangeRequest } from "../../src/rpc/etcdserverpb/rpc.js";
+import { full } from "../full-request.js";
 
 const dir = mkdtempSync(join(tmpdir(), "etcd-ts-auth-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,21 +26,7 @@ async function open(): Promise<{ backend: MemoryBackend; journal: Journal }> {
 }
 
 const key = (s: string): Buffer => Buffer.from(s);
-const range = (k: string): Record<string, unknown> => ({
-  key: key(k),
-  rangeEnd: Buffer.alloc(0),
-  revision: 0n,
-  limit: 0n,
-  sortOrder: 0,
-  sortTarget: 0,
-  serializable: false,
-  keysOnly: false,
-  countOnly: false,
-  minModRevision: 0n,
-  maxModRevision: 0n,
-  minCreateRevision: 0n,
-  maxCreateRevision: 0n,
-});
+const range = (k: string): RangeRequest => full(M.KV.range, { key: key(k) });
 const put = (k: string, v: string): Record<string, unknown> => ({
   key: key(k),
   value: key(v),

@@ -13,6 +13,8 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { MemoryBackend } from "../../src/memory/backend.js";
 import { Journal } from "../../src/memory/journal.js";
+import * as M from "../../src/methods.js";
+import { full } from "../full-request.js";
 
 const root = mkdtempSync(join(tmpdir(), "etcd-ts-durability-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -28,23 +30,7 @@ const put = (k: string, v: string): Record<string, unknown> => ({
   ignoreLease: false,
 });
 const get = (b: MemoryBackend, k: string): { modRevision: bigint; value: Uint8Array } | undefined =>
-  (
-    b.callPath("/etcdserverpb.KV/Range", {
-      key: Buffer.from(k),
-      rangeEnd: Buffer.alloc(0),
-      revision: 0n,
-      limit: 0n,
-      sortOrder: 0,
-      sortTarget: 0,
-      serializable: false,
-      keysOnly: false,
-      countOnly: false,
-      minModRevision: 0n,
-      maxModRevision: 0n,
-      minCreateRevision: 0n,
-      maxCreateRevision: 0n,
-    }) as { kvs: Array<{ modRevision: bigint; value: Uint8Array }> }
-  ).kvs[0];
+  (b.call(M.KV.range, full(M.KV.range, { key: Buffer.from(k) })) as { kvs: Array<{ modRevision: bigint; value: Uint8Array }> }).kvs[0];
 
 async function open(dir: string): Promise<{ backend: MemoryBackend; journal: Journal }> {
   const backend = new MemoryBackend(`durability-${n++}`);
