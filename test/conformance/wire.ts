@@ -13,7 +13,7 @@ import { serve, type EtcdServer, type ServeOptions } from "../../src/server/serv
 import { startEtcd, type EtcdCluster } from "../../src/testing/index.js";
 import { grpcFrame, MessageDecoder } from "../../src/transport/grpc/message.js";
 import type { Method } from "../../src/transport/transport.js";
-import type { WatchCreateRequest, WatchRequest } from "../../src/rpc/etcdserverpb/rpc.js";
+import { WatchCreateRequest, type WatchRequest } from "../../src/rpc/etcdserverpb/rpc.js";
 import { full } from "../full-request.js";
 
 /** An answer: the response message, or the call's gRPC status. */
@@ -139,18 +139,8 @@ export function watchCreate(key: string, rangeEnd: string, startRevision: bigint
   } as Partial<WatchRequest>;
 }
 
-function emptyCreate(): WatchCreateRequest {
-  return {
-    key: Buffer.alloc(0),
-    rangeEnd: Buffer.alloc(0),
-    startRevision: 0n,
-    progressNotify: false,
-    filters: [],
-    prevKv: false,
-    watchId: 0n,
-    fragment: false,
-  };
-}
+/** A watch creation with every field at its default (decoded from no bytes). */
+const emptyCreate = (): WatchCreateRequest => WatchCreateRequest.decode(new Uint8Array(0));
 
 /**
  * Answers made comparable: revisions relative to the case's start, cluster and member ids

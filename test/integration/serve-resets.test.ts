@@ -16,6 +16,7 @@ import { RESET_BURST } from "../../src/server/reset-guard.js";
 import { Flag, FrameType, H2Error, PREFACE, frame, rstStreamFrame, settingsFrame, windowUpdateFrame } from "../../src/transport/h2/frames.js";
 import { HpackDecoder, encodeHeaders } from "../../src/transport/h2/hpack.js";
 import { grpcFrame } from "../../src/transport/grpc/message.js";
+import { WatchCreateRequest } from "../../src/rpc/etcdserverpb/rpc.js";
 
 let server: EtcdServer;
 before(async () => {
@@ -125,16 +126,7 @@ function watchCreate(key: string): Uint8Array {
   return M.Watch.watch.encode({
     requestUnion: {
       $case: "createRequest",
-      value: {
-        key: Buffer.from(key),
-        rangeEnd: new Uint8Array(0),
-        startRevision: 0n,
-        progressNotify: false,
-        filters: [],
-        prevKv: false,
-        watchId: 0n,
-        fragment: false,
-      },
+      value: { ...WatchCreateRequest.decode(new Uint8Array(0)), key: Buffer.from(key) },
     },
   });
 }
