@@ -206,6 +206,7 @@ export class MaintenanceApi {
    * writable stream. Resolves to the number of bytes written.
    */
   async snapshot(destination: string | Writable, options: SnapshotOptions = {}): Promise<number> {
+    checkBufferBytes(options.bufferBytes);
     if (typeof destination === "string") return this.#snapshotToFile(destination, options);
     return this.#stream(options, (chunk) => writeChunk(destination, chunk));
   }
@@ -230,7 +231,11 @@ export class MaintenanceApi {
   }
 
   async #stream(options: SnapshotOptions, sink: (chunk: Uint8Array) => Promise<void>): Promise<number> {
-    const stream = await this.#transport.stream(M.Maintenance.snapshot, {}, { signal: options.signal, endpoint: options.endpoint });
+    const stream = await this.#transport.stream(
+      M.Maintenance.snapshot,
+      {},
+      { signal: options.signal, endpoint: options.endpoint, windowBytes: options.bufferBytes },
+    );
     let received = 0;
     let complete = false;
     try {
@@ -247,6 +252,16 @@ export class MaintenanceApi {
     if (!complete) throw new EtcdError("the snapshot stream ended before the last chunk", { rpc: M.Maintenance.snapshot.rpc, endpoint: stream.endpoint });
     return received;
   }
+}
+
+/** `bufferBytes`' bounds: a stream's window is at most the transport's own (4 MiB). */
+export const SNAPSHOT_BUFFER_BYTES = { min: 64 * 1024, max: 4 * 1024 * 1024 } as const;
+
+function checkBufferBytes(bytes: number | undefined): void {
+  if (bytes === undefined) return;
+  const { min, max } = SNAPSHOT_BUFFER_BYTES;
+  if (!Number.isInteger(bytes) || bytes < min || bytes > max)
+    throw new InvalidArgumentError(`bufferBytes must be an integer from ${min} to ${max}, got ${String(bytes)}`);
 }
 
 function writeChunk(out: Writable, chunk: Uint8Array): Promise<void> {

@@ -505,6 +505,13 @@ export interface SnapshotOptions {
   onProgress?: (received: number, total: number) => void;
   /** Stops the snapshot; it then rejects with an `AbortedError`. */
   signal?: AbortSignal;
+  /**
+   * The most of the snapshot the member may send ahead of the destination: the stream's
+   * flow-control window, so what the client holds in memory when the destination is slower
+   * than the network. From 64 KiB to 4 MiB, the default. Smaller bounds memory tighter;
+   * larger keeps a long round trip from slowing the transfer (a window per round trip).
+   */
+  bufferBytes?: number;
 }
 
 /**

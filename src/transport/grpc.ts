@@ -376,6 +376,7 @@ export class GrpcTransport implements Transport {
         token,
         (used) => this.token?.invalidate(used),
         this.options.requireLeader,
+        options.windowBytes,
       );
       // A stream that failed as it opened has already reported itself done.
       if (!s.finishedAlready) this.streams.add(s as GrpcStream<unknown, unknown>);

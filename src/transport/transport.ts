@@ -96,6 +96,11 @@ export interface StreamOptions {
   signal?: AbortSignal | undefined;
   /** Open the stream on this endpoint only (as given in the client's endpoints). */
   endpoint?: string | undefined;
+  /**
+   * The most the server may send ahead of the reader (the stream's flow-control window), for
+   * a bulk stream whose reader wants its memory bounded tighter than the transport's default.
+   */
+  windowBytes?: number | undefined;
 }
 
 /** The seam itself. */

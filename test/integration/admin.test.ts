@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -147,5 +147,28 @@ describe("cluster and maintenance APIs on a real three-member cluster", () => {
       },
     });
     assert.equal(await etcd.maintenance.snapshot(sink), streamed);
+
+    // The smallest window gives a whole database too, only in smaller steps, to a slow sink.
+    const small: Buffer[] = [];
+    const smallSink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        small.push(Buffer.from(chunk));
+        setImmediate(done);
+      },
+    });
+    const smallBytes = await etcd.maintenance.snapshot(smallSink, { bufferBytes: 64 * 1024 });
+    const smallFile = join(dir, "small-window.db");
+    writeFileSync(smallFile, Buffer.concat(small));
+    assert.equal(statSync(smallFile).size, smallBytes);
+    const smallStatus = await etcdctl([], ["snapshot", "status", smallFile, "-w", "json"]);
+    assert.ok(BigInt(/"revision":(\d+)/.exec(smallStatus)?.[1] ?? "0") >= head, smallStatus);
+    rmSync(smallFile);
+    // A window out of bounds is refused, typed, before a file is made or a stream opened.
+    for (const bad of [0, 1024, 4 * 1024 * 1024 + 1, 65536.5, Number.NaN])
+      await assert.rejects(
+        etcd.maintenance.snapshot(join(dir, "bad.db"), { bufferBytes: bad }),
+        (e: unknown) => e instanceof InvalidArgumentError && /bufferBytes/.test(e.message),
+      );
+    assert.deepEqual(readdirSync(dir), ["backup.db"]);
   });
 });

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { EtcdError, GrpcCode, NoLeaderError } from "../../src/errors.js";
 import * as M from "../../src/methods.js";
-import { WatchRequest, WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
+import { SnapshotResponse, WatchRequest, WatchResponse } from "../../src/rpc/etcdserverpb/rpc.js";
 import { Connection } from "../../src/transport/connection.js";
-import { Flag, FrameType, frame, Setting } from "../../src/transport/h2/frames.js";
+import { DEFAULT_WINDOW, Flag, FrameType, frame, Setting } from "../../src/transport/h2/frames.js";
 import { encodeHeaders } from "../../src/transport/h2/hpack.js";
 import { SessionStream, type StreamFailure } from "../../src/transport/h2/session-stream.js";
 import { STREAM_WINDOW } from "../../src/transport/h2/session.js";
@@ -68,7 +68,7 @@ async function readToEnd(s: GrpcStream<WatchRequest, WatchResponse>): Promise<{ 
 
 describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
   /** A stream of `method` on the connection: no request, no signal, no token. */
-  const openStream = <Req, Res>(method: Method<Req, Res>): GrpcStream<Req, Res> =>
+  const openStream = <Req, Res>(method: Method<Req, Res>, windowBytes?: number): GrpcStream<Req, Res> =>
     new GrpcStream(
       conn,
       method,
@@ -77,6 +77,8 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
       () => undefined,
       undefined,
       () => undefined,
+      true,
+      windowBytes,
     );
   let server: FakeH2Server;
   let conn: Connection;
@@ -98,16 +100,116 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     const r = new Recorder(conn.headerBlock("/x/Y", true, undefined), Infinity, false);
     conn.openStream(r, undefined, false);
     const { stream } = await server.request(1);
+    // The stream opens with HTTP/2's default window and raises it to its own at once.
+    const raise = await server.next((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream);
+    assert.equal(raise.payload.readUInt32BE(0), STREAM_WINDOW - DEFAULT_WINDOW);
     const chunk = Buffer.alloc(16_000, 1);
     const frames = Math.ceil((STREAM_WINDOW * 0.75) / chunk.length);
     server.write(...Array.from({ length: frames }, () => frame(FrameType.DATA, 0, stream, chunk)));
     await r.frames(frames);
     // Nothing was read yet: the stream's window is not given back.
-    assert.equal(server.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream).length, 0);
+    assert.equal(server.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream).length, 1);
     r.session!.consumed(r, frames * chunk.length);
-    const update = await server.next((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream);
+    const update = await server.next((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream, server.frames.indexOf(raise) + 1);
     assert.equal(update.payload.readUInt32BE(0), frames * chunk.length);
     r.cancel();
+  });
+
+  it("a stream with a smaller window keeps the server's credit and its unread bytes within it, and holds the server to it", async () => {
+    const limit = 256 * 1024;
+    const r = new Recorder(conn.headerBlock("/x/Y", true, undefined), Infinity, false);
+    r.windowLimit = limit;
+    conn.openStream(r, undefined, false);
+    const { stream } = await server.request(1);
+    const isUpdate = (f: { type: number; stream: number }): boolean => f.type === FrameType.WINDOW_UPDATE && f.stream === stream;
+    const updates = (): number[] => server.frames.filter(isUpdate).map((f) => f.payload.readUInt32BE(0));
+    const raise = await server.next(isUpdate);
+    assert.equal(raise.payload.readUInt32BE(0), limit - DEFAULT_WINDOW);
+    const chunk = Buffer.alloc(16 * 1024, 2);
+    const send = async (bytes: number): Promise<void> => {
+      const n = bytes / chunk.length;
+      server.write(...Array.from({ length: n }, () => frame(FrameType.DATA, 0, stream, chunk)));
+      await r.frames(r.data.length + n);
+    };
+    // The whole window sent, none read: no credit. Reading 96 KiB leaves the server 96 KiB
+    // short of the window, less than half of it: held. Reading 96 KiB more gives back 192 KiB.
+    await send(limit);
+    r.session!.consumed(r, 96 * 1024);
+    r.session!.consumed(r, 96 * 1024);
+    const second = await server.next(isUpdate, server.frames.indexOf(raise) + 1);
+    assert.equal(second.payload.readUInt32BE(0), 192 * 1024);
+    assert.deepEqual(updates(), [limit - DEFAULT_WINDOW, 192 * 1024]);
+    // 64 KiB are still unread: a server sending more than the 192 KiB given breaks flow control.
+    await send(192 * 1024);
+    server.write(frame(FrameType.DATA, 0, stream, chunk));
+    const goAway = await server.next((f) => f.type === FrameType.GOAWAY || (f.type === FrameType.RST_STREAM && f.stream === stream));
+    assert.equal(goAway.payload.readUInt32BE(goAway.type === FrameType.GOAWAY ? 4 : 0), 3, "FLOW_CONTROL_ERROR");
+  });
+
+  it("messages that span DATA frames count whole against the window until read, so an idle reader holds the server to it", async () => {
+    const window = 256 * 1024;
+    const s = openStream(M.Maintenance.snapshot, window);
+    const { stream } = await server.request(1);
+    const isUpdate = (f: { type: number; stream: number }): boolean => f.type === FrameType.WINDOW_UPDATE && f.stream === stream;
+    const raise = await server.next(isUpdate);
+    let credit = DEFAULT_WINDOW + raise.payload.readUInt32BE(0);
+    assert.equal(credit, window);
+    server.write(
+      frame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        stream,
+        encodeHeaders([
+          [":status", "200"],
+          ["content-type", "application/grpc"],
+        ]),
+      ),
+    );
+    // 40 KiB chunks, each message in three DATA frames, sent while the window allows; the
+    // stream is not read. Each PING's answer shows the client has handled every frame before it.
+    const message = (i: number): Buffer =>
+      grpcMessage(
+        Buffer.from(SnapshotResponse.encode({ header: undefined, remainingBytes: BigInt(100 - i), blob: Buffer.alloc(40 * 1024, i), version: "" }).finish()),
+      );
+    const settled = async (): Promise<void> => {
+      const at = server.frames.length;
+      server.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+      await server.next((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0, at);
+    };
+    let sent = 0;
+    let pending = Buffer.alloc(0);
+    let seen = server.frames.length;
+    for (let i = 0; i < 100; i++) {
+      pending = Buffer.concat([pending, message(i)]);
+      while (pending.length > 0 && credit > 0) {
+        const n = Math.min(16_384, credit, pending.length);
+        server.write(frame(FrameType.DATA, 0, stream, pending.subarray(0, n)));
+        pending = pending.subarray(n);
+        credit -= n;
+        sent += n;
+      }
+      await settled();
+      for (const f of server.frames.slice(seen)) if (isUpdate(f)) credit += f.payload.readUInt32BE(0);
+      seen = server.frames.length;
+      if (credit === 0) break;
+    }
+    // The server stopped at the window: nothing read, nothing given back.
+    assert.equal(sent, window);
+    assert.equal(server.frames.filter(isUpdate).length, 1);
+    // Reading the whole messages queued gives their bytes back, and the stream goes on.
+    const it = s[Symbol.asyncIterator]();
+    const first = await it.next();
+    assert.equal(first.value?.blob.length, 40 * 1024);
+    const queued = Math.floor(window / message(0).length);
+    for (let i = 1; i < queued; i++) assert.equal((await it.next()).value?.remainingBytes, BigInt(100 - i));
+    await settled();
+    const given = server.frames
+      .filter(isUpdate)
+      .slice(1)
+      .reduce((n, f) => n + f.payload.readUInt32BE(0), 0);
+    assert.ok(given >= queued * message(0).length - window / 2, `gave back ${given}`);
+    assert.ok(given <= window, `gave back ${given}, more than the window`);
+    s.cancel();
   });
 
   it("a bidirectional stream writes messages, half-closes, splits and joins messages across frames, and ends on trailers", async () => {
@@ -236,13 +338,15 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
       }
       return got;
     })();
-    // Send as the client's stream window allows (the connection window is far larger).
-    let window = STREAM_WINDOW;
+    // Send as the client's stream window allows (the connection window is far larger): the
+    // default window, raised by the client's WINDOW_UPDATEs, each taken once.
+    let window = DEFAULT_WINDOW;
     let sent = 0;
+    let seen = 0;
     while (sent < messages.length) {
       if (window === 0) {
-        const before = server.frames.length;
-        const update = await server.next((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream, before);
+        const update = await server.next((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === stream, seen);
+        seen = server.frames.indexOf(update) + 1;
         window += update.payload.readUInt32BE(0);
         continue;
       }

@@ -48,7 +48,7 @@ class StreamCall<Req, Res> extends SessionStream {
     } catch (e) {
       return this.stop(e as CallFailure, endStream);
     }
-    if (pending > 0) this.session?.consumed(this, pending);
+    if (pending > 0) this.owner.partialArrived(pending);
     if (endStream) this.owner.ended(new CallFailure(GrpcCode.INTERNAL, "the server ended the stream without trailers", false, "protocol"));
   }
 
@@ -65,7 +65,9 @@ class StreamCall<Req, Res> extends SessionStream {
 /**
  * The server's window for the stream is given back as the consumer reads, so a slow
  * consumer (a snapshot written to a slow disk) slows the server down instead of filling
- * memory. The iterator ends when the server ends the stream or after `cancel()`; it throws
+ * memory. A message is given back whole when it is read, the bytes it came in before its
+ * last DATA frame included; those go back as they arrive only while the consumer has read
+ * everything before them (a message larger than the window can then still complete). The iterator ends when the server ends the stream or after `cancel()`; it throws
  * a typed error when the stream fails, the signal aborts or the client closes.
  */
 export class GrpcStream<Req, Res> implements Stream<Req, Res> {
@@ -75,6 +77,8 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
   private readonly queue: AsyncQueue<Res>;
   private finished = false;
   private released = false;
+  /** Bytes of the message still arriving that were not given back (the consumer was behind). */
+  private partialHeld = 0;
 
   constructor(
     private readonly conn: Connection,
@@ -85,15 +89,23 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     private readonly token: string | undefined,
     private readonly onInvalidToken: (token: string) => void,
     requireLeader = true,
+    windowBytes?: number,
   ) {
     this.endpoint = conn.endpoint.raw;
     this.queue = new AsyncQueue({
       onRead: (_, size) => {
-        if (!this.finished) this.call.session?.consumed(this.call, size);
+        if (this.finished) return;
+        // Caught up: the message still arriving is what the consumer waits for now.
+        if (this.queue.size === 0) {
+          size += this.partialHeld;
+          this.partialHeld = 0;
+        }
+        this.call.session?.consumed(this.call, size);
       },
       onLeave: () => this.stop(undefined),
     });
     this.call = new StreamCall(conn.headerBlock(method.path, requireLeader, token), conn.maxMessageBytes, this);
+    this.call.windowLimit = windowBytes;
     conn.inFlight++;
     signal?.addEventListener("abort", this.onAbort, { once: true });
     const first = method.requestStream ? undefined : method.frame(request as Req);
@@ -109,9 +121,17 @@ export class GrpcStream<Req, Res> implements Stream<Req, Res> {
     this.stop(abortedError(this.signal!, { rpc: this.method.rpc, endpoint: this.endpoint }));
   };
 
-  /** @internal A message arrived, `buf[start, end)` (`size` bytes on the wire, given back once it is read). */
+  /** @internal Bytes of a message not yet complete arrived: given back now if the consumer has read everything before them. */
+  partialArrived(bytes: number): void {
+    if (this.queue.size === 0) this.call.session?.consumed(this.call, bytes);
+    else this.partialHeld += bytes;
+  }
+
+  /** @internal A message arrived, `buf[start, end)` (`size` of its bytes came in the last DATA frame; it is given back once read). */
   received(buf: Buffer, start: number, end: number, size: number): void {
     if (this.finished) return;
+    size += this.partialHeld;
+    this.partialHeld = 0;
     let message: Res;
     try {
       message = this.method.decode(buf, start, end);

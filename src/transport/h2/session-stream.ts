@@ -1,4 +1,5 @@
 /** What an HTTP/2 session needs from each stream it carries, and how it reports a stream's end. */
+import { DEFAULT_WINDOW } from "./frames.js";
 import type { H2Session } from "./session.js";
 
 /**
@@ -53,8 +54,12 @@ export abstract class SessionStream implements H2Call {
   ended = false;
   /** Ended (either way); nothing more is delivered. */
   done = false;
-  /** Received bytes not yet given back to the server's window for this stream. */
-  recvUnacked = 0;
+  /** The stream's receive window: what the server may send ahead of the consumer (set by the session). */
+  window = DEFAULT_WINDOW;
+  /** Received bytes the consumer has not read yet (a stream given window on receipt has none). */
+  unread = 0;
+  /** A smaller window than the session's, asked for by the stream's owner (at least 64 KiB). */
+  windowLimit: number | undefined;
   /** Any frame of the answer arrived (the server is working on it). */
   answered = false;
 

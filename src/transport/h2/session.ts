@@ -37,7 +37,13 @@ export { StreamFailure, type H2Call } from "./session-stream.js";
 
 /** How often deadlines are checked while calls with one are open. */
 const SWEEP_MS = 25;
-/** The window each stream gets (SETTINGS_INITIAL_WINDOW_SIZE); given back in halves. */
+/**
+ * The window a stream gets unless it asks for less; given back in halves. Streams open with
+ * HTTP/2's default 64 KiB (no SETTINGS_INITIAL_WINDOW_SIZE is sent), so that each can have
+ * its own: a stream read by a consumer is raised to its window as it opens; a unary call,
+ * whose answer is buffered whole anyway, only when its answer outgrows the first 32 KiB
+ * (most never do, and cost no WINDOW_UPDATE).
+ */
 export const STREAM_WINDOW = 4 * 1024 * 1024;
 
 export interface SessionSettings {
@@ -143,7 +149,6 @@ export class H2Session {
           PREFACE,
           settingsFrame([
             [Setting.ENABLE_PUSH, 0],
-            [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
             [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE],
           ]),
           windowUpdateFrame(0, MAX_WINDOW - DEFAULT_WINDOW),
@@ -219,17 +224,25 @@ export class H2Session {
 
   /** The consumer of a stream has read `bytes`: they go back to the server's window. */
   consumed(s: SessionStream, bytes: number): void {
-    s.recvUnacked += bytes;
+    s.unread -= bytes;
     this.giveBack(s);
   }
 
+  /**
+   * Tops the server's credit for `s` back up to the stream's window, less what the consumer
+   * has not read, once that is at least half the window (fewer, larger WINDOW_UPDATEs).
+   */
   private giveBack(s: SessionStream): void {
-    if (s.recvUnacked < STREAM_WINDOW / 2) return;
-    if (!s.done && this.state !== "closed") {
-      this.send(windowUpdateFrame(s.id, s.recvUnacked));
-      s.recvWindow += s.recvUnacked;
+    if (s.done || this.state === "closed") return;
+    if (s.windowOnReceipt && s.window === DEFAULT_WINDOW) {
+      // A unary call keeps the default window until its answer has used half of it.
+      if (s.recvWindow > DEFAULT_WINDOW / 2) return;
+      s.window = STREAM_WINDOW;
     }
-    s.recvUnacked = 0;
+    const give = s.window - s.recvWindow - s.unread;
+    if (give < s.window / 2) return;
+    this.send(windowUpdateFrame(s.id, give));
+    s.recvWindow += give;
   }
 
   private open(s: SessionStream): void {
@@ -237,7 +250,7 @@ export class H2Session {
     this.nextId += 2;
     if (this.nextId > MAX_WINDOW) this.draining = true;
     s.sendWindow = this.peerInitialWindow;
-    s.recvWindow = STREAM_WINDOW;
+    s.recvWindow = DEFAULT_WINDOW;
     this.streams.set(s.id, s);
     const block = s.headerBlock;
     const tail = s.headerTail;
@@ -264,10 +277,21 @@ export class H2Session {
       s.unsent = [];
       s.ended = true;
       this.send(buf);
+      this.raiseWindow(s);
       return;
     }
     this.sendHeaders(s.id, tail ? Buffer.concat([block, tail]) : block);
+    this.raiseWindow(s);
     this.sendData(s);
+  }
+
+  /** A stream read by a consumer gets its whole window as it opens (after its HEADERS). */
+  private raiseWindow(s: SessionStream): void {
+    if (s.windowOnReceipt) return;
+    s.window = Math.max(DEFAULT_WINDOW, Math.min(s.windowLimit ?? STREAM_WINDOW, STREAM_WINDOW));
+    if (s.window === DEFAULT_WINDOW) return;
+    this.send(windowUpdateFrame(s.id, s.window - DEFAULT_WINDOW));
+    s.recvWindow = s.window;
   }
 
   private sendHeaders(id: number, block: Buffer): void {
@@ -588,7 +612,7 @@ export class H2Session {
     s.recvWindow -= length;
     this.answered(s);
     // Padding never reaches the consumer: it goes back to the window at once.
-    s.recvUnacked += s.windowOnReceipt ? length : length - (dataEnd - dataStart);
+    if (!s.windowOnReceipt) s.unread += dataEnd - dataStart;
     this.giveBack(s);
     if (endStream) this.closedByServer(s);
     s.onData(buf, dataStart, dataEnd, endStream);
