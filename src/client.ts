@@ -7,7 +7,7 @@ import { parseEndpoints } from "./transport/endpoint.js";
 import { GrpcTransport, grpcDefaults } from "./transport/grpc.js";
 import { MemoryTransport } from "./transport/memory.js";
 import type { Transport } from "./transport/transport.js";
-import { putOp } from "./op.js";
+import { putRequest } from "./op.js";
 import type { Lease } from "./lease/lease.js";
 import { LeaseApi } from "./lease/leases.js";
 import { serialisable, type KeyValue, type PutResult, type WatchBatch, type WatchEvent } from "./types.js";
@@ -328,7 +328,7 @@ export class Etcd extends KvApi implements AsyncDisposable {
       leaseId: bigint;
     }
   > {
-    putOp(key, value, { ...options, lease: 1 }); // validate before granting anything
+    putRequest(key, value, { ...options, lease: 1 }); // validate before granting anything
     const grant = await this.leases.grant(ttl, { signal: options.signal, timeoutMs: options.timeoutMs });
     try {
       return serialisable({ ...(await this.put(key, value, { ...options, lease: grant.id })), leaseId: grant.id });

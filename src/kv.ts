@@ -2,7 +2,7 @@
 
 import { CompactedError, EtcdError } from "./errors.js";
 import * as M from "./methods.js";
-import { deleteOp, putOp, rangeOp, txnOp } from "./op.js";
+import { deleteRequest, putRequest, rangeRequest, txnOp } from "./op.js";
 import { compactResult, deleteResult, putResult, rangeResult, txnResult } from "./results.js";
 import { TxnBuilder } from "./txn.js";
 import { callOptions, type Transport } from "./transport/transport.js";
@@ -31,7 +31,7 @@ export class KvApi {
    * @group Keys and values
    */
   async range(key: Bytes, options: RangeOptions & CallOptions = {}): Promise<RangeResult> {
-    const { request } = rangeOp(key, options);
+    const request = rangeRequest(key, options);
     try {
       const res = await this.transport.unary(M.KV.range, request, { ...callOptions(options), requireLeader: !request.serializable });
       return rangeResult(res);
@@ -57,7 +57,7 @@ export class KvApi {
    * @group Keys and values
    */
   async put(key: Bytes, value: Bytes, options: PutOptions & CallOptions = {}): Promise<PutResult> {
-    const { request } = putOp(key, value, options);
+    const request = putRequest(key, value, options);
     return putResult(await this.transport.unary(M.KV.put, request, callOptions(options)));
   }
 
@@ -67,7 +67,7 @@ export class KvApi {
    * @group Keys and values
    */
   async delete(key: Bytes, options: DeleteOptions & CallOptions = {}): Promise<DeleteResult> {
-    const { request } = deleteOp(key, options);
+    const request = deleteRequest(key, options);
     return deleteResult(await this.transport.unary(M.KV.deleteRange, request, callOptions(options)));
   }
 

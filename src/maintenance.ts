@@ -4,7 +4,7 @@ import { open, rename, unlink } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { EtcdError, InvalidArgumentError } from "./errors.js";
 import * as M from "./methods.js";
-import { rangeOp } from "./op.js";
+import { rangeRequest } from "./op.js";
 import { header } from "./results.js";
 import { AlarmRequest_AlarmAction, AlarmType } from "./rpc/etcdserverpb/rpc.js";
 import { abortedError } from "./transport/abort.js";
@@ -144,7 +144,7 @@ export class MaintenanceApi {
       this.#transport.endpoints.map(async (endpoint) => {
         const started = performance.now();
         try {
-          await this.#transport.unary(M.KV.range, rangeOp("health").request, { ...opts(options, endpoint), timeoutMs: options.timeoutMs ?? 5000 });
+          await this.#transport.unary(M.KV.range, rangeRequest("health"), { ...opts(options, endpoint), timeoutMs: options.timeoutMs ?? 5000 });
           return { endpoint, healthy: true, tookMs: performance.now() - started };
         } catch (e) {
           if (!(e instanceof EtcdError)) throw e;

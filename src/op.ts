@@ -132,6 +132,11 @@ function brand<T extends Op>(o: Omit<T, typeof opaque>): T {
 }
 
 function rangeOp(key: Bytes, o: RangeOptions = {}): RangeOp {
+  return brand({ type: "range", request: rangeRequest(key, o) });
+}
+
+/** @internal The request of a range, checked (no operation built: `get` sends it at once). */
+function rangeRequest(key: Bytes, o: RangeOptions = {}): RangeOp["request"] {
   const { key: k, rangeEnd } = selectKeys(key, o);
   let sortTarget = RangeRequest_SortTarget.KEY;
   let sortOrder = RangeRequest_SortOrder.NONE;
@@ -142,24 +147,21 @@ function rangeOp(key: Bytes, o: RangeOptions = {}): RangeOp {
   if (flag(o.keysOnly, "keysOnly") && flag(o.countOnly, "countOnly")) {
     throw new InvalidArgumentError("keysOnly and countOnly cannot be combined");
   }
-  return brand({
-    type: "range",
-    request: {
-      key: k,
-      rangeEnd,
-      limit: nonNegative(o.limit, "limit"),
-      revision: nonNegative(o.revision, "revision"),
-      sortOrder,
-      sortTarget,
-      serializable: flag(o.serializable, "serializable"),
-      keysOnly: flag(o.keysOnly, "keysOnly"),
-      countOnly: flag(o.countOnly, "countOnly"),
-      minModRevision: nonNegative(o.minModRevision, "minModRevision"),
-      maxModRevision: nonNegative(o.maxModRevision, "maxModRevision"),
-      minCreateRevision: nonNegative(o.minCreateRevision, "minCreateRevision"),
-      maxCreateRevision: nonNegative(o.maxCreateRevision, "maxCreateRevision"),
-    },
-  });
+  return {
+    key: k,
+    rangeEnd,
+    limit: nonNegative(o.limit, "limit"),
+    revision: nonNegative(o.revision, "revision"),
+    sortOrder,
+    sortTarget,
+    serializable: flag(o.serializable, "serializable"),
+    keysOnly: flag(o.keysOnly, "keysOnly"),
+    countOnly: flag(o.countOnly, "countOnly"),
+    minModRevision: nonNegative(o.minModRevision, "minModRevision"),
+    maxModRevision: nonNegative(o.maxModRevision, "maxModRevision"),
+    minCreateRevision: nonNegative(o.minCreateRevision, "minCreateRevision"),
+    maxCreateRevision: nonNegative(o.maxCreateRevision, "maxCreateRevision"),
+  };
 }
 
 function leaseId(lease: PutOptions["lease"]): bigint {
@@ -169,27 +171,34 @@ function leaseId(lease: PutOptions["lease"]): bigint {
 }
 
 function putOp(key: Bytes, value: Bytes, o: PutOptions = {}): PutOp {
+  return brand({ type: "put", request: putRequest(key, value, o) });
+}
+
+/** @internal The request of a put, checked (no operation built: `put` sends it at once). */
+function putRequest(key: Bytes, value: Bytes, o: PutOptions = {}): PutOp["request"] {
   const ignoreValue = flag(o.ignoreValue, "ignoreValue");
   const ignoreLease = flag(o.ignoreLease, "ignoreLease");
   const v = toBuffer(value, "value");
   if (ignoreValue && v.length > 0) throw new InvalidArgumentError('ignoreValue keeps the current value: pass "" as the value');
   if (ignoreLease && o.lease !== undefined) throw new InvalidArgumentError("ignoreLease keeps the current lease: pass no lease");
-  return brand({
-    type: "put",
-    request: {
-      key: toKey(key),
-      value: v,
-      lease: leaseId(o.lease),
-      prevKv: flag(o.prevKv, "prevKv"),
-      ignoreValue,
-      ignoreLease,
-    },
-  });
+  return {
+    key: toKey(key),
+    value: v,
+    lease: leaseId(o.lease),
+    prevKv: flag(o.prevKv, "prevKv"),
+    ignoreValue,
+    ignoreLease,
+  };
 }
 
 function deleteOp(key: Bytes, o: DeleteOptions = {}): DeleteOp {
+  return brand({ type: "delete", request: deleteRequest(key, o) });
+}
+
+/** @internal The request of a delete, checked (no operation built: `delete` sends it at once). */
+function deleteRequest(key: Bytes, o: DeleteOptions = {}): DeleteOp["request"] {
   const { key: k, rangeEnd } = selectKeys(key, o);
-  return brand({ type: "delete", request: { key: k, rangeEnd, prevKv: flag(o.prevKv, "prevKv") } });
+  return { key: k, rangeEnd, prevKv: flag(o.prevKv, "prevKv") };
 }
 
 function txnOp(spec: TxnSpec): TxnOp {
@@ -254,4 +263,4 @@ export const op = {
 };
 
 /** @internal */
-export { rangeOp, putOp, deleteOp, txnOp };
+export { rangeOp, putOp, deleteOp, txnOp, rangeRequest, putRequest, deleteRequest };

@@ -105,7 +105,7 @@ export class MemoryBackend {
       checkPut(r);
       this.checkSize(KV.put.encode, r);
       al.cappedPut();
-      a.check(user, "write", r.key, new Uint8Array(0));
+      a.check(user, "write", r.key, ONE_KEY);
       return this.kv.put(r);
     });
     on(KV.deleteRange, (r, _s, user) => {
@@ -359,6 +359,9 @@ export class MemoryBackend {
 }
 
 /** The streams the store serves. */
+/** The range end of a single key (for permission checks). */
+const ONE_KEY = new Uint8Array(0);
+
 const STREAMS = new Set([M.Watch.watch.path, M.Lease.leaseKeepAlive.path, M.Election.observe.path, M.Maintenance.snapshot.path]);
 
 type SnapshotChunk = { header: ResponseHeader; remainingBytes: bigint; blob: Uint8Array; version: string };

@@ -92,9 +92,9 @@ export class KvService {
   put(r: PutRequest): PutResponse {
     this.checkPut(this.store, r);
     const w = this.store.write();
-    const res = this.putOn(w, r);
+    const { prevKv } = this.putOn(w, r);
     w.commit();
-    return { ...res, header: this.header() };
+    return { header: this.header(), prevKv };
   }
 
   deleteRange(r: DeleteRangeRequest): DeleteRangeResponse {
@@ -202,12 +202,13 @@ export class KvService {
   /** As etcd: a put alone checks its lease before the key; a put in a txn the key first. */
   private checkPut(reader: { latest(key: Uint8Array): KeyValue | undefined }, r: PutRequest, inTxn = false): void {
     if (r.key.length === 0) throw storeErrors.emptyKey();
-    const lease = (): void => {
-      if (r.lease !== 0n && !this.leases.exists(r.lease)) throw storeErrors.leaseNotFound();
-    };
-    if (!inTxn) lease();
+    if (!inTxn) this.checkLease(r);
     if ((r.ignoreValue || r.ignoreLease) && !reader.latest(r.key)) throw storeErrors.keyNotFound();
-    if (inTxn) lease();
+    if (inTxn) this.checkLease(r);
+  }
+
+  private checkLease(r: PutRequest): void {
+    if (r.lease !== 0n && !this.leases.exists(r.lease)) throw storeErrors.leaseNotFound();
   }
 
   private putOn(w: WriteBatch, r: PutRequest): Omit<PutResponse, "header"> {

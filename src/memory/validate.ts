@@ -136,6 +136,6 @@ export function roughSize(v: unknown, depth = 0): number {
   if (depth > 64 || v === null || typeof v !== "object") return 0;
   let n = 0;
   if (Array.isArray(v)) for (const x of v) n += roughSize(x, depth + 1);
-  else for (const x of Object.values(v)) n += roughSize(x, depth + 1);
+  else for (const k in v) n += roughSize((v as Record<string, unknown>)[k], depth + 1);
   return n;
 }

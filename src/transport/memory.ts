@@ -22,14 +22,17 @@ const WAITING = new Set([M.Lock.lock.path, M.Election.campaign.path]);
 
 /** Deep copy of a response: fresh Buffers for every byte field, so callers cannot alias the store. */
 function copy<T>(value: T): T {
+  if (typeof value !== "object" || value === null) return value;
   if (value instanceof Uint8Array) return Buffer.from(value) as T;
-  if (Array.isArray(value)) return value.map(copy) as T;
-  if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = copy(v);
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = copy(value[i] as unknown);
     return out as T;
   }
-  return value;
+  // Messages are plain objects: their own enumerable fields (no entry arrays allocated).
+  const out: Record<string, unknown> = {};
+  for (const k in value) out[k] = copy(value[k]);
+  return out as T;
 }
 
 /** Responses a stream holds for its reader before a source that can wait (a snapshot) waits, and the level it resumes at. */
