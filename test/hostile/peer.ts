@@ -13,6 +13,7 @@ import { once } from "node:events";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { Flag, FrameType, frame, settingsFrame } from "../../src/transport/h2/frames.js";
 import { HpackDecoder, encodeHeaders } from "../../src/transport/h2/hpack.js";
+import { responseHeaders } from "../unit/h2-fake-server.js";
 
 /** HTTP/2 error codes (RFC 9113 §7), named here so the suite does not depend on the transport's list. */
 export const H2 = {
@@ -168,15 +169,7 @@ export class PeerConnection {
   /** A whole successful unary answer: headers, one message, trailers. */
   async answer(stream: number, message: Buffer): Promise<void> {
     await this.send(
-      frame(
-        FrameType.HEADERS,
-        Flag.END_HEADERS,
-        stream,
-        encodeHeaders([
-          [":status", "200"],
-          ["content-type", "application/grpc"],
-        ]),
-      ),
+      responseHeaders(stream),
       frame(FrameType.DATA, 0, stream, grpcMessage(message)),
       frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", "0"]])),
     );

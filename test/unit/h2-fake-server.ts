@@ -6,7 +6,7 @@
  */
 import { once } from "node:events";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { FrameType, frame, settingsFrame } from "../../src/transport/h2/frames.js";
+import { Flag, FrameType, frame, settingsFrame } from "../../src/transport/h2/frames.js";
 import { encodeHeaders } from "../../src/transport/h2/hpack.js";
 
 export interface Frame {
@@ -103,4 +103,17 @@ export function grpcMessage(body: Buffer): Buffer {
   out.writeUInt32BE(body.length, 1);
   body.copy(out, 5);
   return out;
+}
+
+/** The HEADERS frame that starts a gRPC answer on `stream` (status 200, gRPC content). */
+export function responseHeaders(stream: number): Buffer {
+  return frame(
+    FrameType.HEADERS,
+    Flag.END_HEADERS,
+    stream,
+    encodeHeaders([
+      [":status", "200"],
+      ["content-type", "application/grpc"],
+    ]),
+  );
 }

@@ -10,7 +10,7 @@ import { SessionStream, type StreamFailure } from "../../src/transport/h2/sessio
 import { STREAM_WINDOW } from "../../src/transport/h2/session.js";
 import { GrpcStream } from "../../src/transport/grpc/stream.js";
 import type { Method } from "../../src/transport/transport.js";
-import { FakeH2Server, grpcMessage } from "./h2-fake-server.js";
+import { FakeH2Server, grpcMessage, responseHeaders } from "./h2-fake-server.js";
 
 /** A stream that only records what the session hands it. */
 class Recorder extends SessionStream {
@@ -154,17 +154,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     const raise = await server.next(isUpdate);
     let credit = DEFAULT_WINDOW + raise.payload.readUInt32BE(0);
     assert.equal(credit, window);
-    server.write(
-      frame(
-        FrameType.HEADERS,
-        Flag.END_HEADERS,
-        stream,
-        encodeHeaders([
-          [":status", "200"],
-          ["content-type", "application/grpc"],
-        ]),
-      ),
-    );
+    server.write(responseHeaders(stream));
     // 40 KiB chunks, each message in three DATA frames, sent while the window allows; the
     // stream is not read. Each PING's answer shows the client has handled every frame before it.
     const message = (i: number): Buffer =>
@@ -222,15 +212,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     await server.next((f) => f.type === FrameType.DATA && f.stream === stream && (f.flags & Flag.END_STREAM) !== 0);
     const three = Buffer.concat([watchResponse(1n, 10n), watchResponse(2n, 11n), watchResponse(3n, 12n)]);
     server.write(
-      frame(
-        FrameType.HEADERS,
-        Flag.END_HEADERS,
-        stream,
-        encodeHeaders([
-          [":status", "200"],
-          ["content-type", "application/grpc"],
-        ]),
-      ),
+      responseHeaders(stream),
       frame(FrameType.DATA, 0, stream, three.subarray(0, 3)),
       frame(FrameType.DATA, 0, stream, three.subarray(3, 40)),
       frame(FrameType.DATA, 0, stream, three.subarray(40)),
@@ -273,15 +255,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     s.write({ requestUnion: { $case: "progressRequest", value: {} } });
     const { stream } = await server.request(1);
     server.write(
-      frame(
-        FrameType.HEADERS,
-        Flag.END_HEADERS,
-        stream,
-        encodeHeaders([
-          [":status", "200"],
-          ["content-type", "application/grpc"],
-        ]),
-      ),
+      responseHeaders(stream),
       frame(FrameType.DATA, 0, stream, watchResponse(1n, 10n)),
       frame(
         FrameType.HEADERS,
@@ -319,17 +293,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
       ),
     );
     const messages = Buffer.concat([body, watchResponse(1n, 6n)]);
-    server.write(
-      frame(
-        FrameType.HEADERS,
-        Flag.END_HEADERS,
-        stream,
-        encodeHeaders([
-          [":status", "200"],
-          ["content-type", "application/grpc"],
-        ]),
-      ),
-    );
+    server.write(responseHeaders(stream));
     const reading = (async () => {
       const got: number[] = [];
       for await (const m of s) {
@@ -364,15 +328,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     const { stream } = await server.request(1);
     const one = watchResponse(1n, 10n);
     server.write(
-      frame(
-        FrameType.HEADERS,
-        Flag.END_HEADERS,
-        stream,
-        encodeHeaders([
-          [":status", "200"],
-          ["content-type", "application/grpc"],
-        ]),
-      ),
+      responseHeaders(stream),
       frame(FrameType.DATA, 0, stream, Buffer.concat([one, one.subarray(0, 8)])),
       frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, stream, encodeHeaders([["grpc-status", "0"]])),
     );
