@@ -3,12 +3,12 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { GrpcCode } from "../../src/errors.js";
-import { Flag, FrameType, frame, goAwayFrame, H2Error, rstStreamFrame, Setting, windowUpdateFrame } from "../../src/transport/h2/frames.js";
+import { DEFAULT_WINDOW, Flag, FrameType, frame, goAwayFrame, H2Error, rstStreamFrame, Setting, windowUpdateFrame } from "../../src/transport/h2/frames.js";
 import { encodeHeaders, HpackDecoder } from "../../src/transport/h2/hpack.js";
-import { H2Session } from "../../src/transport/h2/session.js";
+import { H2Session, STREAM_WINDOW } from "../../src/transport/h2/session.js";
 import type { CallFailure } from "../../src/transport/grpc/status.js";
 import { UnaryCall, type UnaryCallback } from "../../src/transport/grpc/unary-call.js";
-import { FakeH2Server, grpcMessage } from "./h2-fake-server.js";
+import { FakeH2Server, grpcMessage, responseHeaders } from "./h2-fake-server.js";
 
 interface Outcome {
   failure?: CallFailure | undefined;
@@ -95,6 +95,47 @@ describe("HTTP/2 unary session (scripted server)", () => {
     const { failure, message } = await pending;
     assert.equal(failure, undefined);
     assert.equal(message?.toString(), "a".repeat(1000));
+  });
+
+  it("a unary answer within half the default window costs no WINDOW_UPDATE; a larger one raises the stream's window once", async () => {
+    const s = await open();
+    const small = call(s, Buffer.from("x"));
+    const first = await server.request(1);
+    const smallBody = grpcMessage(Buffer.alloc(30 * 1024, 1));
+    server.write(
+      responseHeaders(first.stream),
+      frame(FrameType.DATA, 0, first.stream, smallBody.subarray(0, 16_384)),
+      frame(FrameType.DATA, 0, first.stream, smallBody.subarray(16_384)),
+      frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, first.stream, encodeHeaders([["grpc-status", "0"]])),
+    );
+    assert.equal((await small).message?.length, 30 * 1024);
+    // The server may send the default window (65,535 bytes) before any WINDOW_UPDATE: a
+    // larger answer is sent as the client's updates allow, and the client raises the window
+    // once, to STREAM_WINDOW, as the answer passes half of the default.
+    const large = call(s, Buffer.from("y"));
+    const second = await server.request(2);
+    const body = grpcMessage(Buffer.alloc(300 * 1024, 2));
+    server.write(responseHeaders(second.stream));
+    const isUpdate = (f: { type: number; stream: number }): boolean => f.type === FrameType.WINDOW_UPDATE && f.stream === second.stream;
+    let credit = DEFAULT_WINDOW;
+    let sent = 0;
+    while (sent < body.length) {
+      if (credit === 0) {
+        const update = await server.next(isUpdate);
+        credit += update.payload.readUInt32BE(0);
+        continue;
+      }
+      const n = Math.min(16_384, credit, body.length - sent);
+      server.write(frame(FrameType.DATA, 0, second.stream, body.subarray(sent, sent + n)));
+      sent += n;
+      credit -= n;
+    }
+    server.write(frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, second.stream, encodeHeaders([["grpc-status", "0"]])));
+    assert.equal((await large).message?.length, 300 * 1024);
+    assert.equal(server.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === first.stream).length, 0, "none for the small answer");
+    const updates = server.frames.filter(isUpdate).map((f) => f.payload.readUInt32BE(0));
+    assert.equal(updates.length, 1, `one raise, got ${updates.join(", ")}`);
+    assert.equal(DEFAULT_WINDOW - 32 * 1024 + updates[0]!, STREAM_WINDOW);
   });
 
   it("reports a trailers-only error with its code and percent-decoded message", async () => {
