@@ -358,10 +358,10 @@ export class MemoryBackend {
   }
 }
 
-/** The streams the store serves. */
 /** The range end of a single key (for permission checks). */
 const ONE_KEY = new Uint8Array(0);
 
+/** The streams the store serves. */
 const STREAMS = new Set([M.Watch.watch.path, M.Lease.leaseKeepAlive.path, M.Election.observe.path, M.Maintenance.snapshot.path]);
 
 type SnapshotChunk = { header: ResponseHeader; remainingBytes: bigint; blob: Uint8Array; version: string };

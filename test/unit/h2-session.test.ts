@@ -109,11 +109,27 @@ describe("HTTP/2 unary session (scripted server)", () => {
       frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, first.stream, encodeHeaders([["grpc-status", "0"]])),
     );
     assert.equal((await small).message?.length, 30 * 1024);
+    // An answer that passes half the window in the DATA frame that ends the stream: no credit
+    // is given on a stream the server has ended.
+    const ended = call(s, Buffer.from("z"));
+    const third = await server.request(2);
+    const endedBody = grpcMessage(Buffer.alloc(40 * 1024, 3));
+    server.write(
+      responseHeaders(third.stream),
+      frame(FrameType.DATA, 0, third.stream, endedBody.subarray(0, 16_384)),
+      frame(FrameType.DATA, 0, third.stream, endedBody.subarray(16_384, 30_000)),
+      frame(FrameType.DATA, Flag.END_STREAM, third.stream, endedBody.subarray(30_000)),
+    );
+    await ended;
+    const pingAt = server.frames.length;
+    server.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+    await server.next((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0, pingAt);
+    assert.equal(server.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === third.stream).length, 0, "none on an ended stream");
     // The server may send the default window (65,535 bytes) before any WINDOW_UPDATE: a
     // larger answer is sent as the client's updates allow, and the client raises the window
     // once, to STREAM_WINDOW, as the answer passes half of the default.
     const large = call(s, Buffer.from("y"));
-    const second = await server.request(2);
+    const second = await server.request(3);
     const body = grpcMessage(Buffer.alloc(300 * 1024, 2));
     server.write(responseHeaders(second.stream));
     const isUpdate = (f: { type: number; stream: number }): boolean => f.type === FrameType.WINDOW_UPDATE && f.stream === second.stream;

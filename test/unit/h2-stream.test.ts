@@ -146,6 +146,24 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     assert.equal(goAway.payload.readUInt32BE(goAway.type === FrameType.GOAWAY ? 4 : 0), 3, "FLOW_CONTROL_ERROR");
   });
 
+  it("a window asked for below the default, or not a number, is the default: no WINDOW_UPDATE of 0 is ever sent", async () => {
+    for (const limit of [Number.NaN, 1000]) {
+      const r = new Recorder(conn.headerBlock("/x/Y", true, undefined), Infinity, false);
+      r.windowLimit = limit;
+      conn.openStream(r, undefined, false);
+    }
+    const a = await server.request(1);
+    const b = await server.request(2);
+    const at = server.frames.length;
+    server.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+    await server.next((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0, at);
+    assert.deepEqual(
+      server.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && (f.stream === a.stream || f.stream === b.stream)),
+      [],
+      "the default window needs no update",
+    );
+  });
+
   it("messages that span DATA frames count whole against the window until read, so an idle reader holds the server to it", async () => {
     const window = 256 * 1024;
     const s = openStream(M.Maintenance.snapshot, window);

@@ -14,9 +14,8 @@ import { CallFailure, errorFromCallFailure, failureOfStream, GrpcStatus } from "
 
 /**
  * The HTTP/2 side of a stream: checks the answer's headers before any body, gathers
- * messages and hands them to its owner. Flow control: bytes of a message still arriving go
- * back to the server's window at once (or a message larger than the window could never
- * complete); the bytes a message completes with are given back when the consumer reads it.
+ * messages and hands them to its owner. Flow control is the owner's: bytes of a message
+ * still arriving are reported to it as they come (see {@link GrpcStream.partialArrived}).
  */
 class StreamCall<Req, Res> extends SessionStream {
   readonly status = new GrpcStatus();

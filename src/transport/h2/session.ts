@@ -288,7 +288,9 @@ export class H2Session {
   /** A stream read by a consumer gets its whole window as it opens (after its HEADERS). */
   private raiseWindow(s: SessionStream): void {
     if (s.windowOnReceipt) return;
-    s.window = Math.max(DEFAULT_WINDOW, Math.min(s.windowLimit ?? STREAM_WINDOW, STREAM_WINDOW));
+    const asked = s.windowLimit ?? STREAM_WINDOW;
+    // Whole bytes from the default to the session's window (anything else: the default).
+    s.window = asked > DEFAULT_WINDOW ? Math.min(Math.floor(asked), STREAM_WINDOW) : DEFAULT_WINDOW;
     if (s.window === DEFAULT_WINDOW) return;
     this.send(windowUpdateFrame(s.id, s.window - DEFAULT_WINDOW));
     s.recvWindow = s.window;
@@ -613,7 +615,8 @@ export class H2Session {
     this.answered(s);
     // Padding never reaches the consumer: it goes back to the window at once.
     if (!s.windowOnReceipt) s.unread += dataEnd - dataStart;
-    this.giveBack(s);
+    // A stream the server has ended needs no more credit.
+    if (!endStream) this.giveBack(s);
     if (endStream) this.closedByServer(s);
     s.onData(buf, dataStart, dataEnd, endStream);
   }
