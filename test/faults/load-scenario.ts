@@ -112,3 +112,24 @@ export function streamMember(etcd: Etcd, cluster: EtcdCluster): Promise<EtcdMemb
   assert.equal(etcd.leases.keepAliveEndpoint, endpoint, "pinned: both streams on one member");
   return Promise.resolve(cluster.members.find((m) => m.endpoint === endpoint)!);
 }
+
+/**
+ * Waits (bounded) until every member has applied the cluster's latest revision: a member
+ * restarted after a scenario catches up on the writes it missed, and until it has, the
+ * cluster may time requests out ("request timed out") while it replicates to it.
+ */
+export async function caughtUp(cluster: EtcdCluster, timeoutMs = 30_000): Promise<void> {
+  const etcd = new Etcd({ endpoints: cluster.endpoints });
+  try {
+    const until = performance.now() + timeoutMs;
+    const target = (await etcd.range("load-scenario/caught-up", { countOnly: true })).header.revision;
+    for (const endpoint of cluster.endpoints) {
+      while ((await etcd.maintenance.status(endpoint)).header.revision < target) {
+        assert.ok(performance.now() < until, `${endpoint} never applied revision ${target}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  } finally {
+    await etcd.close();
+  }
+}
