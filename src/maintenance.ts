@@ -8,7 +8,7 @@ import { rangeRequest } from "./op.js";
 import { header } from "./results.js";
 import { AlarmRequest_AlarmAction, AlarmType } from "./rpc/etcdserverpb/rpc.js";
 import { abortedError } from "./transport/abort.js";
-import { callOptions, type Transport } from "./transport/transport.js";
+import { callOptions, STREAM_WINDOW, type Transport } from "./transport/transport.js";
 import type { ResponseHeader } from "./types.js";
 import { memberId, nonNegative } from "./validate.js";
 import type { CallOptions, Int64, SnapshotOptions } from "./options.js";
@@ -254,8 +254,8 @@ export class MaintenanceApi {
   }
 }
 
-/** `bufferBytes`' bounds: a stream's window is at most the transport's own (4 MiB). */
-export const SNAPSHOT_BUFFER_BYTES = { min: 64 * 1024, max: 4 * 1024 * 1024 } as const;
+/** `bufferBytes`' bounds: a stream's window is at most the transport's own. */
+const SNAPSHOT_BUFFER_BYTES = { min: 64 * 1024, max: STREAM_WINDOW } as const;
 
 function checkBufferBytes(bytes: number | undefined): void {
   if (bytes === undefined) return;

@@ -91,6 +91,15 @@ export interface Stream<Req, Res> extends AsyncIterable<Res> {
   pump(onMessage: (message: Res) => void): Promise<void>;
 }
 
+/**
+ * The window a stream of the gRPC transport gets unless it asks for less (`windowBytes`); given back in halves. Streams open with
+ * HTTP/2's default 64 KiB (no SETTINGS_INITIAL_WINDOW_SIZE is sent), so that each can have
+ * its own: a stream read by a consumer is raised to its window as it opens; a unary call,
+ * whose answer is buffered whole anyway, only when its answer outgrows the first 32 KiB
+ * (most never do, and cost no WINDOW_UPDATE).
+ */
+export const STREAM_WINDOW = 4 * 1024 * 1024;
+
 /** Options for opening a stream. */
 export interface StreamOptions {
   signal?: AbortSignal | undefined;

@@ -64,6 +64,13 @@ export class FakeH2Server {
     return new Promise((resolve) => this.waiters.push({ match, resolve }));
   }
 
+  /** Resolves once the client has answered a PING: it has handled every frame sent before. */
+  async settled(): Promise<void> {
+    const at = this.frames.length;
+    this.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
+    await this.next((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0, at);
+  }
+
   /** The request (HEADERS) frame of the n-th call (1-based). */
   request(n: number): Promise<Frame> {
     let count = 0;
@@ -116,4 +123,10 @@ export function responseHeaders(stream: number): Buffer {
       ["content-type", "application/grpc"],
     ]),
   );
+}
+
+/** `body` as DATA frames on `stream`, cut at `cuts`; the last frame carries `lastFlags`. */
+export function dataFrames(stream: number, body: Buffer, cuts: number[], lastFlags = 0): Buffer[] {
+  const bounds = [0, ...cuts, body.length];
+  return bounds.slice(1).map((end, i) => frame(FrameType.DATA, i === bounds.length - 2 ? lastFlags : 0, stream, body.subarray(bounds[i], end)));
 }

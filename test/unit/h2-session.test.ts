@@ -5,10 +5,11 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import { GrpcCode } from "../../src/errors.js";
 import { DEFAULT_WINDOW, Flag, FrameType, frame, goAwayFrame, H2Error, rstStreamFrame, Setting, windowUpdateFrame } from "../../src/transport/h2/frames.js";
 import { encodeHeaders, HpackDecoder } from "../../src/transport/h2/hpack.js";
-import { H2Session, STREAM_WINDOW } from "../../src/transport/h2/session.js";
+import { H2Session } from "../../src/transport/h2/session.js";
+import { STREAM_WINDOW } from "../../src/transport/transport.js";
 import type { CallFailure } from "../../src/transport/grpc/status.js";
 import { UnaryCall, type UnaryCallback } from "../../src/transport/grpc/unary-call.js";
-import { FakeH2Server, grpcMessage, responseHeaders } from "./h2-fake-server.js";
+import { dataFrames, FakeH2Server, grpcMessage, responseHeaders } from "./h2-fake-server.js";
 
 interface Outcome {
   failure?: CallFailure | undefined;
@@ -104,8 +105,7 @@ describe("HTTP/2 unary session (scripted server)", () => {
     const smallBody = grpcMessage(Buffer.alloc(30 * 1024, 1));
     server.write(
       responseHeaders(first.stream),
-      frame(FrameType.DATA, 0, first.stream, smallBody.subarray(0, 16_384)),
-      frame(FrameType.DATA, 0, first.stream, smallBody.subarray(16_384)),
+      ...dataFrames(first.stream, smallBody, [16_384]),
       frame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, first.stream, encodeHeaders([["grpc-status", "0"]])),
     );
     assert.equal((await small).message?.length, 30 * 1024);
@@ -114,16 +114,9 @@ describe("HTTP/2 unary session (scripted server)", () => {
     const ended = call(s, Buffer.from("z"));
     const third = await server.request(2);
     const endedBody = grpcMessage(Buffer.alloc(40 * 1024, 3));
-    server.write(
-      responseHeaders(third.stream),
-      frame(FrameType.DATA, 0, third.stream, endedBody.subarray(0, 16_384)),
-      frame(FrameType.DATA, 0, third.stream, endedBody.subarray(16_384, 30_000)),
-      frame(FrameType.DATA, Flag.END_STREAM, third.stream, endedBody.subarray(30_000)),
-    );
+    server.write(responseHeaders(third.stream), ...dataFrames(third.stream, endedBody, [16_384, 30_000], Flag.END_STREAM));
     await ended;
-    const pingAt = server.frames.length;
-    server.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
-    await server.next((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0, pingAt);
+    await server.settled();
     assert.equal(server.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && f.stream === third.stream).length, 0, "none on an ended stream");
     // The server may send the default window (65,535 bytes) before any WINDOW_UPDATE: a
     // larger answer is sent as the client's updates allow, and the client raises the window

@@ -7,7 +7,7 @@ import { Connection } from "../../src/transport/connection.js";
 import { DEFAULT_WINDOW, Flag, FrameType, frame, Setting } from "../../src/transport/h2/frames.js";
 import { encodeHeaders } from "../../src/transport/h2/hpack.js";
 import { SessionStream, type StreamFailure } from "../../src/transport/h2/session-stream.js";
-import { STREAM_WINDOW } from "../../src/transport/h2/session.js";
+import { STREAM_WINDOW } from "../../src/transport/transport.js";
 import { GrpcStream } from "../../src/transport/grpc/stream.js";
 import type { Method } from "../../src/transport/transport.js";
 import { FakeH2Server, grpcMessage, responseHeaders } from "./h2-fake-server.js";
@@ -154,9 +154,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     }
     const a = await server.request(1);
     const b = await server.request(2);
-    const at = server.frames.length;
-    server.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
-    await server.next((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0, at);
+    await server.settled();
     assert.deepEqual(
       server.frames.filter((f) => f.type === FrameType.WINDOW_UPDATE && (f.stream === a.stream || f.stream === b.stream)),
       [],
@@ -179,11 +177,6 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
       grpcMessage(
         Buffer.from(SnapshotResponse.encode({ header: undefined, remainingBytes: BigInt(100 - i), blob: Buffer.alloc(40 * 1024, i), version: "" }).finish()),
       );
-    const settled = async (): Promise<void> => {
-      const at = server.frames.length;
-      server.write(frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
-      await server.next((f) => f.type === FrameType.PING && (f.flags & Flag.ACK) !== 0, at);
-    };
     let sent = 0;
     let pending = Buffer.alloc(0);
     let seen = server.frames.length;
@@ -196,7 +189,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
         credit -= n;
         sent += n;
       }
-      await settled();
+      await server.settled();
       for (const f of server.frames.slice(seen)) if (isUpdate(f)) credit += f.payload.readUInt32BE(0);
       seen = server.frames.length;
       if (credit === 0) break;
@@ -210,7 +203,7 @@ describe("gRPC streams on the HTTP/2 session (scripted server)", () => {
     assert.equal(first.value?.blob.length, 40 * 1024);
     const queued = Math.floor(window / message(0).length);
     for (let i = 1; i < queued; i++) assert.equal((await it.next()).value?.remainingBytes, BigInt(100 - i));
-    await settled();
+    await server.settled();
     const given = server.frames
       .filter(isUpdate)
       .slice(1)

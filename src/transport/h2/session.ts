@@ -32,19 +32,12 @@ import { HeaderListTooLargeError, HpackDecoder, HpackError } from "./hpack.js";
 import { HuffmanError } from "./huffman.js";
 import { MAX_CONTINUATIONS, MAX_HEADER_BLOCK_BYTES, MAX_HEADER_LIST_SIZE, MAX_IDLE_FRAMES_PER_SECOND, MAX_PENDING_CONTROL_REPLIES } from "./limits.js";
 import { StreamFailure, type SessionStream } from "./session-stream.js";
+import { STREAM_WINDOW } from "../transport.js";
 
 export { StreamFailure, type H2Call } from "./session-stream.js";
 
 /** How often deadlines are checked while calls with one are open. */
 const SWEEP_MS = 25;
-/**
- * The window a stream gets unless it asks for less; given back in halves. Streams open with
- * HTTP/2's default 64 KiB (no SETTINGS_INITIAL_WINDOW_SIZE is sent), so that each can have
- * its own: a stream read by a consumer is raised to its window as it opens; a unary call,
- * whose answer is buffered whole anyway, only when its answer outgrows the first 32 KiB
- * (most never do, and cost no WINDOW_UPDATE).
- */
-export const STREAM_WINDOW = 4 * 1024 * 1024;
 
 export interface SessionSettings {
   endpoint: Endpoint;
@@ -616,8 +609,8 @@ export class H2Session {
     // Padding never reaches the consumer: it goes back to the window at once.
     if (!s.windowOnReceipt) s.unread += dataEnd - dataStart;
     // A stream the server has ended needs no more credit.
-    if (!endStream) this.giveBack(s);
     if (endStream) this.closedByServer(s);
+    else this.giveBack(s);
     s.onData(buf, dataStart, dataEnd, endStream);
   }
 
