@@ -1,14 +1,15 @@
 /**
- * One gRPC call on the server side, over one HTTP/2 stream of node's server: the request
- * messages in (length-prefixed, size-checked before they are kept), the response messages
- * out, the deadline from `grpc-timeout`, and the status in the trailers. `signal` aborts
- * when the call ends for any reason (answered, cancelled by the client, past its deadline,
- * server closing), so a handler stops its work there.
+ * One gRPC call on the server side, over one HTTP/2 stream of the server's connection
+ * (./h2-stream.ts): the request messages in (length-prefixed, size-checked before they are
+ * kept), the response messages out, the deadline from `grpc-timeout`, and the status in the
+ * trailers. `signal` aborts when the call ends for any reason (answered, cancelled by the
+ * client, past its deadline, server closing), so a handler stops its work there.
  */
-import { type IncomingHttpHeaders, type ServerHttp2Stream, type OutgoingHttpHeaders } from "node:http2";
 import { GrpcCode } from "../errors.js";
 import { grpcFrame, MessageDecoder } from "../transport/grpc/message.js";
 import { CallFailure } from "../transport/grpc/status.js";
+import { encodeHeaders } from "../transport/h2/hpack.js";
+import type { ServerStream } from "./h2-stream.js";
 
 /** gRPC's `grpc-timeout` value in milliseconds, or undefined when absent or malformed. */
 export function parseGrpcTimeout(value: string | undefined): number | undefined {
@@ -29,6 +30,29 @@ export function encodeGrpcMessage(message: string): string {
     out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
+}
+
+const RESPONSE_FIELDS: ReadonlyArray<readonly [string, string]> = [
+  [":status", "200"],
+  ["content-type", "application/grpc"],
+];
+/** The response's headers, encoded once. */
+const RESPONSE_HEAD = encodeHeaders(RESPONSE_FIELDS);
+/** The trailers of a call that succeeded after its messages, encoded once. */
+const OK_TRAILERS = encodeHeaders([["grpc-status", "0"]]);
+
+/** The status as trailers; `only`: the whole response in one block (trailers-only). */
+function statusBlock(code: number, message: string, only: boolean): Buffer {
+  if (code === GrpcCode.OK && message === "" && !only) return OK_TRAILERS;
+  const fields: Array<readonly [string, string]> = only ? [...RESPONSE_FIELDS] : [];
+  fields.push(["grpc-status", String(code)]);
+  if (message !== "") fields.push(["grpc-message", encodeGrpcMessage(message)]);
+  return encodeHeaders(fields);
+}
+
+/** A response that is an HTTP status only (a request that is not gRPC). */
+export function httpStatusBlock(status: number): Buffer {
+  return encodeHeaders([[":status", String(status)]]);
 }
 
 // Node's timers take at most a signed 32-bit delay; a longer deadline is no deadline here.
@@ -52,26 +76,31 @@ export class ServerCall {
   onEnd: ((code: number) => void) | undefined;
   private headersSent = false;
   private ended = false;
-  private trailers: OutgoingHttpHeaders = {};
   private deadline: NodeJS.Timeout | undefined;
   private readonly decoder: MessageDecoder;
   private onMessage: (message: Buffer) => void = () => undefined;
+  private onHalfClose: () => void = () => undefined;
 
   constructor(
-    private readonly stream: ServerHttp2Stream,
-    headers: IncomingHttpHeaders,
+    private readonly stream: ServerStream,
     private readonly maxMessageBytes: number,
   ) {
-    const token = headers["token"];
-    this.token = Array.isArray(token) ? token[0] : token;
+    this.token = stream.request.token;
     this.decoder = new MessageDecoder(maxMessageBytes, (buf, start, end) => this.ended || this.onMessage(buf.subarray(start, end)));
-    const timeout = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
+    const timeout = parseGrpcTimeout(stream.request.timeout);
     if (timeout !== undefined && timeout < MAX_TIMER_MS) {
       this.deadline = setTimeout(() => this.finish(GrpcCode.DEADLINE_EXCEEDED, "context deadline exceeded"), Math.max(0, Math.ceil(timeout)));
     }
-    // Closed before the status went out: the client cancelled, or the connection is gone.
-    stream.once("close", () => this.ended || this.end());
-    stream.on("error", () => undefined);
+    // Requests wait in the stream until the handler starts reading.
+    stream.pause();
+    stream.onData = (buf, start, end) => this.received(buf, start, end);
+    stream.onEnd = () => {
+      if (this.ended) return;
+      if (this.decoder.partial) this.finish(GrpcCode.INTERNAL, "grpc: the client's stream ended inside a message");
+      else this.onHalfClose();
+    };
+    // Reset before the status went out: the client cancelled, or the connection is gone.
+    stream.onReset = () => this.ended || this.end();
   }
 
   /** True once the call has ended (status sent, or the stream is gone). */
@@ -81,7 +110,7 @@ export class ServerCall {
 
   /** Bytes written and not yet taken by the client (held back by HTTP/2 flow control). */
   get unread(): number {
-    return this.stream.writableLength;
+    return this.stream.unsentBytes;
   }
 
   /**
@@ -90,39 +119,40 @@ export class ServerCall {
    */
   start(onMessage: (message: Buffer) => void, onHalfClose: () => void): void {
     this.onMessage = onMessage;
-    this.stream.on("data", (chunk: Buffer) => {
-      if (this.ended) return;
-      try {
-        this.decoder.push(chunk);
-      } catch (e) {
-        if (e instanceof CallFailure && e.kind === "too-large") {
-          const length = chunk.length >= 5 ? chunk.readUInt32BE(1) : 0;
-          this.finish(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${this.maxMessageBytes})`);
-        } else if (e instanceof CallFailure) {
-          this.finish(GrpcCode.INTERNAL, "grpc: compressed message received without grpc-encoding");
-        } else {
-          // A handler failed on this message: say what it was, not a framing error.
-          this.finish(GrpcCode.INTERNAL, `etcd-ts: ${e instanceof Error ? e.message : String(e)}`);
-        }
+    this.onHalfClose = onHalfClose;
+    this.stream.resume();
+  }
+
+  /** Request DATA: returns the bytes held for a message not complete yet. */
+  private received(buf: Buffer, start: number, end: number): number {
+    if (this.ended) return 0;
+    try {
+      this.decoder.push(buf, start, end);
+    } catch (e) {
+      if (e instanceof CallFailure && e.kind === "too-large") {
+        const length = end - start >= 5 ? buf.readUInt32BE(start + 1) : 0;
+        this.finish(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${this.maxMessageBytes})`);
+      } else if (e instanceof CallFailure) {
+        this.finish(GrpcCode.INTERNAL, "grpc: compressed message received without grpc-encoding");
+      } else {
+        // A handler failed on this message: say what it was, not a framing error.
+        this.finish(GrpcCode.INTERNAL, `etcd-ts: ${e instanceof Error ? e.message : String(e)}`);
       }
-    });
-    this.stream.on("end", () => {
-      if (this.ended) return;
-      if (this.decoder.partial) this.finish(GrpcCode.INTERNAL, "grpc: the client's stream ended inside a message");
-      else onHalfClose();
-    });
+      return 0;
+    }
+    return this.ended ? 0 : this.decoder.heldBytes;
   }
 
   /**
    * Stops taking request messages until what was written has drained (back-pressure on a
    * client whose requests each get an answer). Idempotent: the requests left in a chunk
-   * already being read do not each add a listener.
+   * already being read do not each add a waiter.
    */
   holdRequestsUntilDrained(): void {
     if (this.holding) return;
     this.holding = true;
     this.stream.pause();
-    this.stream.once("drain", () => {
+    this.stream.onDrain(() => {
       this.holding = false;
       this.stream.resume();
     });
@@ -131,7 +161,7 @@ export class ServerCall {
 
   /** Calls `fn` once what was written has been taken by the transport. */
   onDrain(fn: () => void): void {
-    this.stream.once("drain", fn);
+    this.stream.onDrain(fn);
   }
 
   /** Sends one response message; false when the client is not keeping up (see {@link unread}). */
@@ -139,8 +169,7 @@ export class ServerCall {
     if (this.ended) return false;
     if (!this.headersSent) {
       this.headersSent = true;
-      this.stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
-      this.stream.once("wantTrailers", () => this.stream.sendTrailers(this.trailers));
+      this.stream.respond(RESPONSE_HEAD);
     }
     return this.stream.write(grpcFrame(message));
   }
@@ -149,20 +178,7 @@ export class ServerCall {
   finish(code: number, message = ""): void {
     if (this.ended) return;
     this.report(code);
-    const status: OutgoingHttpHeaders = { "grpc-status": String(code) };
-    if (message !== "") status["grpc-message"] = encodeGrpcMessage(message);
-    const s = this.stream;
-    if (!s.destroyed && !s.closed) {
-      if (this.headersSent) {
-        this.trailers = status;
-        s.end();
-      } else {
-        // Trailers-only: the status in the one HEADERS frame that ends the stream.
-        s.respond({ ":status": 200, "content-type": "application/grpc", ...status }, { endStream: true });
-      }
-      // Whatever the client still sends is read and dropped until it ends or resets its side.
-      s.resume();
-    }
+    this.stream.finish(statusBlock(code, message, !this.headersSent));
     this.end();
   }
 

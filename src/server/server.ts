@@ -3,13 +3,11 @@
  * the etcd3 npm package or this client can talk to it. Every service of etcd's API is
  * registered; calls the store does not implement answer UNIMPLEMENTED.
  *
- * HTTP/2 is node's own server (nghttp2); gRPC on top of it is the project's framing. Each
- * connection's inbound bytes pass through an {@link InboundRelay} that keeps nghttp2 from
- * cutting off clients that reset many streams and from refusing the `:authority` etcdctl
- * sends; the rapid-reset bound is the server's own ({@link ResetGuard}).
+ * HTTP/2 is the project's own (./h2-connection.ts, on the frames, HPACK and limits of the
+ * client's transport), and so is gRPC on top of it (./grpc-call.ts). HTTP/1.1 requests on
+ * the same port (/version, /health, /metrics, the JSON gateway) go to node's HTTP server.
  */
 import * as http from "node:http";
-import * as http2 from "node:http2";
 import * as net from "node:net";
 import { GrpcCode } from "../errors.js";
 import { memoryStore, SERVER_VERSION, type MemoryBackend } from "../memory/backend.js";
@@ -17,12 +15,12 @@ import { Journal } from "../memory/journal.js";
 import { restoreSnapshot } from "../memory/snapshot.js";
 import { readFileSync } from "node:fs";
 import { autoCompaction, type CompactionMode } from "../memory/compactor.js";
-import { ServerCall } from "./grpc-call.js";
+import { httpStatusBlock, ServerCall } from "./grpc-call.js";
+import { ServerConnection } from "./h2-connection.js";
+import type { ServerStream } from "./h2-stream.js";
 import { handlers } from "./handlers.js";
 import { callType, ServerMetrics } from "./metrics.js";
-import { InboundRelay } from "./inbound-relay.js";
 import { gateway } from "./json-gateway.js";
-import { ResetGuard } from "./reset-guard.js";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -71,12 +69,6 @@ const GRPC_OVERHEAD_BYTES = 512 * 1024;
 /** How long a closing server lets unary calls in flight finish before cutting connections. */
 const SHUTDOWN_GRACE_MS = 1000;
 
-const SESSION_OPTIONS: http2.ServerOptions = {
-  // Megabytes. Node's default (10) counts the data queued for slow readers too: a few busy
-  // watch streams would make nghttp2 refuse new streams on the connection.
-  maxSessionMemory: 256,
-};
-
 function splitListen(listen: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
   if (!m) throw new Error(`listen address must be host:port, got ${JSON.stringify(listen)}`);
@@ -103,21 +95,16 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   backend.peerUrls = options.peerUrls ?? ["http://localhost:2380"];
   const routes = handlers(backend);
   const metrics = new ServerMetrics(backend, SERVER_VERSION);
-  const sessions = new Set<http2.ServerHttp2Session>();
+  const connections = new Set<ServerConnection>();
   const streamingCalls = new Set<ServerCall>();
   let closing: Promise<void> | undefined;
 
-  const route = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void => {
-    if (headers[":method"] !== "POST") {
-      stream.respond({ ":status": 405 }, { endStream: true });
-      return;
-    }
-    if (!/^application\/grpc(?:$|[+;])/.test(String(headers["content-type"] ?? ""))) {
-      stream.respond({ ":status": 415 }, { endStream: true });
-      return;
-    }
-    const call = new ServerCall(stream, headers, maxMessageBytes);
-    const path = headers[":path"] ?? "";
+  const route = (stream: ServerStream): void => {
+    const head = stream.request;
+    if (head.method !== "POST") return stream.finish(httpStatusBlock(405));
+    if (!/^application\/grpc(?:$|[+;])/.test(head.contentType ?? "")) return stream.finish(httpStatusBlock(415));
+    const call = new ServerCall(stream, maxMessageBytes);
+    const path = head.path;
     const r = routes.get(path);
     const [, service = "", name = ""] = /^\/([^/]*)\/(.*)$/.exec(path) ?? [];
     call.onEnd = metrics.callStarted(r ? callType(r.method) : "unary", service, name);
@@ -125,9 +112,9 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
       const known = [...routes.values()].some((x) => x.method.service === service);
       return call.finish(GrpcCode.UNIMPLEMENTED, known ? `unknown method ${name} for service ${service}` : `unknown service ${service}`);
     }
-    const encoding = headers["grpc-encoding"];
+    const encoding = head.encoding;
     if (encoding !== undefined && encoding !== "identity") {
-      return call.finish(GrpcCode.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding "${String(encoding)}"`);
+      return call.finish(GrpcCode.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding "${encoding}"`);
     }
     if (r.streaming) {
       streamingCalls.add(call);
@@ -153,9 +140,9 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
       const h2 = first.subarray(0, n).equals(PREFACE_START.subarray(0, n));
       if (h2 && first.length < PREFACE_START.length) return;
       socket.off("data", sniff);
+      if (h2) return startHttp2(socket, first);
       socket.pause();
       socket.unshift(first);
-      if (h2) return startHttp2(socket);
       http1Sockets.add(socket);
       socket.once("close", () => http1Sockets.delete(socket));
       http1.emit("connection", socket);
@@ -164,20 +151,11 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
     socket.on("data", sniff);
   });
 
-  const startHttp2 = (socket: net.Socket): void => {
-    const guard = new ResetGuard(() => {
-      session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      setTimeout(() => session.destroy(), 100).unref();
-    });
-    const relay = new InboundRelay(socket, guard);
-    const session = http2.performServerHandshake(relay, SESSION_OPTIONS);
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
-    session.on("error", () => undefined);
-    session.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-      stream.on("error", () => undefined);
-      if (guard.opened(stream)) route(stream, headers);
-    });
+  const startHttp2 = (socket: net.Socket, first: Buffer): void => {
+    const connection = new ServerConnection(socket, route);
+    connections.add(connection);
+    connection.onClosed = () => connections.delete(connection);
+    connection.receive(first);
   };
 
   const { host, port: wanted } = splitListen(options.listen ?? "127.0.0.1:2379");
@@ -197,11 +175,11 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
       const closed = new Promise<void>((r) => tcp.close(() => r()));
       // Streams would hold a graceful close forever: they end now; unary calls may finish.
       for (const call of streamingCalls) call.finish(GrpcCode.UNAVAILABLE, "etcd-ts server is shutting down");
-      for (const s of sessions) s.close();
+      for (const c of connections) c.close();
       http1.close();
       for (const s of http1Sockets) s.destroy();
       const force = setTimeout(() => {
-        for (const s of sessions) s.destroy();
+        for (const c of [...connections]) c.destroy();
       }, SHUTDOWN_GRACE_MS);
       force.unref();
       compaction?.stop();

@@ -12,7 +12,7 @@ import { Etcd3 } from "etcd3";
 import { Etcd } from "../../src/index.js";
 import * as M from "../../src/methods.js";
 import { serve, type EtcdServer } from "../../src/server/server.js";
-import { RESET_BURST } from "../../src/server/reset-guard.js";
+import { RESET_BURST } from "../../src/server/reset-budget.js";
 import { Flag, FrameType, H2Error, PREFACE, frame, rstStreamFrame, settingsFrame, windowUpdateFrame } from "../../src/transport/h2/frames.js";
 import { HpackDecoder, encodeHeaders } from "../../src/transport/h2/hpack.js";
 import { grpcFrame } from "../../src/transport/grpc/message.js";

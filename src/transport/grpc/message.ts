@@ -58,6 +58,11 @@ export class MessageDecoder {
     return this.have > 0;
   }
 
+  /** Bytes held of the message begun and not completed. */
+  get heldBytes(): number {
+    return this.have;
+  }
+
   /**
    * Feeds one chunk of DATA, `data[start, end)`. Returns how many bytes of the chunk belong
    * to a message still incomplete. Throws a {@link CallFailure} for a message the client

@@ -97,9 +97,12 @@ export function h2ErrorName(code: number): string {
   return `0x${code.toString(16)}`;
 }
 
-export function goAwayFrame(lastStream: number, code: number): Buffer {
-  const payload = Buffer.allocUnsafe(8);
+/** GOAWAY; `debug` (at most 256 bytes of it) says why, for whoever reads the peer's logs. */
+export function goAwayFrame(lastStream: number, code: number, debug = ""): Buffer {
+  const text = Buffer.from(debug.slice(0, 256), "utf8");
+  const payload = Buffer.allocUnsafe(8 + text.length);
   payload.writeUInt32BE(lastStream, 0);
   payload.writeUInt32BE(code, 4);
+  text.copy(payload, 8);
   return frame(FrameType.GOAWAY, 0, 0, payload);
 }

@@ -28,6 +28,7 @@ import {
   windowUpdateFrame,
   writeFrameHeader,
 } from "./frames.js";
+import { FrameReader, PeerError } from "./frame-reader.js";
 import { HeaderListTooLargeError, HpackDecoder, HpackError } from "./hpack.js";
 import { HuffmanError } from "./huffman.js";
 import { MAX_CONTINUATIONS, MAX_HEADER_BLOCK_BYTES, MAX_HEADER_LIST_SIZE, MAX_IDLE_FRAMES_PER_SECOND, MAX_PENDING_CONTROL_REPLIES } from "./limits.js";
@@ -44,27 +45,6 @@ export interface SessionSettings {
   /** For https endpoints: CA, client certificate and key, server name. */
   tls?: TlsOptions | undefined;
   keepAlive: { intervalMs: number; timeoutMs: number };
-}
-
-/** The peer broke the protocol or a limit: the connection ends with GOAWAY(`code`). */
-class PeerError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * The payload length in the frame header at `off`. We never announce a larger
- * SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2): checked on the header, before a byte of the
- * payload is buffered.
- */
-function frameLength(buf: Buffer, off: number): number {
-  const len = (buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!;
-  if (len > DEFAULT_MAX_FRAME) throw new PeerError(H2Error.FRAME_SIZE_ERROR, `frame of ${len} bytes exceeds the maximum frame size`);
-  return len;
 }
 
 /** An HTTP/2 client connection. Times are on the monotonic clock (`performance.now()`). */
@@ -96,7 +76,6 @@ export class H2Session {
   private connRecvWindow = MAX_WINDOW;
   private recvUnacked = 0;
   private goAwayLastId = MAX_WINDOW;
-  private inbuf: Buffer | undefined;
   private out: Buffer[] = [];
   private flushQueued = false;
   /** Streams given bytes to send in this turn: their DATA frames are made at the flush. */
@@ -441,62 +420,23 @@ export class H2Session {
 
   private onData(chunk: Buffer): void {
     if (this.state === "closed") return;
-    let buf = chunk;
     try {
-      if (this.inbuf !== undefined) {
-        // A frame was cut at the end of the last read: complete that one frame (copying at
-        // most one frame), then read the rest of this chunk where it lies, instead of copying
-        // the whole chunk behind the cut.
-        const cut = this.completeCutFrame(chunk);
-        if (cut === undefined) return;
-        this.frames(cut.frame);
-        buf = chunk.subarray(cut.used);
-      }
-      const off = this.frames(buf);
-      if (off < buf.length && !this.isClosed()) this.inbuf = off === 0 ? buf : buf.subarray(off);
+      this.reader.push(chunk);
     } catch (e) {
       this.peerFailed(e);
     }
   }
 
-  /** The frame cut at the last read, completed from `chunk` (and how much of it that used); undefined while still incomplete. */
-  private completeCutFrame(chunk: Buffer): { frame: Buffer; used: number } | undefined {
-    let head = this.inbuf!;
-    let used = 0;
-    for (;;) {
-      const want = head.length < FRAME_HEADER ? FRAME_HEADER : FRAME_HEADER + frameLength(head, 0);
-      const take = Math.min(want - head.length, chunk.length - used);
-      if (take > 0) head = Buffer.concat([head, chunk.subarray(used, used + take)]);
-      used += take;
-      if (head.length < want) {
-        this.inbuf = head;
-        return undefined;
-      }
-      if (want > FRAME_HEADER || frameLength(head, 0) === 0) break;
-    }
-    this.inbuf = undefined;
-    return { frame: head, used };
-  }
-
-  /** Handles the whole frames at the start of `buf`; returns where the first incomplete one begins. */
-  private frames(buf: Buffer): number {
-    let off = 0;
-    while (buf.length - off >= FRAME_HEADER && !this.isClosed()) {
-      const len = frameLength(buf, off);
-      if (buf.length - off < FRAME_HEADER + len) break;
-      const type = buf[off + 3]!;
-      const flags = buf[off + 4]!;
-      const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
-      const start = off + FRAME_HEADER;
-      off = start + len;
+  private readonly reader = new FrameReader(
+    (type, flags, id, buf, start, end) => {
       // DATA, the frame that comes by the thousand, is read where it lies (no view made).
       if (type === FrameType.DATA) {
         if (this.headerStream !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
-        this.onDataFrame(flags, id, buf, start, off);
-      } else this.onFrame(type, flags, id, buf.subarray(start, off));
-    }
-    return off;
-  }
+        this.onDataFrame(flags, id, buf, start, end);
+      } else this.onFrame(type, flags, id, buf.subarray(start, end));
+    },
+    () => this.isClosed(),
+  );
 
   /** A method, so that the compiler does not narrow the state across calls that change it. */
   private isClosed(): boolean {

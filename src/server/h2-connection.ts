@@ -1,0 +1,648 @@
+/**
+ * One client's HTTP/2 connection to `etcd-ts serve` (RFC 9113, the server's side), on the
+ * project's own frames, HPACK decoder and limits (../transport/h2), as the client's session
+ * is. It costs a fraction of node:http2's CPU per call (docs/benchmarks.md) and holds a
+ * client to what nghttp2 and grpc-go hold it to:
+ *
+ * - the preface, then SETTINGS first, within {@link HANDSHAKE_MS};
+ * - frame sizes, header blocks (bytes, CONTINUATION count, decoded size), HPACK;
+ * - client stream ids odd and increasing; at most {@link MAX_CONCURRENT_STREAMS} open
+ *   (more are refused with REFUSED_STREAM); malformed requests reset;
+ * - flow control both ways; request bytes held for messages not complete yet, or for
+ *   streams that stopped reading, bounded per connection ({@link MAX_BUFFERED_REQUEST_BYTES});
+ * - floods: control replies piling up unread, frames that carry nothing, resets of live
+ *   streams past {@link ResetBudget};
+ * - a client that does not read: once {@link SOCKET_HIGH_WATER} bytes wait in the socket,
+ *   no more responses are framed and no more requests are read until it drains.
+ *
+ * A broken rule of the connection ends it with GOAWAY (saying why); of one stream, resets
+ * that stream.
+ */
+import type { Socket } from "node:net";
+import {
+  DEFAULT_MAX_FRAME,
+  DEFAULT_WINDOW,
+  Flag,
+  FRAME_HEADER,
+  FrameType,
+  frame,
+  goAwayFrame,
+  H2Error,
+  MAX_WINDOW,
+  PREFACE,
+  rstStreamFrame,
+  Setting,
+  settingsFrame,
+  windowUpdateFrame,
+  writeFrameHeader,
+} from "../transport/h2/frames.js";
+import { FrameReader, PeerError } from "../transport/h2/frame-reader.js";
+import { HeaderListTooLargeError, HpackDecoder, HpackError } from "../transport/h2/hpack.js";
+import { HuffmanError } from "../transport/h2/huffman.js";
+import {
+  MAX_CONTINUATIONS,
+  MAX_HEADER_BLOCK_BYTES,
+  MAX_HEADER_LIST_SIZE,
+  MAX_IDLE_FRAMES_PER_SECOND,
+  MAX_PENDING_CONTROL_REPLIES,
+} from "../transport/h2/limits.js";
+import { ServerStream, type StreamHost } from "./h2-stream.js";
+import { readRequestHead } from "./request-head.js";
+import { ResetBudget } from "./reset-budget.js";
+
+/** Streams a client may have open at once (announced; more are refused). */
+export const MAX_CONCURRENT_STREAMS = 10_000;
+/** The receive window of each stream (announced as SETTINGS_INITIAL_WINDOW_SIZE). */
+export const STREAM_RECV_WINDOW = 1024 * 1024;
+/** The receive window of the connection. */
+const CONN_RECV_WINDOW = 16 * 1024 * 1024;
+/**
+ * Request bytes a connection may have the server hold: parts of messages not complete yet,
+ * and DATA of streams that stopped reading. node:http2's session memory bound was 256 MB
+ * here; 100 concurrent requests of etcd's largest size take 150 MiB.
+ */
+export const MAX_BUFFERED_REQUEST_BYTES = 256 * 1024 * 1024;
+/** Bytes waiting in the socket past which the server stops framing responses and reading requests. */
+export const SOCKET_HIGH_WATER = 1024 * 1024;
+/** How long a connection may take to send the preface and its first SETTINGS. */
+export const HANDSHAKE_MS = 10_000;
+
+const CONNECTION_CLOSED = H2Error.CANCEL;
+
+export class ServerConnection implements StreamHost {
+  /** Called once when the connection has closed. */
+  onClosed: (() => void) | undefined;
+
+  private readonly reader = new FrameReader(
+    (type, flags, id, buf, start, end) => this.onFrame(type, flags, id, buf, start, end),
+    () => this.closed,
+  );
+  private readonly decoder = new HpackDecoder();
+  private readonly streams = new Map<number, ServerStream>();
+  private readonly resets = new ResetBudget();
+  private prefaceSeen = 0;
+  private settled = false;
+  private closed = false;
+  /** We sent GOAWAY: streams above `lastStreamId` are refused. */
+  private goingAway = false;
+  private peerGoneAway = false;
+  private lastStreamId = 0;
+  private peerInitialWindow = DEFAULT_WINDOW;
+  private peerMaxFrame = DEFAULT_MAX_FRAME;
+  private connSendWindow = DEFAULT_WINDOW;
+  private connRecvWindow = CONN_RECV_WINDOW;
+  private connTaken = 0;
+  private bufferedBytes = 0;
+  private out: Buffer[] = [];
+  private flushQueued = false;
+  /** Streams with something to frame at the next flush. */
+  private readonly ready = new Set<ServerStream>();
+  /** Streams waiting for window (or for the socket to drain). */
+  private readonly blocked = new Set<ServerStream>();
+  private backedUp = false;
+  private pendingControl = 0;
+  private idleFrames = 0;
+  private idleWindowStart = 0;
+  private headerStream = 0;
+  private headerParts: Buffer[] = [];
+  private headerBytes = 0;
+  private headerContinuations = 0;
+  private headerEndStream = false;
+  private readonly handshakeTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly socket: Socket,
+    /** A request arrived on a new stream: its consumer sets the stream's handlers now. */
+    private readonly onStream: (s: ServerStream) => void,
+  ) {
+    this.send(
+      Buffer.concat([
+        settingsFrame([
+          [Setting.MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS],
+          [Setting.INITIAL_WINDOW_SIZE, STREAM_RECV_WINDOW],
+          [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST_SIZE],
+        ]),
+        windowUpdateFrame(0, CONN_RECV_WINDOW - DEFAULT_WINDOW),
+      ]),
+    );
+    this.handshakeTimer = setTimeout(() => this.settled || this.destroy(), HANDSHAKE_MS).unref();
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("error", () => undefined);
+    socket.on("close", () => this.gone());
+    socket.on("drain", () => this.drained());
+  }
+
+  /** Streams open now. */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /** Bytes of the client's (the first may have been read before the connection was made). */
+  receive(chunk: Buffer): void {
+    if (this.closed) return;
+    try {
+      let buf = chunk;
+      if (this.prefaceSeen < PREFACE.length) {
+        const n = Math.min(PREFACE.length - this.prefaceSeen, buf.length);
+        if (!buf.subarray(0, n).equals(PREFACE.subarray(this.prefaceSeen, this.prefaceSeen + n))) {
+          throw new PeerError(H2Error.PROTOCOL_ERROR, "not the HTTP/2 connection preface");
+        }
+        this.prefaceSeen += n;
+        buf = buf.subarray(n);
+      }
+      if (buf.length > 0) this.reader.push(buf);
+    } catch (e) {
+      this.peerFailed(e);
+    }
+  }
+
+  /** Stops taking new streams (GOAWAY NO_ERROR); the connection closes once those open have ended. */
+  close(): void {
+    if (this.closed || this.goingAway) return;
+    this.goingAway = true;
+    this.send(goAwayFrame(this.lastStreamId, H2Error.NO_ERROR, "server shutting down"));
+    this.endIfIdle();
+  }
+
+  /** Ends the connection now; open streams are reset. */
+  destroy(): void {
+    this.socket.destroy();
+    this.gone();
+  }
+
+  // --- StreamHost ---
+
+  queued(s: ServerStream): void {
+    this.ready.add(s);
+    this.scheduleFlush();
+  }
+
+  consumed(s: ServerStream, bytes: number): void {
+    this.connTaken += bytes;
+    if (this.connTaken >= CONN_RECV_WINDOW / 2) {
+      this.send(windowUpdateFrame(0, this.connTaken));
+      this.connRecvWindow += this.connTaken;
+      this.connTaken = 0;
+    }
+    // A stream the client has ended needs no more window.
+    if (s.remoteEnded || s.closed) return;
+    s.taken += bytes;
+    if (s.taken >= STREAM_RECV_WINDOW / 2) {
+      this.send(windowUpdateFrame(s.id, s.taken));
+      s.recvWindow += s.taken;
+      s.taken = 0;
+    }
+  }
+
+  reset(s: ServerStream, code: number): void {
+    if (s.closed) return;
+    this.forget(s);
+    if (!this.closed) this.send(rstStreamFrame(s.id, code));
+  }
+
+  buffered(delta: number): void {
+    this.bufferedBytes += delta;
+    if (this.bufferedBytes > MAX_BUFFERED_REQUEST_BYTES && !this.closed) {
+      this.peerFailed(new PeerError(H2Error.ENHANCE_YOUR_CALM, `more than ${MAX_BUFFERED_REQUEST_BYTES} bytes of requests held unfinished`));
+    }
+  }
+
+  // --- inbound ---
+
+  private onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (!this.settled && type !== FrameType.SETTINGS) throw new PeerError(H2Error.PROTOCOL_ERROR, "the first frame is not SETTINGS");
+    if (this.headerStream !== 0 && type !== FrameType.CONTINUATION) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
+    switch (type) {
+      case FrameType.DATA:
+        return this.onDataFrame(flags, id, buf, start, end);
+      case FrameType.HEADERS:
+        return this.onHeadersFrame(flags, id, buf.subarray(start, end));
+      case FrameType.CONTINUATION:
+        return this.onContinuation(flags, id, buf.subarray(start, end));
+      case FrameType.RST_STREAM:
+        if (end - start !== 4) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "RST_STREAM payload is not 4 bytes");
+        return this.onReset(id, buf.readUInt32BE(start));
+      case FrameType.SETTINGS:
+        return this.onSettings(flags, id, buf.subarray(start, end));
+      case FrameType.PING:
+        return this.onPing(flags, id, buf.subarray(start, end));
+      case FrameType.GOAWAY:
+        if (id !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "GOAWAY on a stream");
+        if (end - start < 8) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "GOAWAY payload shorter than 8 bytes");
+        this.peerGoneAway = true;
+        return this.endIfIdle();
+      case FrameType.WINDOW_UPDATE:
+        if (end - start !== 4) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "WINDOW_UPDATE payload is not 4 bytes");
+        return this.onWindowUpdate(id, buf.readUInt32BE(start) & 0x7fffffff);
+      case FrameType.PUSH_PROMISE:
+        throw new PeerError(H2Error.PROTOCOL_ERROR, "PUSH_PROMISE from a client");
+      case FrameType.PRIORITY:
+        if (end - start !== 5) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PRIORITY payload is not 5 bytes");
+        return this.idleFrame("PRIORITY");
+      default:
+        // Unknown frame types are ignored (RFC 9113 §4.1), within the idle-frame budget.
+        return this.idleFrame(`frame type ${type}`);
+    }
+  }
+
+  /** A stream id the client never opened is idle: only HEADERS (and PRIORITY) may name it. */
+  private checkNotIdle(id: number, what: string): void {
+    if (id > this.lastStreamId) throw new PeerError(H2Error.PROTOCOL_ERROR, `${what} on idle stream ${id}`);
+  }
+
+  private onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "DATA on stream 0");
+    this.checkNotIdle(id, "DATA");
+    const length = end - start;
+    if (length > this.connRecvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "DATA beyond the connection's receive window");
+    this.connRecvWindow -= length;
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (length === 0 && !endStream) this.idleFrame("empty DATA");
+    let dataStart = start;
+    let dataEnd = end;
+    if (flags & Flag.PADDED) {
+      if (length === 0 || buf[start]! >= length) throw new PeerError(H2Error.PROTOCOL_ERROR, "bad DATA padding");
+      dataStart = start + 1;
+      dataEnd = end - buf[start]!;
+    }
+    const s = this.streams.get(id);
+    if (!s) {
+      // A stream that has ended: what was in flight goes back to the connection's window.
+      this.consumedByConnection(length);
+      return;
+    }
+    if (s.remoteEnded) {
+      this.consumedByConnection(length);
+      return this.streamError(s, H2Error.STREAM_CLOSED, "DATA after the end of the stream");
+    }
+    if (length > s.recvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, `DATA beyond stream ${id}'s receive window`);
+    s.recvWindow -= length;
+    if (endStream) s.remoteEnded = true;
+    // Padding never reaches the consumer: it goes back at once.
+    if (dataEnd - dataStart < length) this.consumed(s, length - (dataEnd - dataStart));
+    s.data(buf, dataStart, dataEnd);
+    if (endStream && !s.closed) s.end();
+  }
+
+  private consumedByConnection(bytes: number): void {
+    this.connTaken += bytes;
+    if (this.connTaken >= CONN_RECV_WINDOW / 2) {
+      this.send(windowUpdateFrame(0, this.connTaken));
+      this.connRecvWindow += this.connTaken;
+      this.connTaken = 0;
+    }
+  }
+
+  private onHeadersFrame(flags: number, id: number, payload: Buffer): void {
+    if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "HEADERS on stream 0");
+    let start = 0;
+    let end = payload.length;
+    if (flags & Flag.PADDED) {
+      if (payload.length < 1) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "padded HEADERS without a pad length");
+      start = 1;
+      end -= payload[0]!;
+    }
+    if (flags & Flag.PRIORITY) start += 5;
+    if (start > end) throw new PeerError(H2Error.PROTOCOL_ERROR, "HEADERS padding longer than the frame");
+    const block = payload.subarray(start, end);
+    const endStream = (flags & Flag.END_STREAM) !== 0;
+    if (flags & Flag.END_HEADERS) return this.onHeaderBlock(id, block, endStream);
+    this.headerStream = id;
+    this.headerParts = [Buffer.from(block)];
+    this.headerBytes = block.length;
+    this.headerContinuations = 0;
+    this.headerEndStream = endStream;
+    this.checkHeaderBlock();
+  }
+
+  private onContinuation(flags: number, id: number, payload: Buffer): void {
+    if (id !== this.headerStream || id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "unexpected CONTINUATION");
+    this.headerContinuations++;
+    this.headerBytes += payload.length;
+    this.checkHeaderBlock();
+    this.headerParts.push(Buffer.from(payload));
+    if (!(flags & Flag.END_HEADERS)) return;
+    const block = Buffer.concat(this.headerParts);
+    this.headerStream = 0;
+    this.headerParts = [];
+    this.onHeaderBlock(id, block, this.headerEndStream);
+  }
+
+  /** A header block is bounded before it is gathered: in bytes and in CONTINUATION frames. */
+  private checkHeaderBlock(): void {
+    if (this.headerContinuations > MAX_CONTINUATIONS) {
+      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `header block in more than ${MAX_CONTINUATIONS} CONTINUATION frames`);
+    }
+    if (this.headerBytes > MAX_HEADER_BLOCK_BYTES) throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `header block larger than ${MAX_HEADER_BLOCK_BYTES} bytes`);
+  }
+
+  private onHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
+    // Every block is decoded, whatever becomes of its stream: the table is shared.
+    const fields = this.decoder.decode(block, MAX_HEADER_LIST_SIZE);
+    const open = this.streams.get(id);
+    if (open) {
+      // Trailers of a request: they end it.
+      if (!endStream || open.remoteEnded) return this.streamError(open, H2Error.PROTOCOL_ERROR, "a second header block that does not end the request");
+      open.remoteEnded = true;
+      return open.end();
+    }
+    if (id <= this.lastStreamId) return this.idleFrame("HEADERS of a stream that has ended");
+    if (id % 2 === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, `HEADERS opening stream ${id}, an even (server) id`);
+    this.lastStreamId = id;
+    if (this.goingAway || this.peerGoneAway || this.streams.size >= MAX_CONCURRENT_STREAMS) {
+      return this.sendControl(rstStreamFrame(id, H2Error.REFUSED_STREAM));
+    }
+    const head = readRequestHead(fields);
+    if (typeof head === "string") return this.sendControl(rstStreamFrame(id, H2Error.PROTOCOL_ERROR));
+    const s = new ServerStream(id, head, this, STREAM_RECV_WINDOW, this.peerInitialWindow);
+    this.streams.set(id, s);
+    s.remoteEnded = endStream;
+    this.onStream(s);
+    if (endStream && !s.closed) s.end();
+  }
+
+  private onReset(id: number, code: number): void {
+    if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "RST_STREAM on stream 0");
+    this.checkNotIdle(id, "RST_STREAM");
+    const s = this.streams.get(id);
+    if (!s) return; // It had ended: nothing to stop, nothing to count.
+    this.forget(s);
+    s.onReset(code);
+    if (!this.resets.spend()) throw new PeerError(H2Error.ENHANCE_YOUR_CALM, "too many streams reset (rapid reset)");
+  }
+
+  private onSettings(flags: number, id: number, payload: Buffer): void {
+    if (id !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "SETTINGS on a stream");
+    if (flags & Flag.ACK) {
+      if (payload.length !== 0) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "SETTINGS acknowledgement with a payload");
+      if (!this.settled) throw new PeerError(H2Error.PROTOCOL_ERROR, "the first frame is not SETTINGS");
+      return;
+    }
+    if (payload.length % 6 !== 0) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "SETTINGS payload not a multiple of 6 bytes");
+    let initialWindow = this.peerInitialWindow;
+    for (let i = 0; i < payload.length; i += 6) {
+      const key = payload.readUInt16BE(i);
+      const value = payload.readUInt32BE(i + 2);
+      if (key === Setting.ENABLE_PUSH) {
+        if (value > 1) throw new PeerError(H2Error.PROTOCOL_ERROR, `SETTINGS_ENABLE_PUSH ${value}`);
+      } else if (key === Setting.INITIAL_WINDOW_SIZE) {
+        if (value > MAX_WINDOW) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, `SETTINGS_INITIAL_WINDOW_SIZE ${value} out of range`);
+        initialWindow = value;
+      } else if (key === Setting.MAX_FRAME_SIZE) {
+        if (value < DEFAULT_MAX_FRAME || value > 2 ** 24 - 1) throw new PeerError(H2Error.PROTOCOL_ERROR, `SETTINGS_MAX_FRAME_SIZE ${value} out of range`);
+        this.peerMaxFrame = value;
+      }
+      // The header table size does not matter: responses never index into the client's table.
+    }
+    // Applied once per frame, however many times it repeats the setting.
+    const delta = initialWindow - this.peerInitialWindow;
+    if (delta !== 0) {
+      this.peerInitialWindow = initialWindow;
+      for (const s of this.streams.values()) {
+        s.sendWindow += delta;
+        if (s.sendWindow > MAX_WINDOW) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "SETTINGS_INITIAL_WINDOW_SIZE pushes a stream window past 2^31-1");
+      }
+    }
+    this.sendControl(frame(FrameType.SETTINGS, Flag.ACK, 0));
+    if (!this.settled) {
+      this.settled = true;
+      clearTimeout(this.handshakeTimer);
+    }
+    if (this.blocked.size > 0) this.flushBlocked();
+  }
+
+  private onPing(flags: number, id: number, payload: Buffer): void {
+    if (id !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "PING on a stream");
+    if (payload.length !== 8) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PING payload is not 8 bytes");
+    // We send no pings: an acknowledgement is noise.
+    if (flags & Flag.ACK) return this.idleFrame("PING acknowledgement");
+    this.sendControl(frame(FrameType.PING, Flag.ACK, 0, payload));
+  }
+
+  private onWindowUpdate(id: number, inc: number): void {
+    if (id === 0) {
+      if (inc === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection");
+      this.connSendWindow += inc;
+      if (this.connSendWindow > MAX_WINDOW) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "connection window above 2^31-1");
+    } else {
+      this.checkNotIdle(id, "WINDOW_UPDATE");
+      const s = this.streams.get(id);
+      if (!s) return; // A stream that ended: its window no longer matters.
+      // Stream errors (RFC 9113 §6.9, §6.9.1): this stream is reset, the connection stays.
+      if (inc === 0) return this.streamError(s, H2Error.PROTOCOL_ERROR, "WINDOW_UPDATE of 0");
+      s.sendWindow += inc;
+      if (s.sendWindow > MAX_WINDOW) return this.streamError(s, H2Error.FLOW_CONTROL_ERROR, "stream window above 2^31-1");
+    }
+    if (this.blocked.size > 0) this.flushBlocked();
+  }
+
+  /** The client broke the protocol on one stream: it is reset, and its call ends. */
+  private streamError(s: ServerStream, code: number, _why: string): void {
+    this.forget(s);
+    this.sendControl(rstStreamFrame(s.id, code));
+    s.onReset(code);
+  }
+
+  /** A frame that did nothing for any stream; too many of them in a second is an attack. */
+  private idleFrame(what: string): void {
+    const now = performance.now();
+    if (now - this.idleWindowStart > 1000) {
+      this.idleWindowStart = now;
+      this.idleFrames = 0;
+    }
+    if (++this.idleFrames > MAX_IDLE_FRAMES_PER_SECOND) {
+      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `flood: more than ${MAX_IDLE_FRAMES_PER_SECOND} frames without content in a second (last: ${what})`);
+    }
+  }
+
+  // --- outbound ---
+
+  private send(b: Buffer): void {
+    this.out.push(b);
+    this.scheduleFlush();
+  }
+
+  /** A reply the client's frames oblige us to; too many unread ones are a flood (as nghttp2 judges). */
+  private sendControl(b: Buffer): void {
+    if (++this.pendingControl > MAX_PENDING_CONTROL_REPLIES) {
+      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `flood: more than ${MAX_PENDING_CONTROL_REPLIES} control replies pending while the client does not read`);
+    }
+    this.send(b);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // Everything answered in one turn of the event loop leaves in one write.
+    process.nextTick(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    if (this.closed) {
+      this.flushQueued = false;
+      this.out = [];
+      this.ready.clear();
+      return;
+    }
+    // (Still marked queued: what this frames joins this write.)
+    for (const s of this.ready) if (!s.closed) this.frameStream(s);
+    this.ready.clear();
+    this.flushQueued = false;
+    if (this.out.length > 0) {
+      const chunk = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
+      this.out = [];
+      if (this.socket.write(chunk)) this.pendingControl = 0;
+      if (!this.backedUp && this.socket.writableLength > SOCKET_HIGH_WATER) {
+        // The client does not read: nothing more is framed or read until the socket drains.
+        this.backedUp = true;
+        this.socket.pause();
+      }
+    }
+    if (this.ending) {
+      this.socket.end();
+      this.gone();
+    }
+  };
+
+  private drained(): void {
+    this.pendingControl = 0;
+    if (!this.backedUp || this.closed) return;
+    this.backedUp = false;
+    this.socket.resume();
+    this.flushBlocked();
+  }
+
+  private flushBlocked(): void {
+    // A copy: a stream still short of window adds itself back.
+    const waiting = [...this.blocked];
+    this.blocked.clear();
+    for (const s of waiting) if (!s.closed) this.ready.add(s);
+    if (waiting.length > 0) this.scheduleFlush();
+  }
+
+  /** Frames what `s` has to send, within the windows: headers, DATA, then the trailers that end it. */
+  private frameStream(s: ServerStream): void {
+    if (this.backedUp) {
+      this.blocked.add(s);
+      return;
+    }
+    if (s.head !== undefined) {
+      this.headerFrames(s.id, s.head, false);
+      s.head = undefined;
+    }
+    const unsent = s.unsent;
+    let first = 0;
+    while (first < unsent.length) {
+      const room = Math.min(this.peerMaxFrame, s.sendWindow, this.connSendWindow);
+      if (room <= 0) break;
+      // The whole messages that fit, or else the part of the first that does.
+      let n = 0;
+      let last = first;
+      while (last < unsent.length && n + unsent[last]!.length <= room) n += unsent[last++]!.length;
+      if (last === first) n = room;
+      const buf = Buffer.allocUnsafe(FRAME_HEADER + n);
+      writeFrameHeader(buf, 0, n, FrameType.DATA, 0, s.id);
+      if (last === first) {
+        const head = unsent[first]!;
+        head.copy(buf, FRAME_HEADER, 0, n);
+        unsent[first] = head.subarray(n);
+      } else {
+        let at = FRAME_HEADER;
+        for (let i = first; i < last; i++) at += unsent[i]!.copy(buf, at);
+        first = last;
+      }
+      this.out.push(buf);
+      s.sendWindow -= n;
+      s.unsentBytes -= n;
+      this.connSendWindow -= n;
+    }
+    if (first === unsent.length) unsent.length = 0;
+    else if (first > 0) s.unsent = unsent.slice(first);
+    if (s.unsent.length > 0) {
+      this.blocked.add(s);
+      return;
+    }
+    s.drained();
+    if (s.trailers !== undefined && !s.closed) {
+      this.headerFrames(s.id, s.trailers, true);
+      s.trailers = undefined;
+      // Our side has ended. A client still sending is told to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1).
+      if (!s.remoteEnded) this.out.push(rstStreamFrame(s.id, H2Error.NO_ERROR));
+      this.forget(s);
+    }
+  }
+
+  private headerFrames(id: number, block: Buffer, endStream: boolean): void {
+    const max = this.peerMaxFrame;
+    if (block.length <= max) {
+      const f = Buffer.allocUnsafe(FRAME_HEADER + block.length);
+      writeFrameHeader(f, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), id);
+      block.copy(f, FRAME_HEADER);
+      this.out.push(f);
+      return;
+    }
+    for (let off = 0; off < block.length; off += max) {
+      const last = off + max >= block.length;
+      const type = off === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+      const flags = (last ? Flag.END_HEADERS : 0) | (off === 0 && endStream ? Flag.END_STREAM : 0);
+      this.out.push(frame(type, flags, id, block.subarray(off, off + max)));
+    }
+  }
+
+  // --- lifecycle ---
+
+  private forget(s: ServerStream): void {
+    if (s.closed) return;
+    this.streams.delete(s.id);
+    this.ready.delete(s);
+    this.blocked.delete(s);
+    s.gone();
+    this.endIfIdle();
+  }
+
+  /** After GOAWAY (either way), the connection ends once its last stream has. */
+  private endIfIdle(): void {
+    if ((this.goingAway || this.peerGoneAway) && this.streams.size === 0 && !this.closed) {
+      this.ending = true;
+      this.scheduleFlush();
+    }
+  }
+  /** Ends the socket after the next flush. */
+  private ending = false;
+
+  /** The client broke the protocol or a limit: GOAWAY with the matching code, then the connection ends. */
+  private peerFailed(e: unknown): void {
+    if (this.closed) return;
+    const code =
+      e instanceof PeerError
+        ? e.code
+        : e instanceof HeaderListTooLargeError
+          ? H2Error.ENHANCE_YOUR_CALM
+          : e instanceof HpackError || e instanceof HuffmanError
+            ? H2Error.COMPRESSION_ERROR
+            : H2Error.INTERNAL_ERROR;
+    // Whatever waited to be sent is dropped: the GOAWAY is the last word.
+    this.out = [];
+    this.socket.write(goAwayFrame(this.lastStreamId, code, e instanceof Error ? e.message : String(e)));
+    this.gone();
+    // The GOAWAY is given a moment to leave; a client that does not read gets no longer.
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  /** The connection is gone: every open stream is told. */
+  private gone(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ready.clear();
+    this.blocked.clear();
+    clearTimeout(this.handshakeTimer);
+    const open = [...this.streams.values()];
+    this.streams.clear();
+    for (const s of open) {
+      s.gone();
+      s.onReset(CONNECTION_CLOSED);
+    }
+    this.onClosed?.();
+  }
+}

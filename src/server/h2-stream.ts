@@ -1,0 +1,176 @@
+/**
+ * One request's HTTP/2 stream on the server: what the call above it sees (the request's
+ * DATA, its end, a reset) and what it sends (response headers, messages, trailers). The
+ * connection (./h2-connection.ts) frames what is sent within the client's flow-control
+ * windows and gives the client window back as the call takes its bytes.
+ */
+import type { RequestHead } from "./request-head.js";
+
+/** What a stream's connection does for it. */
+export interface StreamHost {
+  /** Something was queued on `s` to send. */
+  queued(s: ServerStream): void;
+  /** `s` took `bytes` of request DATA: they go back to the client's window. */
+  consumed(s: ServerStream, bytes: number): void;
+  /** `s` ends now with RST_STREAM(`code`). */
+  reset(s: ServerStream, code: number): void;
+  /** The bytes `s` holds for a request not complete yet (partial messages, paused DATA) changed by `delta`. */
+  buffered(delta: number): void;
+}
+
+export class ServerStream {
+  // --- inbound ---
+  /** What the client may still send before we give window back. */
+  recvWindow: number;
+  /** Request bytes the consumer took that were not given back yet. */
+  taken = 0;
+  /** The client ended its side (END_STREAM). */
+  remoteEnded = false;
+  private paused = false;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private heldEnd = false;
+  /** Bytes of a request message begun and not complete, as the consumer last reported. */
+  private partialBytes = 0;
+
+  // --- outbound (read by the connection) ---
+  sendWindow: number;
+  /** The response's header block, until it is framed. */
+  head: Buffer | undefined;
+  unsent: Buffer[] = [];
+  unsentBytes = 0;
+  /** The trailers' header block (END_STREAM), sent once `unsent` is empty. */
+  trailers: Buffer | undefined;
+  /** We have finished our side (or will, once the trailers are framed). */
+  localEnding = false;
+  /** Gone from the connection: reset, ended both ways, or the connection closed. */
+  closed = false;
+  private drainWaiters: Array<() => void> = [];
+
+  // --- set by the consumer ---
+  /** Request DATA `buf[start, end)`; returns how many of the stream's bytes the consumer now holds for a message not complete. */
+  onData: (buf: Buffer, start: number, end: number) => number = () => 0;
+  onEnd: () => void = () => undefined;
+  /** The stream ended without our trailers: the client reset it (with `code`) or the connection is gone. */
+  onReset: (code: number) => void = () => undefined;
+
+  constructor(
+    readonly id: number,
+    readonly request: RequestHead,
+    private readonly host: StreamHost,
+    recvWindow: number,
+    sendWindow: number,
+  ) {
+    this.recvWindow = recvWindow;
+    this.sendWindow = sendWindow;
+  }
+
+  /** Request DATA arrived (already counted against the windows). */
+  data(buf: Buffer, start: number, end: number): void {
+    if (this.paused || this.held.length > 0) {
+      if (end > start) {
+        this.held.push(buf.subarray(start, end));
+        this.heldBytes += end - start;
+        this.host.buffered(end - start);
+      }
+      return;
+    }
+    this.deliver(buf, start, end);
+  }
+
+  private deliver(buf: Buffer, start: number, end: number): void {
+    const partial = this.onData(buf, start, end);
+    // (Given back to the connection's window even if the stream has just ended.)
+    this.host.consumed(this, end - start);
+    if (this.closed) return;
+    this.host.buffered(partial - this.partialBytes);
+    this.partialBytes = partial;
+  }
+
+  /** The client ended its side. */
+  end(): void {
+    this.remoteEnded = true;
+    if (this.paused || this.held.length > 0) this.heldEnd = true;
+    else this.onEnd();
+  }
+
+  /** Stops handing on request DATA (the client's window fills and stops it) until {@link resume}. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    while (this.held.length > 0 && !this.paused && !this.closed) {
+      const chunk = this.held.shift()!;
+      this.heldBytes -= chunk.length;
+      this.host.buffered(-chunk.length);
+      this.deliver(chunk, 0, chunk.length);
+    }
+    if (this.held.length === 0 && this.heldEnd && !this.closed) {
+      this.heldEnd = false;
+      this.onEnd();
+    }
+  }
+
+  /** Sends the response's headers (an encoded block). */
+  respond(block: Buffer): void {
+    if (this.closed || this.localEnding) return;
+    this.head = block;
+    this.host.queued(this);
+  }
+
+  /** Queues response bytes; false once the stream holds more unsent than it should (wait for {@link onDrain}). */
+  write(bytes: Buffer): boolean {
+    if (this.closed || this.localEnding) return false;
+    this.unsent.push(bytes);
+    this.unsentBytes += bytes.length;
+    this.host.queued(this);
+    return this.unsentBytes < STREAM_HIGH_WATER;
+  }
+
+  /** Ends our side with these trailers (an encoded block), after what was written. */
+  finish(trailers: Buffer): void {
+    if (this.closed || this.localEnding) return;
+    this.localEnding = true;
+    this.trailers = trailers;
+    this.host.queued(this);
+  }
+
+  /** Ends the stream at once with RST_STREAM(`code`). */
+  reset(code: number): void {
+    if (!this.closed) this.host.reset(this, code);
+  }
+
+  /** `fn` runs once what was written has been framed (at once if nothing waits). */
+  onDrain(fn: () => void): void {
+    if (this.unsentBytes === 0 || this.closed) process.nextTick(fn);
+    else this.drainWaiters.push(fn);
+  }
+
+  /** Called by the connection when it has framed everything unsent. */
+  drained(): void {
+    if (this.drainWaiters.length === 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const fn of waiters) fn();
+  }
+
+  /** Called by the connection as the stream leaves it: what it held is dropped. */
+  gone(): void {
+    this.closed = true;
+    // DATA held and never delivered goes back to the connection's window.
+    if (this.heldBytes > 0) this.host.consumed(this, this.heldBytes);
+    this.host.buffered(-(this.heldBytes + this.partialBytes));
+    this.held = [];
+    this.heldBytes = 0;
+    this.partialBytes = 0;
+    this.unsent = [];
+    this.unsentBytes = 0;
+    this.drainWaiters = [];
+  }
+}
+
+/** Unsent bytes past which {@link ServerStream.write} asks its caller to wait. */
+export const STREAM_HIGH_WATER = 128 * 1024;
