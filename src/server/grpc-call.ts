@@ -9,19 +9,30 @@ import { GrpcCode } from "../errors.js";
 import { grpcFrame, MessageDecoder } from "../transport/grpc/message.js";
 import { CallFailure } from "../transport/grpc/status.js";
 import { encodeHeaders } from "../transport/h2/hpack.js";
-import type { ServerStream } from "./h2-stream.js";
+import type { Deadlines, Expiring } from "./deadlines.js";
+import type { ServerStream, StreamConsumer } from "./h2-stream.js";
+import type { CallCounter } from "./metrics.js";
 
-/** gRPC's `grpc-timeout` value in milliseconds, or undefined when absent or malformed. */
+const UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+
+/** gRPC's `grpc-timeout` value (1 to 8 digits and a unit) in milliseconds, or undefined when absent or malformed. */
 export function parseGrpcTimeout(value: string | undefined): number | undefined {
-  const m = value === undefined ? null : /^(\d{1,8})([HMSmun])$/.exec(value);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const unitMs = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 }[m[2] as "H" | "M" | "S" | "m" | "u" | "n"];
+  if (value === undefined || value.length < 2 || value.length > 9) return undefined;
+  const unitMs = UNIT_MS[value.charAt(value.length - 1)];
+  if (unitMs === undefined) return undefined;
+  let n = 0;
+  for (let i = 0; i < value.length - 1; i++) {
+    const d = value.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
   return n * unitMs;
 }
 
 /** Why a call's signal aborts: it ended (however it ended). */
 const CALL_ENDED = new Error("the call ended");
+
+const ignore = (): void => undefined;
 
 /** `grpc-message` as gRPC writes it: UTF-8, with bytes outside printable ASCII and `%` percent-encoded. */
 export function encodeGrpcMessage(message: string): string {
@@ -55,10 +66,14 @@ export function httpStatusBlock(status: number): Buffer {
   return encodeHeaders([[":status", String(status)]]);
 }
 
-// Node's timers take at most a signed 32-bit delay; a longer deadline is no deadline here.
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** What the calls of one server share. */
+export interface CallContext {
+  /** The largest request message taken (etcd's --max-request-bytes and gRPC's overhead). */
+  maxMessageBytes: number;
+  deadlines: Deadlines;
+}
 
-export class ServerCall {
+export class ServerCall implements StreamConsumer, Expiring {
   /** Made when someone asks for the signal: most calls never wait on anything. */
   private controller: AbortController | undefined;
 
@@ -72,35 +87,43 @@ export class ServerCall {
   }
   /** The auth token the client sent (`token` metadata), if any. */
   readonly token: string | undefined;
-  /** Told the call's status code once it ends (CANCELLED when it ended without one: the client left). */
-  onEnd: ((code: number) => void) | undefined;
+  /** Counts the call's end by status code (CANCELLED when it ended without one: the client left). */
+  counter: CallCounter | undefined;
+  readonly deadlineAt: number;
   private headersSent = false;
   private ended = false;
-  private deadline: NodeJS.Timeout | undefined;
   private readonly decoder: MessageDecoder;
-  private onMessage: (message: Buffer) => void = () => undefined;
-  private onHalfClose: () => void = () => undefined;
+  private onMessage: (message: Buffer) => void = ignore;
+  private onHalfClose: () => void = ignore;
 
   constructor(
     private readonly stream: ServerStream,
-    private readonly maxMessageBytes: number,
+    private readonly context: CallContext,
   ) {
     this.token = stream.request.token;
-    this.decoder = new MessageDecoder(maxMessageBytes, (buf, start, end) => this.ended || this.onMessage(buf.subarray(start, end)));
+    this.decoder = new MessageDecoder(context.maxMessageBytes, (buf, start, end) => this.ended || this.onMessage(buf.subarray(start, end)));
     const timeout = parseGrpcTimeout(stream.request.timeout);
-    if (timeout !== undefined && timeout < MAX_TIMER_MS) {
-      this.deadline = setTimeout(() => this.finish(GrpcCode.DEADLINE_EXCEEDED, "context deadline exceeded"), Math.max(0, Math.ceil(timeout)));
-    }
+    this.deadlineAt = timeout === undefined ? Infinity : performance.now() + timeout;
+    if (timeout !== undefined) context.deadlines.add(this);
     // Requests wait in the stream until the handler starts reading.
     stream.pause();
-    stream.onData = (buf, start, end) => this.received(buf, start, end);
-    stream.onEnd = () => {
-      if (this.ended) return;
-      if (this.decoder.partial) this.finish(GrpcCode.INTERNAL, "grpc: the client's stream ended inside a message");
-      else this.onHalfClose();
-    };
-    // Reset before the status went out: the client cancelled, or the connection is gone.
-    stream.onReset = () => this.ended || this.end();
+    stream.consumer = this;
+  }
+
+  /** Past its deadline. */
+  expire(): void {
+    this.finish(GrpcCode.DEADLINE_EXCEEDED, "context deadline exceeded");
+  }
+
+  requestEnded(): void {
+    if (this.ended) return;
+    if (this.decoder.partial) this.finish(GrpcCode.INTERNAL, "grpc: the client's stream ended inside a message");
+    else this.onHalfClose();
+  }
+
+  /** Reset before the status went out: the client cancelled, or the connection is gone. */
+  streamReset(): void {
+    if (!this.ended) this.end();
   }
 
   /** True once the call has ended (status sent, or the stream is gone). */
@@ -124,14 +147,14 @@ export class ServerCall {
   }
 
   /** Request DATA: returns the bytes held for a message not complete yet. */
-  private received(buf: Buffer, start: number, end: number): number {
+  requestData(buf: Buffer, start: number, end: number): number {
     if (this.ended) return 0;
     try {
       this.decoder.push(buf, start, end);
     } catch (e) {
       if (e instanceof CallFailure && e.kind === "too-large") {
         const length = end - start >= 5 ? buf.readUInt32BE(start + 1) : 0;
-        this.finish(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${this.maxMessageBytes})`);
+        this.finish(GrpcCode.RESOURCE_EXHAUSTED, `grpc: received message larger than max (${length} vs. ${this.context.maxMessageBytes})`);
       } else if (e instanceof CallFailure) {
         this.finish(GrpcCode.INTERNAL, "grpc: compressed message received without grpc-encoding");
       } else {
@@ -183,15 +206,15 @@ export class ServerCall {
   }
 
   private report(code: number): void {
-    const onEnd = this.onEnd;
-    this.onEnd = undefined;
-    onEnd?.(code);
+    const counter = this.counter;
+    this.counter = undefined;
+    counter?.end(code);
   }
 
   private end(): void {
     this.report(GrpcCode.CANCELLED);
     this.ended = true;
-    clearTimeout(this.deadline);
+    if (this.deadlineAt !== Infinity) this.context.deadlines.delete(this);
     // A shared reason: abort() without one builds a DOMException per call (measured: 4 % of
     // the server's CPU under 100 puts in flight).
     this.controller?.abort(CALL_ENDED);

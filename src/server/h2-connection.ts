@@ -68,6 +68,13 @@ export const SOCKET_HIGH_WATER = 1024 * 1024;
 export const HANDSHAKE_MS = 10_000;
 
 const CONNECTION_CLOSED = H2Error.CANCEL;
+/**
+ * Answers framed in one turn past which they are written at once rather than at the turn's
+ * end: the client starts on the first answers while the server works on the rest of a
+ * burst. bench:serve, 100 puts in flight: about 75k/s at 32 against 63k/s at the end of
+ * each turn only (8: 70k, 64: 73k).
+ */
+const FLUSH_EVERY = 32;
 
 export class ServerConnection implements StreamHost {
   /** Called once when the connection has closed. */
@@ -174,7 +181,8 @@ export class ServerConnection implements StreamHost {
 
   queued(s: ServerStream): void {
     this.ready.add(s);
-    this.scheduleFlush();
+    if (this.ready.size >= FLUSH_EVERY) this.flush();
+    else this.scheduleFlush();
   }
 
   consumed(s: ServerStream, bytes: number): void {
@@ -367,7 +375,7 @@ export class ServerConnection implements StreamHost {
     const s = this.streams.get(id);
     if (!s) return; // It had ended: nothing to stop, nothing to count.
     this.forget(s);
-    s.onReset(code);
+    s.consumer.streamReset(code);
     if (!this.resets.spend()) throw new PeerError(H2Error.ENHANCE_YOUR_CALM, "too many streams reset (rapid reset)");
   }
 
@@ -440,7 +448,7 @@ export class ServerConnection implements StreamHost {
   private streamError(s: ServerStream, code: number, _why: string): void {
     this.forget(s);
     this.sendControl(rstStreamFrame(s.id, code));
-    s.onReset(code);
+    s.consumer.streamReset(code);
   }
 
   /** A frame that did nothing for any stream; too many of them in a second is an attack. */
@@ -641,7 +649,7 @@ export class ServerConnection implements StreamHost {
     this.streams.clear();
     for (const s of open) {
       s.gone();
-      s.onReset(CONNECTION_CLOSED);
+      s.consumer.streamReset(CONNECTION_CLOSED);
     }
     this.onClosed?.();
   }

@@ -18,6 +18,22 @@ export interface StreamHost {
   buffered(delta: number): void;
 }
 
+/** Who reads a stream's request (the gRPC call). */
+export interface StreamConsumer {
+  /** Request DATA `buf[start, end)`; returns how many bytes the consumer now holds for a message not complete. */
+  requestData(buf: Buffer, start: number, end: number): number;
+  /** The client ended its side. */
+  requestEnded(): void;
+  /** The stream ended without our trailers: the client reset it (with `code`) or the connection is gone. */
+  streamReset(code: number): void;
+}
+
+const NO_CONSUMER: StreamConsumer = {
+  requestData: () => 0,
+  requestEnded: () => undefined,
+  streamReset: () => undefined,
+};
+
 export class ServerStream {
   // --- inbound ---
   /** What the client may still send before we give window back. */
@@ -47,12 +63,8 @@ export class ServerStream {
   closed = false;
   private drainWaiters: Array<() => void> = [];
 
-  // --- set by the consumer ---
-  /** Request DATA `buf[start, end)`; returns how many of the stream's bytes the consumer now holds for a message not complete. */
-  onData: (buf: Buffer, start: number, end: number) => number = () => 0;
-  onEnd: () => void = () => undefined;
-  /** The stream ended without our trailers: the client reset it (with `code`) or the connection is gone. */
-  onReset: (code: number) => void = () => undefined;
+  /** Set by whoever takes the request. */
+  consumer: StreamConsumer = NO_CONSUMER;
 
   constructor(
     readonly id: number,
@@ -79,7 +91,7 @@ export class ServerStream {
   }
 
   private deliver(buf: Buffer, start: number, end: number): void {
-    const partial = this.onData(buf, start, end);
+    const partial = this.consumer.requestData(buf, start, end);
     // (Given back to the connection's window even if the stream has just ended.)
     this.host.consumed(this, end - start);
     if (this.closed) return;
@@ -91,7 +103,7 @@ export class ServerStream {
   end(): void {
     this.remoteEnded = true;
     if (this.paused || this.held.length > 0) this.heldEnd = true;
-    else this.onEnd();
+    else this.consumer.requestEnded();
   }
 
   /** Stops handing on request DATA (the client's window fills and stops it) until {@link resume}. */
@@ -110,7 +122,7 @@ export class ServerStream {
     }
     if (this.held.length === 0 && this.heldEnd && !this.closed) {
       this.heldEnd = false;
-      this.onEnd();
+      this.consumer.requestEnded();
     }
   }
 

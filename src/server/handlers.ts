@@ -54,16 +54,27 @@ function oneRequest(call: ServerCall, m: AnyMethod, then: (request: unknown) => 
 const WAITING = new Set([M.Lock.lock.path, M.Election.campaign.path]);
 
 function unary(b: MemoryBackend, m: AnyMethod): Handler {
+  const waits = WAITING.has(m.path);
+  const answer = (call: ServerCall, res: unknown): void => {
+    if (call.done) return;
+    call.send(m.encodeResponse(res));
+    call.finish(GrpcCode.OK);
+  };
   return (call) =>
     oneRequest(call, m, (request) => {
-      new Promise((resolve) => resolve(b.call(m, request, WAITING.has(m.path) ? call.signal : undefined, call.token))).then(
-        (res) => {
-          if (call.done) return;
-          call.send(m.encodeResponse(res));
-          call.finish(GrpcCode.OK);
-        },
-        (e: unknown) => fail(call, e),
-      );
+      let res: unknown;
+      try {
+        res = b.call(m, request, waits ? call.signal : undefined, call.token);
+      } catch (e) {
+        return fail(call, e);
+      }
+      // The store answers most calls at once; only those that wait (a durable write, a lock) give a promise.
+      if (res instanceof Promise)
+        res.then(
+          (r: unknown) => answer(call, r),
+          (e: unknown) => fail(call, e),
+        );
+      else answer(call, res);
     });
 }
 

@@ -33,23 +33,41 @@ export function callType(m: Pick<Method<unknown, unknown>, "requestStream" | "re
 
 const label = (v: string): string => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 
+/** The calls of one method: started, and ended by status code. */
+export class CallCounter {
+  started = 0;
+  readonly ended = new Map<number, number>();
+
+  constructor(readonly labels: string) {}
+
+  /** A call ended with `code`. */
+  end(code: number): void {
+    this.ended.set(code, (this.ended.get(code) ?? 0) + 1);
+  }
+}
+
 export class ServerMetrics {
-  private readonly started = new Map<string, number>();
-  private readonly handled = new Map<string, number>();
+  private readonly counters = new Map<string, CallCounter>();
 
   constructor(
     private readonly backend: MemoryBackend,
     private readonly version: string,
   ) {}
 
-  /** A call started; returns what to call with its status code when it ends. */
-  callStarted(type: CallType, service: string, method: string): (code: number) => void {
+  /** The counter of a method's calls (one per method: routes take theirs once). */
+  counter(type: CallType, service: string, method: string): CallCounter {
     const labels = `grpc_method="${label(method)}",grpc_service="${label(service)}",grpc_type="${type}"`;
-    this.started.set(labels, (this.started.get(labels) ?? 0) + 1);
-    return (code) => {
-      const key = `grpc_code="${CODE_NAMES[code] ?? String(code)}",${labels}`;
-      this.handled.set(key, (this.handled.get(key) ?? 0) + 1);
-    };
+    let c = this.counters.get(labels);
+    if (!c) this.counters.set(labels, (c = new CallCounter(labels)));
+    return c;
+  }
+
+  private *startedSamples(): Iterable<[string, number]> {
+    for (const c of this.counters.values()) if (c.started > 0) yield [c.labels, c.started];
+  }
+
+  private *handledSamples(): Iterable<[string, number]> {
+    for (const c of this.counters.values()) for (const [code, n] of c.ended) yield [`grpc_code="${CODE_NAMES[code] ?? String(code)}",${c.labels}`, n];
   }
 
   /** The whole exposition. */
@@ -74,8 +92,8 @@ export class ServerMetrics {
     metric("etcd_debugging_mvcc_watcher_total", "gauge", "Watches open on all streams.", [["", watchersOn(b.store)]]);
     metric("etcd_debugging_mvcc_current_revision", "gauge", "The revision of the last write.", [["", Number(b.store.revision)]]);
     metric("etcd_debugging_mvcc_compact_revision", "gauge", "The revision of the last compaction.", [["", Number(b.store.compacted)]]);
-    metric("grpc_server_started_total", "counter", "Calls started, by type, service and method.", this.started);
-    metric("grpc_server_handled_total", "counter", "Calls ended, by status code, type, service and method.", this.handled);
+    metric("grpc_server_started_total", "counter", "Calls started, by type, service and method.", this.startedSamples());
+    metric("grpc_server_handled_total", "counter", "Calls ended, by status code, type, service and method.", this.handledSamples());
     return `${out.join("\n")}\n`;
   }
 }

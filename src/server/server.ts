@@ -15,7 +15,8 @@ import { Journal } from "../memory/journal.js";
 import { restoreSnapshot } from "../memory/snapshot.js";
 import { readFileSync } from "node:fs";
 import { autoCompaction, type CompactionMode } from "../memory/compactor.js";
-import { httpStatusBlock, ServerCall } from "./grpc-call.js";
+import { Deadlines } from "./deadlines.js";
+import { httpStatusBlock, ServerCall, type CallContext } from "./grpc-call.js";
 import { ServerConnection } from "./h2-connection.js";
 import type { ServerStream } from "./h2-stream.js";
 import { handlers } from "./handlers.js";
@@ -93,8 +94,14 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   backend.alarms.recount();
   backend.memberName = options.name ?? "default";
   backend.peerUrls = options.peerUrls ?? ["http://localhost:2380"];
-  const routes = handlers(backend);
   const metrics = new ServerMetrics(backend, SERVER_VERSION);
+  // Each method's route with its counter, looked up once per call by path.
+  const routes = new Map(
+    [...handlers(backend).values()].map((r) => [r.method.path, { ...r, counter: metrics.counter(callType(r.method), r.method.service, r.method.name) }]),
+  );
+  const services = new Set([...routes.values()].map((r) => r.method.service));
+  const deadlines = new Deadlines();
+  const context: CallContext = { maxMessageBytes, deadlines };
   const connections = new Set<ServerConnection>();
   const streamingCalls = new Set<ServerCall>();
   let closing: Promise<void> | undefined;
@@ -102,16 +109,18 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
   const route = (stream: ServerStream): void => {
     const head = stream.request;
     if (head.method !== "POST") return stream.finish(httpStatusBlock(405));
-    if (!/^application\/grpc(?:$|[+;])/.test(head.contentType ?? "")) return stream.finish(httpStatusBlock(415));
-    const call = new ServerCall(stream, maxMessageBytes);
-    const path = head.path;
-    const r = routes.get(path);
-    const [, service = "", name = ""] = /^\/([^/]*)\/(.*)$/.exec(path) ?? [];
-    call.onEnd = metrics.callStarted(r ? callType(r.method) : "unary", service, name);
+    const contentType = head.contentType;
+    if (contentType !== "application/grpc" && !/^application\/grpc(?:$|[+;])/.test(contentType ?? "")) return stream.finish(httpStatusBlock(415));
+    const call = new ServerCall(stream, context);
+    const r = routes.get(head.path);
     if (!r) {
-      const known = [...routes.values()].some((x) => x.method.service === service);
-      return call.finish(GrpcCode.UNIMPLEMENTED, known ? `unknown method ${name} for service ${service}` : `unknown service ${service}`);
+      const [, service = "", name = ""] = /^\/([^/]*)\/(.*)$/.exec(head.path) ?? [];
+      call.counter = metrics.counter("unary", service, name);
+      call.counter.started++;
+      return call.finish(GrpcCode.UNIMPLEMENTED, services.has(service) ? `unknown method ${name} for service ${service}` : `unknown service ${service}`);
     }
+    call.counter = r.counter;
+    r.counter.started++;
     const encoding = head.encoding;
     if (encoding !== undefined && encoding !== "identity") {
       return call.finish(GrpcCode.UNIMPLEMENTED, `grpc: Decompressor is not installed for grpc-encoding "${encoding}"`);
@@ -183,6 +192,7 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
       }, SHUTDOWN_GRACE_MS);
       force.unref();
       compaction?.stop();
+      deadlines.stop();
       void closed.then(async () => {
         clearTimeout(force);
         await journal?.close();

@@ -87,6 +87,8 @@ function entrySize(name: string, value: string): number {
   return name.length + value.length + 32;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Decodes header blocks of one connection, in order (the dynamic table is shared by all of them). */
 export class HpackDecoder {
   // Newest first: index 62 is table[0].
@@ -106,64 +108,82 @@ export class HpackDecoder {
    */
   decode(block: Buffer, maxListSize = Infinity): string[] {
     const out: string[] = [];
-    let listSize = 0;
-    const push = (name: string, value: string): void => {
-      listSize += entrySize(name, value);
-      if (listSize > maxListSize) throw new HeaderListTooLargeError(`header list larger than ${maxListSize} bytes`);
-      out.push(name, value);
-    };
-    let pos = 0;
+    this.block = block;
+    this.pos = 0;
+    this.listSize = 0;
+    this.maxListSize = maxListSize;
     const end = block.length;
-    const readInt = (prefixBits: number): number => {
-      const max = (1 << prefixBits) - 1;
-      let value = block[pos++]! & max;
-      if (value < max) return value;
-      let shift = 0;
-      for (;;) {
-        if (pos >= end) throw new HpackError("truncated integer");
-        const b = block[pos++]!;
-        value += (b & 0x7f) * 2 ** shift;
-        shift += 7;
-        if (!(b & 0x80)) return value;
-        if (shift > 28) throw new HpackError("integer too large");
-      }
-    };
-    const readString = (): string => {
-      if (pos >= end) throw new HpackError("truncated string");
-      const huffman = (block[pos]! & 0x80) !== 0;
-      const len = readInt(7);
-      if (pos + len > end) throw new HpackError("truncated string");
-      const s = huffman ? huffmanDecode(block, pos, pos + len) : block.toString("latin1", pos, pos + len);
-      pos += len;
-      return s;
-    };
     let fieldsSeen = false;
-    while (pos < end) {
-      const b = block[pos]!;
-      if (b & 0x80) {
-        const [name, value] = this.entry(readInt(7));
-        push(name, value);
-      } else if (b & 0x40) {
-        const index = readInt(6);
-        const name = index === 0 ? readString() : this.entry(index)[0];
-        const value = readString();
-        push(name, value);
-        this.add(name, value);
-      } else if (b & 0x20) {
-        if (fieldsSeen) throw new HpackError("table size update after a header field");
-        const size = readInt(5);
-        if (size > this.maxTableSize) throw new HpackError(`table size ${size} above the announced ${this.maxTableSize}`);
-        this.limit = size;
-        this.evict(0);
-        continue;
-      } else {
-        const index = readInt(4);
-        const name = index === 0 ? readString() : this.entry(index)[0];
-        push(name, readString());
+    try {
+      while (this.pos < end) {
+        const b = block[this.pos]!;
+        if (b & 0x80) {
+          const [name, value] = this.entry(this.readInt(7));
+          this.push(out, name, value);
+        } else if (b & 0x40) {
+          const index = this.readInt(6);
+          const name = index === 0 ? this.readString() : this.entry(index)[0];
+          const value = this.readString();
+          this.push(out, name, value);
+          this.add(name, value);
+        } else if (b & 0x20) {
+          if (fieldsSeen) throw new HpackError("table size update after a header field");
+          const size = this.readInt(5);
+          if (size > this.maxTableSize) throw new HpackError(`table size ${size} above the announced ${this.maxTableSize}`);
+          this.limit = size;
+          this.evict(0);
+          continue;
+        } else {
+          const index = this.readInt(4);
+          const name = index === 0 ? this.readString() : this.entry(index)[0];
+          this.push(out, name, this.readString());
+        }
+        fieldsSeen = true;
       }
-      fieldsSeen = true;
+    } finally {
+      this.block = EMPTY;
     }
     return out;
+  }
+
+  // The block being decoded, and where.
+  private block: Buffer = EMPTY;
+  private pos = 0;
+  private listSize = 0;
+  private maxListSize = Infinity;
+
+  private push(out: string[], name: string, value: string): void {
+    this.listSize += entrySize(name, value);
+    if (this.listSize > this.maxListSize) throw new HeaderListTooLargeError(`header list larger than ${this.maxListSize} bytes`);
+    out.push(name, value);
+  }
+
+  private readInt(prefixBits: number): number {
+    const block = this.block;
+    const max = (1 << prefixBits) - 1;
+    let value = block[this.pos++]! & max;
+    if (value < max) return value;
+    let shift = 0;
+    for (;;) {
+      if (this.pos >= block.length) throw new HpackError("truncated integer");
+      const b = block[this.pos++]!;
+      value += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (!(b & 0x80)) return value;
+      if (shift > 28) throw new HpackError("integer too large");
+    }
+  }
+
+  private readString(): string {
+    const block = this.block;
+    if (this.pos >= block.length) throw new HpackError("truncated string");
+    const huffman = (block[this.pos]! & 0x80) !== 0;
+    const len = this.readInt(7);
+    const pos = this.pos;
+    if (pos + len > block.length) throw new HpackError("truncated string");
+    const s = huffman ? huffmanDecode(block, pos, pos + len) : block.toString("latin1", pos, pos + len);
+    this.pos = pos + len;
+    return s;
   }
 
   private entry(index: number): readonly [string, string] {
