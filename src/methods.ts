@@ -53,7 +53,6 @@ function service<D extends ServiceDef>(def: D, retry: { readonly [K in keyof D["
       frame: (message) => grpcFramed(req.encode(message, grpcWriter())),
       decode: (bytes, start, end) => res.decode(start === undefined ? bytes : new BinaryReader(bytes, start, end)),
       decodeRequest: (bytes) => req.decode(bytes),
-      encodeResponse: (message) => res.encode(message).finish(),
       frameResponse: (message) => grpcFramed(res.encode(message, grpcWriter())),
     };
   }

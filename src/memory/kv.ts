@@ -212,12 +212,9 @@ export class KvService {
   }
 
   private putOn(w: WriteBatch, r: PutRequest): Omit<PutResponse, "header"> {
-    const prev = w.current(r.key);
-    const value = r.ignoreValue && prev ? prev.value : r.value;
-    const lease = r.ignoreLease && prev ? prev.lease : r.lease;
-    const { kv } = w.put(r.key, value, lease);
-    if (prev && prev.lease !== 0n && prev.lease !== lease) this.leases.detach(prev.lease, r.key);
-    if (lease !== 0n) this.leases.attach(lease, kv.key);
+    const { kv, prev } = w.put(r.key, r.value, r.lease, r.ignoreValue, r.ignoreLease);
+    if (prev && prev.lease !== 0n && prev.lease !== kv.lease) this.leases.detach(prev.lease, r.key);
+    if (kv.lease !== 0n) this.leases.attach(kv.lease, kv.key);
     return { prevKv: r.prevKv ? prev : undefined };
   }
 

@@ -410,11 +410,6 @@ export class WriteBatch {
     this.revision = store.revision + 1n;
   }
 
-  /** The key as this write sees it (its own changes included). */
-  current(key: Uint8Array): KeyValue | undefined {
-    return this.currentById(id(key));
-  }
-
   private currentById(k: string): KeyValue | undefined {
     if (this.pending.size > 0 && this.pending.has(k)) return this.pending.get(k) ?? undefined;
     return this.store.latestById(k);
@@ -443,9 +438,12 @@ export class WriteBatch {
     return this.read(range).length;
   }
 
-  put(key: Uint8Array, value: Uint8Array, lease: bigint): { kv: KeyValue; prev: KeyValue | undefined } {
+  /** Puts `key`; with `keepValue` / `keepLease` (etcd's ignore_value, ignore_lease) those of the key's current version stay. */
+  put(key: Uint8Array, value: Uint8Array, lease: bigint, keepValue = false, keepLease = false): { kv: KeyValue; prev: KeyValue | undefined } {
     const k = id(key);
     const prev = this.currentById(k);
+    if (prev && keepValue) value = prev.value;
+    if (prev && keepLease) lease = prev.lease;
     const kv: KeyValue = {
       key: Buffer.from(key),
       value: Buffer.from(value),

@@ -6,7 +6,7 @@
  * client, past its deadline, server closing), so a handler stops its work there.
  */
 import { GrpcCode } from "../errors.js";
-import { grpcFrame, MessageDecoder } from "../transport/grpc/message.js";
+import { MessageDecoder } from "../transport/grpc/message.js";
 import { CallFailure } from "../transport/grpc/status.js";
 import { encodeHeaders } from "../transport/h2/hpack.js";
 import type { Deadlines, Expiring } from "./deadlines.js";
@@ -187,14 +187,17 @@ export class ServerCall implements StreamConsumer, Expiring {
     this.stream.onDrain(fn);
   }
 
-  /** Sends one response message; false when the client is not keeping up (see {@link unread}). */
-  send(message: Uint8Array): boolean {
+  /**
+   * Sends one response message, gRPC-framed (`Method.frameResponse`); false when the client
+   * is not keeping up (see {@link unread}).
+   */
+  send(framed: Buffer): boolean {
     if (this.ended) return false;
     if (!this.headersSent) {
       this.headersSent = true;
       this.stream.respond(RESPONSE_HEAD);
     }
-    return this.stream.write(grpcFrame(message));
+    return this.stream.write(framed);
   }
 
   /** Ends the call with a status (after the messages sent). Later calls do nothing. */

@@ -534,6 +534,7 @@ export class ServerConnection implements StreamHost {
       this.blocked.add(s);
       return;
     }
+    if (s.head !== undefined && this.wholeAnswer(s)) return;
     if (s.head !== undefined) {
       this.headerFrames(s.id, s.head, false);
       s.head = undefined;
@@ -574,10 +575,53 @@ export class ServerConnection implements StreamHost {
     if (s.trailers !== undefined && !s.closed) {
       this.headerFrames(s.id, s.trailers, true);
       s.trailers = undefined;
-      // Our side has ended. A client still sending is told to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1).
-      if (!s.remoteEnded) this.out.push(rstStreamFrame(s.id, H2Error.NO_ERROR));
-      this.forget(s);
+      this.ended(s);
     }
+  }
+
+  /**
+   * The usual unary answer, headers, one message and trailers that all fit the windows and
+   * frames, as one buffer of three frames. False (nothing done) for anything else.
+   */
+  private wholeAnswer(s: ServerStream): boolean {
+    const head = s.head!;
+    const trailers = s.trailers;
+    const message = s.unsent.length === 1 ? s.unsent[0]! : undefined;
+    const max = this.peerMaxFrame;
+    if (
+      trailers === undefined ||
+      message === undefined ||
+      head.length > max ||
+      trailers.length > max ||
+      message.length > max ||
+      message.length > s.sendWindow ||
+      message.length > this.connSendWindow
+    ) {
+      return false;
+    }
+    const buf = Buffer.allocUnsafe(3 * FRAME_HEADER + head.length + message.length + trailers.length);
+    writeFrameHeader(buf, 0, head.length, FrameType.HEADERS, Flag.END_HEADERS, s.id);
+    let at = FRAME_HEADER + head.copy(buf, FRAME_HEADER);
+    writeFrameHeader(buf, at, message.length, FrameType.DATA, 0, s.id);
+    at += FRAME_HEADER + message.copy(buf, at + FRAME_HEADER);
+    writeFrameHeader(buf, at, trailers.length, FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, s.id);
+    trailers.copy(buf, at + FRAME_HEADER);
+    this.out.push(buf);
+    s.sendWindow -= message.length;
+    this.connSendWindow -= message.length;
+    s.head = undefined;
+    s.unsent = [];
+    s.unsentBytes = 0;
+    s.trailers = undefined;
+    s.drained();
+    this.ended(s);
+    return true;
+  }
+
+  /** Our side of `s` has ended. A client still sending is told to stop (RST_STREAM NO_ERROR, RFC 9113 §8.1). */
+  private ended(s: ServerStream): void {
+    if (!s.remoteEnded) this.out.push(rstStreamFrame(s.id, H2Error.NO_ERROR));
+    this.forget(s);
   }
 
   private headerFrames(id: number, block: Buffer, endStream: boolean): void {

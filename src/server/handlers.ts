@@ -57,7 +57,7 @@ function unary(b: MemoryBackend, m: AnyMethod): Handler {
   const waits = WAITING.has(m.path);
   const answer = (call: ServerCall, res: unknown): void => {
     if (call.done) return;
-    call.send(m.encodeResponse(res));
+    call.send(m.frameResponse(res));
     call.finish(GrpcCode.OK);
   };
   return (call) =>
@@ -97,7 +97,7 @@ function stream(b: MemoryBackend, m: AnyMethod): Handler {
           {
             send: (res) => {
               if (call.done) return true;
-              const ok = call.send(m.encodeResponse(res));
+              const ok = call.send(m.frameResponse(res));
               if (!ok && answersRequests) call.holdRequestsUntilDrained();
               else if (!paced && call.unread > MAX_UNREAD_BYTES) {
                 call.finish(GrpcCode.UNAVAILABLE, `etcd-ts: the client left more than ${MAX_UNREAD_BYTES} bytes of this stream unread`);

@@ -30,7 +30,6 @@ export interface Method<Req, Res> {
   decode(bytes: Uint8Array, start?: number, end?: number): Res;
   /** The server side of the codec (the etcd-compatible server decodes requests, encodes responses). */
   decodeRequest(bytes: Uint8Array): Req;
-  encodeResponse(response: Res): Uint8Array;
   /** The response as a gRPC message (length prefix included), encoded in place. */
   frameResponse(response: Res): Buffer;
 }
