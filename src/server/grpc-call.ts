@@ -131,6 +131,11 @@ export class ServerCall implements StreamConsumer, Expiring {
     return this.ended;
   }
 
+  /** The connection holds more unsent than it should (the client grants no window or does not read). */
+  get congested(): boolean {
+    return this.stream.congested;
+  }
+
   /** Bytes written and not yet taken by the client (held back by HTTP/2 flow control). */
   get unread(): number {
     return this.stream.unsentBytes;

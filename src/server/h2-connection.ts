@@ -13,7 +13,10 @@
  * - floods: control replies piling up unread, frames that carry nothing, resets of live
  *   streams past {@link ResetBudget};
  * - a client that does not read: once {@link SOCKET_HIGH_WATER} bytes wait in the socket,
- *   no more responses are framed and no more requests are read until it drains.
+ *   no more responses are framed and no more requests are read until it drains; a client
+ *   that grants no window: past {@link MAX_UNSENT_BYTES} of answers held for it, new
+ *   streams are refused (REFUSED_STREAM, which clients retry) and streams holding much of
+ *   it are ended by their handlers (see `congested`).
  *
  * A broken rule of the connection ends it with GOAWAY (saying why); of one stream, resets
  * that stream.
@@ -64,6 +67,8 @@ const CONN_RECV_WINDOW = 16 * 1024 * 1024;
 export const MAX_BUFFERED_REQUEST_BYTES = 256 * 1024 * 1024;
 /** Bytes waiting in the socket past which the server stops framing responses and reading requests. */
 export const SOCKET_HIGH_WATER = 1024 * 1024;
+/** Answer bytes a connection may hold unsent (waiting for the client's window) before it refuses new streams. */
+export const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
 /** How long a connection may take to send the preface and its first SETTINGS. */
 export const HANDSHAKE_MS = 10_000;
 
@@ -100,6 +105,10 @@ export class ServerConnection implements StreamHost {
   private connRecvWindow = CONN_RECV_WINDOW;
   private connTaken = 0;
   private bufferedBytes = 0;
+  /** DATA bytes queued on streams and not framed yet. */
+  private unsentTotal = 0;
+  /** Bytes framed into `out` by the flush under way. */
+  private outBytes = 0;
   private out: Buffer[] = [];
   private flushQueued = false;
   /** Streams with something to frame at the next flush. */
@@ -179,7 +188,8 @@ export class ServerConnection implements StreamHost {
 
   // --- StreamHost ---
 
-  queued(s: ServerStream): void {
+  queued(s: ServerStream, bytes: number): void {
+    this.unsentTotal += bytes;
     this.ready.add(s);
     if (this.ready.size >= FLUSH_EVERY) this.flush();
     else this.scheduleFlush();
@@ -200,6 +210,14 @@ export class ServerConnection implements StreamHost {
       s.recvWindow += s.taken;
       s.taken = 0;
     }
+  }
+
+  unsentDropped(bytes: number): void {
+    this.unsentTotal -= bytes;
+  }
+
+  get congested(): boolean {
+    return this.unsentTotal > MAX_UNSENT_BYTES;
   }
 
   reset(s: ServerStream, code: number): void {
@@ -354,10 +372,10 @@ export class ServerConnection implements StreamHost {
       open.remoteEnded = true;
       return open.end();
     }
+    if (id % 2 === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, `HEADERS on stream ${id}, an even (server) id`);
     if (id <= this.lastStreamId) return this.idleFrame("HEADERS of a stream that has ended");
-    if (id % 2 === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, `HEADERS opening stream ${id}, an even (server) id`);
     this.lastStreamId = id;
-    if (this.goingAway || this.peerGoneAway || this.streams.size >= MAX_CONCURRENT_STREAMS) {
+    if (this.goingAway || this.peerGoneAway || this.streams.size >= MAX_CONCURRENT_STREAMS || this.congested) {
       return this.sendControl(rstStreamFrame(id, H2Error.REFUSED_STREAM));
     }
     const head = readRequestHead(fields);
@@ -492,10 +510,13 @@ export class ServerConnection implements StreamHost {
       this.ready.clear();
       return;
     }
-    // (Still marked queued: what this frames joins this write.)
+    // (Still marked queued: what this frames joins this write.) At most what brings the
+    // socket's buffer to SOCKET_HIGH_WATER is framed; the rest waits for the next flush.
+    this.outBytes = this.socket.writableLength;
     for (const s of this.ready) if (!s.closed) this.frameStream(s);
     this.ready.clear();
     this.flushQueued = false;
+    const full = this.outBytes >= SOCKET_HIGH_WATER;
     if (this.out.length > 0) {
       const chunk = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
       this.out = [];
@@ -506,6 +527,8 @@ export class ServerConnection implements StreamHost {
         this.socket.pause();
       }
     }
+    // The socket took it all at once: what did not fit goes in the next turn.
+    if (full && !this.backedUp && this.blocked.size > 0) setImmediate(() => this.flushBlocked());
     if (this.ending) {
       this.socket.end();
       this.gone();
@@ -530,7 +553,7 @@ export class ServerConnection implements StreamHost {
 
   /** Frames what `s` has to send, within the windows: headers, DATA, then the trailers that end it. */
   private frameStream(s: ServerStream): void {
-    if (this.backedUp) {
+    if (this.backedUp || this.outBytes >= SOCKET_HIGH_WATER) {
       this.blocked.add(s);
       return;
     }
@@ -542,7 +565,7 @@ export class ServerConnection implements StreamHost {
     const unsent = s.unsent;
     let first = 0;
     while (first < unsent.length) {
-      const room = Math.min(this.peerMaxFrame, s.sendWindow, this.connSendWindow);
+      const room = Math.min(this.peerMaxFrame, s.sendWindow, this.connSendWindow, SOCKET_HIGH_WATER - this.outBytes);
       if (room <= 0) break;
       // The whole messages that fit, or else the part of the first that does.
       let n = 0;
@@ -561,8 +584,10 @@ export class ServerConnection implements StreamHost {
         first = last;
       }
       this.out.push(buf);
+      this.outBytes += buf.length;
       s.sendWindow -= n;
       s.unsentBytes -= n;
+      this.unsentTotal -= n;
       this.connSendWindow -= n;
     }
     if (first === unsent.length) unsent.length = 0;
@@ -607,6 +632,8 @@ export class ServerConnection implements StreamHost {
     writeFrameHeader(buf, at, trailers.length, FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, s.id);
     trailers.copy(buf, at + FRAME_HEADER);
     this.out.push(buf);
+    this.outBytes += buf.length;
+    this.unsentTotal -= message.length;
     s.sendWindow -= message.length;
     this.connSendWindow -= message.length;
     s.head = undefined;
@@ -631,13 +658,16 @@ export class ServerConnection implements StreamHost {
       writeFrameHeader(f, 0, block.length, FrameType.HEADERS, Flag.END_HEADERS | (endStream ? Flag.END_STREAM : 0), id);
       block.copy(f, FRAME_HEADER);
       this.out.push(f);
+      this.outBytes += f.length;
       return;
     }
     for (let off = 0; off < block.length; off += max) {
       const last = off + max >= block.length;
       const type = off === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
       const flags = (last ? Flag.END_HEADERS : 0) | (off === 0 && endStream ? Flag.END_STREAM : 0);
-      this.out.push(frame(type, flags, id, block.subarray(off, off + max)));
+      const f = frame(type, flags, id, block.subarray(off, off + max));
+      this.out.push(f);
+      this.outBytes += f.length;
     }
   }
 

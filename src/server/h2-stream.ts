@@ -8,8 +8,12 @@ import type { RequestHead } from "./request-head.js";
 
 /** What a stream's connection does for it. */
 export interface StreamHost {
-  /** Something was queued on `s` to send. */
-  queued(s: ServerStream): void;
+  /** Something was queued on `s` to send (`bytes` of DATA). */
+  queued(s: ServerStream, bytes: number): void;
+  /** `s` left with `bytes` unsent. */
+  unsentDropped(bytes: number): void;
+  /** The connection holds more unsent than it should: streams holding much of it are ended. */
+  readonly congested: boolean;
   /** `s` took `bytes` of request DATA: they go back to the client's window. */
   consumed(s: ServerStream, bytes: number): void;
   /** `s` ends now with RST_STREAM(`code`). */
@@ -130,7 +134,7 @@ export class ServerStream {
   respond(block: Buffer): void {
     if (this.closed || this.localEnding) return;
     this.head = block;
-    this.host.queued(this);
+    this.host.queued(this, 0);
   }
 
   /** Queues response bytes; false once the stream holds more unsent than it should (wait for {@link onDrain}). */
@@ -138,7 +142,7 @@ export class ServerStream {
     if (this.closed || this.localEnding) return false;
     this.unsent.push(bytes);
     this.unsentBytes += bytes.length;
-    this.host.queued(this);
+    this.host.queued(this, bytes.length);
     return this.unsentBytes < STREAM_HIGH_WATER;
   }
 
@@ -147,7 +151,12 @@ export class ServerStream {
     if (this.closed || this.localEnding) return;
     this.localEnding = true;
     this.trailers = trailers;
-    this.host.queued(this);
+    this.host.queued(this, 0);
+  }
+
+  /** Its connection holds more unsent than it should. */
+  get congested(): boolean {
+    return this.host.congested;
   }
 
   /** Ends the stream at once with RST_STREAM(`code`). */
@@ -178,6 +187,7 @@ export class ServerStream {
     this.held = [];
     this.heldBytes = 0;
     this.partialBytes = 0;
+    this.host.unsentDropped(this.unsentBytes);
     this.unsent = [];
     this.unsentBytes = 0;
     this.drainWaiters = [];
