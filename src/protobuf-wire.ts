@@ -228,9 +228,19 @@ export class BinaryWriter {
     return this.finishWithHeadroom().subarray(this.headroom);
   }
 
-  /** The encoded bytes preceded by the headroom, whose content the caller fills. */
+  /**
+   * The encoded bytes preceded by the headroom, whose content the caller fills. A view of the
+   * writer's buffer, or a copy when the buffer is much larger than what it holds (its growth
+   * doubles it): a message kept a while (queued for a slow reader) pins only its own bytes.
+   */
   finishWithHeadroom(): Buffer {
     if (this.forks !== undefined && this.forks.length > 0) throw new Error("a fork() was not joined");
+    const slack = this.buf.length - this.pos;
+    if (slack > 4096 && slack > this.pos >>> 2) {
+      const exact = Buffer.allocUnsafeSlow(this.pos);
+      this.buf.copy(exact, 0, 0, this.pos);
+      return exact;
+    }
     return this.buf.subarray(0, this.pos);
   }
 

@@ -39,16 +39,12 @@ import {
   windowUpdateFrame,
   writeFrameHeader,
 } from "../transport/h2/frames.js";
-import { FrameReader, PeerError } from "../transport/h2/frame-reader.js";
-import { HeaderListTooLargeError, HpackDecoder, HpackError } from "../transport/h2/hpack.js";
-import { HuffmanError } from "../transport/h2/huffman.js";
-import {
-  MAX_CONTINUATIONS,
-  MAX_HEADER_BLOCK_BYTES,
-  MAX_HEADER_LIST_SIZE,
-  MAX_IDLE_FRAMES_PER_SECOND,
-  MAX_PENDING_CONTROL_REPLIES,
-} from "../transport/h2/limits.js";
+import { takeDataFrame } from "../transport/h2/data-frames.js";
+import { FrameReader } from "../transport/h2/frame-reader.js";
+import { HeaderBlockReader } from "../transport/h2/header-block.js";
+import { HpackDecoder } from "../transport/h2/hpack.js";
+import { goAwayCodeOf, IdleFrameBudget, PeerError } from "../transport/h2/peer-faults.js";
+import { MAX_HEADER_LIST_SIZE, MAX_PENDING_CONTROL_REPLIES } from "../transport/h2/limits.js";
 import { ServerStream, type StreamHost } from "./h2-stream.js";
 import { readRequestHead } from "./request-head.js";
 import { ResetBudget } from "./reset-budget.js";
@@ -117,13 +113,8 @@ export class ServerConnection implements StreamHost {
   private readonly blocked = new Set<ServerStream>();
   private backedUp = false;
   private pendingControl = 0;
-  private idleFrames = 0;
-  private idleWindowStart = 0;
-  private headerStream = 0;
-  private headerParts: Buffer[] = [];
-  private headerBytes = 0;
-  private headerContinuations = 0;
-  private headerEndStream = false;
+  private readonly idle = new IdleFrameBudget();
+  private readonly headerBlock = new HeaderBlockReader((id, block, endStream) => this.onHeaderBlock(id, block, endStream));
   private readonly handshakeTimer: NodeJS.Timeout;
 
   constructor(
@@ -237,14 +228,14 @@ export class ServerConnection implements StreamHost {
 
   private onFrame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
     if (!this.settled && type !== FrameType.SETTINGS) throw new PeerError(H2Error.PROTOCOL_ERROR, "the first frame is not SETTINGS");
-    if (this.headerStream !== 0 && type !== FrameType.CONTINUATION) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
+    if (this.headerBlock.stream !== 0 && type !== FrameType.CONTINUATION) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
     switch (type) {
       case FrameType.DATA:
         return this.onDataFrame(flags, id, buf, start, end);
       case FrameType.HEADERS:
-        return this.onHeadersFrame(flags, id, buf.subarray(start, end));
+        return this.headerBlock.headers(flags, id, buf.subarray(start, end));
       case FrameType.CONTINUATION:
-        return this.onContinuation(flags, id, buf.subarray(start, end));
+        return this.headerBlock.continuation(flags, id, buf.subarray(start, end));
       case FrameType.RST_STREAM:
         if (end - start !== 4) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "RST_STREAM payload is not 4 bytes");
         return this.onReset(id, buf.readUInt32BE(start));
@@ -264,10 +255,10 @@ export class ServerConnection implements StreamHost {
         throw new PeerError(H2Error.PROTOCOL_ERROR, "PUSH_PROMISE from a client");
       case FrameType.PRIORITY:
         if (end - start !== 5) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PRIORITY payload is not 5 bytes");
-        return this.idleFrame("PRIORITY");
+        return this.idle.spend("PRIORITY");
       default:
         // Unknown frame types are ignored (RFC 9113 §4.1), within the idle-frame budget.
-        return this.idleFrame(`frame type ${type}`);
+        return this.idle.spend(`frame type ${type}`);
     }
   }
 
@@ -283,7 +274,7 @@ export class ServerConnection implements StreamHost {
     if (length > this.connRecvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "DATA beyond the connection's receive window");
     this.connRecvWindow -= length;
     const endStream = (flags & Flag.END_STREAM) !== 0;
-    if (length === 0 && !endStream) this.idleFrame("empty DATA");
+    if (length === 0 && !endStream) this.idle.spend("empty DATA");
     let dataStart = start;
     let dataEnd = end;
     if (flags & Flag.PADDED) {
@@ -319,49 +310,6 @@ export class ServerConnection implements StreamHost {
     }
   }
 
-  private onHeadersFrame(flags: number, id: number, payload: Buffer): void {
-    if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "HEADERS on stream 0");
-    let start = 0;
-    let end = payload.length;
-    if (flags & Flag.PADDED) {
-      if (payload.length < 1) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "padded HEADERS without a pad length");
-      start = 1;
-      end -= payload[0]!;
-    }
-    if (flags & Flag.PRIORITY) start += 5;
-    if (start > end) throw new PeerError(H2Error.PROTOCOL_ERROR, "HEADERS padding longer than the frame");
-    const block = payload.subarray(start, end);
-    const endStream = (flags & Flag.END_STREAM) !== 0;
-    if (flags & Flag.END_HEADERS) return this.onHeaderBlock(id, block, endStream);
-    this.headerStream = id;
-    this.headerParts = [Buffer.from(block)];
-    this.headerBytes = block.length;
-    this.headerContinuations = 0;
-    this.headerEndStream = endStream;
-    this.checkHeaderBlock();
-  }
-
-  private onContinuation(flags: number, id: number, payload: Buffer): void {
-    if (id !== this.headerStream || id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "unexpected CONTINUATION");
-    this.headerContinuations++;
-    this.headerBytes += payload.length;
-    this.checkHeaderBlock();
-    this.headerParts.push(Buffer.from(payload));
-    if (!(flags & Flag.END_HEADERS)) return;
-    const block = Buffer.concat(this.headerParts);
-    this.headerStream = 0;
-    this.headerParts = [];
-    this.onHeaderBlock(id, block, this.headerEndStream);
-  }
-
-  /** A header block is bounded before it is gathered: in bytes and in CONTINUATION frames. */
-  private checkHeaderBlock(): void {
-    if (this.headerContinuations > MAX_CONTINUATIONS) {
-      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `header block in more than ${MAX_CONTINUATIONS} CONTINUATION frames`);
-    }
-    if (this.headerBytes > MAX_HEADER_BLOCK_BYTES) throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `header block larger than ${MAX_HEADER_BLOCK_BYTES} bytes`);
-  }
-
   private onHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
     // Every block is decoded, whatever becomes of its stream: the table is shared.
     const fields = this.decoder.decode(block, MAX_HEADER_LIST_SIZE);
@@ -373,7 +321,7 @@ export class ServerConnection implements StreamHost {
       return open.end();
     }
     if (id % 2 === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, `HEADERS on stream ${id}, an even (server) id`);
-    if (id <= this.lastStreamId) return this.idleFrame("HEADERS of a stream that has ended");
+    if (id <= this.lastStreamId) return this.idle.spend("HEADERS of a stream that has ended");
     this.lastStreamId = id;
     if (this.goingAway || this.peerGoneAway || this.streams.size >= MAX_CONCURRENT_STREAMS || this.congested) {
       return this.sendControl(rstStreamFrame(id, H2Error.REFUSED_STREAM));
@@ -441,7 +389,7 @@ export class ServerConnection implements StreamHost {
     if (id !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "PING on a stream");
     if (payload.length !== 8) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PING payload is not 8 bytes");
     // We send no pings: an acknowledgement is noise.
-    if (flags & Flag.ACK) return this.idleFrame("PING acknowledgement");
+    if (flags & Flag.ACK) return this.idle.spend("PING acknowledgement");
     this.sendControl(frame(FrameType.PING, Flag.ACK, 0, payload));
   }
 
@@ -467,18 +415,6 @@ export class ServerConnection implements StreamHost {
     this.forget(s);
     this.sendControl(rstStreamFrame(s.id, code));
     s.consumer.streamReset(code);
-  }
-
-  /** A frame that did nothing for any stream; too many of them in a second is an attack. */
-  private idleFrame(what: string): void {
-    const now = performance.now();
-    if (now - this.idleWindowStart > 1000) {
-      this.idleWindowStart = now;
-      this.idleFrames = 0;
-    }
-    if (++this.idleFrames > MAX_IDLE_FRAMES_PER_SECOND) {
-      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `flood: more than ${MAX_IDLE_FRAMES_PER_SECOND} frames without content in a second (last: ${what})`);
-    }
   }
 
   // --- outbound ---
@@ -567,28 +503,15 @@ export class ServerConnection implements StreamHost {
     while (first < unsent.length) {
       const room = Math.min(this.peerMaxFrame, s.sendWindow, this.connSendWindow, SOCKET_HIGH_WATER - this.outBytes);
       if (room <= 0) break;
-      // The whole messages that fit, or else the part of the first that does.
-      let n = 0;
-      let last = first;
-      while (last < unsent.length && n + unsent[last]!.length <= room) n += unsent[last++]!.length;
-      if (last === first) n = room;
-      const buf = Buffer.allocUnsafe(FRAME_HEADER + n);
-      writeFrameHeader(buf, 0, n, FrameType.DATA, 0, s.id);
-      if (last === first) {
-        const head = unsent[first]!;
-        head.copy(buf, FRAME_HEADER, 0, n);
-        unsent[first] = head.subarray(n);
-      } else {
-        let at = FRAME_HEADER;
-        for (let i = first; i < last; i++) at += unsent[i]!.copy(buf, at);
-        first = last;
-      }
-      this.out.push(buf);
-      this.outBytes += buf.length;
-      s.sendWindow -= n;
-      s.unsentBytes -= n;
-      this.unsentTotal -= n;
-      this.connSendWindow -= n;
+      // The trailers end the stream, not its DATA.
+      const taken = takeDataFrame(unsent, first, room, s.id, false);
+      first = taken.next;
+      this.out.push(taken.frame);
+      this.outBytes += taken.frame.length;
+      s.sendWindow -= taken.bytes;
+      s.unsentBytes -= taken.bytes;
+      this.unsentTotal -= taken.bytes;
+      this.connSendWindow -= taken.bytes;
     }
     if (first === unsent.length) unsent.length = 0;
     else if (first > 0) s.unsent = unsent.slice(first);
@@ -695,14 +618,7 @@ export class ServerConnection implements StreamHost {
   /** The client broke the protocol or a limit: GOAWAY with the matching code, then the connection ends. */
   private peerFailed(e: unknown): void {
     if (this.closed) return;
-    const code =
-      e instanceof PeerError
-        ? e.code
-        : e instanceof HeaderListTooLargeError
-          ? H2Error.ENHANCE_YOUR_CALM
-          : e instanceof HpackError || e instanceof HuffmanError
-            ? H2Error.COMPRESSION_ERROR
-            : H2Error.INTERNAL_ERROR;
+    const code = goAwayCodeOf(e, H2Error.INTERNAL_ERROR);
     // Whatever waited to be sent is dropped: the GOAWAY is the last word.
     this.out = [];
     this.socket.write(goAwayFrame(this.lastStreamId, code, e instanceof Error ? e.message : String(e)));

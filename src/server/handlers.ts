@@ -21,12 +21,6 @@ export type Handler = (call: ServerCall) => void;
  * UNAVAILABLE and the client resumes it (from its last revision) on a new one.
  */
 export const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
-/**
- * While its connection holds more unsent than it should (h2-connection.ts,
- * MAX_UNSENT_BYTES: many streams each below their own bound), a Watch or Observe stream
- * with more than this unread ends the same way.
- */
-export const CONGESTED_UNREAD_BYTES = 256 * 1024;
 
 function fail(call: ServerCall, e: unknown): void {
   if (e instanceof StoreError) call.finish(e.code, e.message);
@@ -93,6 +87,8 @@ function unary(b: MemoryBackend, m: AnyMethod): Handler {
 function stream(b: MemoryBackend, m: AnyMethod): Handler {
   const answersRequests = m.path === M.Lease.leaseKeepAlive.path;
   const paced = m.path === M.Maintenance.snapshot.path;
+  // Watch and Observe: events come as the store changes and cannot wait for the reader.
+  const events = !answersRequests && !paced;
   return (call) => {
     const open = (first: unknown): StreamSource<unknown> | undefined => {
       let source: StreamSource<unknown>;
@@ -103,12 +99,15 @@ function stream(b: MemoryBackend, m: AnyMethod): Handler {
           {
             send: (res) => {
               if (call.done) return true;
+              if (events && call.congested) {
+                // Not queued: the client resumes the watch from its last revision on a new stream.
+                call.finish(GrpcCode.UNAVAILABLE, "etcd-ts: the client leaves too much of this connection unread");
+                return true;
+              }
               const ok = call.send(m.frameResponse(res));
               if (!ok && answersRequests) call.holdRequestsUntilDrained();
-              else if (!paced && call.unread > MAX_UNREAD_BYTES) {
+              else if (events && call.unread > MAX_UNREAD_BYTES) {
                 call.finish(GrpcCode.UNAVAILABLE, `etcd-ts: the client left more than ${MAX_UNREAD_BYTES} bytes of this stream unread`);
-              } else if (!paced && call.congested && call.unread > CONGESTED_UNREAD_BYTES) {
-                call.finish(GrpcCode.UNAVAILABLE, "etcd-ts: the client leaves too much of this connection unread");
               }
               return ok;
             },

@@ -9,9 +9,11 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { GrpcCode } from "../../src/errors.js";
 import * as M from "../../src/methods.js";
-import { PutRequest, RangeRequest } from "../../src/rpc/etcdserverpb/rpc.js";
+import { PutRequest, RangeRequest, WatchCreateRequest } from "../../src/rpc/etcdserverpb/rpc.js";
 import { HANDSHAKE_MS, MAX_CONCURRENT_STREAMS, MAX_UNSENT_BYTES, STREAM_RECV_WINDOW } from "../../src/server/h2-connection.js";
+import { MAX_UNREAD_BYTES } from "../../src/server/handlers.js";
 import { RESET_BURST } from "../../src/server/reset-budget.js";
 import { serve, type EtcdServer } from "../../src/server/server.js";
 import { grpcFrame } from "../../src/transport/grpc/message.js";
@@ -704,6 +706,144 @@ describe("etcd-ts serve: clients that do not take what they asked for", () => {
     await allAnswered(c);
     assert.ok(growth < bound, `heap + buffers grew by ${(growth / MiB).toFixed(0)} MiB while the client granted no window`);
   });
+});
+
+describe("etcd-ts serve: watch streams whose client grants no window", () => {
+  const prefix = "h2test/watched/";
+  const rangeEnd = "h2test/watched0";
+  const watches = 200;
+  const puts = 400;
+  const valueSize = 256 * 1024;
+  const bound = 128 * MiB;
+  /** Puts between compactions: the store keeps no more than these versions of the watched key. */
+  const compactEvery = 20;
+  const congestedMessage = "etcd-ts: the client leaves too much of this connection unread";
+
+  function watchCreate(): Uint8Array {
+    return M.Watch.watch.encode({
+      requestUnion: {
+        $case: "createRequest",
+        value: { ...WatchCreateRequest.decode(new Uint8Array(0)), key: Buffer.from(prefix), rangeEnd: Buffer.from(rangeEnd) },
+      },
+    });
+  }
+
+  it(
+    `${watches} watch streams whose client grants no window (SETTINGS_INITIAL_WINDOW_SIZE 0), ${puts} events of ${valueSize / 1024} KiB each: ` +
+      `the connection's unsent answers stay bounded (< ${bound / MiB} MiB); streams holding much are ended with UNAVAILABLE, and the connection keeps serving`,
+    { timeout: 30_000 },
+    async (t) => {
+      const c = await connect({ settings: [[Setting.INITIAL_WINDOW_SIZE, 0]], connectionWindow: MAX_WINDOW - DEFAULT_WINDOW });
+      c.keepData = false;
+      const block = encodeHeaders(requestFields(M.Watch.watch.path));
+      const create = watchCreate();
+      const ids = Array.from({ length: watches }, (_, i) => 2 * i + 1);
+      // Bidirectional streams: HEADERS, then the create request, the client's side left open.
+      await c.write(...ids.flatMap((id) => [headersFrame(id, block), grpcData(id, create, false)]));
+      // A watch is registered once it answers "created": that answer's headers go out without
+      // window (its message waits for window).
+      for (const id of ids) await c.next(isType(FrameType.HEADERS, id), `the response headers of watch ${id}`);
+      assert.equal(c.dataBytes.size, 0, "no DATA without window");
+
+      // The events, from a second connection that reads. Every `compactEvery` puts the store is
+      // compacted, so that what it keeps does not count as what the watch connection holds.
+      const writer = await connect();
+      const value = Buffer.alloc(valueSize, "e");
+      let wid = 1;
+      const call = async (path: string, request: Uint8Array, what: string): Promise<Answer> => {
+        const a = await writer.unary(wid, path, request);
+        wid += 2;
+        assertOk(a, what);
+        return a;
+      };
+      collectGarbage();
+      const base = memoryNow();
+      let retained = 0;
+      let peak = 0;
+      let done = 0;
+      while (done < puts) {
+        const a = await call(M.KV.put.path, putRequest(`${prefix}key`, value), `put ${done}`);
+        done++;
+        peak = Math.max(peak, memoryNow() - base);
+        if (done % compactEvery === 0 || done === puts) {
+          const revision = M.KV.put.decode(grpcMessages(a.data)[0]!).header!.revision;
+          await call(M.KV.compact.path, M.KV.compact.encode({ revision, physical: false }), `compaction at ${revision}`);
+          collectGarbage();
+          retained = Math.max(retained, memoryNow() - base);
+          // Unbounded buffering would need ~watches × puts × valueSize: fail now, before memory runs out.
+          if (retained > 4 * bound) break;
+        }
+      }
+      t.diagnostic(
+        `puts: ${done}; heap + buffers after GC grew by at most ${(retained / MiB).toFixed(1)} MiB (peak sampled without GC: ${(peak / MiB).toFixed(1)} MiB)`,
+      );
+      assert.equal(done, puts, `stopped after ${done} puts: heap + buffers grew by ${(retained / MiB).toFixed(0)} MiB`);
+
+      // While the connection holds more than MAX_UNSENT_BYTES unsent (the ended watches'
+      // events wait for window), a new stream is refused unprocessed.
+      const probe = 2 * watches + 1;
+      await c.write(headersFrame(probe, requestFields(M.KV.range.path)), windowUpdateFrame(probe, MiB), grpcData(probe, rangeRequest(`${prefix}key`)));
+      const refused = await c.answer(probe);
+      assert.equal(refused.reset === undefined ? undefined : h2ErrorName(refused.reset), "REFUSED_STREAM", "a new stream while congested");
+
+      // Window for every watch: each sends what it held, then its trailers. While its
+      // connection holds more than MAX_UNSENT_BYTES, a watch's next event is not queued: the
+      // watch is ended (UNAVAILABLE; a client resumes it from its last revision). Once the
+      // first put's events have filled MAX_UNSENT_BYTES (about 64 watches in), each later
+      // watch is ended on its first event, the first ones on their second. So every watch
+      // ends for the connection, after its created answer and at most one event.
+      await c.write(...ids.map((id) => windowUpdateFrame(id, 4 * MiB)));
+      const deadline = performance.now() + 10_000;
+      const statuses = new Map<string, number>();
+      let maxBytes = 0;
+      let minBytes = Infinity;
+      for (const id of ids) {
+        const a = await c.answer(id, Math.max(1, deadline - performance.now()));
+        const status = `${field(a.trailers, "grpc-status")} ${field(a.trailers, "grpc-message")}`;
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        maxBytes = Math.max(maxBytes, a.dataBytes);
+        minBytes = Math.min(minBytes, a.dataBytes);
+        assert.equal(field(a.headers, ":status"), "200", `watch ${id}: headers ${JSON.stringify(a.headers)}`);
+        assert.equal(field(a.trailers, "grpc-status"), String(GrpcCode.UNAVAILABLE), `watch ${id}: trailers ${JSON.stringify(a.trailers)}`);
+        assert.equal(field(a.trailers, "grpc-message"), congestedMessage, `watch ${id}`);
+        // The created answer, then at most one event (a little over valueSize).
+        assert.ok(a.dataBytes < 2 * valueSize, `watch ${id}: ${a.dataBytes} bytes of DATA`);
+      }
+      t.diagnostic(
+        `watches ended: ${[...statuses].map(([s, n]) => `${n} × ${s}`).join(", ")}; DATA per watch ${minBytes}..${maxBytes} bytes ` +
+          `(MAX_UNSENT_BYTES ${MAX_UNSENT_BYTES}, MAX_UNREAD_BYTES ${MAX_UNREAD_BYTES})`,
+      );
+
+      // What they held is gone from the connection: a new call is served.
+      const next = probe + 2;
+      c.keepData = true;
+      await c.write(headersFrame(next, requestFields(M.KV.range.path)), windowUpdateFrame(next, MiB), grpcData(next, rangeRequest(`${prefix}key`)));
+      const range = await c.answer(next);
+      assertOk(range, "a range once the watches ended");
+      assert.equal(M.KV.range.decode(grpcMessages(range.data)[0]!).kvs[0]?.value.length, valueSize);
+      assert.equal(c.goAwaySeen(), undefined);
+      // Then it is let go (once the socket's writes of it complete): a bounded observation.
+      const released = 32 * MiB;
+      let left = Infinity;
+      for (const until = performance.now() + 3000; performance.now() < until;) {
+        collectGarbage();
+        left = memoryNow() - base;
+        if (left < released) break;
+        await new Promise((resolve) => realSetTimeout(resolve, 50));
+      }
+      t.diagnostic(`heap + buffers once the watches ended: ${(left / MiB).toFixed(1)} MiB above the start`);
+      assert.ok(left < released, `${(left / MiB).toFixed(0)} MiB still held 3 s after the watches ended`);
+      // What the connection counted as unsent: up to MAX_UNSENT_BYTES, and the event that
+      // passed it. The bound leaves room for the store's versions and buffers in flight, not
+      // for a multiple of what is counted.
+      const counted = MAX_UNSENT_BYTES + valueSize;
+      assert.ok(
+        retained < bound,
+        `heap + buffers grew by ${(retained / MiB).toFixed(0)} MiB while the watch client granted no window ` +
+          `(the connection counted about ${(counted / MiB).toFixed(0)} MiB of answers unsent)`,
+      );
+    },
+  );
 });
 
 describe("etcd-ts serve: how calls end", () => {

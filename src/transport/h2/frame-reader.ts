@@ -6,16 +6,7 @@
  * the default (RFC 9113 §4.2).
  */
 import { DEFAULT_MAX_FRAME, FRAME_HEADER, H2Error } from "./frames.js";
-
-/** The peer broke the protocol or a limit: the connection ends with GOAWAY(`code`). */
-export class PeerError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { PeerError } from "./peer-faults.js";
 
 /** Receives one frame: its payload is `buf[start, end)`. */
 export type OnFrame = (type: number, flags: number, id: number, buf: Buffer, start: number, end: number) => void;

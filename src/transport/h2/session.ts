@@ -28,10 +28,12 @@ import {
   windowUpdateFrame,
   writeFrameHeader,
 } from "./frames.js";
-import { FrameReader, PeerError } from "./frame-reader.js";
-import { HeaderListTooLargeError, HpackDecoder, HpackError } from "./hpack.js";
-import { HuffmanError } from "./huffman.js";
-import { MAX_CONTINUATIONS, MAX_HEADER_BLOCK_BYTES, MAX_HEADER_LIST_SIZE, MAX_IDLE_FRAMES_PER_SECOND, MAX_PENDING_CONTROL_REPLIES } from "./limits.js";
+import { takeDataFrame } from "./data-frames.js";
+import { FrameReader } from "./frame-reader.js";
+import { HeaderBlockReader } from "./header-block.js";
+import { HpackDecoder } from "./hpack.js";
+import { goAwayCodeOf, IdleFrameBudget, PeerError } from "./peer-faults.js";
+import { MAX_HEADER_LIST_SIZE, MAX_PENDING_CONTROL_REPLIES } from "./limits.js";
 import { StreamFailure, type SessionStream } from "./session-stream.js";
 import { STREAM_WINDOW } from "../transport.js";
 
@@ -81,11 +83,7 @@ export class H2Session {
   /** Streams given bytes to send in this turn: their DATA frames are made at the flush. */
   private readonly dataReady = new Set<SessionStream>();
   /** The header block being gathered from HEADERS + CONTINUATION frames. */
-  private headerStream = 0;
-  private headerParts: Buffer[] = [];
-  private headerBytes = 0;
-  private headerContinuations = 0;
-  private headerEndStream = false;
+  private readonly headerBlock = new HeaderBlockReader((id, block, endStream) => this.onHeaderBlock(id, block, endStream));
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepAt = 0;
   private lastPingSent = 0;
@@ -97,8 +95,7 @@ export class H2Session {
   private pendingControl = 0;
   private waitingDrain = false;
   /** Frames that carried nothing for a call, in the current one-second window. */
-  private idleFrames = 0;
-  private idleWindowStart = 0;
+  private readonly idle = new IdleFrameBudget();
   /** Deadline-bound streams started and not answered by a single frame yet. */
   private unanswered = 0;
   /** Since when the oldest of those has waited, or the last first answer came (the later). */
@@ -289,27 +286,12 @@ export class H2Session {
     while (first < unsent.length) {
       const room = Math.min(this.peerMaxFrame, s.sendWindow, this.connSendWindow);
       if (room <= 0) break;
-      // The whole messages that fit, or else the part of the first that does.
-      let n = 0;
-      let last = first;
-      while (last < unsent.length && n + unsent[last]!.length <= room) n += unsent[last++]!.length;
-      if (last === first) n = room;
-      const endNow = s.ending && last === unsent.length;
-      const buf = Buffer.allocUnsafe(FRAME_HEADER + n);
-      writeFrameHeader(buf, 0, n, FrameType.DATA, endNow ? Flag.END_STREAM : 0, s.id);
-      if (last === first) {
-        const head = unsent[first]!;
-        head.copy(buf, FRAME_HEADER, 0, n);
-        unsent[first] = head.subarray(n);
-      } else {
-        let at = FRAME_HEADER;
-        for (let i = first; i < last; i++) at += unsent[i]!.copy(buf, at);
-        first = last;
-      }
-      this.send(buf);
-      s.sendWindow -= n;
-      this.connSendWindow -= n;
-      if (endNow) s.ended = true;
+      const taken = takeDataFrame(unsent, first, room, s.id, s.ending);
+      first = taken.next;
+      this.send(taken.frame);
+      s.sendWindow -= taken.bytes;
+      this.connSendWindow -= taken.bytes;
+      if (taken.ended) s.ended = true;
     }
     if (first === unsent.length) unsent.length = 0;
     else if (first > 0) s.unsent = unsent.slice(first);
@@ -431,7 +413,7 @@ export class H2Session {
     (type, flags, id, buf, start, end) => {
       // DATA, the frame that comes by the thousand, is read where it lies (no view made).
       if (type === FrameType.DATA) {
-        if (this.headerStream !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
+        if (this.headerBlock.stream !== 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
         this.onDataFrame(flags, id, buf, start, end);
       } else this.onFrame(type, flags, id, buf.subarray(start, end));
     },
@@ -445,14 +427,7 @@ export class H2Session {
 
   /** The peer broke the protocol or a limit: GOAWAY with the matching code, and the connection ends. */
   private peerFailed(e: unknown): void {
-    const code =
-      e instanceof PeerError
-        ? e.code
-        : e instanceof HeaderListTooLargeError
-          ? H2Error.ENHANCE_YOUR_CALM
-          : e instanceof HpackError || e instanceof HuffmanError
-            ? H2Error.COMPRESSION_ERROR
-            : H2Error.PROTOCOL_ERROR;
+    const code = goAwayCodeOf(e, H2Error.PROTOCOL_ERROR);
     if (this.state === "closed") return;
     // The streams fail below: what they still had to send is dropped, never sent after the GOAWAY.
     this.dataReady.clear();
@@ -466,27 +441,16 @@ export class H2Session {
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
-  /** A frame that did nothing for any stream; too many of them in a second is an attack. */
-  private idleFrame(what: string): void {
-    const now = performance.now();
-    if (now - this.idleWindowStart > 1000) {
-      this.idleWindowStart = now;
-      this.idleFrames = 0;
-    }
-    if (++this.idleFrames > MAX_IDLE_FRAMES_PER_SECOND) {
-      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `flood: more than ${MAX_IDLE_FRAMES_PER_SECOND} frames without content in a second (last: ${what})`);
-    }
-  }
-
   private onFrame(type: number, flags: number, id: number, payload: Buffer): void {
-    if (this.headerStream !== 0 && type !== FrameType.CONTINUATION) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
+    if (this.headerBlock.stream !== 0 && type !== FrameType.CONTINUATION) throw new PeerError(H2Error.PROTOCOL_ERROR, "header block interrupted");
     switch (type) {
       case FrameType.DATA:
         return this.onDataFrame(flags, id, payload, 0, payload.length);
       case FrameType.HEADERS:
-        return this.onHeadersFrame(flags, id, payload);
+        if (id !== 0) this.checkNotIdle(id, "HEADERS");
+        return this.headerBlock.headers(flags, id, payload);
       case FrameType.CONTINUATION:
-        return this.onContinuation(flags, id, payload);
+        return this.headerBlock.continuation(flags, id, payload);
       case FrameType.RST_STREAM:
         if (payload.length !== 4) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "RST_STREAM payload is not 4 bytes");
         if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "RST_STREAM on stream 0");
@@ -506,10 +470,10 @@ export class H2Session {
         throw new PeerError(H2Error.PROTOCOL_ERROR, "PUSH_PROMISE although push is disabled");
       case FrameType.PRIORITY:
         if (payload.length !== 5) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PRIORITY payload is not 5 bytes");
-        return this.idleFrame("PRIORITY");
+        return this.idle.spend("PRIORITY");
       default:
         // Unknown frame types are ignored (RFC 9113 §4.1), within the idle-frame budget.
-        return this.idleFrame(`frame type ${type}`);
+        return this.idle.spend(`frame type ${type}`);
     }
   }
 
@@ -533,7 +497,7 @@ export class H2Session {
       this.recvUnacked = 0;
     }
     const endStream = (flags & Flag.END_STREAM) !== 0;
-    if (length === 0 && !endStream) this.idleFrame("empty DATA");
+    if (length === 0 && !endStream) this.idle.spend("empty DATA");
     let dataStart = start;
     let dataEnd = end;
     if (flags & Flag.PADDED) {
@@ -552,51 +516,6 @@ export class H2Session {
     if (endStream) this.closedByServer(s);
     else this.giveBack(s);
     s.onData(buf, dataStart, dataEnd, endStream);
-  }
-
-  private onHeadersFrame(flags: number, id: number, payload: Buffer): void {
-    if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "HEADERS on stream 0");
-    this.checkNotIdle(id, "HEADERS");
-    let start = 0;
-    let end = payload.length;
-    if (flags & Flag.PADDED) {
-      if (payload.length < 1) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "padded HEADERS without a pad length");
-      start = 1;
-      end -= payload[0]!;
-    }
-    if (flags & Flag.PRIORITY) start += 5;
-    // The padding must leave room for the pad length and priority fields (RFC 9113 §6.2).
-    if (start > end) throw new PeerError(H2Error.PROTOCOL_ERROR, "HEADERS padding longer than the frame");
-    const block = payload.subarray(start, end);
-    const endStream = (flags & Flag.END_STREAM) !== 0;
-    if (flags & Flag.END_HEADERS) return this.onHeaderBlock(id, block, endStream);
-    this.headerStream = id;
-    this.headerParts = [Buffer.from(block)];
-    this.headerBytes = block.length;
-    this.headerContinuations = 0;
-    this.headerEndStream = endStream;
-    this.checkHeaderBlock();
-  }
-
-  private onContinuation(flags: number, id: number, payload: Buffer): void {
-    if (id !== this.headerStream || id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "unexpected CONTINUATION");
-    this.headerContinuations++;
-    this.headerBytes += payload.length;
-    this.checkHeaderBlock();
-    this.headerParts.push(Buffer.from(payload));
-    if (!(flags & Flag.END_HEADERS)) return;
-    const block = Buffer.concat(this.headerParts);
-    this.headerStream = 0;
-    this.headerParts = [];
-    return this.onHeaderBlock(id, block, this.headerEndStream);
-  }
-
-  /** A header block is bounded before it is gathered: in bytes and in CONTINUATION frames. */
-  private checkHeaderBlock(): void {
-    if (this.headerContinuations > MAX_CONTINUATIONS) {
-      throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `header block in more than ${MAX_CONTINUATIONS} CONTINUATION frames`);
-    }
-    if (this.headerBytes > MAX_HEADER_BLOCK_BYTES) throw new PeerError(H2Error.ENHANCE_YOUR_CALM, `header block larger than ${MAX_HEADER_BLOCK_BYTES} bytes`);
   }
 
   private onHeaderBlock(id: number, block: Buffer, endStream: boolean): void {
@@ -665,7 +584,7 @@ export class H2Session {
     if (payload.length !== 8) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PING payload is not 8 bytes");
     if (flags & Flag.ACK) {
       // Only the answer to our own ping proves the peer alive; any other is noise.
-      if (!this.pingOutstanding || !payload.equals(this.pingPayload)) return this.idleFrame("PING acknowledgement of no ping of ours");
+      if (!this.pingOutstanding || !payload.equals(this.pingPayload)) return this.idle.spend("PING acknowledgement of no ping of ours");
       this.pingOutstanding = false;
       if (this.active === 0) this.socket.unref();
       return;
