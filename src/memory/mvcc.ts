@@ -404,14 +404,23 @@ export class WriteBatch {
   readonly changes: Change[] = [];
   /** The changes' keys as latin1, beside `changes`. */
   private readonly ids: string[] = [];
-  private readonly pending = new Map<string, KeyValue | null>();
+  /**
+   * What this write has changed so far, by key: the first change in two fields, a map from
+   * the second on (most writes make one change).
+   */
+  private firstKey: string | undefined;
+  private firstKv: KeyValue | null = null;
+  private pending: Map<string, KeyValue | null> | undefined;
 
   constructor(private readonly store: MvccStore) {
     this.revision = store.revision + 1n;
   }
 
   private currentById(k: string): KeyValue | undefined {
-    if (this.pending.size > 0 && this.pending.has(k)) return this.pending.get(k) ?? undefined;
+    const pending = this.pending;
+    if (pending !== undefined) {
+      if (pending.has(k)) return pending.get(k) ?? undefined;
+    } else if (this.firstKey === k) return this.firstKv ?? undefined;
     return this.store.latestById(k);
   }
 
@@ -423,7 +432,7 @@ export class WriteBatch {
   read(range: KeyRange, revision = 0n, limit = 0): KeyValue[] {
     if (revision > 0n || this.changes.length === 0) return this.store.read(range, revision, limit);
     const base = new Map(this.store.read(range).map((kv) => [id(kv.key), kv]));
-    for (const [k, kv] of this.pending) {
+    for (const [k, kv] of this.changedKeys()) {
       if (!inRangeId(k, range)) continue;
       if (kv) base.set(k, kv);
       else base.delete(k);
@@ -452,7 +461,7 @@ export class WriteBatch {
       version: prev ? prev.version + 1n : 1n,
       lease,
     };
-    this.pending.set(k, kv);
+    this.changed(k, kv);
     this.changes.push({ type: "put", kv, prevKv: prev });
     this.ids.push(k);
     return { kv, prev };
@@ -462,7 +471,7 @@ export class WriteBatch {
     const gone = this.read(range);
     for (const prev of gone) {
       const k = id(prev.key);
-      this.pending.set(k, null);
+      this.changed(k, null);
       this.changes.push({ type: "delete", kv: tombstone(prev.key as Buffer, this.revision), prevKv: prev });
       this.ids.push(k);
     }
@@ -471,6 +480,22 @@ export class WriteBatch {
 
   commit(): void {
     this.store.apply(this.changes, this.ids);
+  }
+
+  private changed(k: string, kv: KeyValue | null): void {
+    if (this.pending !== undefined) this.pending.set(k, kv);
+    else if (this.firstKey === undefined || this.firstKey === k) {
+      this.firstKey = k;
+      this.firstKv = kv;
+    } else {
+      this.pending = new Map([[this.firstKey, this.firstKv]]);
+      this.pending.set(k, kv);
+    }
+  }
+
+  private changedKeys(): Iterable<[string, KeyValue | null]> {
+    if (this.pending !== undefined) return this.pending;
+    return this.firstKey === undefined ? [] : [[this.firstKey, this.firstKv]];
   }
 }
 
