@@ -46,7 +46,7 @@ import { HpackDecoder } from "../transport/h2/hpack.js";
 import { goAwayCodeOf, IdleFrameBudget, PeerError } from "../transport/h2/peer-faults.js";
 import { MAX_HEADER_LIST_SIZE, MAX_PENDING_CONTROL_REPLIES } from "../transport/h2/limits.js";
 import { ServerStream, type StreamHost } from "./h2-stream.js";
-import { readRequestHead } from "./request-head.js";
+import { checkTrailers, readRequestHead } from "./request-head.js";
 import { ResetBudget } from "./reset-budget.js";
 
 /** Streams a client may have open at once (announced; more are refused). */
@@ -108,9 +108,14 @@ export class ServerConnection implements StreamHost {
   private out: Buffer[] = [];
   private flushQueued = false;
   /** Streams with something to frame at the next flush. */
-  private readonly ready = new Set<ServerStream>();
-  /** Streams waiting for window (or for the socket to drain). */
+  private ready = new Set<ServerStream>();
+  /** Streams waiting for the connection's window or for the socket to drain. */
   private readonly blocked = new Set<ServerStream>();
+  /** Streams waiting for their own window (a WINDOW_UPDATE of theirs wakes them alone). */
+  private readonly blockedOnStream = new Set<ServerStream>();
+  /** Streams whose unsent bytes were all framed in the flush under way, with someone waiting for that. */
+  private drainedStreams: ServerStream[] = [];
+  private flushing = false;
   private backedUp = false;
   private pendingControl = 0;
   private readonly idle = new IdleFrameBudget();
@@ -118,7 +123,7 @@ export class ServerConnection implements StreamHost {
   private readonly handshakeTimer: NodeJS.Timeout;
 
   constructor(
-    private readonly socket: Socket,
+    readonly socket: Socket,
     /** A request arrived on a new stream: its consumer sets the stream's handlers now. */
     private readonly onStream: (s: ServerStream) => void,
   ) {
@@ -135,7 +140,10 @@ export class ServerConnection implements StreamHost {
     this.handshakeTimer = setTimeout(() => this.settled || this.destroy(), HANDSHAKE_MS).unref();
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("error", () => undefined);
-    socket.on("close", () => this.gone());
+    socket.on("close", () => {
+      this.gone();
+      this.onClosed?.();
+    });
     socket.on("drain", () => this.drained());
   }
 
@@ -182,17 +190,11 @@ export class ServerConnection implements StreamHost {
   queued(s: ServerStream, bytes: number): void {
     this.unsentTotal += bytes;
     this.ready.add(s);
-    if (this.ready.size >= FLUSH_EVERY) this.flush();
+    if (this.ready.size >= FLUSH_EVERY && !this.flushing) this.flush();
     else this.scheduleFlush();
   }
 
   consumed(s: ServerStream, bytes: number): void {
-    this.connTaken += bytes;
-    if (this.connTaken >= CONN_RECV_WINDOW / 2) {
-      this.send(windowUpdateFrame(0, this.connTaken));
-      this.connRecvWindow += this.connTaken;
-      this.connTaken = 0;
-    }
     // A stream the client has ended needs no more window.
     if (s.remoteEnded || s.closed) return;
     s.taken += bytes;
@@ -262,9 +264,9 @@ export class ServerConnection implements StreamHost {
     }
   }
 
-  /** A stream id the client never opened is idle: only HEADERS (and PRIORITY) may name it. */
+  /** A stream id the client never opened is idle (so is every even one: the server opens none): only HEADERS (and PRIORITY) may name it. */
   private checkNotIdle(id: number, what: string): void {
-    if (id > this.lastStreamId) throw new PeerError(H2Error.PROTOCOL_ERROR, `${what} on idle stream ${id}`);
+    if (id > this.lastStreamId || id % 2 === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, `${what} on idle stream ${id}`);
   }
 
   private onDataFrame(flags: number, id: number, buf: Buffer, start: number, end: number): void {
@@ -273,6 +275,10 @@ export class ServerConnection implements StreamHost {
     const length = end - start;
     if (length > this.connRecvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, "DATA beyond the connection's receive window");
     this.connRecvWindow -= length;
+    // The connection's window is given back on arrival (as grpc-go does): a stream that
+    // stops reading holds only its own window; what the server holds is bounded by
+    // MAX_BUFFERED_REQUEST_BYTES.
+    this.consumedByConnection(length);
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (length === 0 && !endStream) this.idle.spend("empty DATA");
     let dataStart = start;
@@ -283,15 +289,8 @@ export class ServerConnection implements StreamHost {
       dataEnd = end - buf[start]!;
     }
     const s = this.streams.get(id);
-    if (!s) {
-      // A stream that has ended: what was in flight goes back to the connection's window.
-      this.consumedByConnection(length);
-      return;
-    }
-    if (s.remoteEnded) {
-      this.consumedByConnection(length);
-      return this.streamError(s, H2Error.STREAM_CLOSED, "DATA after the end of the stream");
-    }
+    if (!s) return; // A stream that has ended.
+    if (s.remoteEnded) return this.streamError(s, H2Error.STREAM_CLOSED, "DATA after the end of the stream");
     if (length > s.recvWindow) throw new PeerError(H2Error.FLOW_CONTROL_ERROR, `DATA beyond stream ${id}'s receive window`);
     s.recvWindow -= length;
     if (endStream) s.remoteEnded = true;
@@ -317,6 +316,8 @@ export class ServerConnection implements StreamHost {
     if (open) {
       // Trailers of a request: they end it.
       if (!endStream || open.remoteEnded) return this.streamError(open, H2Error.PROTOCOL_ERROR, "a second header block that does not end the request");
+      const malformed = checkTrailers(fields);
+      if (malformed !== undefined) return this.streamError(open, H2Error.PROTOCOL_ERROR, malformed);
       open.remoteEnded = true;
       return open.end();
     }
@@ -382,6 +383,8 @@ export class ServerConnection implements StreamHost {
       this.settled = true;
       clearTimeout(this.handshakeTimer);
     }
+    if (delta > 0) for (const b of this.blockedOnStream) this.blocked.add(b);
+    if (delta > 0) this.blockedOnStream.clear();
     if (this.blocked.size > 0) this.flushBlocked();
   }
 
@@ -406,6 +409,9 @@ export class ServerConnection implements StreamHost {
       if (inc === 0) return this.streamError(s, H2Error.PROTOCOL_ERROR, "WINDOW_UPDATE of 0");
       s.sendWindow += inc;
       if (s.sendWindow > MAX_WINDOW) return this.streamError(s, H2Error.FLOW_CONTROL_ERROR, "stream window above 2^31-1");
+      // Only this stream can have been waiting for this.
+      if (this.blockedOnStream.delete(s)) this.queued(s, 0);
+      return;
     }
     if (this.blocked.size > 0) this.flushBlocked();
   }
@@ -440,18 +446,20 @@ export class ServerConnection implements StreamHost {
   }
 
   private readonly flush = (): void => {
+    this.flushQueued = false;
     if (this.closed) {
-      this.flushQueued = false;
       this.out = [];
       this.ready.clear();
       return;
     }
-    // (Still marked queued: what this frames joins this write.) At most what brings the
-    // socket's buffer to SOCKET_HIGH_WATER is framed; the rest waits for the next flush.
+    // At most what brings the socket's buffer to SOCKET_HIGH_WATER is framed; the rest
+    // waits for the next flush. What is queued while this runs goes to a fresh set.
+    this.flushing = true;
     this.outBytes = this.socket.writableLength;
-    for (const s of this.ready) if (!s.closed) this.frameStream(s);
-    this.ready.clear();
-    this.flushQueued = false;
+    const ready = this.ready;
+    this.ready = new Set();
+    for (const s of ready) if (!s.closed) this.frameStream(s);
+    this.flushing = false;
     const full = this.outBytes >= SOCKET_HIGH_WATER;
     if (this.out.length > 0) {
       const chunk = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
@@ -466,10 +474,25 @@ export class ServerConnection implements StreamHost {
     // The socket took it all at once: what did not fit goes in the next turn.
     if (full && !this.backedUp && this.blocked.size > 0) setImmediate(() => this.flushBlocked());
     if (this.ending) {
-      this.socket.end();
+      this.endSocket();
       this.gone();
+      return;
     }
+    // Whoever waited for a stream to drain runs now, after the framing: what they send
+    // goes in the next flush.
+    if (this.drainedStreams.length > 0) {
+      const drained = this.drainedStreams;
+      this.drainedStreams = [];
+      for (const d of drained) if (!d.closed) d.drained();
+    }
+    if (this.ready.size > 0) this.scheduleFlush();
   };
+
+  /** Ends the socket; a client that does not close its side in a second is cut off. */
+  private endSocket(): void {
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
 
   private drained(): void {
     this.pendingControl = 0;
@@ -499,7 +522,7 @@ export class ServerConnection implements StreamHost {
       s.head = undefined;
     }
     const unsent = s.unsent;
-    let first = 0;
+    let first = s.unsentHead;
     while (first < unsent.length) {
       const room = Math.min(this.peerMaxFrame, s.sendWindow, this.connSendWindow, SOCKET_HIGH_WATER - this.outBytes);
       if (room <= 0) break;
@@ -513,13 +536,14 @@ export class ServerConnection implements StreamHost {
       this.unsentTotal -= taken.bytes;
       this.connSendWindow -= taken.bytes;
     }
-    if (first === unsent.length) unsent.length = 0;
-    else if (first > 0) s.unsent = unsent.slice(first);
-    if (s.unsent.length > 0) {
-      this.blocked.add(s);
+    s.consumeUnsent(first);
+    if (s.unsentBytes > 0 || s.unsentHead < s.unsent.length) {
+      // Waiting for its own window, or for the connection's (or the socket).
+      if (s.sendWindow <= 0) this.blockedOnStream.add(s);
+      else this.blocked.add(s);
       return;
     }
-    s.drained();
+    if (s.hasDrainWaiters) this.drainedStreams.push(s);
     if (s.trailers !== undefined && !s.closed) {
       this.headerFrames(s.id, s.trailers, true);
       s.trailers = undefined;
@@ -534,7 +558,7 @@ export class ServerConnection implements StreamHost {
   private wholeAnswer(s: ServerStream): boolean {
     const head = s.head!;
     const trailers = s.trailers;
-    const message = s.unsent.length === 1 ? s.unsent[0]! : undefined;
+    const message = s.unsent.length === 1 && s.unsentHead === 0 ? s.unsent[0]! : undefined;
     const max = this.peerMaxFrame;
     if (
       trailers === undefined ||
@@ -560,10 +584,10 @@ export class ServerConnection implements StreamHost {
     s.sendWindow -= message.length;
     this.connSendWindow -= message.length;
     s.head = undefined;
-    s.unsent = [];
+    s.consumeUnsent(1);
     s.unsentBytes = 0;
     s.trailers = undefined;
-    s.drained();
+    if (s.hasDrainWaiters) this.drainedStreams.push(s);
     this.ended(s);
     return true;
   }
@@ -601,6 +625,7 @@ export class ServerConnection implements StreamHost {
     this.streams.delete(s.id);
     this.ready.delete(s);
     this.blocked.delete(s);
+    this.blockedOnStream.delete(s);
     s.gone();
     this.endIfIdle();
   }
@@ -624,16 +649,17 @@ export class ServerConnection implements StreamHost {
     this.socket.write(goAwayFrame(this.lastStreamId, code, e instanceof Error ? e.message : String(e)));
     this.gone();
     // The GOAWAY is given a moment to leave; a client that does not read gets no longer.
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.endSocket();
   }
 
-  /** The connection is gone: every open stream is told. */
+  /** The connection is done: every open stream is told. (`onClosed` waits for the socket to close.) */
   private gone(): void {
     if (this.closed) return;
     this.closed = true;
     this.ready.clear();
     this.blocked.clear();
+    this.blockedOnStream.clear();
+    this.drainedStreams = [];
     clearTimeout(this.handshakeTimer);
     const open = [...this.streams.values()];
     this.streams.clear();
@@ -641,6 +667,5 @@ export class ServerConnection implements StreamHost {
       s.gone();
       s.consumer.streamReset(CONNECTION_CLOSED);
     }
-    this.onClosed?.();
   }
 }

@@ -57,7 +57,9 @@ export class ServerStream {
   sendWindow: number;
   /** The response's header block, until it is framed. */
   head: Buffer | undefined;
+  /** Messages to send; those before `unsentHead` are sent (the array is compacted now and then). */
   unsent: Buffer[] = [];
+  unsentHead = 0;
   unsentBytes = 0;
   /** The trailers' header block (END_STREAM), sent once `unsent` is empty. */
   trailers: Buffer | undefined;
@@ -85,7 +87,8 @@ export class ServerStream {
   data(buf: Buffer, start: number, end: number): void {
     if (this.paused || this.held.length > 0) {
       if (end > start) {
-        this.held.push(buf.subarray(start, end));
+        // Copied: a view would keep the whole socket chunk it lies in.
+        this.held.push(Buffer.from(buf.subarray(start, end)));
         this.heldBytes += end - start;
         this.host.buffered(end - start);
       }
@@ -170,7 +173,22 @@ export class ServerStream {
     else this.drainWaiters.push(fn);
   }
 
-  /** Called by the connection when it has framed everything unsent. */
+  /** The connection has sent the messages before `next` (the first of them possibly cut in place). */
+  consumeUnsent(next: number): void {
+    if (next >= this.unsent.length) {
+      this.unsent = [];
+      this.unsentHead = 0;
+    } else if (next > 1024 && next > this.unsent.length >>> 1) {
+      this.unsent = this.unsent.slice(next);
+      this.unsentHead = 0;
+    } else this.unsentHead = next;
+  }
+
+  get hasDrainWaiters(): boolean {
+    return this.drainWaiters.length > 0;
+  }
+
+  /** Called by the connection once it has framed everything unsent. */
   drained(): void {
     if (this.drainWaiters.length === 0) return;
     const waiters = this.drainWaiters;
@@ -181,14 +199,13 @@ export class ServerStream {
   /** Called by the connection as the stream leaves it: what it held is dropped. */
   gone(): void {
     this.closed = true;
-    // DATA held and never delivered goes back to the connection's window.
-    if (this.heldBytes > 0) this.host.consumed(this, this.heldBytes);
     this.host.buffered(-(this.heldBytes + this.partialBytes));
     this.held = [];
     this.heldBytes = 0;
     this.partialBytes = 0;
     this.host.unsentDropped(this.unsentBytes);
     this.unsent = [];
+    this.unsentHead = 0;
     this.unsentBytes = 0;
     this.drainWaiters = [];
   }

@@ -55,6 +55,18 @@ function validValue(value: string): boolean {
   return true;
 }
 
+/** Checks the header block of a request's trailers: no pseudo-header, names as in a request; a string says why it is malformed. */
+export function checkTrailers(fields: readonly string[]): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (name.charCodeAt(0) === 0x3a) return `pseudo-header ${name} in trailers`;
+    if (!validName(name)) return `invalid header name ${JSON.stringify(name)}`;
+    if (!validValue(fields[i + 1]!)) return `invalid value of ${name}`;
+    if (CONNECTION_SPECIFIC.has(name)) return `connection-specific header ${name}`;
+  }
+  return undefined;
+}
+
 /** Reads a decoded header block (name, value, name, value…); a string says why it is malformed. */
 export function readRequestHead(fields: readonly string[]): RequestHead | string {
   let method: string | undefined;
@@ -63,6 +75,7 @@ export function readRequestHead(fields: readonly string[]): RequestHead | string
   let authority: string | undefined;
   const head: RequestHead = { method: "", path: "", authority: undefined, contentType: undefined, timeout: undefined, encoding: undefined, token: undefined };
   let regularSeen = false;
+  let hostSeen = false;
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i]!;
     const value = fields[i + 1]!;
@@ -93,9 +106,15 @@ export function readRequestHead(fields: readonly string[]): RequestHead | string
     else if (name === "grpc-timeout") head.timeout = value;
     else if (name === "grpc-encoding") head.encoding = value;
     else if (name === "token") head.token ??= value;
+    else if (name === "host") hostSeen = true;
   }
   if (method === undefined || path === undefined || scheme === undefined) return "missing :method, :scheme or :path";
-  if (path === "") return "empty :path";
+  if (path.charCodeAt(0) !== 0x2f) return ":path does not start with /";
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return ":path holds a space or a control character";
+  }
+  if (authority === undefined && !hostSeen) return "neither :authority nor host";
   head.method = method;
   head.path = path;
   head.authority = authority;

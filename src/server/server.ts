@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { autoCompaction, type CompactionMode } from "../memory/compactor.js";
 import { Deadlines } from "./deadlines.js";
 import { httpStatusBlock, ServerCall, type CallContext } from "./grpc-call.js";
-import { ServerConnection } from "./h2-connection.js";
+import { HANDSHAKE_MS, ServerConnection } from "./h2-connection.js";
 import type { ServerStream } from "./h2-stream.js";
 import { handlers } from "./handlers.js";
 import { callType, ServerMetrics } from "./metrics.js";
@@ -114,9 +114,9 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
     const call = new ServerCall(stream, context);
     const r = routes.get(head.path);
     if (!r) {
+      // Not counted: as in grpc-go, whose interceptor never sees a method it does not serve
+      // (and a client inventing paths would add a series to /metrics each).
       const [, service = "", name = ""] = /^\/([^/]*)\/(.*)$/.exec(head.path) ?? [];
-      call.counter = metrics.counter("unary", service, name);
-      call.counter.started++;
       return call.finish(GrpcCode.UNIMPLEMENTED, services.has(service) ? `unknown method ${name} for service ${service}` : `unknown service ${service}`);
     }
     call.counter = r.counter;
@@ -134,12 +134,17 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
 
   // HTTP/1.1 requests on the client port (/version, /health, the JSON gateway), as etcd serves them.
   const http1 = http.createServer(gateway(backend, maxMessageBytes, metrics));
-  const http1Sockets = new Set<net.Socket>();
+  /** Every socket accepted and not closed yet, whatever it speaks (a close ends them all). */
+  const sockets = new Set<net.Socket>();
   const PREFACE_START = Buffer.from("PRI ");
 
   const tcp = net.createServer({ noDelay: true }, (socket) => {
     if (closing) return socket.destroy();
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => undefined);
+    // A socket that says nothing is not kept: it has as long as an HTTP/2 handshake.
+    const silent = setTimeout(() => socket.destroy(), HANDSHAKE_MS).unref();
     // The first bytes tell HTTP/2 (its preface) from HTTP/1.1: put them back and hand the
     // connection to the server that speaks its protocol.
     let first = Buffer.alloc(0);
@@ -149,11 +154,14 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
       const h2 = first.subarray(0, n).equals(PREFACE_START.subarray(0, n));
       if (h2 && first.length < PREFACE_START.length) return;
       socket.off("data", sniff);
+      clearTimeout(silent);
+      if (closing) {
+        socket.destroy();
+        return;
+      }
       if (h2) return startHttp2(socket, first);
       socket.pause();
       socket.unshift(first);
-      http1Sockets.add(socket);
-      socket.once("close", () => http1Sockets.delete(socket));
       http1.emit("connection", socket);
       socket.resume();
     };
@@ -186,9 +194,10 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
       for (const call of streamingCalls) call.finish(GrpcCode.UNAVAILABLE, "etcd-ts server is shutting down");
       for (const c of connections) c.close();
       http1.close();
-      for (const s of http1Sockets) s.destroy();
+      // HTTP/1.1 and sockets that have not said which they speak end now; HTTP/2 ones after the grace.
+      for (const s of sockets) if (![...connections].some((c) => c.socket === s)) s.destroy();
       const force = setTimeout(() => {
-        for (const c of [...connections]) c.destroy();
+        for (const s of [...sockets]) s.destroy();
       }, SHUTDOWN_GRACE_MS);
       force.unref();
       compaction?.stop();

@@ -43,10 +43,13 @@ export type OnMessage = (buf: Buffer, start: number, end: number, bytesInChunk: 
  * and grpc-go check it there too), so a peer announcing 4 GiB costs nothing.
  */
 export class MessageDecoder {
-  private parts: Buffer[] = [];
-  private have = 0;
-  private need = 5;
-  private prefixRead = false;
+  /** The prefix of a message whose prefix was cut between chunks (made when first needed: most never are). */
+  private prefix: Buffer | undefined;
+  private prefixHave = 0;
+  /** The body gathered so far: copied out of the chunks (a view would keep each whole socket read), grown as it fills. */
+  private body: Buffer | undefined;
+  private bodyHave = 0;
+  private bodyLength = 0;
 
   constructor(
     private readonly maxMessageBytes: number,
@@ -55,12 +58,12 @@ export class MessageDecoder {
 
   /** True while a message has begun and not completed. */
   get partial(): boolean {
-    return this.have > 0;
+    return this.prefixHave > 0;
   }
 
   /** Bytes held of the message begun and not completed. */
   get heldBytes(): number {
-    return this.have;
+    return this.prefixHave + this.bodyHave;
   }
 
   /**
@@ -74,7 +77,7 @@ export class MessageDecoder {
     let segment = start;
     while (off < end) {
       // The usual case: nothing pending and a whole message in the chunk, handed on where it lies.
-      if (this.have === 0 && end - off >= 5) {
+      if (this.prefixHave === 0 && end - off >= 5) {
         const last = off + 5 + this.lengthOf(data, off);
         if (last <= end) {
           const first = off + 5;
@@ -83,27 +86,42 @@ export class MessageDecoder {
           continue;
         }
       }
-      const take = Math.min(this.need - this.have, end - off);
-      this.parts.push(data.subarray(off, off + take));
-      this.have += take;
-      off += take;
-      if (this.have < this.need) break;
-      if (!this.prefixRead) {
-        this.prefixRead = true;
-        this.need = 5 + this.lengthOf(this.joined(), 0);
-        this.parts = [];
-        if (this.have < this.need) continue;
+      if (this.prefixHave < 5) {
+        // Not from the shared pool (Buffer.alloc): a decoder kept a while would pin a whole pool slab.
+        const prefix = (this.prefix ??= Buffer.alloc(5));
+        const take = Math.min(5 - this.prefixHave, end - off);
+        data.copy(prefix, this.prefixHave, off, off + take);
+        this.prefixHave += take;
+        off += take;
+        if (this.prefixHave < 5) break;
+        this.bodyLength = this.lengthOf(prefix, 0);
+        this.bodyHave = 0;
+        // Room for what has come, never for what is only announced: a peer announcing a
+        // large message costs what it sends.
+        this.body = this.bodyLength === 0 ? undefined : Buffer.allocUnsafe(Math.min(this.bodyLength, Math.max(4096, end - off)));
       }
-      const message = this.need === 5 ? EMPTY : this.joinedBody();
+      const take = Math.min(this.bodyLength - this.bodyHave, end - off);
+      if (take > 0) {
+        let body = this.body!;
+        if (this.bodyHave + take > body.length) {
+          const grown = Buffer.allocUnsafe(Math.min(this.bodyLength, Math.max(this.bodyHave + take, 2 * body.length)));
+          body.copy(grown, 0, 0, this.bodyHave);
+          this.body = body = grown;
+        }
+        data.copy(body, this.bodyHave, off, off + take);
+        this.bodyHave += take;
+        off += take;
+      }
+      if (this.bodyHave < this.bodyLength) break;
+      const message = this.body ?? EMPTY;
       const inChunk = off - segment;
-      this.parts = [];
-      this.have = 0;
-      this.need = 5;
-      this.prefixRead = false;
+      this.body = undefined;
+      this.prefixHave = 0;
+      this.bodyHave = 0;
       segment = off;
-      this.onMessage(message, 0, message.length, inChunk);
+      this.onMessage(message, 0, this.bodyLength, inChunk);
     }
-    return this.have > 0 ? end - segment : 0;
+    return this.prefixHave > 0 ? end - segment : 0;
   }
 
   /** The length in the prefix at `at`, once it is known to be acceptable. */
@@ -120,16 +138,6 @@ export class MessageDecoder {
       );
     }
     return length;
-  }
-
-  private joined(): Buffer {
-    if (this.parts.length !== 1) this.parts = [Buffer.concat(this.parts, this.have)];
-    return this.parts[0]!;
-  }
-
-  /** The body of the completed message (the prefix's parts were dropped once read). */
-  private joinedBody(): Buffer {
-    return this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.have - 5);
   }
 }
 
