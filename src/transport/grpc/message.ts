@@ -61,9 +61,9 @@ export class MessageDecoder {
     return this.prefixHave > 0;
   }
 
-  /** Bytes held of the message begun and not completed. */
+  /** Bytes held for the message begun and not completed (the room made for it). */
   get heldBytes(): number {
-    return this.prefixHave + this.bodyHave;
+    return this.prefixHave + (this.body?.length ?? 0);
   }
 
   /**
@@ -96,9 +96,10 @@ export class MessageDecoder {
         if (this.prefixHave < 5) break;
         this.bodyLength = this.lengthOf(prefix, 0);
         this.bodyHave = 0;
-        // Room for what has come, never for what is only announced: a peer announcing a
-        // large message costs what it sends.
-        this.body = this.bodyLength === 0 ? undefined : Buffer.allocUnsafe(Math.min(this.bodyLength, Math.max(4096, end - off)));
+        // Room for the whole message when it is at most FIRST_ROOM (one buffer, no regrowth
+        // for the usual sizes), else for what has come: a peer announcing a large message
+        // costs what it sends, never more than FIRST_ROOM ahead.
+        this.body = this.bodyLength === 0 ? undefined : Buffer.allocUnsafe(Math.min(this.bodyLength, Math.max(FIRST_ROOM, end - off)));
       }
       const take = Math.min(this.bodyLength - this.bodyHave, end - off);
       if (take > 0) {
@@ -142,3 +143,6 @@ export class MessageDecoder {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The room made at first for a message cut between chunks. */
+const FIRST_ROOM = 64 * 1024;
