@@ -8,13 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { connect as tcpConnect, type Socket } from "node:net";
-import { after, afterEach, before, describe, it } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { describe, it } from "node:test";
 import * as M from "../../src/methods.js";
-import { PutRequest, RangeRequest, WatchCreateRequest } from "../../src/rpc/etcdserverpb/rpc.js";
+import { WatchCreateRequest } from "../../src/rpc/etcdserverpb/rpc.js";
 import { HANDSHAKE_MS, MAX_CONCURRENT_STREAMS, STREAM_RECV_WINDOW } from "../../src/server/h2-connection.js";
-import { serve, type EtcdServer } from "../../src/server/server.js";
+import { serve } from "../../src/server/server.js";
 import { grpcFrame } from "../../src/transport/grpc/message.js";
 import {
   DEFAULT_WINDOW,
@@ -31,75 +29,12 @@ import {
   windowUpdateFrame,
 } from "../../src/transport/h2/frames.js";
 import { encodeHeaders } from "../../src/transport/h2/hpack.js";
-import {
-  type Answer,
-  type ConnectOptions,
-  dataFrames,
-  destroyAll,
-  field,
-  type Frame,
-  grpcData,
-  grpcMessages,
-  headersFrame,
-  RawH2Client,
-  requestFields,
-} from "./h2-raw-client.js";
+import { type ConnectOptions, dataFrames, destroyAll, field, grpcData, grpcMessages, headersFrame, RawH2Client, requestFields } from "./h2-raw-client.js";
+import { assertOk, collectGarbage, isType, memoryNow, MiB, portOf, putRequest, rangeRequest, sharedServer, within } from "./server-h2-kit.js";
 
-const realSetTimeout = globalThis.setTimeout;
-const realClearTimeout = globalThis.clearTimeout;
+const shared = sharedServer();
+const connect = shared.connect;
 
-let server: EtcdServer;
-let port: number;
-
-const portOf = (s: EtcdServer): number => Number(s.endpoint.split(":").pop());
-
-before(async () => {
-  server = await serve({ listen: "127.0.0.1:0" });
-  port = portOf(server);
-});
-afterEach(() => destroyAll());
-after(async () => {
-  destroyAll();
-  await server?.close();
-});
-
-const connect = (options?: ConnectOptions): Promise<RawH2Client> => RawH2Client.connect(port, options);
-
-function putRequest(key: string, value: string | Buffer): Uint8Array {
-  return M.KV.put.encode({ ...PutRequest.decode(new Uint8Array(0)), key: Buffer.from(key), value: Buffer.from(value) });
-}
-
-function rangeRequest(key: string): Uint8Array {
-  return M.KV.range.encode({ ...RangeRequest.decode(new Uint8Array(0)), key: Buffer.from(key) });
-}
-
-const isType =
-  (type: number, stream?: number) =>
-  (f: Frame): boolean =>
-    f.type === type && (stream === undefined || f.stream === stream);
-
-function assertOk(a: Answer, what = "the call"): void {
-  assert.equal(a.reset, undefined, `${what} was reset (${a.reset === undefined ? "" : h2ErrorName(a.reset)})`);
-  assert.equal(field(a.headers, ":status"), "200", `${what}: headers ${JSON.stringify(a.headers)}`);
-  assert.equal(field(a.trailers, "grpc-status"), "0", `${what}: trailers ${JSON.stringify(a.trailers)} (headers ${JSON.stringify(a.headers)})`);
-}
-
-/** Resolves with `p`, or rejects after `ms` saying what did not happen. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = realSetTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => realClearTimeout(timer));
-}
-
-setFlagsFromString("--expose-gc");
-const collectGarbage = runInNewContext("gc") as () => void;
-function memoryNow(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
-const MiB = 1024 * 1024;
 /** The connection's receive window the server announces (its SETTINGS and first WINDOW_UPDATE; not exported). */
 const CONN_RECV_WINDOW = 16 * MiB;
 
@@ -202,7 +137,7 @@ describe("review: server.close() and connections that do not go away", () => {
 
   it(`a connection that sends nothing is closed at HANDSHAKE_MS (${HANDSHAKE_MS} ms, mocked clock), as one that sent the preface but no SETTINGS is`, async (t) => {
     t.mock.timers.enable({ apis: ["setTimeout"] });
-    const silent = await tcp(port);
+    const silent = await tcp(shared.port);
     silent.on("error", () => undefined);
     const closed = new Promise<void>((resolve) => silent.once("close", () => resolve()));
     try {
@@ -265,7 +200,7 @@ describe("review: server.close() and connections that do not go away", () => {
 describe("review: what one connection can make the server hold", () => {
   it("unknown method paths do not each add a series to /metrics (the process's memory grows with every distinct path a client invents)", async () => {
     const metrics = async (): Promise<number> => {
-      const res = await fetch(`http://${server.endpoint}/metrics`);
+      const res = await fetch(`http://127.0.0.1:${shared.port}/metrics`);
       const text = await res.text();
       return text.split("\n").filter((l) => l.startsWith("grpc_server_started_total{")).length;
     };

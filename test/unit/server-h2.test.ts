@@ -6,16 +6,14 @@
  * is checked on a real `serve()` over loopback.
  */
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { before, describe, it } from "node:test";
 import { GrpcCode } from "../../src/errors.js";
 import * as M from "../../src/methods.js";
-import { PutRequest, RangeRequest, WatchCreateRequest } from "../../src/rpc/etcdserverpb/rpc.js";
+import { RangeRequest, WatchCreateRequest } from "../../src/rpc/etcdserverpb/rpc.js";
 import { HANDSHAKE_MS, MAX_CONCURRENT_STREAMS, MAX_UNSENT_BYTES, STREAM_RECV_WINDOW } from "../../src/server/h2-connection.js";
 import { MAX_UNREAD_BYTES } from "../../src/server/handlers.js";
 import { RESET_BURST } from "../../src/server/reset-budget.js";
-import { serve, type EtcdServer } from "../../src/server/server.js";
+import { serve } from "../../src/server/server.js";
 import { grpcFrame } from "../../src/transport/grpc/message.js";
 import {
   DEFAULT_WINDOW,
@@ -41,12 +39,9 @@ import {
 } from "../../src/transport/h2/limits.js";
 import {
   type Answer,
-  type ConnectOptions,
   dataFrames,
   destroyAll,
   field,
-  type Frame,
-  type GoAway,
   grpcData,
   grpcMessages,
   headersFrame,
@@ -55,54 +50,22 @@ import {
   RawH2Client,
   requestFields,
 } from "./h2-raw-client.js";
+import {
+  assertOk,
+  collectGarbage,
+  expectGoAway,
+  isType,
+  memoryNow,
+  MiB,
+  portOf,
+  putRequest,
+  rangeRequest,
+  realSetTimeout,
+  sharedServer,
+} from "./server-h2-kit.js";
 
-// Taken before any test mocks the timers.
-const realSetTimeout = globalThis.setTimeout;
-
-let server: EtcdServer;
-let port: number;
-
-const portOf = (s: EtcdServer): number => Number(s.endpoint.split(":").pop());
-
-before(async () => {
-  server = await serve({ listen: "127.0.0.1:0" });
-  port = portOf(server);
-});
-afterEach(() => destroyAll());
-after(async () => {
-  destroyAll();
-  await server?.close();
-});
-
-const connect = (options?: ConnectOptions): Promise<RawH2Client> => RawH2Client.connect(port, options);
-
-function putRequest(key: string, value: string | Buffer): Uint8Array {
-  return M.KV.put.encode({ ...PutRequest.decode(new Uint8Array(0)), key: Buffer.from(key), value: Buffer.from(value) });
-}
-
-function rangeRequest(key: string, rangeEnd?: string): Uint8Array {
-  return M.KV.range.encode({ ...RangeRequest.decode(new Uint8Array(0)), key: Buffer.from(key), rangeEnd: Buffer.from(rangeEnd ?? "") });
-}
-
-const isType =
-  (type: number, stream?: number) =>
-  (f: Frame): boolean =>
-    f.type === type && (stream === undefined || f.stream === stream);
-
-/** The connection is ended with GOAWAY(`code`), then closed. */
-async function expectGoAway(c: RawH2Client, code: number): Promise<GoAway> {
-  const g = await c.goAway();
-  assert.equal(h2ErrorName(g.code), h2ErrorName(code), `GOAWAY ${h2ErrorName(g.code)}: ${g.debug}`);
-  await c.waitClosed();
-  return g;
-}
-
-/** A gRPC call that succeeded: :status 200, then trailers with grpc-status 0. */
-function assertOk(a: Answer, what = "the call"): void {
-  assert.equal(a.reset, undefined, `${what} was reset (${a.reset === undefined ? "" : h2ErrorName(a.reset)})`);
-  assert.equal(field(a.headers, ":status"), "200", `${what}: headers ${JSON.stringify(a.headers)}`);
-  assert.equal(field(a.trailers, "grpc-status"), "0", `${what}: trailers ${JSON.stringify(a.trailers)} (headers ${JSON.stringify(a.headers)})`);
-}
+const shared = sharedServer();
+const connect = shared.connect;
 
 /** The value the single key of a range answer holds. */
 function rangeValue(a: Answer): string | undefined {
@@ -126,15 +89,6 @@ function splitHeaderBlock(stream: number, block: Buffer, pieces: number, endStre
   return Buffer.concat(out);
 }
 
-// The collector, to measure from a clean heap (node runs the tests without --expose-gc).
-setFlagsFromString("--expose-gc");
-const collectGarbage = runInNewContext("gc") as () => void;
-
-function memoryNow(): number {
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
-}
-
 /**
  * The peak growth of this process's heap and buffers over `ms` (the server runs in this
  * process). Nothing outside the server says when it has taken in all it will take from a
@@ -150,30 +104,28 @@ async function peakGrowth(base: number, ms: number): Promise<number> {
   return peak - base;
 }
 
-const MiB = 1024 * 1024;
-
 describe("etcd-ts serve: HTTP/2 handshake", () => {
   it("a preface that starts like HTTP/2's but is not it: GOAWAY PROTOCOL_ERROR, then the connection closes", async () => {
-    const c = RawH2Client.raw(port);
+    const c = RawH2Client.raw(shared.port);
     await c.write(Buffer.from("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", "latin1"), settingsFrame([]));
     await expectGoAway(c, H2Error.PROTOCOL_ERROR);
   });
 
   it("bytes that are not a preface at all are answered as HTTP/1.1 (400) and the connection closes", async () => {
-    const c = RawH2Client.raw(port);
+    const c = RawH2Client.raw(shared.port);
     await c.write(Buffer.from("HELLO\r\n\r\n", "latin1"));
     await c.waitClosed();
     assert.match(c.firstBytes.toString("latin1"), /^HTTP\/1\.1 400/);
   });
 
   it("a first frame other than SETTINGS: GOAWAY PROTOCOL_ERROR", async () => {
-    const c = RawH2Client.raw(port);
+    const c = RawH2Client.raw(shared.port);
     await c.write(PREFACE, frame(FrameType.PING, 0, 0, Buffer.alloc(8)));
     await expectGoAway(c, H2Error.PROTOCOL_ERROR);
   });
 
   it("a SETTINGS acknowledgement before any SETTINGS: GOAWAY PROTOCOL_ERROR", async () => {
-    const c = RawH2Client.raw(port);
+    const c = RawH2Client.raw(shared.port);
     await c.write(PREFACE, frame(FrameType.SETTINGS, Flag.ACK, 0));
     await expectGoAway(c, H2Error.PROTOCOL_ERROR);
   });
@@ -196,7 +148,7 @@ describe("etcd-ts serve: HTTP/2 handshake", () => {
   });
 
   it("the preface, SETTINGS and a whole call delivered one byte at a time are read", async () => {
-    const c = RawH2Client.raw(port);
+    const c = RawH2Client.raw(shared.port);
     const bytes = Buffer.concat([
       PREFACE,
       settingsFrame([[Setting.ENABLE_PUSH, 0]]),
@@ -211,7 +163,7 @@ describe("etcd-ts serve: HTTP/2 handshake", () => {
 
   it(`a connection that sends the preface but no SETTINGS is closed at HANDSHAKE_MS (${HANDSHAKE_MS} ms, mocked clock); one that settled is not`, async (t) => {
     t.mock.timers.enable({ apis: ["setTimeout"] });
-    const idle = RawH2Client.raw(port);
+    const idle = RawH2Client.raw(shared.port);
     await idle.write(PREFACE);
     // The server's SETTINGS: its connection (and its handshake timer) exists.
     await idle.next((f) => f.type === FrameType.SETTINGS, "the server's SETTINGS");
