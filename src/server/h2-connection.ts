@@ -256,6 +256,7 @@ export class ServerConnection implements StreamHost {
       case FrameType.PUSH_PROMISE:
         throw new PeerError(H2Error.PROTOCOL_ERROR, "PUSH_PROMISE from a client");
       case FrameType.PRIORITY:
+        if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "PRIORITY on stream 0");
         if (end - start !== 5) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PRIORITY payload is not 5 bytes");
         return this.idle.spend("PRIORITY");
       default:

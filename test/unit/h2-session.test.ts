@@ -365,6 +365,17 @@ describe("HTTP/2 unary session (scripted server)", () => {
     assert.equal(goaway.payload.readUInt32BE(4), H2Error.PROTOCOL_ERROR);
   });
 
+  it("refuses a PRIORITY frame on stream 0 (RFC 9113 §6.3)", async () => {
+    const s = await open();
+    const pending = call(s, Buffer.from("x"));
+    await server.request(1);
+    server.write(frame(FrameType.PRIORITY, 0, 0, Buffer.alloc(5)));
+    const { failure } = await pending;
+    assert.match(failure?.details ?? "", /protocol error.*PRIORITY on stream 0/);
+    const goaway = await server.next((f) => f.type === FrameType.GOAWAY);
+    assert.equal(goaway.payload.readUInt32BE(4), H2Error.PROTOCOL_ERROR);
+  });
+
   it("drain() lets open calls finish, refuses new ones, then closes", async () => {
     const s = await open();
     const pending = call(s, Buffer.from("x"));

@@ -293,6 +293,7 @@ describe("etcd-ts serve: frame and header limits", () => {
     ["GOAWAY of 4 bytes", () => frame(FrameType.GOAWAY, 0, 0, Buffer.alloc(4)), H2Error.FRAME_SIZE_ERROR],
     ["PUSH_PROMISE from a client", () => frame(FrameType.PUSH_PROMISE, Flag.END_HEADERS, 1, Buffer.alloc(4)), H2Error.PROTOCOL_ERROR],
     ["PRIORITY of 4 bytes", () => frame(FrameType.PRIORITY, 0, 1, Buffer.alloc(4)), H2Error.FRAME_SIZE_ERROR],
+    ["PRIORITY on stream 0 (RFC 9113 §6.3)", () => frame(FrameType.PRIORITY, 0, 0, Buffer.alloc(5)), H2Error.PROTOCOL_ERROR],
     ["HEADERS on stream 0", () => headersFrame(0, requestFields(M.KV.range.path)), H2Error.PROTOCOL_ERROR],
     ["DATA on stream 0", () => frame(FrameType.DATA, 0, 0, Buffer.alloc(1)), H2Error.PROTOCOL_ERROR],
     [

@@ -469,6 +469,7 @@ export class H2Session {
       case FrameType.PUSH_PROMISE:
         throw new PeerError(H2Error.PROTOCOL_ERROR, "PUSH_PROMISE although push is disabled");
       case FrameType.PRIORITY:
+        if (id === 0) throw new PeerError(H2Error.PROTOCOL_ERROR, "PRIORITY on stream 0");
         if (payload.length !== 5) throw new PeerError(H2Error.FRAME_SIZE_ERROR, "PRIORITY payload is not 5 bytes");
         return this.idle.spend("PRIORITY");
       default:
