@@ -29,8 +29,10 @@ function cpuMs(pid?: number): number {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
   }
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   // utime and stime, fields 14 and 15 of stat (12 and 13 after the command), in clock ticks of 10 ms.
+  // Where there is no /proc, the figure is not known.
+  if (!existsSync(`/proc/${pid}/stat`)) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 /** Calls one worker makes: the keys written first, then the measured operations (kv-worker.ts). */
