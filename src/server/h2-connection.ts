@@ -54,7 +54,7 @@ export const MAX_CONCURRENT_STREAMS = 10_000;
 /** The receive window of each stream (announced as SETTINGS_INITIAL_WINDOW_SIZE). */
 export const STREAM_RECV_WINDOW = 1024 * 1024;
 /** The receive window of the connection. */
-const CONN_RECV_WINDOW = 16 * 1024 * 1024;
+export const CONN_RECV_WINDOW = 16 * 1024 * 1024;
 /**
  * Request bytes a connection may have the server hold: parts of messages not complete yet,
  * and DATA of streams that stopped reading. node:http2's session memory bound was 256 MB
@@ -384,8 +384,11 @@ export class ServerConnection implements StreamHost {
       this.settled = true;
       clearTimeout(this.handshakeTimer);
     }
-    if (delta > 0) for (const b of this.blockedOnStream) this.blocked.add(b);
-    if (delta > 0) this.blockedOnStream.clear();
+    if (delta > 0) {
+      // Every stream's window grew: those waiting for their own may go on.
+      for (const b of this.blockedOnStream) this.blocked.add(b);
+      this.blockedOnStream.clear();
+    }
     if (this.blocked.size > 0) this.flushBlocked();
   }
 

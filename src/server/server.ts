@@ -195,7 +195,8 @@ export async function serve(options: ServeOptions = {}): Promise<EtcdServer> {
       for (const c of connections) c.close();
       http1.close();
       // HTTP/1.1 and sockets that have not said which they speak end now; HTTP/2 ones after the grace.
-      for (const s of sockets) if (![...connections].some((c) => c.socket === s)) s.destroy();
+      const http2Sockets = new Set([...connections].map((c) => c.socket));
+      for (const s of sockets) if (!http2Sockets.has(s)) s.destroy();
       const force = setTimeout(() => {
         for (const s of [...sockets]) s.destroy();
       }, SHUTDOWN_GRACE_MS);

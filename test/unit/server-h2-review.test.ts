@@ -11,7 +11,7 @@ import { connect as tcpConnect, type Socket } from "node:net";
 import { describe, it } from "node:test";
 import * as M from "../../src/methods.js";
 import { WatchCreateRequest } from "../../src/rpc/etcdserverpb/rpc.js";
-import { HANDSHAKE_MS, MAX_CONCURRENT_STREAMS, STREAM_RECV_WINDOW } from "../../src/server/h2-connection.js";
+import { CONN_RECV_WINDOW, HANDSHAKE_MS, MAX_CONCURRENT_STREAMS, STREAM_RECV_WINDOW } from "../../src/server/h2-connection.js";
 import { serve } from "../../src/server/server.js";
 import { grpcFrame } from "../../src/transport/grpc/message.js";
 import {
@@ -34,9 +34,6 @@ import { assertOk, collectGarbage, isType, memoryNow, MiB, portOf, putRequest, r
 
 const shared = sharedServer();
 const connect = shared.connect;
-
-/** The connection's receive window the server announces (its SETTINGS and first WINDOW_UPDATE; not exported). */
-const CONN_RECV_WINDOW = 16 * MiB;
 
 const keepAliveRequest = grpcFrame(M.Lease.leaseKeepAlive.encode({ ID: 1n }));
 
