@@ -212,10 +212,11 @@ export class KvService {
   }
 
   private putOn(w: WriteBatch, r: PutRequest): Omit<PutResponse, "header"> {
-    const { kv, prev } = w.put(r.key, r.value, r.lease, r.ignoreValue, r.ignoreLease);
-    if (prev && prev.lease !== 0n && prev.lease !== kv.lease) this.leases.detach(prev.lease, r.key);
+    const change = w.put(r.key, r.value, r.lease, r.ignoreValue, r.ignoreLease);
+    const { kv, prevLease } = change;
+    if (prevLease !== 0n && prevLease !== kv.lease) this.leases.detach(prevLease, r.key);
     if (kv.lease !== 0n) this.leases.attach(kv.lease, kv.key);
-    return { prevKv: r.prevKv ? prev : undefined };
+    return { prevKv: r.prevKv ? change.prevKv : undefined };
   }
 
   private deleteOn(w: WriteBatch, r: DeleteRangeRequest): Omit<DeleteRangeResponse, "header"> {

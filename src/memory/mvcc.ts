@@ -179,11 +179,17 @@ export class MvccStore {
 
   /** @internal `latest` for a key already in latin1. */
   latestById(k: string): KeyValue | undefined {
+    const head = this.liveHead(k);
+    return head ? toKv(k, head) : undefined;
+  }
+
+  /** @internal The newest version of a live key, as stored (no copy). */
+  liveHead(k: string): Version | undefined {
     // A put reads its key twice before writing it: the second read costs no search.
     const head = this.memoKey === k ? this.memoHead : this.live.get(k);
     this.memoKey = k;
     this.memoHead = head;
-    return head ? toKv(k, head) : undefined;
+    return head;
   }
 
   private scan(index: KeyIndex<Version>, range: KeyRange, visit: (k: string, head: Version) => boolean | void): void {
@@ -398,6 +404,34 @@ export function tombstone(key: Buffer, rev: bigint): KeyValue {
   return { key, value: Buffer.alloc(0), createRevision: 0n, modRevision: rev, version: 0n, lease: 0n };
 }
 
+/**
+ * A put as watches see it. The key's version before it is copied out only when someone reads
+ * `prevKv` (a watch with prev_kv, a put asking for it): most puts never do.
+ */
+export class PutChange implements Change {
+  readonly type = "put";
+  private prev: KeyValue | Version | undefined;
+
+  constructor(
+    readonly kv: KeyValue,
+    private readonly k: string,
+    prev: KeyValue | Version | undefined,
+  ) {
+    this.prev = prev;
+  }
+
+  get prevKv(): KeyValue | undefined {
+    const prev = this.prev;
+    if (prev instanceof Version) return (this.prev = toKv(this.k, prev));
+    return prev;
+  }
+
+  /** The lease of the version before, 0 when there was none. */
+  get prevLease(): bigint {
+    return this.prev?.lease ?? 0n;
+  }
+}
+
 /** The changes of one revision, applied together by `commit()`. Reads inside see them. */
 export class WriteBatch {
   readonly revision: bigint;
@@ -416,12 +450,13 @@ export class WriteBatch {
     this.revision = store.revision + 1n;
   }
 
-  private currentById(k: string): KeyValue | undefined {
+  /** What `k` holds now within this write: a stored version is handed over as it is (a put reads few of its fields). */
+  private currentById(k: string): KeyValue | Version | undefined {
     const pending = this.pending;
     if (pending !== undefined) {
       if (pending.has(k)) return pending.get(k) ?? undefined;
     } else if (this.firstKey === k) return this.firstKv ?? undefined;
-    return this.store.latestById(k);
+    return this.store.liveHead(k);
   }
 
   /**
@@ -448,23 +483,36 @@ export class WriteBatch {
   }
 
   /** Puts `key`; with `keepValue` / `keepLease` (etcd's ignore_value, ignore_lease) those of the key's current version stay. */
-  put(key: Uint8Array, value: Uint8Array, lease: bigint, keepValue = false, keepLease = false): { kv: KeyValue; prev: KeyValue | undefined } {
+  put(key: Uint8Array, value: Uint8Array, lease: bigint, keepValue = false, keepLease = false): PutChange {
     const k = id(key);
     const prev = this.currentById(k);
-    if (prev && keepValue) value = prev.value;
-    if (prev && keepLease) lease = prev.lease;
-    const kv: KeyValue = {
-      key: Buffer.from(key),
-      value: Buffer.from(value),
-      createRevision: prev ? prev.createRevision : this.revision,
-      modRevision: this.revision,
-      version: prev ? prev.version + 1n : 1n,
-      lease,
-    };
+    let kv: KeyValue;
+    if (prev === undefined) {
+      kv = { key: Buffer.from(key), value: Buffer.from(value), createRevision: this.revision, modRevision: this.revision, version: 1n, lease };
+    } else if (prev instanceof Version) {
+      kv = {
+        key: Buffer.from(key),
+        value: keepValue ? Buffer.from(prev.value!, "latin1") : Buffer.from(value),
+        createRevision: BigInt(prev.create),
+        modRevision: this.revision,
+        version: BigInt(prev.version + 1),
+        lease: keepLease ? prev.lease : lease,
+      };
+    } else {
+      kv = {
+        key: Buffer.from(key),
+        value: Buffer.from(keepValue ? prev.value : value),
+        createRevision: prev.createRevision,
+        modRevision: this.revision,
+        version: prev.version + 1n,
+        lease: keepLease ? prev.lease : lease,
+      };
+    }
     this.changed(k, kv);
-    this.changes.push({ type: "put", kv, prevKv: prev });
+    const change = new PutChange(kv, k, prev);
+    this.changes.push(change);
     this.ids.push(k);
-    return { kv, prev };
+    return change;
   }
 
   delete(range: KeyRange): KeyValue[] {
