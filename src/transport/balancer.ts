@@ -39,15 +39,13 @@ export class Balancer {
    * meanwhile, and one whose calls wait without any answer (a stalling peer) gets new calls
    * only when no other will do (grpc-go's round robin likewise picks only ready members).
    */
-  pick(tried: ReadonlySet<Connection> = new Set()): Connection {
+  pick(tried: ReadonlySet<Connection> = NONE): Connection {
     const now = performance.now();
-    const usable = (c: Connection): boolean => !c.avoided(now) && !tried.has(c);
-    const good = (c: Connection): boolean => usable(c) && c.ready() && !c.stalled(now);
     if (this.mode === "pinned") {
       const pinned = this.pinned;
-      if (pinned && usable(pinned) && !pinned.stalled(now)) return pinned;
-      const candidates = this.connections.filter(good);
-      const fallback = this.connections.filter(usable);
+      if (pinned && usable(pinned, tried, now) && !pinned.stalled(now)) return pinned;
+      const candidates = this.connections.filter((c) => good(c, tried, now));
+      const fallback = this.connections.filter((c) => usable(c, tried, now));
       this.pinned = randomOf(candidates) ?? randomOf(fallback) ?? this.leastAvoided(tried);
       return this.pinned;
     }
@@ -56,8 +54,8 @@ export class Balancer {
     for (let i = 0; i < n; i++) {
       const at = (this.next + i) % n;
       const c = this.connections[at]!;
-      if (!usable(c)) continue;
-      if (good(c)) {
+      if (!usable(c, tried, now)) continue;
+      if (good(c, tried, now)) {
         this.next = (at + 1) % n;
         return c;
       }
@@ -78,6 +76,13 @@ export class Balancer {
     return from.reduce((a, b) => (b.avoidUntil < a.avoidUntil ? b : a));
   }
 }
+
+const NONE: ReadonlySet<Connection> = new Set();
+
+/** Not avoided after failures and not yet tried by this call. */
+const usable = (c: Connection, tried: ReadonlySet<Connection>, now: number): boolean => !c.avoided(now) && !tried.has(c);
+/** Usable, connected and answering. */
+const good = (c: Connection, tried: ReadonlySet<Connection>, now: number): boolean => usable(c, tried, now) && c.ready() && !c.stalled(now);
 
 function randomOf<T>(items: readonly T[]): T | undefined {
   return items.length === 0 ? undefined : items[Math.floor(Math.random() * items.length)];

@@ -18,6 +18,7 @@ import { CallFailure, errorFromCallFailure } from "./grpc/status.js";
 import { GrpcStream } from "./grpc/stream.js";
 import * as M from "../methods.js";
 import { AuthToken, type Credentials } from "./auth-token.js";
+import type { H2Call } from "./h2/session.js";
 import type { ConnectionInfo, Method, Stream, StreamOptions, Transport, UnaryOptions } from "./transport.js";
 
 /** Settings of the gRPC transport (the client options, validated and defaulted). */
@@ -61,6 +62,71 @@ export const grpcDefaults = {
 
 interface Pending {
   cancel(): void;
+}
+
+/**
+ * One attempt of a unary call on the wire, until it settles: its answer, a failure, the
+ * caller's abort or the client's close, whichever comes first.
+ */
+class PendingCall<Res> implements Pending {
+  private settled = false;
+  private call: H2Call | undefined;
+  private onAbort: (() => void) | undefined;
+
+  constructor(
+    private readonly pending: Set<Pending>,
+    private readonly conn: Connection,
+    private readonly method: Method<unknown, Res>,
+    private readonly signal: AbortSignal | undefined,
+    private readonly resolve: (res: Res) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {}
+
+  start(requireLeader: boolean, message: Buffer, token: string | undefined, metadata: ReadonlyArray<[string, string]> | undefined, deadline: number): void {
+    this.conn.inFlight++;
+    this.pending.add(this);
+    const signal = this.signal;
+    if (signal) {
+      this.onAbort = (): void => {
+        this.finish();
+        this.reject(abortedError(signal, this.failureDetails()));
+        this.call?.cancel();
+      };
+      signal.addEventListener("abort", this.onAbort, { once: true });
+    }
+    this.call = this.conn.unary(this.method.path, message, requireLeader, token, metadata, deadline, (failure, bytes) => this.done(failure, bytes));
+  }
+
+  cancel(): void {
+    this.finish();
+    this.reject(new ClientClosedError("the client was closed during the call", this.failureDetails()));
+    this.call?.cancel();
+  }
+
+  private done(failure: CallFailure | undefined, bytes: Buffer | undefined): void {
+    if (!this.finish()) return;
+    if (failure) return this.reject(failure);
+    let res: Res;
+    try {
+      res = this.method.decode(bytes!);
+    } catch (e) {
+      return this.reject(new CallFailure(GrpcCode.INTERNAL, `cannot decode the response: ${(e as Error).message}`, false));
+    }
+    this.resolve(res);
+  }
+
+  private failureDetails(): { rpc: string; endpoint: string; outcomeUnknown: boolean } {
+    return { rpc: this.method.rpc, endpoint: this.conn.endpoint.raw, outcomeUnknown: this.method.retry === "write" };
+  }
+
+  private finish(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.conn.inFlight--;
+    this.pending.delete(this);
+    if (this.onAbort) this.signal!.removeEventListener("abort", this.onAbort);
+    return true;
+  }
 }
 
 /** Why a connection could not be made, typed: a peer that broke HTTP/2 while connecting is a ProtocolError. */
@@ -178,12 +244,13 @@ export class GrpcTransport implements Transport {
     const readOnly = (options.retry ?? method.retry) === "read";
     const message = method.frame(request);
     const retry = this.options.retry;
-    const tried = new Set<Connection>();
+    // Made on the first failure: most calls never need them.
+    let tried: Set<Connection> | undefined;
     let lastError: EtcdError | undefined;
     const target = options.endpoint === undefined ? undefined : this.connectionFor(options.endpoint, method.rpc);
     let reauthenticated = false;
     /** Endpoints this call could not even connect to. */
-    const unreachable = new Set<Connection>();
+    let unreachable: Set<Connection> | undefined;
 
     for (let attempt = 1; attempt <= retry.maxAttempts; attempt++) {
       if (attempt > 1) {
@@ -191,9 +258,8 @@ export class GrpcTransport implements Transport {
         if (wait > 0) await sleep(wait, signal);
         if (this.closing) throw new ClientClosedError("the client is closed", { rpc: method.rpc, cause: lastError });
       }
-      if (tried.size >= this.balancer.all.length) tried.clear();
+      if (tried !== undefined && tried.size >= this.balancer.all.length) tried.clear();
       const conn = target ?? this.balancer.pick(tried);
-      const ctx = { rpc: method.rpc, endpoint: conn.endpoint.raw, readOnly, neverSent: true };
       if (performance.now() >= deadline) break;
       trace?.attempt(conn.endpoint.raw);
       if (!conn.ready()) {
@@ -202,8 +268,8 @@ export class GrpcTransport implements Transport {
         } catch (e) {
           if (e instanceof EtcdError) throw e;
           conn.markFailed();
-          tried.add(conn);
-          unreachable.add(conn);
+          (tried ??= new Set()).add(conn);
+          (unreachable ??= new Set()).add(conn);
           lastError = connectError(conn, e, method.rpc);
           // dialTimeoutMs bounds how long a call waits for connections: once no endpoint
           // could be reached for that long, it fails (with the connection error as cause).
@@ -228,13 +294,13 @@ export class GrpcTransport implements Transport {
           attempt--;
           continue;
         }
-        const err = errorFromCallFailure(e, { ...ctx, neverSent: e.neverSent });
+        const err = errorFromCallFailure(e, { rpc: method.rpc, endpoint: conn.endpoint.raw, readOnly, neverSent: e.neverSent });
         // A peer that let the call expire without a single frame is ejected for a while.
         if (e.silent && e.code === GrpcCode.DEADLINE_EXCEEDED) conn.markFailed(1000);
         if (!e.endpointFailed) throw err;
         await this.throwIfTls(conn, e, method.rpc);
         conn.markFailed();
-        tried.add(conn);
+        (tried ??= new Set()).add(conn);
         lastError = err;
         if (err.outcomeUnknown) throw err;
         trace?.retrying(err);
@@ -300,45 +366,8 @@ export class GrpcTransport implements Transport {
     metadata: ReadonlyArray<[string, string]> | undefined,
   ): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
-      let settled = false;
-      const entry: Pending = {
-        cancel: () => {
-          finish();
-          reject(
-            new ClientClosedError("the client was closed during the call", {
-              rpc: method.rpc,
-              endpoint: conn.endpoint.raw,
-              outcomeUnknown: method.retry === "write",
-            }),
-          );
-          call.cancel();
-        },
-      };
-      const onAbort = (): void => {
-        finish();
-        reject(abortedError(signal!, { rpc: method.rpc, endpoint: conn.endpoint.raw, outcomeUnknown: method.retry === "write" }));
-        call.cancel();
-      };
-      const finish = (): boolean => {
-        if (settled) return false;
-        settled = true;
-        conn.inFlight--;
-        this.pending.delete(entry);
-        signal?.removeEventListener("abort", onAbort);
-        return true;
-      };
-      conn.inFlight++;
-      this.pending.add(entry);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const call = conn.unary(method.path, message, options.requireLeader ?? this.options.requireLeader, token, metadata, deadline, (failure, bytes) => {
-        if (!finish()) return;
-        if (failure) return reject(failure);
-        try {
-          resolve(method.decode(bytes!));
-        } catch (e) {
-          reject(new CallFailure(GrpcCode.INTERNAL, `cannot decode the response: ${(e as Error).message}`, false));
-        }
-      });
+      const call = new PendingCall(this.pending, conn, method, signal, resolve, reject);
+      call.start(options.requireLeader ?? this.options.requireLeader, message, token, metadata, deadline);
     });
   }
 
