@@ -173,7 +173,7 @@ const section = [
   "",
   `Watch fan-out: ${f(deliveries)} deliveries/s (1,000 watchers on one prefix × 100 puts).`,
   "",
-  "The index is a B+ tree (`sorted-btree`) of keys to their newest version, as etcd's in-memory B-tree; a key with one version is one record of five fields (the value as a latin1 string, revisions as numbers). A point read or write is O(log n); random order costs more than sorted only through cache misses on the way down the tree. A count of the present walks the keys of the range without reading their versions (deleted keys are held apart until compaction).",
+  "The index is a B+ tree of keys to their newest version, as etcd's in-memory B-tree, with its pages in typed arrays (src/memory/key-index.ts): a search inside a page compares four-byte fingerprints of the keys (the characters past those the page's bounds share) and reads a key's string only when fingerprints tie, so keys in random order cost little more than in sorted order. The library tree it replaced (sorted-btree) compared some twenty key strings scattered over the heap per search: at 1,000,000 keys it took 162,532 random puts/s against 395,026 sorted (0.41). A key with one version is one record of five fields (the value as a latin1 string, revisions as numbers). A point read or write is O(log n); so is a count (inner pages keep their children's key counts).",
   "",
 ].join("\n");
 writeSection(section);

@@ -252,9 +252,9 @@ export class MvccStore {
 
   /**
    * @internal Rebuilds an empty store from stored versions in revision order (a restart), as
-   * etcd rebuilds its index from its database. Chains are built in a hash map and the keys
-   * inserted in key order, which costs far less than inserting them as they come. `each`
-   * may hand over one reused object: its fields are read at once.
+   * etcd rebuilds its index from its database. Chains are built in a hash map and the index
+   * loaded in key order at once, which costs far less than inserting keys as they come. `each`
+   * may hand over one reused object: its fields are read at once. The store must be empty.
    */
   restore(each: (visit: (version: StoredVersion) => void) => void, compacted: bigint): void {
     // One slot per key, so a key's later versions update it without a second lookup.
@@ -274,12 +274,17 @@ export class MvccStore {
       if (s.mod > last) last = s.mod;
     });
     const ids = [...heads.keys()].sort();
+    const live: { keys: string[]; heads: Version[] } = { keys: [], heads: [] };
+    const dead: { keys: string[]; heads: Version[] } = { keys: [], heads: [] };
     for (const k of ids) {
       const v = heads.get(k)!.head;
-      if (v.value === undefined) this.dead.set(k, v);
-      else this.live.set(k, v);
+      const to = v.value === undefined ? dead : live;
+      to.keys.push(k);
+      to.heads.push(v);
       if (v.value === undefined || prevOf(v) !== undefined) this.withHistory.add(k);
     }
+    this.live.loadSorted(live.keys, live.heads);
+    this.dead.loadSorted(dead.keys, dead.heads);
     this.compacted = compacted;
     // As etcd: the revision never goes back, even when the last revision was a compacted deletion.
     const rev = BigInt(last);
