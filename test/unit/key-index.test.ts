@@ -191,4 +191,23 @@ describe("the key index (B+ tree of fingerprinted pages) against sorted-btree", 
     }
     check(index, model, r, k);
   });
+
+  it("keys of 64 KiB alike in all but their last bytes are kept apart and in order", () => {
+    const stem = "x".repeat(64 * 1024);
+    const index = new KeyIndex<number>();
+    const model = new BTree(undefined, byCode);
+    const r = seededRandom(11);
+    const key = (): string => stem + String.fromCharCode(Math.floor(r() * 256)) + String.fromCharCode(Math.floor(r() * 256));
+    for (let i = 0; i < 3000; i++) {
+      const k = key();
+      if (r() < 0.7) {
+        index.set(k, i);
+        model.set(k, i);
+      } else {
+        index.delete(k);
+        model.delete(k);
+      }
+    }
+    check(index, model, r, key);
+  });
 });
