@@ -37,6 +37,16 @@ export class KeyIndex<V> {
   private slots = new Slots<V>();
   private total = 0;
   /**
+   * What the last `get` found (its key, leaf and `leafFind` result), while its descent in
+   * `path` still holds: the store reads a key before it writes it, and the write then starts
+   * where the read ended. Any change clears it.
+   */
+  private found: string | undefined;
+  private foundLeaf = 0;
+  private foundAt = 0;
+  /** The greatest key held (undefined when empty): keys above it are absent, and keys added in order go straight to the last leaf. */
+  private maxKey: string | undefined;
+  /**
    * The last descent of `set` or `delete`: the inner pages from the root down, the entry
    * taken in each, and the bounds of each page on the way (`lo[d]`, `hi[d]` for depth `d`;
    * the leaf's at depth `path.length`; undefined: unbounded).
@@ -55,15 +65,38 @@ export class KeyIndex<V> {
   }
 
   get(id: string): V | undefined {
-    const leaf = this.leafOf(id);
+    this.found = undefined;
+    if (this.maxKey === undefined || id > this.maxKey) return undefined;
+    const leaf = this.descend(id);
     const i = this.leafFind(leaf, id);
+    this.found = id;
+    this.foundLeaf = leaf;
+    this.foundAt = i;
     return i >= 0 ? this.slots.value(this.leaves.ref[leaf * PAGE + i]!) : undefined;
   }
 
   set(id: string, value: V): void {
-    const leaf = this.descend(id);
-    const i = this.leafFind(leaf, id);
     const L = this.leaves;
+    let leaf: number;
+    let i: number;
+    if (this.found === id) {
+      leaf = this.foundLeaf;
+      i = this.foundAt;
+    } else if (this.maxKey === undefined || id > this.maxKey) {
+      // Above every key: the end of the last leaf, unless a separator left by deleted keys is above it too.
+      leaf = this.descendLast();
+      const lo = this.lo[this.path.length];
+      if (lo === undefined || id >= lo) i = ~L.count[leaf]!;
+      else {
+        leaf = this.descend(id);
+        i = this.leafFind(leaf, id);
+      }
+      this.maxKey = id;
+    } else {
+      leaf = this.descend(id);
+      i = this.leafFind(leaf, id);
+    }
+    this.found = undefined;
     if (i >= 0) {
       this.slots.setValue(L.ref[leaf * PAGE + i]!, value);
       return;
@@ -83,8 +116,11 @@ export class KeyIndex<V> {
   }
 
   delete(id: string): void {
-    const leaf = this.descend(id);
-    const i = this.leafFind(leaf, id);
+    if (this.maxKey === undefined || id > this.maxKey) return;
+    const cached = this.found === id;
+    this.found = undefined;
+    const leaf = cached ? this.foundLeaf : this.descend(id);
+    const i = cached ? this.foundAt : this.leafFind(leaf, id);
     if (i < 0) return;
     const L = this.leaves;
     const base = leaf * PAGE;
@@ -98,6 +134,7 @@ export class KeyIndex<V> {
     this.addToPath(-1);
     if (n - 1 < MIN_FILL && this.path.length > 0) this.mergeLeaf();
     if (this.slots.capacity >= SHRINK_FROM && this.total * 4 < this.slots.capacity) this.rebuild();
+    else if (id === this.maxKey) this.maxKey = this.lastKey();
   }
 
   /**
@@ -106,6 +143,7 @@ export class KeyIndex<V> {
    */
   loadSorted(keys: readonly string[], values: readonly V[]): void {
     if (this.total !== 0) throw new Error("loadSorted needs an empty index");
+    this.found = undefined;
     const n = keys.length;
     if (n === 0) return;
     const L = this.leaves;
@@ -159,6 +197,7 @@ export class KeyIndex<V> {
     }
     this.root = refs[0]!;
     this.total = n;
+    this.maxKey = keys[n - 1];
   }
 
   /** How many keys lie in `[start, end)` (`end` undefined: no end); reads no value. */
@@ -174,17 +213,25 @@ export class KeyIndex<V> {
   scan(start: string, end: string | undefined, visit: (id: string, value: V) => boolean | void): void {
     if (end !== undefined && end <= start) return;
     const L = this.leaves;
+    const slots = this.slots;
     let leaf = this.leafOf(start);
     const i = this.leafFind(leaf, start);
     let pos = i >= 0 ? i : ~i;
+    // A page's keys and values are read before any is visited: the reads do not wait on one another.
+    const keys: string[] = [];
+    const values: V[] = [];
     while (leaf >= 0) {
       const base = leaf * PAGE;
-      const n = L.count[leaf]!;
-      for (; pos < n; pos++) {
-        const slot = L.ref[base + pos]!;
-        const k = this.slots.key(slot);
+      const n = L.count[leaf]! - pos;
+      for (let j = 0; j < n; j++) {
+        const slot = L.ref[base + pos + j]!;
+        keys[j] = slots.key(slot);
+        values[j] = slots.value(slot)!;
+      }
+      for (let j = 0; j < n; j++) {
+        const k = keys[j]!;
         if (end !== undefined && k >= end) return;
-        if (visit(k, this.slots.value(slot)!) === true) return;
+        if (visit(k, values[j]!) === true) return;
       }
       leaf = L.next[leaf]!;
       pos = 0;
@@ -203,6 +250,7 @@ export class KeyIndex<V> {
     this.inners = new InnerPages();
     this.slots = new Slots<V>();
     this.total = 0;
+    this.maxKey = undefined;
     this.root = this.newLeaf(0, -1, -1);
     this.loadSorted(keys, values);
   }
@@ -240,6 +288,37 @@ export class KeyIndex<V> {
       d++;
     }
     return node;
+  }
+
+  /** `descend` along the last entry of every page, to the last leaf. */
+  private descendLast(): number {
+    const { path, at, lo, hi } = this;
+    const I = this.inners;
+    path.length = 0;
+    at.length = 0;
+    let node = this.root;
+    let d = 0;
+    while (node < 0) {
+      const p = ~node;
+      const c = I.count[p]! - 1;
+      path.push(p);
+      at.push(c);
+      lo[d + 1] = c > 0 ? I.sep[p * PAGE + c] : lo[d];
+      hi[d + 1] = hi[d];
+      node = I.ref[p * PAGE + c]!;
+      d++;
+    }
+    return node;
+  }
+
+  /** The greatest key, found from the last leaf back (a leaf can be left empty when its page had no neighbour to merge with). */
+  private lastKey(): string | undefined {
+    const L = this.leaves;
+    for (let leaf = this.descendLast(); leaf >= 0; leaf = L.prev[leaf]!) {
+      const n = L.count[leaf]!;
+      if (n > 0) return this.slots.key(L.ref[leaf * PAGE + n - 1]!);
+    }
+    return undefined;
   }
 
   /** Where `id` is in a leaf: its index, or `~i` for the index it would take. */

@@ -116,13 +116,13 @@ const CHUNK_BITS = 12;
 const CHUNK = 1 << CHUNK_BITS;
 
 /**
- * Each key's string and value, by slot; a freed slot is reused. Held in chunks of fixed size,
- * so the table never holds more than one chunk unused (an array grown by pushing can hold half
- * as much again as it uses).
+ * Each key's string and value, by slot, side by side (a key and its value share a cache
+ * line); a freed slot is reused. Held in chunks of fixed size, so the table never holds more
+ * than one chunk unused (an array grown by pushing can hold half as much again as it uses).
  */
 export class Slots<V> {
-  private readonly keys: string[][] = [];
-  private readonly values: Array<Array<V | undefined>> = [];
+  /** Per chunk: the key of slot i at 2i, its value at 2i + 1. */
+  private readonly chunks: unknown[][] = [];
   private used = 0;
   private readonly freed: number[] = [];
 
@@ -135,31 +135,32 @@ export class Slots<V> {
     let slot = this.freed.pop();
     if (slot === undefined) {
       slot = this.used++;
-      if ((slot & (CHUNK - 1)) === 0) {
-        this.keys.push(new Array<string>(CHUNK).fill(""));
-        this.values.push(new Array<V | undefined>(CHUNK).fill(undefined));
-      }
+      if ((slot & (CHUNK - 1)) === 0) this.chunks.push(new Array<unknown>(2 * CHUNK).fill(undefined));
     }
-    this.keys[slot >>> CHUNK_BITS]![slot & (CHUNK - 1)] = key;
-    this.values[slot >>> CHUNK_BITS]![slot & (CHUNK - 1)] = value;
+    const chunk = this.chunks[slot >>> CHUNK_BITS]!;
+    const i = 2 * (slot & (CHUNK - 1));
+    chunk[i] = key;
+    chunk[i + 1] = value;
     return slot;
   }
 
   free(slot: number): void {
-    this.keys[slot >>> CHUNK_BITS]![slot & (CHUNK - 1)] = "";
-    this.values[slot >>> CHUNK_BITS]![slot & (CHUNK - 1)] = undefined;
+    const chunk = this.chunks[slot >>> CHUNK_BITS]!;
+    const i = 2 * (slot & (CHUNK - 1));
+    chunk[i] = undefined;
+    chunk[i + 1] = undefined;
     this.freed.push(slot);
   }
 
   key(slot: number): string {
-    return this.keys[slot >>> CHUNK_BITS]![slot & (CHUNK - 1)]!;
+    return this.chunks[slot >>> CHUNK_BITS]![2 * (slot & (CHUNK - 1))] as string;
   }
 
   value(slot: number): V | undefined {
-    return this.values[slot >>> CHUNK_BITS]![slot & (CHUNK - 1)];
+    return this.chunks[slot >>> CHUNK_BITS]![2 * (slot & (CHUNK - 1)) + 1] as V | undefined;
   }
 
   setValue(slot: number, value: V): void {
-    this.values[slot >>> CHUNK_BITS]![slot & (CHUNK - 1)] = value;
+    this.chunks[slot >>> CHUNK_BITS]![2 * (slot & (CHUNK - 1)) + 1] = value;
   }
 }
