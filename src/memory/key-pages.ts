@@ -41,10 +41,14 @@ export function sharedPrefix(lo: string | undefined, hi: string | undefined): nu
   return i;
 }
 
-/** Grows a typed array to hold `need` elements, by a quarter at least (a fraction of the memory doubling would leave unused). */
+/**
+ * Grows a typed array to hold `need` elements, by a sixteenth at least: the memory left unused
+ * stays small (doubling would leave up to half), while the copies, each of the whole array,
+ * add up to about sixteen times its final size over its growth.
+ */
 function grown<T extends Uint32Array | Int32Array>(a: T, need: number): T {
   if (need <= a.length) return a;
-  const b = new (a.constructor as new (n: number) => T)(Math.max(need, Math.ceil(a.length * 1.25)));
+  const b = new (a.constructor as new (n: number) => T)(Math.max(need, Math.ceil(a.length * 1.0625), 1024));
   b.set(a);
   return b;
 }
