@@ -16,7 +16,23 @@
  * from the page's bounds); a key string is read only when fingerprints tie. Measured in
  * docs/benchmarks.md (bench:memory).
  */
-import { InnerPages, LeafPages, PAGE, Slots, fingerprint, sharedPrefix } from "./key-pages.js";
+import {
+  COUNT,
+  INNER_FP,
+  INNER_KIDS,
+  INNER_WORDS,
+  LEAF_FP,
+  LEAF_SLOT,
+  LEAF_WORDS,
+  NEXT,
+  PAGE,
+  PLEN,
+  PREV,
+  Pages,
+  Slots,
+  fingerprint,
+  sharedPrefix,
+} from "./key-pages.js";
 
 /** A page (not the root) with fewer entries than this is merged with a neighbour when both fit in one. */
 const MIN_FILL = PAGE / 4;
@@ -30,8 +46,10 @@ const LOAD_FILL = (PAGE * 3) / 4;
 const SHRINK_FROM = 1 << 16;
 
 export class KeyIndex<V> {
-  private leaves = new LeafPages();
-  private inners = new InnerPages();
+  private leaves = new Pages(LEAF_WORDS);
+  private inners = new Pages(INNER_WORDS);
+  /** Separators of inner pages, `PAGE` per page: entry `i` of page `p` at `p * PAGE + i` (entry 0's is never read). */
+  private seps: string[] = [];
   /** A leaf id, or `~id` of an inner page. */
   private root: number;
   private slots = new Slots<V>();
@@ -47,9 +65,9 @@ export class KeyIndex<V> {
   /** The greatest key held (undefined when empty): keys above it are absent, and keys added in order go straight to the last leaf. */
   private maxKey: string | undefined;
   /**
-   * The last descent of `set` or `delete`: the inner pages from the root down, the entry
-   * taken in each, and the bounds of each page on the way (`lo[d]`, `hi[d]` for depth `d`;
-   * the leaf's at depth `path.length`; undefined: unbounded).
+   * The last descent: the inner pages from the root down, the entry taken in each, and the
+   * bounds of each page on the way (`lo[d]`, `hi[d]` for depth `d`; the leaf's at depth
+   * `path.length`; undefined: unbounded).
    */
   private readonly path: number[] = [];
   private readonly at: number[] = [];
@@ -72,11 +90,10 @@ export class KeyIndex<V> {
     this.found = id;
     this.foundLeaf = leaf;
     this.foundAt = i;
-    return i >= 0 ? this.slots.value(this.leaves.ref[leaf * PAGE + i]!) : undefined;
+    return i >= 0 ? this.slots.value(this.leaves.w[leaf * LEAF_WORDS + LEAF_SLOT + i]!) : undefined;
   }
 
   set(id: string, value: V): void {
-    const L = this.leaves;
     let leaf: number;
     let i: number;
     if (this.found === id) {
@@ -86,7 +103,7 @@ export class KeyIndex<V> {
       // Above every key: the end of the last leaf, unless a separator left by deleted keys is above it too.
       leaf = this.descendLast();
       const lo = this.lo[this.path.length];
-      if (lo === undefined || id >= lo) i = ~L.count[leaf]!;
+      if (lo === undefined || id >= lo) i = ~this.leaves.w[leaf * LEAF_WORDS + COUNT]!;
       else {
         leaf = this.descend(id);
         i = this.leafFind(leaf, id);
@@ -97,19 +114,19 @@ export class KeyIndex<V> {
       i = this.leafFind(leaf, id);
     }
     this.found = undefined;
+    const w = this.leaves.w;
+    const b = leaf * LEAF_WORDS;
     if (i >= 0) {
-      this.slots.setValue(L.ref[leaf * PAGE + i]!, value);
+      this.slots.setValue(w[b + LEAF_SLOT + i]!, value);
       return;
     }
     const pos = ~i;
-    const slot = this.slots.add(id, value);
-    const base = leaf * PAGE;
-    const n = L.count[leaf]!;
-    L.fp.copyWithin(base + pos + 1, base + pos, base + n);
-    L.ref.copyWithin(base + pos + 1, base + pos, base + n);
-    L.fp[base + pos] = fingerprint(id, L.plen[leaf]!);
-    L.ref[base + pos] = slot;
-    L.count[leaf] = n + 1;
+    const n = w[b + COUNT]!;
+    w.copyWithin(b + LEAF_FP + pos + 1, b + LEAF_FP + pos, b + LEAF_FP + n);
+    w.copyWithin(b + LEAF_SLOT + pos + 1, b + LEAF_SLOT + pos, b + LEAF_SLOT + n);
+    w[b + LEAF_FP + pos] = fingerprint(id, w[b + PLEN]!);
+    w[b + LEAF_SLOT + pos] = this.slots.add(id, value);
+    w[b + COUNT] = n + 1;
     this.total++;
     this.addToPath(1);
     if (n + 1 === PAGE) this.splitLeaf(leaf, pos);
@@ -122,14 +139,13 @@ export class KeyIndex<V> {
     const leaf = cached ? this.foundLeaf : this.descend(id);
     const i = cached ? this.foundAt : this.leafFind(leaf, id);
     if (i < 0) return;
-    const L = this.leaves;
-    const base = leaf * PAGE;
-    const slot = L.ref[base + i]!;
-    this.slots.free(slot);
-    const n = L.count[leaf]!;
-    L.fp.copyWithin(base + i, base + i + 1, base + n);
-    L.ref.copyWithin(base + i, base + i + 1, base + n);
-    L.count[leaf] = n - 1;
+    const w = this.leaves.w;
+    const b = leaf * LEAF_WORDS;
+    this.slots.free(w[b + LEAF_SLOT + i]!);
+    const n = w[b + COUNT]!;
+    w.copyWithin(b + LEAF_FP + i, b + LEAF_FP + i + 1, b + LEAF_FP + n);
+    w.copyWithin(b + LEAF_SLOT + i, b + LEAF_SLOT + i + 1, b + LEAF_SLOT + n);
+    w[b + COUNT] = n - 1;
     this.total--;
     this.addToPath(-1);
     if (n - 1 < MIN_FILL && this.path.length > 0) this.mergeLeaf();
@@ -146,43 +162,40 @@ export class KeyIndex<V> {
     this.found = undefined;
     const n = keys.length;
     if (n === 0) return;
-    const L = this.leaves;
-    const slots = this.slots;
     // The leaves, left to right: the empty root is the first.
     let refs: number[] = [];
     let firsts: string[] = [];
     let counts: number[] = [];
     for (const [from, to] of spans(n)) {
       const leaf = refs.length === 0 ? this.root : this.newLeaf(0, refs[refs.length - 1]!, -1);
-      for (let i = from; i < to; i++) L.ref[leaf * PAGE + i - from] = slots.add(keys[i]!, values[i]!);
-      L.count[leaf] = to - from;
+      const w = this.leaves.w;
+      const b = leaf * LEAF_WORDS;
+      for (let i = from; i < to; i++) w[b + LEAF_SLOT + i - from] = this.slots.add(keys[i]!, values[i]!);
+      w[b + COUNT] = to - from;
       refs.push(leaf);
       firsts.push(keys[from]!);
       counts.push(to - from);
     }
     // A page's bounds: its first key and the next page's on the same level (none at the ends).
     const boundsPrefix = (k: number): number => (k === 0 || k === firsts.length - 1 ? 0 : sharedPrefix(firsts[k], firsts[k + 1]));
-    for (let k = 0; k < refs.length; k++) {
-      L.plen[refs[k]!] = -1;
-      this.refreshLeaf(refs[k]!, boundsPrefix(k));
-    }
+    for (let k = 0; k < refs.length; k++) this.refreshLeaf(refs[k]!, boundsPrefix(k), true);
     // Inner levels until one page holds them all.
-    const I = this.inners;
     while (refs.length > 1) {
       const up: number[] = [];
       const upFirsts: string[] = [];
       const upCounts: number[] = [];
       for (const [from, to] of spans(refs.length)) {
-        const p = I.alloc(0);
-        const base = p * PAGE;
+        const p = this.inners.alloc(0);
+        const w = this.inners.w;
+        const b = p * INNER_WORDS + INNER_KIDS;
         let sum = 0;
         for (let k = from; k < to; k++) {
-          I.ref[base + k - from] = refs[k]!;
-          I.sub[base + k - from] = counts[k]!;
-          I.sep[base + k - from] = k === from ? "" : firsts[k]!;
+          w[b + 2 * (k - from)] = refs[k]!;
+          w[b + 2 * (k - from) + 1] = counts[k]!;
+          this.seps[p * PAGE + k - from] = k === from ? "" : firsts[k]!;
           sum += counts[k]!;
         }
-        I.count[p] = to - from;
+        w[p * INNER_WORDS + COUNT] = to - from;
         up.push(~p);
         upFirsts.push(firsts[from]!);
         upCounts.push(sum);
@@ -190,10 +203,7 @@ export class KeyIndex<V> {
       refs = up;
       firsts = upFirsts;
       counts = upCounts;
-      for (let k = 0; k < refs.length; k++) {
-        I.plen[~refs[k]!] = -1;
-        this.refreshInner(~refs[k]!, boundsPrefix(k));
-      }
+      for (let k = 0; k < refs.length; k++) this.refreshInner(~refs[k]!, boundsPrefix(k), true);
     }
     this.root = refs[0]!;
     this.total = n;
@@ -212,7 +222,7 @@ export class KeyIndex<V> {
    */
   scan(start: string, end: string | undefined, visit: (id: string, value: V) => boolean | void): void {
     if (end !== undefined && end <= start) return;
-    const L = this.leaves;
+    const w = this.leaves.w;
     const slots = this.slots;
     let leaf = this.leafOf(start);
     const i = this.leafFind(leaf, start);
@@ -221,10 +231,10 @@ export class KeyIndex<V> {
     const keys: string[] = [];
     const values: V[] = [];
     while (leaf >= 0) {
-      const base = leaf * PAGE;
-      const n = L.count[leaf]! - pos;
+      const b = leaf * LEAF_WORDS;
+      const n = w[b + COUNT]! - pos;
       for (let j = 0; j < n; j++) {
-        const slot = L.ref[base + pos + j]!;
+        const slot = w[b + LEAF_SLOT + pos + j]!;
         keys[j] = slots.key(slot);
         values[j] = slots.value(slot)!;
       }
@@ -233,7 +243,7 @@ export class KeyIndex<V> {
         if (end !== undefined && k >= end) return;
         if (visit(k, values[j]!) === true) return;
       }
-      leaf = L.next[leaf]!;
+      leaf = w[b + NEXT]!;
       pos = 0;
     }
   }
@@ -246,8 +256,9 @@ export class KeyIndex<V> {
       keys.push(k);
       values.push(v);
     });
-    this.leaves = new LeafPages();
-    this.inners = new InnerPages();
+    this.leaves = new Pages(LEAF_WORDS);
+    this.inners = new Pages(INNER_WORDS);
+    this.seps = [];
     this.slots = new Slots<V>();
     this.total = 0;
     this.maxKey = undefined;
@@ -260,18 +271,18 @@ export class KeyIndex<V> {
   /** The leaf whose keys `id` belongs with. */
   private leafOf(id: string): number {
     let node = this.root;
-    const I = this.inners;
+    const w = this.inners.w;
     while (node < 0) {
       const p = ~node;
-      node = I.ref[p * PAGE + this.innerFind(p, id)]!;
+      node = w[p * INNER_WORDS + INNER_KIDS + 2 * this.innerFind(p, id)]!;
     }
     return node;
   }
 
   /** `leafOf`, recording the path and the bounds of each page on it. */
   private descend(id: string): number {
-    const { path, at, lo, hi } = this;
-    const I = this.inners;
+    const { path, at, lo, hi, seps } = this;
+    const w = this.inners.w;
     path.length = 0;
     at.length = 0;
     let node = this.root;
@@ -279,12 +290,11 @@ export class KeyIndex<V> {
     while (node < 0) {
       const p = ~node;
       const c = this.innerFind(p, id);
-      const base = p * PAGE;
       path.push(p);
       at.push(c);
-      lo[d + 1] = c > 0 ? I.sep[base + c] : lo[d];
-      hi[d + 1] = c + 1 < I.count[p]! ? I.sep[base + c + 1] : hi[d];
-      node = I.ref[base + c]!;
+      lo[d + 1] = c > 0 ? seps[p * PAGE + c] : lo[d];
+      hi[d + 1] = c + 1 < w[p * INNER_WORDS + COUNT]! ? seps[p * PAGE + c + 1] : hi[d];
+      node = w[p * INNER_WORDS + INNER_KIDS + 2 * c]!;
       d++;
     }
     return node;
@@ -293,19 +303,19 @@ export class KeyIndex<V> {
   /** `descend` along the last entry of every page, to the last leaf. */
   private descendLast(): number {
     const { path, at, lo, hi } = this;
-    const I = this.inners;
+    const w = this.inners.w;
     path.length = 0;
     at.length = 0;
     let node = this.root;
     let d = 0;
     while (node < 0) {
       const p = ~node;
-      const c = I.count[p]! - 1;
+      const c = w[p * INNER_WORDS + COUNT]! - 1;
       path.push(p);
       at.push(c);
-      lo[d + 1] = c > 0 ? I.sep[p * PAGE + c] : lo[d];
+      lo[d + 1] = c > 0 ? this.seps[p * PAGE + c] : lo[d];
       hi[d + 1] = hi[d];
-      node = I.ref[p * PAGE + c]!;
+      node = w[p * INNER_WORDS + INNER_KIDS + 2 * c]!;
       d++;
     }
     return node;
@@ -313,43 +323,42 @@ export class KeyIndex<V> {
 
   /** The greatest key, found from the last leaf back (a leaf can be left empty when its page had no neighbour to merge with). */
   private lastKey(): string | undefined {
-    const L = this.leaves;
-    for (let leaf = this.descendLast(); leaf >= 0; leaf = L.prev[leaf]!) {
-      const n = L.count[leaf]!;
-      if (n > 0) return this.slots.key(L.ref[leaf * PAGE + n - 1]!);
+    const w = this.leaves.w;
+    for (let leaf = this.descendLast(); leaf >= 0; leaf = w[leaf * LEAF_WORDS + PREV]!) {
+      const n = w[leaf * LEAF_WORDS + COUNT]!;
+      if (n > 0) return this.slots.key(w[leaf * LEAF_WORDS + LEAF_SLOT + n - 1]!);
     }
     return undefined;
   }
 
   /** Where `id` is in a leaf: its index, or `~i` for the index it would take. */
   private leafFind(leaf: number, id: string): number {
-    const L = this.leaves;
-    const fp = L.fp;
-    const base = leaf * PAGE;
-    const end = base + L.count[leaf]!;
-    const f = fingerprint(id, L.plen[leaf]!);
+    const w = this.leaves.w;
+    const b = leaf * LEAF_WORDS;
+    const base = b + LEAF_FP;
+    const end = base + w[b + COUNT]!;
+    const f = fingerprint(id, w[b + PLEN]!);
     let lo = base;
     let hi = end;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (fp[mid]! < f) lo = mid + 1;
+      if (w[mid]! < f) lo = mid + 1;
       else hi = mid;
     }
-    if (lo === end || fp[lo] !== f) return ~(lo - base);
+    if (lo === end || w[lo] !== f) return ~(lo - base);
     // Keys alike in their fingerprints (from `lo` up to the first above f): their strings decide.
     let above = lo + 1;
     hi = end;
     while (above < hi) {
       const mid = (above + hi) >>> 1;
-      if (fp[mid]! <= f) above = mid + 1;
+      if (w[mid]! <= f) above = mid + 1;
       else hi = mid;
     }
     hi = above;
-    const ref = L.ref;
-    const slots = this.slots;
+    const toSlot = LEAF_SLOT - LEAF_FP;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const k = slots.key(ref[mid]!);
+      const k = this.slots.key(w[mid + toSlot]!);
       if (k === id) return mid - base;
       if (k < id) lo = mid + 1;
       else hi = mid;
@@ -359,15 +368,15 @@ export class KeyIndex<V> {
 
   /** The entry of an inner page whose child holds `id`: the last with a separator at or below it (entry 0 if none). */
   private innerFind(p: number, id: string): number {
-    const I = this.inners;
-    const fp = I.fp;
-    const base = p * PAGE;
-    const f = fingerprint(id, I.plen[p]!);
+    const w = this.inners.w;
+    const b = p * INNER_WORDS;
+    const base = b + INNER_FP;
+    const f = fingerprint(id, w[b + PLEN]!);
     let lo = base + 1;
-    let hi = base + I.count[p]!;
+    let hi = base + w[b + COUNT]!;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (fp[mid]! <= f) lo = mid + 1;
+      if (w[mid]! <= f) lo = mid + 1;
       else hi = mid;
     }
     // Entries before `lo` have fingerprints at or below f; of those equal to it, the strings decide.
@@ -375,13 +384,14 @@ export class KeyIndex<V> {
     let below = lo;
     while (first < below) {
       const mid = (first + below) >>> 1;
-      if (fp[mid]! < f) first = mid + 1;
+      if (w[mid]! < f) first = mid + 1;
       else below = mid;
     }
-    const sep = I.sep;
+    const seps = this.seps;
+    const toSep = p * PAGE - base;
     while (first < lo) {
       const mid = (first + lo) >>> 1;
-      if (sep[mid]! <= id) first = mid + 1;
+      if (seps[mid + toSep]! <= id) first = mid + 1;
       else lo = mid;
     }
     return first - 1 - base;
@@ -389,15 +399,15 @@ export class KeyIndex<V> {
 
   /** Keys below `id`. */
   private rank(id: string): number {
-    const I = this.inners;
+    const w = this.inners.w;
     let node = this.root;
     let below = 0;
     while (node < 0) {
       const p = ~node;
       const c = this.innerFind(p, id);
-      const base = p * PAGE;
-      for (let e = base; e < base + c; e++) below += I.sub[e]!;
-      node = I.ref[base + c]!;
+      const kids = p * INNER_WORDS + INNER_KIDS;
+      for (let e = 0; e < c; e++) below += w[kids + 2 * e + 1]!;
+      node = w[kids + 2 * c]!;
     }
     const i = this.leafFind(node, id);
     return below + (i >= 0 ? i : ~i);
@@ -406,17 +416,17 @@ export class KeyIndex<V> {
   // --- growth ---
 
   private addToPath(delta: number): void {
-    const sub = this.inners.sub;
-    for (let d = 0; d < this.path.length; d++) sub[this.path[d]! * PAGE + this.at[d]!]! += delta;
+    const w = this.inners.w;
+    for (let d = 0; d < this.path.length; d++) w[this.path[d]! * INNER_WORDS + INNER_KIDS + 2 * this.at[d]! + 1]! += delta;
   }
 
   private newLeaf(plen: number, prev: number, next: number): number {
-    const L = this.leaves;
-    const id = L.alloc(plen);
-    L.prev[id] = prev;
-    L.next[id] = next;
-    if (prev >= 0) L.next[prev] = id;
-    if (next >= 0) L.prev[next] = id;
+    const id = this.leaves.alloc(plen);
+    const w = this.leaves.w;
+    w[id * LEAF_WORDS + PREV] = prev;
+    w[id * LEAF_WORDS + NEXT] = next;
+    if (prev >= 0) w[prev * LEAF_WORDS + NEXT] = id;
+    if (next >= 0) w[next * LEAF_WORDS + PREV] = id;
     return id;
   }
 
@@ -425,18 +435,17 @@ export class KeyIndex<V> {
    * arriving in order) leaves the left page full, as appends would leave it anyway.
    */
   private splitLeaf(leaf: number, pos: number): void {
-    const L = this.leaves;
     const depth = this.path.length;
     const cut = pos === PAGE - 1 ? PAGE - 1 : PAGE >>> 1;
-    const base = leaf * PAGE;
-    const plen = L.plen[leaf]!;
-    const right = this.newLeaf(plen, leaf, L.next[leaf]!);
-    const rbase = right * PAGE;
-    L.fp.copyWithin(rbase, base + cut, base + PAGE);
-    L.ref.copyWithin(rbase, base + cut, base + PAGE);
-    L.count[leaf] = cut;
-    L.count[right] = PAGE - cut;
-    const sep = this.slots.key(L.ref[rbase]!);
+    const b = leaf * LEAF_WORDS;
+    const right = this.newLeaf(this.leaves.w[b + PLEN]!, leaf, this.leaves.w[b + NEXT]!);
+    const w = this.leaves.w;
+    const r = right * LEAF_WORDS;
+    w.copyWithin(r + LEAF_FP, b + LEAF_FP + cut, b + LEAF_FP + PAGE);
+    w.copyWithin(r + LEAF_SLOT, b + LEAF_SLOT + cut, b + LEAF_SLOT + PAGE);
+    w[b + COUNT] = cut;
+    w[r + COUNT] = PAGE - cut;
+    const sep = this.slots.key(w[r + LEAF_SLOT]!);
     this.refreshLeaf(leaf, sharedPrefix(this.lo[depth], sep));
     this.refreshLeaf(right, sharedPrefix(sep, this.hi[depth]));
     this.addEntry(depth - 1, sep, right, PAGE - cut);
@@ -444,24 +453,24 @@ export class KeyIndex<V> {
 
   /** Splits a full inner page at depth `d`, whose entry `pos` was just added. */
   private splitInner(d: number, pos: number): void {
-    const I = this.inners;
     const p = this.path[d]!;
-    const base = p * PAGE;
     const cut = pos === PAGE - 1 ? PAGE - 1 : PAGE >>> 1;
-    const right = I.alloc(I.plen[p]!);
-    const rbase = right * PAGE;
-    I.fp.copyWithin(rbase, base + cut, base + PAGE);
-    I.ref.copyWithin(rbase, base + cut, base + PAGE);
-    I.sub.copyWithin(rbase, base + cut, base + PAGE);
+    const right = this.inners.alloc(this.inners.w[p * INNER_WORDS + PLEN]!);
+    const w = this.inners.w;
+    const b = p * INNER_WORDS;
+    const r = right * INNER_WORDS;
+    const seps = this.seps;
+    w.copyWithin(r + INNER_FP, b + INNER_FP + cut, b + INNER_FP + PAGE);
+    w.copyWithin(r + INNER_KIDS, b + INNER_KIDS + 2 * cut, b + INNER_KIDS + 2 * PAGE);
     let moved = 0;
     for (let j = 0; j < PAGE - cut; j++) {
-      I.sep[rbase + j] = I.sep[base + cut + j]!;
-      moved += I.sub[rbase + j]!;
+      seps[right * PAGE + j] = seps[p * PAGE + cut + j]!;
+      moved += w[r + INNER_KIDS + 2 * j + 1]!;
     }
-    const sep = I.sep[rbase]!;
-    I.sep[rbase] = "";
-    I.count[p] = cut;
-    I.count[right] = PAGE - cut;
+    const sep = seps[right * PAGE]!;
+    seps[right * PAGE] = "";
+    w[b + COUNT] = cut;
+    w[r + COUNT] = PAGE - cut;
     this.refreshInner(p, sharedPrefix(this.lo[d], sep));
     this.refreshInner(right, sharedPrefix(sep, this.hi[d]));
     this.addEntry(d - 1, sep, ~right, moved);
@@ -472,55 +481,58 @@ export class KeyIndex<V> {
    * entry for `child`, which took `moved` keys from its left neighbour.
    */
   private addEntry(d: number, sep: string, child: number, moved: number): void {
-    const I = this.inners;
+    const seps = this.seps;
     if (d < 0) {
-      const r = I.alloc(0);
-      const base = r * PAGE;
-      I.ref[base] = this.root;
-      I.sub[base] = this.total - moved;
-      I.sep[base] = "";
-      I.fp[base] = 0;
-      I.ref[base + 1] = child;
-      I.sub[base + 1] = moved;
-      I.sep[base + 1] = sep;
-      I.fp[base + 1] = fingerprint(sep, 0);
-      I.count[r] = 2;
+      const r = this.inners.alloc(0);
+      const w = this.inners.w;
+      const b = r * INNER_WORDS;
+      w[b + INNER_KIDS] = this.root;
+      w[b + INNER_KIDS + 1] = this.total - moved;
+      w[b + INNER_KIDS + 2] = child;
+      w[b + INNER_KIDS + 3] = moved;
+      w[b + INNER_FP] = 0;
+      w[b + INNER_FP + 1] = fingerprint(sep, 0);
+      seps[r * PAGE] = "";
+      seps[r * PAGE + 1] = sep;
+      w[b + COUNT] = 2;
       this.root = ~r;
       return;
     }
     const p = this.path[d]!;
     const c = this.at[d]!;
-    const base = p * PAGE;
-    const n = I.count[p]!;
+    const w = this.inners.w;
+    const b = p * INNER_WORDS;
+    const n = w[b + COUNT]!;
     const pos = c + 1;
-    I.sub[base + c] = I.sub[base + c]! - moved;
-    I.fp.copyWithin(base + pos + 1, base + pos, base + n);
-    I.ref.copyWithin(base + pos + 1, base + pos, base + n);
-    I.sub.copyWithin(base + pos + 1, base + pos, base + n);
-    for (let j = base + n; j > base + pos; j--) I.sep[j] = I.sep[j - 1]!;
-    I.fp[base + pos] = fingerprint(sep, I.plen[p]!);
-    I.ref[base + pos] = child;
-    I.sub[base + pos] = moved;
-    I.sep[base + pos] = sep;
-    I.count[p] = n + 1;
+    w[b + INNER_KIDS + 2 * c + 1] = w[b + INNER_KIDS + 2 * c + 1]! - moved;
+    w.copyWithin(b + INNER_FP + pos + 1, b + INNER_FP + pos, b + INNER_FP + n);
+    w.copyWithin(b + INNER_KIDS + 2 * (pos + 1), b + INNER_KIDS + 2 * pos, b + INNER_KIDS + 2 * n);
+    for (let j = n; j > pos; j--) seps[p * PAGE + j] = seps[p * PAGE + j - 1]!;
+    w[b + INNER_FP + pos] = fingerprint(sep, w[b + PLEN]!);
+    w[b + INNER_KIDS + 2 * pos] = child;
+    w[b + INNER_KIDS + 2 * pos + 1] = moved;
+    seps[p * PAGE + pos] = sep;
+    w[b + COUNT] = n + 1;
     if (n + 1 === PAGE) this.splitInner(d, pos);
   }
 
-  /** Takes fingerprints of a leaf's keys after `plen` characters (when its bounds changed). */
-  private refreshLeaf(leaf: number, plen: number): void {
-    const L = this.leaves;
-    if (L.plen[leaf] === plen) return;
-    L.plen[leaf] = plen;
-    const base = leaf * PAGE;
-    for (let j = base; j < base + L.count[leaf]!; j++) L.fp[j] = fingerprint(this.slots.key(L.ref[j]!), plen);
+  /** Takes fingerprints of a leaf's keys after `plen` characters (when its bounds changed, or `always`). */
+  private refreshLeaf(leaf: number, plen: number, always = false): void {
+    const w = this.leaves.w;
+    const b = leaf * LEAF_WORDS;
+    if (w[b + PLEN] === plen && !always) return;
+    w[b + PLEN] = plen;
+    const n = w[b + COUNT]!;
+    for (let j = 0; j < n; j++) w[b + LEAF_FP + j] = fingerprint(this.slots.key(w[b + LEAF_SLOT + j]!), plen);
   }
 
-  private refreshInner(p: number, plen: number): void {
-    const I = this.inners;
-    if (I.plen[p] === plen) return;
-    I.plen[p] = plen;
-    const base = p * PAGE;
-    for (let j = base + 1; j < base + I.count[p]!; j++) I.fp[j] = fingerprint(I.sep[j]!, plen);
+  private refreshInner(p: number, plen: number, always = false): void {
+    const w = this.inners.w;
+    const b = p * INNER_WORDS;
+    if (w[b + PLEN] === plen && !always) return;
+    w[b + PLEN] = plen;
+    const n = w[b + COUNT]!;
+    for (let j = 1; j < n; j++) w[b + INNER_FP + j] = fingerprint(this.seps[p * PAGE + j]!, plen);
   }
 
   // --- shrinking ---
@@ -529,74 +541,72 @@ export class KeyIndex<V> {
    * The entries of the parent at depth `d` to merge: the page at `at[d]` and its right
    * neighbour, or its left one if it is the last; undefined if they do not fit in one page.
    */
-  private mergeable(d: number, counts: Int32Array, refOf: (node: number) => number): number | undefined {
-    const I = this.inners;
+  private mergeable(d: number, pages: Pages, ofChild: (child: number) => number): number | undefined {
+    const w = this.inners.w;
     const p = this.path[d]!;
     const c = this.at[d]!;
-    const n = I.count[p]!;
+    const n = w[p * INNER_WORDS + COUNT]!;
     if (n < 2) return undefined;
     const left = c + 1 < n ? c : c - 1;
-    const base = p * PAGE;
-    const size = counts[refOf(I.ref[base + left]!)]! + counts[refOf(I.ref[base + left + 1]!)]!;
+    const kids = p * INNER_WORDS + INNER_KIDS;
+    const a = ofChild(w[kids + 2 * left]!);
+    const b = ofChild(w[kids + 2 * left + 2]!);
+    const size = pages.w[a * pages.words + COUNT]! + pages.w[b * pages.words + COUNT]!;
     return size < PAGE ? left : undefined;
   }
 
   /** The bounds of the pages under entries `left` and `left + 1` of the parent at depth `d`, together. */
   private pairPrefix(d: number, left: number): number {
-    const I = this.inners;
     const p = this.path[d]!;
-    const base = p * PAGE;
-    const lo = left > 0 ? I.sep[base + left] : this.lo[d];
-    const hi = left + 2 < I.count[p]! ? I.sep[base + left + 2] : this.hi[d];
+    const lo = left > 0 ? this.seps[p * PAGE + left] : this.lo[d];
+    const hi = left + 2 < this.inners.w[p * INNER_WORDS + COUNT]! ? this.seps[p * PAGE + left + 2] : this.hi[d];
     return sharedPrefix(lo, hi);
   }
 
   /** A leaf below its minimum: merged with a neighbour when both fit in one page. */
   private mergeLeaf(): void {
     const d = this.path.length - 1;
-    const L = this.leaves;
-    const left = this.mergeable(d, L.count, (x) => x);
+    const left = this.mergeable(d, this.leaves, (x) => x);
     if (left === undefined) return;
-    const I = this.inners;
-    const pbase = this.path[d]! * PAGE;
-    const a = I.ref[pbase + left]!;
-    const b = I.ref[pbase + left + 1]!;
+    const kids = this.path[d]! * INNER_WORDS + INNER_KIDS;
+    const a = this.inners.w[kids + 2 * left]!;
+    const b = this.inners.w[kids + 2 * left + 2]!;
     const plen = this.pairPrefix(d, left);
-    const na = L.count[a]!;
-    const nb = L.count[b]!;
-    L.fp.copyWithin(a * PAGE + na, b * PAGE, b * PAGE + nb);
-    L.ref.copyWithin(a * PAGE + na, b * PAGE, b * PAGE + nb);
-    L.count[a] = na + nb;
-    if (L.plen[a] !== plen || L.plen[b] !== plen) {
-      L.plen[a] = -1;
-      this.refreshLeaf(a, plen);
-    }
-    const after = L.next[b]!;
-    L.next[a] = after;
-    if (after >= 0) L.prev[after] = a;
-    L.release(b);
+    const w = this.leaves.w;
+    const ab = a * LEAF_WORDS;
+    const bb = b * LEAF_WORDS;
+    const na = w[ab + COUNT]!;
+    const nb = w[bb + COUNT]!;
+    w.copyWithin(ab + LEAF_FP + na, bb + LEAF_FP, bb + LEAF_FP + nb);
+    w.copyWithin(ab + LEAF_SLOT + na, bb + LEAF_SLOT, bb + LEAF_SLOT + nb);
+    w[ab + COUNT] = na + nb;
+    this.refreshLeaf(a, plen, w[ab + PLEN] !== plen || w[bb + PLEN] !== plen);
+    const after = w[bb + NEXT]!;
+    w[ab + NEXT] = after;
+    if (after >= 0) w[after * LEAF_WORDS + PREV] = a;
+    this.leaves.release(b);
     this.dropEntry(d, left);
   }
 
   /** Folds entry `left + 1` of the inner page at depth `d` into entry `left`, then rebalances that page. */
   private dropEntry(d: number, left: number): void {
-    const I = this.inners;
     const p = this.path[d]!;
-    const base = p * PAGE;
-    const n = I.count[p]!;
-    I.sub[base + left] = I.sub[base + left]! + I.sub[base + left + 1]!;
-    const from = base + left + 2;
-    I.fp.copyWithin(from - 1, from, base + n);
-    I.ref.copyWithin(from - 1, from, base + n);
-    I.sub.copyWithin(from - 1, from, base + n);
-    for (let j = from - 1; j < base + n - 1; j++) I.sep[j] = I.sep[j + 1]!;
-    I.sep[base + n - 1] = "";
-    I.count[p] = n - 1;
+    const w = this.inners.w;
+    const seps = this.seps;
+    const b = p * INNER_WORDS;
+    const n = w[b + COUNT]!;
+    const kids = b + INNER_KIDS;
+    w[kids + 2 * left + 1] = w[kids + 2 * left + 1]! + w[kids + 2 * left + 3]!;
+    w.copyWithin(b + INNER_FP + left + 1, b + INNER_FP + left + 2, b + INNER_FP + n);
+    w.copyWithin(kids + 2 * (left + 1), kids + 2 * (left + 2), kids + 2 * n);
+    for (let j = left + 1; j < n - 1; j++) seps[p * PAGE + j] = seps[p * PAGE + j + 1]!;
+    seps[p * PAGE + n - 1] = "";
+    w[b + COUNT] = n - 1;
     if (d === 0) {
       // A root with one child gives way to it; the child's bounds are now none.
       if (n - 1 === 1) {
-        const child = I.ref[base]!;
-        I.release(p);
+        const child = w[kids]!;
+        this.inners.release(p);
         this.root = child;
         if (child >= 0) this.refreshLeaf(child, 0);
         else this.refreshInner(~child, 0);
@@ -608,31 +618,29 @@ export class KeyIndex<V> {
 
   /** An inner page at depth `d` below its minimum: merged with a neighbour when both fit in one page. */
   private mergeInner(d: number): void {
-    const I = this.inners;
-    const left = this.mergeable(d - 1, I.count, (x) => ~x);
+    const left = this.mergeable(d - 1, this.inners, (x) => ~x);
     if (left === undefined) return;
-    const pbase = this.path[d - 1]! * PAGE;
-    const a = ~I.ref[pbase + left]!;
-    const b = ~I.ref[pbase + left + 1]!;
+    const q = this.path[d - 1]!;
+    const w = this.inners.w;
+    const seps = this.seps;
+    const kids = q * INNER_WORDS + INNER_KIDS;
+    const a = ~w[kids + 2 * left]!;
+    const b = ~w[kids + 2 * left + 2]!;
     const plen = this.pairPrefix(d - 1, left);
-    const na = I.count[a]!;
-    const nb = I.count[b]!;
-    const abase = a * PAGE;
-    const bbase = b * PAGE;
-    I.fp.copyWithin(abase + na, bbase, bbase + nb);
-    I.ref.copyWithin(abase + na, bbase, bbase + nb);
-    I.sub.copyWithin(abase + na, bbase, bbase + nb);
-    for (let j = 0; j < nb; j++) I.sep[abase + na + j] = I.sep[bbase + j]!;
+    const ab = a * INNER_WORDS;
+    const bb = b * INNER_WORDS;
+    const na = w[ab + COUNT]!;
+    const nb = w[bb + COUNT]!;
+    w.copyWithin(ab + INNER_FP + na, bb + INNER_FP, bb + INNER_FP + nb);
+    w.copyWithin(ab + INNER_KIDS + 2 * na, bb + INNER_KIDS, bb + INNER_KIDS + 2 * nb);
+    for (let j = 0; j < nb; j++) seps[a * PAGE + na + j] = seps[b * PAGE + j]!;
     // b's first child was bounded below by the parent's separator: it is its own now.
-    const sep = I.sep[pbase + left + 1]!;
-    I.sep[abase + na] = sep;
-    I.fp[abase + na] = fingerprint(sep, I.plen[a]!);
-    I.count[a] = na + nb;
-    if (I.plen[a] !== plen || I.plen[b] !== plen) {
-      I.plen[a] = -1;
-      this.refreshInner(a, plen);
-    }
-    I.release(b);
+    const sep = seps[q * PAGE + left + 1]!;
+    seps[a * PAGE + na] = sep;
+    w[ab + INNER_FP + na] = fingerprint(sep, w[ab + PLEN]!);
+    w[ab + COUNT] = na + nb;
+    this.refreshInner(a, plen, w[ab + PLEN] !== plen || w[bb + PLEN] !== plen);
+    this.inners.release(b);
     this.dropEntry(d - 1, left);
   }
 }

@@ -1,31 +1,51 @@
 /**
- * The storage under the key index (./key-index.ts): fixed-size pages of entries in typed
- * arrays, and the fingerprints that let a search inside a page compare numbers instead of
+ * The storage under the key index (./key-index.ts): fixed-size pages in one typed array per
+ * kind, and the fingerprints that let a search inside a page compare numbers instead of
  * reading key strings scattered over the heap.
  *
- * A page holds up to {@link PAGE} entries side by side: a fingerprint (Uint32) and a reference
- * (Int32: a slot for a leaf, a child page for an inner page), so finding a key's place in a
- * page reads one or two cache lines, however the keys were inserted.
+ * A page is one run of 32-bit words: its header, then up to {@link PAGE} fingerprints side by
+ * side, then what each entry points at. Finding a key's place in a page reads a few
+ * neighbouring cache lines, however the keys were inserted.
+ *
+ *   leaf:  count, plen, next, prev, fingerprint × PAGE, slot × PAGE
+ *   inner: count, plen, fingerprint × PAGE, (child, keys under it) × PAGE
+ *
+ * `plen` is how many characters every key the page may hold shares (known from its bounds):
+ * fingerprints start after them. A child is a leaf id, or `~id` of an inner page.
  */
 
 /** Entries per page. */
 export const PAGE = 64;
 
+export const COUNT = 0;
+export const PLEN = 1;
+export const NEXT = 2;
+export const PREV = 3;
+/** Leaf: where the fingerprints and the slots start. */
+export const LEAF_FP = 4;
+export const LEAF_SLOT = LEAF_FP + PAGE;
+export const LEAF_WORDS = LEAF_SLOT + PAGE;
+/** Inner: where the fingerprints and the (child, key count) pairs start. */
+export const INNER_FP = 2;
+export const INNER_KIDS = INNER_FP + PAGE;
+export const INNER_WORDS = INNER_KIDS + 2 * PAGE;
+
 /**
  * Characters `from`..`from+3` of a latin1 key as one number that orders as they do: four
- * bytes, big-endian, a position past the key's end counting as 0. Keys with equal
- * fingerprints are told apart by their strings; a key with a smaller fingerprint is smaller.
- * (A character above U+00FF, as in a search bound above every key, counts as 0xFF: still in
- * order, and the strings decide the tie.)
+ * bytes, big-endian, a position past the key's end counting as 0, moved into the signed
+ * 32-bit range so that it fits an Int32Array slot in order. Keys with equal fingerprints are
+ * told apart by their strings; a key with a smaller fingerprint is smaller. (A character
+ * above U+00FF, as in a search bound above every key, counts as 0xFF: still in order, and the
+ * strings decide the tie.)
  */
 export function fingerprint(key: string, from: number): number {
   const n = key.length;
   let f = 0;
   for (let i = from; i < from + 4; i++) {
     const c = i < n ? key.charCodeAt(i) : 0;
-    f = f * 256 + (c > 0xff ? 0xff : c);
+    f = (f << 8) | (c > 0xff ? 0xff : c);
   }
-  return f;
+  return f ^ 0x80000000;
 }
 
 /**
@@ -42,76 +62,38 @@ export function sharedPrefix(lo: string | undefined, hi: string | undefined): nu
 }
 
 /**
- * Grows a typed array to hold `need` elements, by a sixteenth at least: the memory left unused
- * stays small (doubling would leave up to half), while the copies, each of the whole array,
- * add up to about sixteen times its final size over its growth.
+ * Pages of one kind in one Int32Array, and the pages freed by merges, for reuse. The array
+ * grows by a sixteenth at least: the memory left unused stays small (doubling would leave up
+ * to half), while the copies, each of the whole array, add up to about sixteen times its
+ * final size over its growth.
  */
-function grown<T extends Uint32Array | Int32Array>(a: T, need: number): T {
-  if (need <= a.length) return a;
-  const b = new (a.constructor as new (n: number) => T)(Math.max(need, Math.ceil(a.length * 1.0625), 1024));
-  b.set(a);
-  return b;
-}
-
-/** Pages of one kind, with their per-page fields, and a list of pages freed by merges for reuse. */
-abstract class Pages {
-  fp = new Uint32Array(0);
-  ref = new Int32Array(0);
-  /** Entries in use per page. */
-  count = new Int32Array(0);
-  /** Characters shared by every key the page may hold (from its bounds): fingerprints start after them. */
-  plen = new Int32Array(0);
+export class Pages {
+  w = new Int32Array(0);
   private pages = 0;
   private readonly free: number[] = [];
 
-  /** A page, empty, its fingerprints taken after `plen` characters. */
+  constructor(readonly words: number) {}
+
+  /** A page, empty, its fingerprints taken after `plen` characters: its id. */
   alloc(plen: number): number {
     let id = this.free.pop();
     if (id === undefined) {
       id = this.pages++;
-      this.ensure(this.pages);
+      const need = this.pages * this.words;
+      if (need > this.w.length) {
+        const w = new Int32Array(Math.max(need, Math.ceil(this.w.length * 1.0625), 16 * this.words));
+        w.set(this.w);
+        this.w = w;
+      }
     }
-    this.count[id] = 0;
-    this.plen[id] = plen;
+    const base = id * this.words;
+    this.w[base + COUNT] = 0;
+    this.w[base + PLEN] = plen;
     return id;
   }
 
   release(id: number): void {
     this.free.push(id);
-  }
-
-  protected ensure(pages: number): void {
-    this.fp = grown(this.fp, pages * PAGE);
-    this.ref = grown(this.ref, pages * PAGE);
-    this.count = grown(this.count, pages);
-    this.plen = grown(this.plen, pages);
-  }
-}
-
-/** Leaves: entries point at slots; pages are chained in key order for scans. */
-export class LeafPages extends Pages {
-  next = new Int32Array(0);
-  prev = new Int32Array(0);
-
-  protected override ensure(pages: number): void {
-    super.ensure(pages);
-    this.next = grown(this.next, pages);
-    this.prev = grown(this.prev, pages);
-  }
-}
-
-/**
- * Inner pages: entry `i` points at a child (a leaf id, or `~id` of an inner page) holding
- * `sub[i]` keys, all at or above the separator `sep[i]` and below `sep[i + 1]`. Entry 0's
- * separator is never read: its child takes everything below entry 1's.
- */
-export class InnerPages extends Pages {
-  sub = new Int32Array(0);
-  sep: string[] = [];
-
-  protected override ensure(pages: number): void {
-    super.ensure(pages);
-    this.sub = grown(this.sub, pages * PAGE);
   }
 }
 
