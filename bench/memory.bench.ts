@@ -159,14 +159,18 @@ async function warmUp(): Promise<void> {
 
 await warmUp();
 const rows: Row[] = [];
-/** Rounds of puts in each order, taking turns; the median of each is reported (this machine is shared and noisy). */
-const ROUNDS = 3;
+/**
+ * Rounds of puts in each order, taking turns; the median of each is reported (this machine is
+ * shared and noisy). Small sizes run more rounds: 10,000 puts take a few tens of milliseconds,
+ * which one collection of the heap can double.
+ */
+const roundsFor = (n: number): number => Math.min(31, Math.max(3, 2 * Math.ceil(150_000 / n) + 1));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (const n of SIZES) {
   const order = shuffled(n);
   const random: number[] = [];
   const sorted: number[] = [];
-  for (let round = 1; round < ROUNDS; round++) {
+  for (let round = 1; round < roundsFor(n); round++) {
     random.push(await putsOnly(n, order));
     sorted.push(await putsOnly(n, undefined));
   }
@@ -185,7 +189,7 @@ const section = [
   "## Embedded store (mem://), in process",
   "",
   "Through the public client (validation, the transport seam, copies at the boundary), one process, sequential awaits; keys of 64 bytes (`bench/` and a zero-padded number), values of 64 bytes. " +
-    `Random order is a fixed shuffle of the same keys; both orders run once on a throwaway store first, then ${ROUNDS} rounds each, taking turns, each into a fresh store: puts/s are their medians. Heap per key: heap and array buffers after a full GC, divided by the keys (the bytes held: 128 per key). ` +
+    `Random order is a fixed shuffle of the same keys; both orders run once on a throwaway store first, then rounds of each, taking turns, each into a fresh store (31 at 10,000 keys, 5 at 100,000, 3 at 1,000,000): puts/s are their medians. Heap per key: heap and array buffers after a full GC, divided by the keys (the bytes held: 128 per key). ` +
     `Reproduce: \`npm run bench:memory\` (${new Date().toISOString().slice(0, 10)}, Node.js ${process.version}, ${os.cpus().length} cores shared with other work, load average ${os.loadavg()[0]!.toFixed(1)} at the end: figures vary by up to 2× between runs).`,
   "",
   "| keys | puts/s, random order | puts/s, sorted order | random / sorted | gets/s | 1,000-key ranges/s | countOnly of all keys (ms) | heap per live key (bytes) | with 3 versions per key | after compaction |",
