@@ -101,7 +101,7 @@ export class KeyIndex<V> {
       i = this.foundAt;
     } else if (this.maxKey === undefined || id > this.maxKey) {
       // Above every key: the end of the last leaf, unless a separator left by deleted keys is above it too.
-      leaf = this.descendLast();
+      leaf = this.descend(undefined);
       const lo = this.lo[this.path.length];
       if (lo === undefined || id >= lo) i = ~this.leaves.w[leaf * LEAF_WORDS + COUNT]!;
       else {
@@ -279,8 +279,11 @@ export class KeyIndex<V> {
     return node;
   }
 
-  /** `leafOf`, recording the path and the bounds of each page on it. */
-  private descend(id: string): number {
+  /**
+   * `leafOf`, recording the path and the bounds of each page on it; `id` undefined: along the
+   * last entry of every page, to the last leaf.
+   */
+  private descend(id: string | undefined): number {
     const { path, at, lo, hi, seps } = this;
     const w = this.inners.w;
     path.length = 0;
@@ -289,32 +292,12 @@ export class KeyIndex<V> {
     let d = 0;
     while (node < 0) {
       const p = ~node;
-      const c = this.innerFind(p, id);
+      const n = w[p * INNER_WORDS + COUNT]!;
+      const c = id === undefined ? n - 1 : this.innerFind(p, id);
       path.push(p);
       at.push(c);
       lo[d + 1] = c > 0 ? seps[p * PAGE + c] : lo[d];
-      hi[d + 1] = c + 1 < w[p * INNER_WORDS + COUNT]! ? seps[p * PAGE + c + 1] : hi[d];
-      node = w[p * INNER_WORDS + INNER_KIDS + 2 * c]!;
-      d++;
-    }
-    return node;
-  }
-
-  /** `descend` along the last entry of every page, to the last leaf. */
-  private descendLast(): number {
-    const { path, at, lo, hi } = this;
-    const w = this.inners.w;
-    path.length = 0;
-    at.length = 0;
-    let node = this.root;
-    let d = 0;
-    while (node < 0) {
-      const p = ~node;
-      const c = w[p * INNER_WORDS + COUNT]! - 1;
-      path.push(p);
-      at.push(c);
-      lo[d + 1] = c > 0 ? this.seps[p * PAGE + c] : lo[d];
-      hi[d + 1] = hi[d];
+      hi[d + 1] = c + 1 < n ? seps[p * PAGE + c + 1] : hi[d];
       node = w[p * INNER_WORDS + INNER_KIDS + 2 * c]!;
       d++;
     }
@@ -324,7 +307,7 @@ export class KeyIndex<V> {
   /** The greatest key, found from the last leaf back (a leaf can be left empty when its page had no neighbour to merge with). */
   private lastKey(): string | undefined {
     const w = this.leaves.w;
-    for (let leaf = this.descendLast(); leaf >= 0; leaf = w[leaf * LEAF_WORDS + PREV]!) {
+    for (let leaf = this.descend(undefined); leaf >= 0; leaf = w[leaf * LEAF_WORDS + PREV]!) {
       const n = w[leaf * LEAF_WORDS + COUNT]!;
       if (n > 0) return this.slots.key(w[leaf * LEAF_WORDS + LEAF_SLOT + n - 1]!);
     }
