@@ -31,7 +31,11 @@ export interface StoredVersion {
   lease: bigint;
 }
 
-/** One version of a key, the newest of its history (sub-revision 0, nothing older). */
+/**
+ * One version of a key, the newest of its history (sub-revision 0, nothing older), with no
+ * lease. Most keys hold no lease: the field is left out of their records (8 bytes a key) and
+ * kept by the subclasses below for those that do; {@link makeVersion} picks the class.
+ */
 class Version {
   constructor(
     /** The value's bytes as latin1; undefined for a deletion (tombstone). */
@@ -39,8 +43,27 @@ class Version {
     readonly create: number,
     readonly mod: number,
     readonly version: number,
-    readonly lease: bigint,
   ) {}
+
+  get lease(): bigint {
+    return 0n;
+  }
+}
+
+class LeasedVersion extends Version {
+  constructor(
+    value: string | undefined,
+    create: number,
+    mod: number,
+    version: number,
+    private readonly leaseId: bigint,
+  ) {
+    super(value, create, mod, version);
+  }
+
+  override get lease(): bigint {
+    return this.leaseId;
+  }
 }
 
 /** A version with older ones behind it, or not first in its revision (keeps the event order). */
@@ -50,14 +73,37 @@ class ChainedVersion extends Version {
     create: number,
     mod: number,
     version: number,
-    lease: bigint,
     /** Position of the change within its revision (etcd's sub-revision): events keep this order. */
     readonly sub: number,
     /** The version before this one; cut by compaction. */
     public prev: Version | undefined,
   ) {
-    super(value, create, mod, version, lease);
+    super(value, create, mod, version);
   }
+}
+
+class LeasedChainedVersion extends ChainedVersion {
+  constructor(
+    value: string | undefined,
+    create: number,
+    mod: number,
+    version: number,
+    sub: number,
+    prev: Version | undefined,
+    private readonly leaseId: bigint,
+  ) {
+    super(value, create, mod, version, sub, prev);
+  }
+
+  override get lease(): bigint {
+    return this.leaseId;
+  }
+}
+
+/** A version in the smallest record that holds it: chained only with a predecessor or a place after the first in its revision. */
+function makeVersion(value: string | undefined, create: number, mod: number, version: number, lease: bigint, sub: number, prev: Version | undefined): Version {
+  if (sub === 0 && prev === undefined) return lease === 0n ? new Version(value, create, mod, version) : new LeasedVersion(value, create, mod, version, lease);
+  return lease === 0n ? new ChainedVersion(value, create, mod, version, sub, prev) : new LeasedChainedVersion(value, create, mod, version, sub, prev, lease);
 }
 
 const prevOf = (v: Version): Version | undefined => (v instanceof ChainedVersion ? v.prev : undefined);
@@ -229,8 +275,7 @@ export class MvccStore {
       const value = c.type === "put" ? id(kv.value) : undefined;
       const create = Number(kv.createRevision);
       const version = Number(kv.version);
-      const v =
-        sub === 0 && prev === undefined ? new Version(value, create, r, version, kv.lease) : new ChainedVersion(value, create, r, version, kv.lease, sub, prev);
+      const v = makeVersion(value, create, r, version, kv.lease, sub, prev);
       if (value !== undefined) {
         if (head && head.value === undefined) this.dead.delete(k);
         this.live.set(k, v);
@@ -265,10 +310,7 @@ export class MvccStore {
       const before = slot?.head;
       // Several changes to one key in one revision: keep the last, as `apply` does.
       const prev = before && before.mod === s.mod ? prevOf(before) : before;
-      const v =
-        s.sub === 0 && prev === undefined
-          ? new Version(s.value, s.create, s.mod, s.version, s.lease)
-          : new ChainedVersion(s.value, s.create, s.mod, s.version, s.lease, s.sub, prev);
+      const v = makeVersion(s.value, s.create, s.mod, s.version, s.lease, s.sub, prev);
       if (slot) slot.head = v;
       else heads.set(s.key, { head: v });
       if (s.mod > last) last = s.mod;
@@ -326,10 +368,7 @@ export class MvccStore {
         let kept: Version | undefined;
         if (v.value !== undefined) {
           // Below the compaction its place within its revision no longer matters (at it, it does).
-          kept =
-            v instanceof ChainedVersion && v.sub !== 0 && v.mod === r
-              ? new ChainedVersion(v.value, v.create, v.mod, v.version, v.lease, v.sub, undefined)
-              : new Version(v.value, v.create, v.mod, v.version, v.lease);
+          kept = makeVersion(v.value, v.create, v.mod, v.version, v.lease, v instanceof ChainedVersion && v.mod === r ? v.sub : 0, undefined);
         }
         if (newer) newer.prev = kept;
         else if (kept) index.set(k, kept);
