@@ -37,6 +37,26 @@ const connect = shared.connect;
 
 const keepAliveRequest = grpcFrame(M.Lease.leaseKeepAlive.encode({ ID: 1n }));
 
+/**
+ * Opens `streams` keep-alive streams and sends each 4,096 requests and then the rest of its
+ * `window` (as a well-behaved client may), pinging after the requests; `each` runs after each
+ * stream. Returns the bytes sent.
+ */
+async function fillStreamWindows(c: RawH2Client, streams: number, window: number, each?: (id: number) => void): Promise<number> {
+  const requests = Buffer.concat(Array.from({ length: 4096 }, () => keepAliveRequest));
+  let sent = 0;
+  for (let i = 0; i < streams; i++) {
+    const id = 2 * i + 1;
+    await c.write(headersFrame(id, requestFields(M.Lease.leaseKeepAlive.path)), dataFrames(id, requests, false));
+    await c.ping();
+    const rest = window - requests.length;
+    await c.write(dataFrames(id, Buffer.alloc(rest), false));
+    sent += requests.length + rest;
+    each?.(id);
+  }
+  return sent;
+}
+
 describe("review: streams that write from a drain callback", () => {
   it(
     "a snapshot larger than the stream's high water completes, every byte, over a connection that grants all the window it needs",
@@ -285,19 +305,10 @@ describe("review: what one connection can make the server hold", () => {
       if (serverSettings.payload.readUInt16BE(i) === Setting.INITIAL_WINDOW_SIZE) streamWindow = serverSettings.payload.readUInt32BE(i + 2);
     }
     assert.ok(streamWindow > 0);
-    let sent = 0;
-    const requests = Buffer.concat(Array.from({ length: 4096 }, () => keepAliveRequest));
     const streams = 16;
-    for (let i = 0; i < streams; i++) {
-      const id = 2 * i + 1;
-      await c.write(headersFrame(id, requestFields(M.Lease.leaseKeepAlive.path)), dataFrames(id, requests, false));
-      await c.ping();
-      // The rest of this stream's window, as a well-behaved client may send it.
-      const rest = streamWindow - requests.length;
-      await c.write(dataFrames(id, Buffer.alloc(rest), false));
-      sent += requests.length + rest;
-      assert.equal(c.on(id, FrameType.WINDOW_UPDATE).length, 0, `stream ${id} got no window back`);
-    }
+    const sent = await fillStreamWindows(c, streams, streamWindow, (id) =>
+      assert.equal(c.on(id, FrameType.WINDOW_UPDATE).length, 0, `stream ${id} got no window back`),
+    );
     await c.ping();
     assert.equal(c.goAwaySeen(), undefined);
     const granted = c.on(0, FrameType.WINDOW_UPDATE).reduce((n, f) => n + (f.payload.readUInt32BE(0) & 0x7fffffff), DEFAULT_WINDOW);
@@ -480,17 +491,8 @@ describe("review: regressions", () => {
     { timeout: 30_000 },
     async () => {
       const c = await connect({ settings: [[Setting.INITIAL_WINDOW_SIZE, 0]], connectionWindow: MAX_WINDOW - DEFAULT_WINDOW });
-      const requests = Buffer.concat(Array.from({ length: 4096 }, () => keepAliveRequest));
       const streams = 12;
-      let sent = 0;
-      for (let i = 0; i < streams; i++) {
-        const id = 2 * i + 1;
-        await c.write(headersFrame(id, requestFields(M.Lease.leaseKeepAlive.path)), dataFrames(id, requests, false));
-        await c.ping();
-        const rest = STREAM_RECV_WINDOW - requests.length;
-        await c.write(dataFrames(id, Buffer.alloc(rest), false));
-        sent += requests.length + rest;
-      }
+      const sent = await fillStreamWindows(c, streams, STREAM_RECV_WINDOW);
       await c.ping();
       const available = (): number => c.on(0, FrameType.WINDOW_UPDATE).reduce((n, f) => n + (f.payload.readUInt32BE(0) & 0x7fffffff), DEFAULT_WINDOW) - sent;
       const before = available();
