@@ -22,12 +22,22 @@ function onPath(name) {
 }
 
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: "inherit", cwd: root, ...opts });
+  const r = spawnSync(cmd, args, { stdio: "inherit", cwd: root, killSignal: "SIGINT", ...opts });
+  if (r.error?.code === "ETIMEDOUT") {
+    console.error(`\n${cmd} ${args.join(" ")} did not finish within ${opts.timeout / 60_000} min: stopped`);
+    process.exit(1);
+  }
   if (r.status !== 0) {
     console.error(`\n${cmd} ${args.join(" ")} failed (exit ${r.status ?? r.signal})`);
     process.exit(r.status || 1);
   }
 }
+
+// How the test files run. A test that hangs fails after its timeout (its after hooks still
+// stop the etcd it started) instead of holding the whole run; the longest test takes about a
+// minute. The whole run has a bound too, for a test file whose process never exits.
+const TEST_RUNNER = ["--import", "tsx", "--test", "--test-reporter", "spec", "--test-timeout=240000"];
+const RUN_LIMIT_MS = 45 * 60_000;
 
 // What the tests need from the system: a real etcd and etcdctl, protoc for the test that
 // checks the generated code is up to date, and openssl for test certificates.
@@ -89,7 +99,8 @@ function smoke() {
       process.exit(1);
     }
     console.log(`\nSmoke run on Node ${major}: ${SMOKE_TESTS.join(", ")}`);
-    run(node, ["--import", "tsx", "--test", "--test-reporter", "spec", ...SMOKE_TESTS.map((f) => join(root, f))], {
+    run(node, [...TEST_RUNNER, ...SMOKE_TESTS.map((f) => join(root, f))], {
+      timeout: RUN_LIMIT_MS,
       env: {
         ...process.env,
         PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ""}`,
@@ -114,7 +125,8 @@ if (filters.length === 0) {
   // The API reference: every exported symbol documented, no warning (typedoc.json treats them as errors).
   run("npm", ["run", "--silent", "docs"]);
 }
-run(process.execPath, ["--import", "tsx", "--test", "--test-reporter", "spec", ...files], {
+run(process.execPath, [...TEST_RUNNER, ...files], {
+  timeout: RUN_LIMIT_MS,
   env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --no-warnings=ExperimentalWarning`.trim() },
 });
 if (filters.length === 0) smoke();

@@ -119,13 +119,16 @@ for (const backend of ["etcd", "mem"] as const) {
         const sems = sessions.map((s) => new Semaphore(s, name, 2));
         await sems[0]!.acquire();
         await sems[1]!.acquire();
+        // The fourth asks once the third is in line (its key written), so it comes after it.
+        // Asking back to back would not fix the order: the client spreads calls over the
+        // members, and two writes through two members may commit in either order.
+        const thirdInLine = await nextPut(etcd, name);
         const third = track(sems[2]!.acquire());
-        // The fourth asks after the third: it must come after it.
-        const queued = await etcd.range(`${name}/`, { prefix: true });
-        assert.ok(queued.kvs.length >= 2);
-        await etcd.put(`${name}-probe`, "x");
+        await thirdInLine.next;
+        const fourthInLine = await nextPut(etcd, name);
         const fourth = track(sems[3]!.acquire());
-        await etcd.put(`${name}-probe`, "y");
+        await fourthInLine.next;
+        assert.equal((await etcd.range(`${name}/`, { prefix: true, countOnly: true })).count, 4n, "two holders, two in line");
         assert.equal(third.done || fourth.done, false, "two permits are taken");
         // A holder's session ends: its permit goes to the third, not the fourth.
         await sessions[0]!.close();
