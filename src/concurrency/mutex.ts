@@ -104,7 +104,8 @@ export class Mutex {
     const started = performance.now();
     publish(ch.lockWait, (): LockMessage => ({ key: this.prefix }));
     try {
-      const attempt = await this.tryAcquire(bound.signal);
+      const attempt = await this.tryAcquire();
+      bound.check(what);
       if (attempt.owner) {
         this.acquired(attempt, started);
         return;
@@ -129,7 +130,8 @@ export class Mutex {
   async tryLock(options: CallOptions = {}): Promise<boolean> {
     const bound = new Bound(this.session, options);
     try {
-      const attempt = await this.tryAcquire(bound.signal);
+      const attempt = await this.tryAcquire();
+      bound.check("acquire the lock");
       if (attempt.owner) {
         this.acquired(attempt, performance.now());
         return true;
@@ -168,17 +170,19 @@ export class Mutex {
     });
   }
 
-  /** @internal One transaction: create the own key unless it exists, and read the oldest key it queues behind. */
-  private async tryAcquire(signal: AbortSignal): Promise<{ owner: boolean; revision: bigint; header: ResponseHeader }> {
+  /**
+   * @internal One transaction: create the own key unless it exists, and read the oldest key it
+   * queues behind. Not cut short by the wait's signal: a write abandoned in flight may still
+   * commit after the clean-up's delete (sent through another member), and leave a key that
+   * blocks the line. The call's own timeout bounds it.
+   */
+  private async tryAcquire(): Promise<{ owner: boolean; revision: bigint; header: ResponseHeader }> {
     const holder = op.get(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1 });
-    const res = await this.session.etcd.txn(
-      {
-        if: [compare.createRevision(this.key, "=", 0)],
-        onSuccess: [op.put(this.key, "", { lease: this.session.leaseId }), holder],
-        onFailure: [op.get(this.key), holder],
-      },
-      { signal },
-    );
+    const res = await this.session.etcd.txn({
+      if: [compare.createRevision(this.key, "=", 0)],
+      onSuccess: [op.put(this.key, "", { lease: this.session.leaseId }), holder],
+      onFailure: [op.get(this.key), holder],
+    });
     const [first, second] = res.results;
     // Re-entrant per session: an existing own key keeps its place in the queue.
     const revision = res.succeeded ? res.header.revision : first?.type === "range" ? (first.kvs[0]?.createRevision ?? 0n) : 0n;

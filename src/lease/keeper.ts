@@ -104,6 +104,8 @@ export class LeaseKeeper {
   private ticking = false;
   /** Moves for lateness since the last answer (0 while the stream answers). */
   private lateMoves = 0;
+  /** An answer was found late by the last run; the move waits for one more turn of the event loop. */
+  private lateSeen = false;
 
   constructor(
     transport: Transport,
@@ -281,13 +283,20 @@ export class LeaseKeeper {
       } else this.heap.set(e, next);
     }
     for (const e of later) if (this.entries.get(e.kept.id) === e) this.heap.set(e, e.due);
-    if (late) {
+    if (late && !this.lateSeen) {
+      // A timer that comes due after the event loop stalled (garbage collection, CPU work, a
+      // busy machine) runs before the socket is read, and the answer may be waiting there:
+      // look again on the next tick (a later turn of the loop, after pending reads; the late
+      // entry is due now, so it comes at once), as the connection does with its pings.
+      this.lateSeen = true;
+    } else if (late) {
       // An answer is more than TTL/3 late: this member is frozen or cut off from its leader.
       // Move to another one now; the new stream refreshes every lease (refreshAll).
+      this.lateSeen = false;
       this.lateMoves++;
       publish(ch.leaseLate, (): LeaseLateMessage => ({ endpoint: this.stream.endpoint, moves: this.lateMoves }));
       this.stream.restart({ avoidCurrent: true });
-    }
+    } else this.lateSeen = false;
   }
 
   /** When the entry next needs attention: its refresh, its late check, or its deadline. */

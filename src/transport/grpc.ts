@@ -211,7 +211,11 @@ export class GrpcTransport implements Transport {
   }
 
   avoid(endpoint: string): void {
-    this.balancer.all.find((c) => c.endpoint.raw === endpoint)?.markFailed();
+    // Asked for a member that stopped answering (a keep-alive stream found late): like a call
+    // that expired in silence, from a second, not the 100 ms of a refused connection, or a
+    // stream broken elsewhere meanwhile re-opens on the frozen member and waits out another
+    // probation there.
+    this.balancer.all.find((c) => c.endpoint.raw === endpoint)?.markFailed(1000);
   }
 
   private async authenticate(name: string, password: string): Promise<string> {

@@ -62,18 +62,16 @@ const cases: Case[] = [
       const session = await etcd.session({ ttl: 30 });
       const none = await etcd.electionService.leader(`${p}e`);
       const controller = new AbortController();
-      const observed = (async () => {
-        const values: string[] = [];
-        for await (const kv of etcd.electionService.observe(`${p}e`, { signal: controller.signal })) {
-          values.push(kv.value.toString());
-          if (values.length === 2) break;
-        }
-        return values;
-      })();
+      // The server starts observing when the stream reaches it, and reports the leader it finds
+      // then: the first answer must be in before "two" is proclaimed, or an observer that
+      // started late sees "two" first and waits for a second value that never comes.
+      const observer = etcd.electionService.observe(`${p}e`, { signal: controller.signal });
       const leader = await etcd.electionService.campaign(`${p}e`, session, "one");
       const current = await etcd.electionService.leader(`${p}e`);
+      const seen = [(await observer.next()).value?.value.toString()];
       await etcd.electionService.proclaim(leader, "two");
-      const seen = await observed;
+      seen.push((await observer.next()).value?.value.toString());
+      await observer.return(undefined);
       await etcd.electionService.resign(leader);
       const after = await etcd.electionService.leader(`${p}e`);
       const stale = await etcd.electionService.proclaim(leader, "three").catch((e: unknown) => e);

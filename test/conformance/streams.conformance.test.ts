@@ -121,9 +121,9 @@ cases.push(
     run: async (etcd, p) => {
       const g = await etcd.leases.grant(2);
       await etcd.put(`${p}a`, "1", { lease: g.id });
-      await etcd.put(`${p}b`, "1", { lease: g.id });
-      const w = etcd.watch(p, { prefix: true, prevKv: true });
-      await w.ready;
+      const last = await etcd.put(`${p}b`, "1", { lease: g.id });
+      // From the revision after the puts: a watch "from now" could come after the expiry.
+      const w = etcd.watch(p, { prefix: true, prevKv: true, startRevision: last.header.revision + 1n });
       const events = byKey(await take(w, 2));
       return {
         events,

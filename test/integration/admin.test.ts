@@ -124,9 +124,18 @@ describe("cluster and maintenance APIs on a real three-member cluster", () => {
     const p = uniquePrefix("snap");
     for (let i = 0; i < 100; i++) await etcd.put(`${p}${i}`, "x".repeat(100));
     const head = (await etcd.range(p, { prefix: true, countOnly: true })).header.revision;
+    // A snapshot holds what its member has applied, and a follower applies the last put a
+    // moment after another member answered it: take it from one member, once its status
+    // shows that revision (bounded wait).
+    const endpoint = env.cluster().endpoints[0]!;
+    const until = performance.now() + 10_000;
+    while ((await etcd.maintenance.status(endpoint)).header.revision < head) {
+      assert.ok(performance.now() < until, `${endpoint} never applied revision ${head}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const file = join(dir, "backup.db");
     const progress: Array<[number, number]> = [];
-    const bytes = await etcd.maintenance.snapshot(file, { onProgress: (r, t) => progress.push([r, t]) });
+    const bytes = await etcd.maintenance.snapshot(file, { endpoint, onProgress: (r, t) => progress.push([r, t]) });
     assert.ok(bytes > 0);
     assert.equal(progress.at(-1)?.[0], bytes);
     assert.equal(progress.at(-1)?.[1], bytes);

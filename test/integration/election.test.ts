@@ -1,21 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { InvalidArgumentError, NotLeaderError, type Election, type KeyValue } from "../../src/index.js";
+import { InvalidArgumentError, NotLeaderError, type KeyValue } from "../../src/index.js";
 import { etcdctl, nextPut, spawnEtcdctl, uniquePrefix, useCluster } from "../helpers.js";
 
 const env = useCluster({ allowExternal: false });
-
-/** Collects what `observe()` yields as "value" strings until `count` arrived. */
-function observeValues(election: Election, count: number, signal: AbortSignal): Promise<string[]> {
-  return (async () => {
-    const seen: string[] = [];
-    for await (const kv of election.observe({ signal })) {
-      seen.push(kv.value.toString());
-      if (seen.length === count) break;
-    }
-    return seen;
-  })();
-}
 
 describe("elections on a real etcd", () => {
   it("campaign, current leader, proclaim, resign; the next candidate waits its turn", async () => {
@@ -49,11 +37,22 @@ describe("elections on a real etcd", () => {
     const name = uniquePrefix("failover").slice(0, -1);
     const observer = etcd.election(name);
     const controller = new AbortController();
-    const seen = observeValues(observer, 5, controller.signal);
     const a = etcd.election(name, { ttl: 2 });
     const b = etcd.election(name, { ttl: 2 });
     const c = etcd.election(name, { ttl: 2 });
     await a.campaign("a");
+    // The observer reads the leader when it starts: it must have read "a" before "a2" is
+    // proclaimed (it follows from that read on, however late it then consumes).
+    const observed = observer.observe({ signal: controller.signal });
+    assert.equal((await observed.next()).value?.value.toString(), "a");
+    const seen = (async () => {
+      const values = ["a"];
+      for await (const kv of observed) {
+        values.push(kv.value.toString());
+        if (values.length === 5) break;
+      }
+      return values;
+    })();
     // Queue b, then c, in that order.
     const bQueued = await nextPut(etcd, name);
     const bTurn = b.campaign("b");
@@ -147,20 +146,17 @@ describe("elections on a real etcd", () => {
     const session = await etcd.session({ ttl: 30 });
     assert.equal(await etcd.electionService.leader(name), undefined);
     const controller = new AbortController();
-    const observed = (async () => {
-      const values: string[] = [];
-      for await (const kv of etcd.electionService.observe(name, { signal: controller.signal })) {
-        values.push(kv.value.toString());
-        if (values.length === 2) break;
-      }
-      return values;
-    })();
+    // The server reports the leader it finds when the stream reaches it: take that first
+    // answer before proclaiming, or an observer that started late sees only "two" and waits.
+    const observed = etcd.electionService.observe(name, { signal: controller.signal });
     const leader = await etcd.electionService.campaign(name, session, "one");
     assert.equal(leader.lease, session.leaseId);
     assert.equal((await etcd.electionService.leader(name))?.value.toString(), "one");
     assert.equal((await etcd.election(name).current())?.key.toString(), leader.key.toString(), "recipe and service agree");
+    assert.equal((await observed.next()).value?.value.toString(), "one");
     await etcd.electionService.proclaim(leader, "two");
-    assert.deepEqual(await observed, ["one", "two"]);
+    assert.equal((await observed.next()).value?.value.toString(), "two");
+    await observed.return(undefined);
     await etcd.electionService.resign(leader);
     assert.equal(await etcd.electionService.leader(name), undefined);
     await assert.rejects(etcd.electionService.campaign(name, 0, "x"), InvalidArgumentError);

@@ -65,9 +65,10 @@ describe("leases on a real etcd", () => {
     const p = uniquePrefix("expire");
     const lease = await etcd.leases.grant(1);
     await etcd.put(`${p}a`, "1", { lease: lease.id });
-    await etcd.put(`${p}b`, "2", { lease: lease.id });
-    const watcher = etcd.watch(p, { prefix: true, prevKv: true });
-    await watcher.ready;
+    const last = await etcd.put(`${p}b`, "2", { lease: lease.id });
+    // From the revision after the puts, not from now: the lease (raised to etcd's 2 s minimum)
+    // may expire before a watch "from now" is in place, and its deletions would be missed.
+    const watcher = etcd.watch(p, { prefix: true, prevKv: true, startRevision: last.header.revision + 1n });
     const deleted: string[] = [];
     for await (const batch of watcher) {
       for (const e of batch.events) {

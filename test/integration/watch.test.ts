@@ -175,6 +175,19 @@ describe("watches on a real etcd", () => {
   it("cancels by signal, break, dispose and owner, leaving no watcher or stream on the server", async () => {
     const etcd = env.client();
     const endpoint = env.cluster().endpoints[0]!;
+    // Earlier tests' streams and watchers may still be closing on the server (the previous
+    // test's client ends its stream with its last watch, and etcd lowers its gauges a moment
+    // later): a baseline that still counts them would make the exact differences below
+    // unreachable. Nothing else opens streams here, so the gauges only fall: wait until two
+    // readings 200 ms apart agree (bounded).
+    const gauges = async (): Promise<string> => `${await watchStreams(endpoint)}/${await watchers(endpoint)}`;
+    let settled = await gauges();
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const again = await gauges();
+      if (again === settled) break;
+      settled = again;
+    }
     const streamsBefore = await watchStreams(endpoint);
     const watchersBefore = await watchers(endpoint);
     const p = uniquePrefix("cancel");
