@@ -41,6 +41,20 @@ class FakeClock implements KeeperClock {
     this.t = Math.max(this.t, until);
     await settle();
   }
+
+  /**
+   * An event loop that stalled until `until`: the timers due by then fire at once, before any
+   * async work (such as a message already in a stream) runs; then time moves on as usual.
+   */
+  async stallUntil(until: number): Promise<void> {
+    this.t = Math.max(this.t, until);
+    const due = [...this.timers].filter(([, x]) => x.at <= until).sort((a, b) => a[1].at - b[1].at);
+    for (const [id, timer] of due) {
+      this.timers.delete(id);
+      timer.fn();
+    }
+    await this.advanceTo(until);
+  }
 }
 
 type Sent = { id: bigint; at: number };
@@ -130,6 +144,40 @@ async function keepAnswering(clock: FakeClock, transport: FakeTransport, until: 
 }
 
 describe("the lease keeper (fake clock, scripted stream)", () => {
+  it("a late check that runs after a stall reads the answers waiting first: the stream stays when the answer was there", async () => {
+    const { clock, transport, keeper } = setup();
+    const lease = new TestLease(1n, clock);
+    keeper.add(lease, 3, 0);
+    await clock.advanceTo(0);
+    const first = transport.last;
+    first.answer(1n, 3);
+    await clock.advanceTo(1000);
+    assert.equal(first.sent.length, 2, "refreshed at TTL/3");
+    // The loop stalls past the late time (1 s after the send); the answer came meanwhile and waits unread.
+    first.answer(1n, 3);
+    await clock.stallUntil(2500);
+    assert.equal(transport.streams.length, 1, "not moved: the answer was waiting");
+    assert.deepEqual(transport.avoided, []);
+    assert.equal(lease.lostAt, undefined);
+    keeper.close();
+
+    // The same stall with no answer waiting moves the stream.
+    const again = setup();
+    const other = new TestLease(2n, again.clock);
+    again.keeper.add(other, 3, 0);
+    await again.clock.advanceTo(0);
+    const stream = again.transport.last;
+    stream.answer(2n, 3);
+    await again.clock.advanceTo(1000);
+    await again.clock.stallUntil(2500);
+    assert.ok(stream.cancelled, "moved: no answer came");
+    assert.deepEqual(again.transport.avoided, ["m1"]);
+    await again.clock.advanceTo(2600);
+    assert.equal(again.transport.streams.length, 2);
+    assert.equal(other.lostAt, undefined);
+    again.keeper.close();
+  });
+
   it("answers held back and released 0.35 s apart lose nothing: each answer counts from its own send", async () => {
     const { clock, transport, keeper } = setup();
     const a = new TestLease(1n, clock);
