@@ -36,8 +36,9 @@ function run(cmd, args, opts = {}) {
 // How the test files run. A test that hangs fails after its timeout (its after hooks still
 // stop the etcd it started) instead of holding the whole run; the longest test takes about a
 // minute. The whole run has a bound too, for a test file whose process never exits.
-const TEST_RUNNER = ["--import", "tsx", "--test", "--test-reporter", "spec", "--test-timeout=240000"];
-const RUN_LIMIT_MS = 45 * 60_000;
+function runTests(node, files, env) {
+  run(node, ["--import", "tsx", "--test", "--test-reporter", "spec", "--test-timeout=240000", ...files], { timeout: 45 * 60_000, env });
+}
 
 // What the tests need from the system: a real etcd and etcdctl, protoc for the test that
 // checks the generated code is up to date, and openssl for test certificates.
@@ -99,14 +100,15 @@ function smoke() {
       process.exit(1);
     }
     console.log(`\nSmoke run on Node ${major}: ${SMOKE_TESTS.join(", ")}`);
-    run(node, [...TEST_RUNNER, ...SMOKE_TESTS.map((f) => join(root, f))], {
-      timeout: RUN_LIMIT_MS,
-      env: {
+    runTests(
+      node,
+      SMOKE_TESTS.map((f) => join(root, f)),
+      {
         ...process.env,
         PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ""}`,
         NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --no-warnings=ExperimentalWarning`.trim(),
       },
-    });
+    );
   }
 }
 
@@ -125,8 +127,5 @@ if (filters.length === 0) {
   // The API reference: every exported symbol documented, no warning (typedoc.json treats them as errors).
   run("npm", ["run", "--silent", "docs"]);
 }
-run(process.execPath, [...TEST_RUNNER, ...files], {
-  timeout: RUN_LIMIT_MS,
-  env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --no-warnings=ExperimentalWarning`.trim() },
-});
+runTests(process.execPath, files, { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --no-warnings=ExperimentalWarning`.trim() });
 if (filters.length === 0) smoke();

@@ -97,14 +97,14 @@ export class Election {
     bound.check(what);
     const key = ownKey(this.prefix, session.leaseId);
     try {
-      const res = await this.etcd.txn({
-        if: [compare.createRevision(key, "=", 0)],
-        onSuccess: [op.put(key, value, { lease: session.leaseId })],
-        onFailure: [op.get(key)],
-      });
-      // The write above is not cut short by the wait's signal: abandoned in flight, it could
-      // commit after the clean-up's delete (sent through another member) and keep a candidacy.
-      bound.check(what);
+      const res = await bound.ownWrite(
+        this.etcd.txn({
+          if: [compare.createRevision(key, "=", 0)],
+          onSuccess: [op.put(key, value, { lease: session.leaseId })],
+          onFailure: [op.get(key)],
+        }),
+        what,
+      );
       let revision = res.header.revision;
       if (!res.succeeded) {
         const existing = res.results[0]?.type === "range" ? res.results[0].kvs[0] : undefined;

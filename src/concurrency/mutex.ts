@@ -104,8 +104,7 @@ export class Mutex {
     const started = performance.now();
     publish(ch.lockWait, (): LockMessage => ({ key: this.prefix }));
     try {
-      const attempt = await this.tryAcquire();
-      bound.check(what);
+      const attempt = await bound.ownWrite(this.tryAcquire(), what);
       if (attempt.owner) {
         this.acquired(attempt, started);
         return;
@@ -130,8 +129,7 @@ export class Mutex {
   async tryLock(options: CallOptions = {}): Promise<boolean> {
     const bound = new Bound(this.session, options);
     try {
-      const attempt = await this.tryAcquire();
-      bound.check("acquire the lock");
+      const attempt = await bound.ownWrite(this.tryAcquire(), "acquire the lock");
       if (attempt.owner) {
         this.acquired(attempt, performance.now());
         return true;
@@ -170,12 +168,7 @@ export class Mutex {
     });
   }
 
-  /**
-   * @internal One transaction: create the own key unless it exists, and read the oldest key it
-   * queues behind. Not cut short by the wait's signal: a write abandoned in flight may still
-   * commit after the clean-up's delete (sent through another member), and leave a key that
-   * blocks the line. The call's own timeout bounds it.
-   */
+  /** @internal One transaction: create the own key unless it exists, and read the oldest key it queues behind (see `Bound.ownWrite`). */
   private async tryAcquire(): Promise<{ owner: boolean; revision: bigint; header: ResponseHeader }> {
     const holder = op.get(this.prefix, { prefix: true, sort: { target: "create", order: "ascend" }, limit: 1 });
     const res = await this.session.etcd.txn({

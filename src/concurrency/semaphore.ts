@@ -64,10 +64,7 @@ export class Semaphore {
     const what = "acquire a permit";
     bound.check(what);
     try {
-      // Not cut short by the wait's signal: a put abandoned in flight may still commit after
-      // the clean-up's delete (sent through another member) and leave a key that holds a place.
-      const put = await putNew(etcd, this.key, "", this.session.leaseId);
-      bound.check(what);
+      const put = await bound.ownWrite(putNew(etcd, this.key, "", this.session.leaseId), what);
       // Already waiting or holding through this session: keep that place in line.
       const revision = put ?? (await etcd.get(this.key, { signal: bound.signal }))?.createRevision;
       if (revision === undefined)

@@ -28,6 +28,18 @@ export class Bound {
     if (this.signal.aborted) throw this.error(what);
   }
 
+  /**
+   * Awaits the write of the waiter's own key (sent without this bound's signal) to its answer,
+   * then checks the bound. A write abandoned in flight may still commit after the clean-up's
+   * delete, sent through another member, and leave a key that holds a place in line; so the
+   * write is always answered (its call timeout bounds it) before the wait may stop.
+   */
+  async ownWrite<T>(write: Promise<T>, what: string): Promise<T> {
+    const result = await write;
+    this.check(what);
+    return result;
+  }
+
   /** The typed error for why the wait stopped. */
   error(what: string): EtcdError {
     if (this.session && !this.session.alive) {

@@ -283,20 +283,20 @@ export class LeaseKeeper {
       } else this.heap.set(e, next);
     }
     for (const e of later) if (this.entries.get(e.kept.id) === e) this.heap.set(e, e.due);
-    if (late && !this.lateSeen) {
-      // A timer that comes due after the event loop stalled (garbage collection, CPU work, a
-      // busy machine) runs before the socket is read, and the answer may be waiting there:
-      // look again on the next tick (a later turn of the loop, after pending reads; the late
-      // entry is due now, so it comes at once), as the connection does with its pings.
-      this.lateSeen = true;
-    } else if (late) {
+    // A timer that comes due after the event loop stalled (garbage collection, CPU work, a
+    // busy machine) runs before the socket is read, and the answer may be waiting there: a
+    // first late finding only looks again on the next tick (a later turn of the loop, after
+    // pending reads; the late entry is due now, so it comes at once), as the connection does
+    // with its pings.
+    const move = late && this.lateSeen;
+    this.lateSeen = late && !move;
+    if (move) {
       // An answer is more than TTL/3 late: this member is frozen or cut off from its leader.
       // Move to another one now; the new stream refreshes every lease (refreshAll).
-      this.lateSeen = false;
       this.lateMoves++;
       publish(ch.leaseLate, (): LeaseLateMessage => ({ endpoint: this.stream.endpoint, moves: this.lateMoves }));
       this.stream.restart({ avoidCurrent: true });
-    } else this.lateSeen = false;
+    }
   }
 
   /** When the entry next needs attention: its refresh, its late check, or its deadline. */

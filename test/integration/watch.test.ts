@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { AbortedError, CompactedError, DeadlineExceededError, InvalidArgumentError, op, type Etcd, type WatchBatch, type Watcher } from "../../src/index.js";
-import { metric, uniquePrefix, useCluster } from "../helpers.js";
+import { metric, uniquePrefix, useCluster, waitUntil } from "../helpers.js";
 
 const env = useCluster({ allowExternal: false, extraArgs: ["--experimental-watch-progress-notify-interval", "300ms", "--max-request-bytes", "20000"] });
 const watchStreams = (endpoint: string): Promise<number> => metric(endpoint, "etcd_debugging_mvcc_watch_stream_total");
@@ -312,12 +312,4 @@ describe("watches on a real etcd", () => {
 /** Waits until the client reports a created watch on `key` (event-driven readiness for the conveniences). */
 async function waitForWatch(etcd: Etcd, k: string): Promise<void> {
   await waitUntil(async () => etcd.watches().some((i) => i.key.toString() === k && i.created));
-}
-
-async function waitUntil(check: () => Promise<boolean>, what = "condition", timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what} not reached in time`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
